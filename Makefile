@@ -1,0 +1,44 @@
+# zmesos: every target installs what it needs; `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv run test lint format bench bench-actors bench-allocator bench-cluster clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# A local cluster (master + agents as OS processes) runs the example frameworks and exits.
+run: venv
+	$(PY) -m zmesos.cli local --agents 2 --run-example
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: venv
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+test: lint
+	$(PY) -m pytest -q -p no:cacheprovider
+
+bench: bench-actors bench-allocator bench-cluster
+
+bench-actors: venv
+	$(PY) -m benchmarks.actors
+
+bench-allocator: venv
+	$(PY) -m benchmarks.allocator
+
+bench-cluster: venv
+	$(PY) -m benchmarks.cluster
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
