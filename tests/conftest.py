@@ -18,3 +18,12 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(pyfuncitem.obj(**arguments))
     return True
+
+
+@pytest.fixture(autouse=True)
+def _real_clock_after_each_test():
+    """A test that paused the clock must not leave it paused for the next one."""
+    from libprocess import clock
+
+    yield
+    clock.reset()

@@ -1,0 +1,59 @@
+"""Process identifiers: `name@host:port`, as libprocess writes them."""
+
+from __future__ import annotations
+
+import re
+
+_PID_PATTERN = re.compile(
+    r"^(?P<name>[^@\s]+)@(?P<host>[^\s:@]+|\[[0-9a-fA-F:.]+\]):(?P<port>\d+)$"
+)
+
+
+class PID:
+    """The address of one process: a name unique on its node, and the node's host and port.
+
+    Values: equal and hashed by all three parts. Immutable by convention (`__slots__`
+    and no setters) because PIDs are dictionary keys on every hot path.
+    """
+
+    __slots__ = ("_hash", "_text", "host", "name", "port")
+
+    def __init__(self, name: str, host: str, port: int) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self._hash = hash((name, host, port))
+        self._text = f"{name}@{host}:{port}"  # formatted once: every remote send needs it
+
+    @classmethod
+    def parse(cls, text: str) -> PID:
+        """Parse `name@host:port`; raise ValueError naming the problem otherwise."""
+        match = _PID_PATTERN.match(text)
+        if match is None:
+            raise ValueError(f"bad PID {text!r}: expected name@host:port")
+        port = int(match["port"])
+        if not 0 < port < 65536:
+            raise ValueError(f"bad PID {text!r}: port {port} is out of range")
+        return cls(match["name"], match["host"], port)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The node this process lives on."""
+        return (self.host, self.port)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PID):
+            return NotImplemented
+        return self.port == other.port and self.name == other.name and self.host == other.host
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __str__(self) -> str:
+        return self._text
+
+    def __repr__(self) -> str:
+        return f"PID({str(self)!r})"
+
+    def __reduce__(self) -> tuple[type[PID], tuple[str, str, int]]:
+        return (PID, (self.name, self.host, self.port))
