@@ -1,0 +1,219 @@
+"""Values every conversation shares: ids, task states, task/executor/framework/agent info.
+
+Names follow Mesos (include/mesos/mesos.proto), shortened where the protobuf
+nesting only added noise. Resources travel as lists of `Resource` structs;
+`Resources.from_list` turns them back into arithmetic values.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+from zmesos.resources import Resource
+
+
+class TaskState(enum.StrEnum):
+    STAGING = "TASK_STAGING"
+    STARTING = "TASK_STARTING"
+    RUNNING = "TASK_RUNNING"
+    KILLING = "TASK_KILLING"
+    FINISHED = "TASK_FINISHED"
+    FAILED = "TASK_FAILED"
+    KILLED = "TASK_KILLED"
+    ERROR = "TASK_ERROR"
+    LOST = "TASK_LOST"
+    DROPPED = "TASK_DROPPED"
+    UNREACHABLE = "TASK_UNREACHABLE"
+    GONE = "TASK_GONE"
+    GONE_BY_OPERATOR = "TASK_GONE_BY_OPERATOR"
+    UNKNOWN = "TASK_UNKNOWN"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset(
+    {
+        TaskState.FINISHED,
+        TaskState.FAILED,
+        TaskState.KILLED,
+        TaskState.ERROR,
+        TaskState.LOST,
+        TaskState.DROPPED,
+        TaskState.GONE,
+        TaskState.GONE_BY_OPERATOR,
+    }
+)
+
+
+class Source(enum.StrEnum):
+    MASTER = "SOURCE_MASTER"
+    AGENT = "SOURCE_AGENT"
+    EXECUTOR = "SOURCE_EXECUTOR"
+
+
+class Reason(enum.StrEnum):
+    """Why a task reached its state (Mesos's TaskStatus.Reason, the ones we use)."""
+
+    COMMAND_EXECUTOR_FAILED = "REASON_COMMAND_EXECUTOR_FAILED"
+    EXECUTOR_TERMINATED = "REASON_EXECUTOR_TERMINATED"
+    EXECUTOR_UNREGISTERED = "REASON_EXECUTOR_UNREGISTERED"
+    FRAMEWORK_REMOVED = "REASON_FRAMEWORK_REMOVED"
+    INVALID_OFFERS = "REASON_INVALID_OFFERS"
+    RECONCILIATION = "REASON_RECONCILIATION"
+    RESOURCES_UNKNOWN = "REASON_RESOURCES_UNKNOWN"
+    AGENT_REMOVED = "REASON_SLAVE_REMOVED"
+    AGENT_DISCONNECTED = "REASON_SLAVE_DISCONNECTED"
+    AGENT_RESTARTED = "REASON_SLAVE_RESTARTED"
+    AGENT_UNKNOWN = "REASON_SLAVE_UNKNOWN"
+    TASK_INVALID = "REASON_TASK_INVALID"
+    TASK_UNKNOWN = "REASON_TASK_UNKNOWN"
+    TASK_KILLED_DURING_LAUNCH = "REASON_TASK_KILLED_DURING_LAUNCH"
+    CONTAINER_LAUNCH_FAILED = "REASON_CONTAINER_LAUNCH_FAILED"
+    CONTAINER_LIMITATION_MEMORY = "REASON_CONTAINER_LIMITATION_MEMORY"
+
+
+class KillPolicy(msgspec.Struct, frozen=True):
+    grace_period_seconds: float = 3.0
+
+
+class CommandInfo(msgspec.Struct, frozen=True):
+    """A command: `value` run by a shell when `shell`, else `value` with `arguments`."""
+
+    value: str = ""
+    shell: bool = True
+    arguments: tuple[str, ...] = ()
+    environment: dict[str, str] = {}
+    user: str = ""
+
+
+class ExecutorInfo(msgspec.Struct, frozen=True):
+    executor_id: str
+    framework_id: str = ""
+    command: CommandInfo = CommandInfo()
+    resources: tuple[Resource, ...] = ()
+    name: str = ""
+    source: str = ""
+
+
+class TaskInfo(msgspec.Struct, frozen=True):
+    """What a framework asks to run. Exactly one of `command` and `executor` is set."""
+
+    name: str
+    task_id: str
+    agent_id: str
+    resources: tuple[Resource, ...] = ()
+    command: CommandInfo | None = None
+    executor: ExecutorInfo | None = None
+    data: bytes = b""
+    labels: dict[str, str] = {}
+    kill_policy: KillPolicy | None = None
+
+
+class TaskStatus(msgspec.Struct, frozen=True):
+    task_id: str
+    state: TaskState
+    source: Source = Source.MASTER
+    reason: Reason | None = None
+    message: str = ""
+    agent_id: str = ""
+    executor_id: str = ""
+    timestamp: float = 0.0
+    uuid: bytes | None = None  # set for updates that need an acknowledgement
+    data: bytes = b""
+
+
+class FrameworkInfo(msgspec.Struct, frozen=True):
+    user: str
+    name: str
+    id: str = ""
+    roles: tuple[str, ...] = ("*",)
+    failover_timeout: float = 0.0
+    checkpoint: bool = False
+    principal: str = ""
+    hostname: str = ""
+    capabilities: tuple[str, ...] = ()
+    webui_url: str = ""
+
+
+class AgentInfo(msgspec.Struct, frozen=True):
+    hostname: str
+    resources: tuple[Resource, ...] = ()
+    attributes: dict[str, str] = {}
+    id: str = ""
+    port: int = 0
+
+
+class MasterInfo(msgspec.Struct, frozen=True):
+    id: str
+    pid: str
+    hostname: str
+    port: int
+    version: str = ""
+
+
+class Filters(msgspec.Struct, frozen=True):
+    refuse_seconds: float = 5.0
+
+
+class Offer(msgspec.Struct, frozen=True):
+    id: str
+    framework_id: str
+    agent_id: str
+    hostname: str
+    resources: tuple[Resource, ...]
+    role: str = "*"
+    attributes: dict[str, str] = {}
+    executor_ids: tuple[str, ...] = ()
+    agent_pid: str = ""
+
+
+class OperationType(enum.StrEnum):
+    LAUNCH = "LAUNCH"
+    RESERVE = "RESERVE"
+    UNRESERVE = "UNRESERVE"
+    CREATE = "CREATE"
+    DESTROY = "DESTROY"
+
+
+class Operation(msgspec.Struct, frozen=True):
+    """One step of an Accept: LAUNCH carries tasks; the others carry resources."""
+
+    type: OperationType
+    tasks: tuple[TaskInfo, ...] = ()
+    resources: tuple[Resource, ...] = ()
+
+
+class StatusUpdate(msgspec.Struct, frozen=True):
+    """A task status on its way from executor or agent to the scheduler."""
+
+    framework_id: str
+    status: TaskStatus
+    agent_id: str = ""
+    executor_id: str = ""
+    timestamp: float = 0.0
+    uuid: bytes | None = None
+
+
+__all__ = [
+    "TERMINAL_STATES",
+    "AgentInfo",
+    "CommandInfo",
+    "ExecutorInfo",
+    "Filters",
+    "FrameworkInfo",
+    "KillPolicy",
+    "MasterInfo",
+    "Offer",
+    "Operation",
+    "OperationType",
+    "Reason",
+    "Source",
+    "StatusUpdate",
+    "TaskInfo",
+    "TaskState",
+    "TaskStatus",
+]
