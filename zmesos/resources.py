@@ -49,6 +49,7 @@ import functools
 import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import quote, unquote
 
 import msgspec
@@ -149,7 +150,7 @@ def is_strict_subrole(child: str, parent: str) -> bool:
 # ----------------------------------------------------------------------------- data model
 
 
-class ReservationInfo(msgspec.Struct, frozen=True):
+class ReservationInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     """One level of a resource's reservation stack."""
 
     type: str  # STATIC (from the agent's flags) or DYNAMIC (by a RESERVE operation)
@@ -158,7 +159,7 @@ class ReservationInfo(msgspec.Struct, frozen=True):
     labels: tuple[tuple[str, str], ...] = ()
 
 
-class DiskInfo(msgspec.Struct, frozen=True):
+class DiskInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     """A disk resource's volume (when `persistence_id` is set) and source."""
 
     persistence_id: str = ""
@@ -172,13 +173,15 @@ class DiskInfo(msgspec.Struct, frozen=True):
 _NO_DISK_INFO = DiskInfo()
 
 
-class Resource(msgspec.Struct, frozen=True):
+class Resource(msgspec.Struct, frozen=True, omit_defaults=True):
     """One resource: a name, a typed value, its reservations, disk info and sharedness.
 
     Only the field of its `type` carries the value (`scalar`, `ranges` or
-    `items`). `reservations` is a stack whose last entry names the current role;
-    empty means unreserved (role `*`). Build collections with `Resources` (which
-    rounds, sorts and merges); a lone Resource is not normalized.
+    `items`). `reservations` is a stack whose last entry names the current
+    role; empty means unreserved (role `*`). Build collections with `Resources`
+    (which rounds, sorts and merges); a lone Resource is not normalized.
+    Fields at their defaults stay off the wire (`omit_defaults`): an unreserved
+    `cpus:2` encodes as a map of three entries.
     """
 
     name: str
@@ -228,7 +231,7 @@ def validate_resource(resource: Resource) -> None:
     name = resource.name
     if not isinstance(name, str) or not name:
         raise ResourcesError("resource name must not be empty")
-    if any(char in _NAME_FORBIDDEN for char in name):
+    if any(char in _NAME_FORBIDDEN or char.isspace() for char in name):
         raise ResourcesError(
             f"resource name {name!r} contains whitespace or one of ()[]{{}}<>:;,%="
         )
@@ -348,37 +351,41 @@ def _ranges_cover(ranges: tuple[tuple[int, int], ...], inner: tuple[tuple[int, i
 
 
 def _normalized(resource: Resource) -> Resource | None:
-    """`resource` rounded, sorted and coalesced, or None when its value is empty."""
-    disk = resource.disk
-    if disk == _NO_DISK_INFO:
-        disk = None
+    """`resource` rounded, sorted and coalesced, or None when its value is empty.
+
+    Disk info equal to the default is dropped, so it cannot split a merge key.
+    """
+    disk = None if resource.disk == _NO_DISK_INFO else resource.disk
     kind = resource.type
     if kind == SCALAR:
         value = round(float(resource.scalar), 3)
         if not value > 0:
             return None
-        unchanged = value == resource.scalar and disk is resource.disk
-        if unchanged and not resource.ranges and not resource.items:
-            return resource
-        return Resource(
-            resource.name, SCALAR, scalar=value, reservations=resource.reservations,
-            disk=disk, shared=resource.shared,
-        )  # fmt: skip
+        already_normal = (
+            type(resource.scalar) is float
+            and value == resource.scalar
+            and disk is resource.disk
+            and not resource.ranges
+            and not resource.items
+        )
+        return resource if already_normal else _rebuilt(resource, disk, scalar=value)
     if kind == RANGES:
         ranges = _coalesce(resource.ranges)
-        if not ranges:
-            return None
-        return Resource(
-            resource.name, RANGES, ranges=ranges, reservations=resource.reservations,
-            disk=disk, shared=resource.shared,
-        )  # fmt: skip
+        return _rebuilt(resource, disk, ranges=ranges) if ranges else None
     items = tuple(sorted(set(resource.items)))
-    if not items:
-        return None
+    return _rebuilt(resource, disk, items=items) if items else None
+
+
+def _rebuilt(resource: Resource, disk: DiskInfo | None, **value: Any) -> Resource:
+    """`resource` with only its value field (given in `value`) and `disk`."""
     return Resource(
-        resource.name, kind, items=items, reservations=resource.reservations,
-        disk=disk, shared=resource.shared,
-    )  # fmt: skip
+        resource.name,
+        resource.type,
+        reservations=resource.reservations,
+        disk=disk,
+        shared=resource.shared,
+        **value,
+    )
 
 
 def _merged(mine: Resource, other: Resource) -> Resource:
@@ -441,6 +448,8 @@ class Resources:
     _hash: int | None
 
     def __init__(self, resources: Iterable[Resource] = ()) -> None:
+        if isinstance(resources, str):
+            raise TypeError("Resources() takes Resource values; use Resources.parse for text")
         by_key: dict[_Key, Resource] = {}
         shared: dict[Resource, int] = {}
         for resource in resources:

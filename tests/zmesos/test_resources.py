@@ -24,7 +24,7 @@ from zmesos.resources import (
     validate_role,
 )
 
-PROPERTY = settings(max_examples=150, deadline=None)
+PROPERTY = settings(max_examples=200, deadline=None)
 
 # ----------------------------------------------------------------------------- strategies
 
@@ -59,9 +59,13 @@ def a_resource(draw: st.DrawFn, universe: int = 0) -> Resource:
         volume_id = draw(st.sampled_from(["v1", "v 2"]))
         disk = DiskInfo(persistence_id=volume_id, container_path="/data")
         return Resource(
-            "disk", SCALAR, scalar=value, reservations=_VOLUME_STACK, disk=disk,
+            "disk",
+            SCALAR,
+            scalar=value,
+            reservations=_VOLUME_STACK,
+            disk=disk,
             shared=draw(st.booleans()),
-        )  # fmt: skip
+        )
     return Resource(kind, SCALAR, scalar=value, reservations=reservations)
 
 
@@ -107,6 +111,33 @@ def test_resources_text_round_trips(resources: Resources) -> None:
 
 
 @PROPERTY
+@given(
+    st.text(min_size=1, max_size=8),
+    st.text(max_size=8),
+    st.lists(st.tuples(st.text(max_size=5), st.text(max_size=5)), max_size=2),
+    st.text(min_size=1, max_size=8),
+    st.lists(st.text(min_size=1, max_size=5), min_size=1, max_size=3),
+)
+def test_resources_text_round_trips_any_characters(
+    persistence_id: str,
+    principal: str,
+    labels: list[tuple[str, str]],
+    path: str,
+    items: list[str],
+) -> None:
+    reservation = ReservationInfo(DYNAMIC, "db", principal=principal, labels=tuple(labels))
+    volume = Resource(
+        "disk",
+        SCALAR,
+        scalar=1,
+        reservations=(reservation,),
+        disk=DiskInfo(persistence_id=persistence_id, container_path=path, source_root=path),
+    )
+    resources = Resources.from_list([volume, Resource("zones", SET, items=tuple(items))])
+    assert Resources.parse(str(resources)) == resources
+
+
+@PROPERTY
 @given(some_resources())
 def test_resources_message_round_trips(resources: Resources) -> None:
     wire = msgspec.msgpack.encode(resources.to_list())
@@ -139,6 +170,16 @@ def test_resources_merged_ranges_never_overlap(a: Resources, b: Resources) -> No
             for (_, high), (low, _) in zip(resource.ranges, resource.ranges[1:], strict=False):
                 assert high + 1 < low
             assert all(low <= high for low, high in resource.ranges)
+
+
+@PROPERTY
+@given(some_resources())
+def test_resources_push_then_pop_gives_back(resources: Resources) -> None:
+    flat = resources.flatten()
+    reserved = flat.pushed(ReservationInfo(DYNAMIC, "eng", principal="p"))
+    assert reserved.reserved("eng") == reserved
+    assert reserved.scalars() == flat.scalars()
+    assert reserved.popped() == flat
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -235,9 +276,12 @@ def test_resources_parse_static_roles_and_default_role() -> None:
 
 def test_resources_print_dynamic_reservations_and_volumes() -> None:
     volume = Resource(
-        "disk", SCALAR, scalar=100, reservations=(ReservationInfo(DYNAMIC, "db", principal="p"),),
+        "disk",
+        SCALAR,
+        scalar=100,
+        reservations=(ReservationInfo(DYNAMIC, "db", principal="p"),),
         disk=DiskInfo(persistence_id="id", container_path="/data"),
-    )  # fmt: skip
+    )
     assert str(Resources([volume])) == "disk(db DYNAMIC principal=p)[id:/data]:100"
     text = "disk(db)[id2:/x mode=RO source=MOUNT root=/mnt/d1]<SHARED>:50"
     (shared,) = Resources.parse(text)
@@ -245,6 +289,28 @@ def test_resources_print_dynamic_reservations_and_volumes() -> None:
         persistence_id="id2", container_path="/x", mode="RO", source="MOUNT", source_root="/mnt/d1"
     )
     assert str(Resources.parse(text)) == text
+
+
+def test_resources_print_escapes_delimiters_and_parses_them_back() -> None:
+    odd = Resource(
+        "disk",
+        SCALAR,
+        scalar=1.5,
+        reservations=(
+            ReservationInfo(STATIC, "a.b=c"),
+            ReservationInfo(DYNAMIC, "a.b=c/d(e)", principal="x y,(z)", labels=(("k:=", "v;w"),)),
+        ),
+        disk=DiskInfo(persistence_id="id:1]", container_path="/data dir", principal="p q"),
+    )
+    zones = Resource("zones", SET, items=("a,b", "c}", "%"))
+    resources = Resources.from_list([odd, zones])
+    text = str(resources)
+    assert text == (
+        "disk(a.b%3Dc,a.b%3Dc/d%28e%29 DYNAMIC principal=x%20y%2C%28z%29 label=k%3A%3D:v%3Bw)"
+        "[id%3A1%5D:/data%20dir principal=p%20q]:1.5;zones:{%25,a%2Cb,c%7D}"
+    )
+    assert Resources.parse(text) == resources
+    assert Resources.parse(text).set_of("zones") == {"a,b", "c}", "%"}
 
 
 # ----------------------------------------------------------------------------- arithmetic
@@ -404,6 +470,19 @@ def test_resources_from_list_validates_and_merges() -> None:
         Resources.from_list([Resource("cpus", SCALAR, scalar=1, ranges=((1, 2),))])
     with pytest.raises(ResourcesError, match="unknown type"):
         Resources.from_list([Resource("cpus", "TEXT")])
+    with pytest.raises(TypeError, match="parse"):
+        Resources("cpus:1")  # type: ignore[arg-type]
+
+
+def test_resources_travel_compactly_as_messagepack() -> None:
+    (cpus,) = Resources.parse("cpus:2")
+    assert msgspec.msgpack.decode(msgspec.msgpack.encode(cpus)) == {
+        "name": "cpus",
+        "type": "SCALAR",
+        "scalar": 2.0,
+    }
+    (from_int,) = Resources.from_list([Resource("cpus", SCALAR, scalar=2)])
+    assert from_int == cpus and type(from_int.scalar) is float
 
 
 # ----------------------------------------------------------------------------- roles
