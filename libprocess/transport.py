@@ -148,7 +148,8 @@ class Transport:
         return pid
 
     def _refuse(self, reason: str, **fields: object) -> None:
-        self.node.metrics["invalid_frames" if reason.endswith("frame") else "invalid_messages"] += 1
+        whole_frame = reason in ("malformed_frame", "frame_too_large")
+        self.node.metrics["invalid_frames" if whole_frame else "invalid_messages"] += 1
         self.node.count_drop(reason)
         log.warning(
             "dropping_input", reason=reason, node=f"{self.node.host}:{self.node.port}", **fields

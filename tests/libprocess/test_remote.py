@@ -1,0 +1,152 @@
+"""Two nodes: remote messages, remote links, lost peers; and a node in another OS process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from libprocess import PID, Node
+from tests.libprocess.actors import Note, Recorder
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_remote_messages_arrive_in_order_with_their_sender():
+    async with Node() as left, Node() as right:
+        recorder = Recorder()
+        target = right.spawn(recorder)
+        sender = left.spawn(Recorder())
+        for number in range(5000):
+            left.send(sender, target, Note(text="n", number=number))
+        await recorder.wait_for(lambda: len(recorder.notes) == 5000)
+        assert [note.number for _, note in recorder.notes] == list(range(5000))
+        assert recorder.notes[0][0] == sender
+        assert left.metrics["frames_sent"] < 5000  # batched
+
+
+async def test_remote_link_fires_once_when_the_remote_process_terminates():
+    async with Node() as left, Node() as right:
+        watcher = Recorder()
+        left.spawn(watcher)
+        target = right.spawn(Recorder())
+        watcher.link(target)
+        await asyncio.sleep(0.05)  # let the link request travel
+        right.terminate(target)
+        await watcher.wait_for(lambda: watcher.exits)
+        await asyncio.sleep(0.1)
+        assert watcher.exits == [target]
+
+
+async def test_remote_link_to_a_missing_process_fires_at_once():
+    async with Node() as left, Node() as right:
+        watcher = Recorder()
+        left.spawn(watcher)
+        ghost = PID("ghost", right.host, right.port)
+        watcher.link(ghost)
+        await watcher.wait_for(lambda: watcher.exits)
+        assert watcher.exits == [ghost]
+
+
+async def test_remote_link_to_an_unreachable_node_fires_after_the_connect_timeout():
+    async with Node(heartbeat_timeout=0.3) as left:
+        watcher = Recorder()
+        left.spawn(watcher)
+        nowhere = PID("ghost", "127.0.0.1", _free_port())
+        watcher.link(nowhere)
+        await watcher.wait_for(lambda: watcher.exits, timeout=5)
+        assert watcher.exits == [nowhere]
+
+
+async def test_remote_link_fires_when_the_remote_node_stops():
+    async with Node(heartbeat_timeout=1.0) as left:
+        right = await Node().start()
+        watcher = Recorder()
+        left.spawn(watcher)
+        target = right.spawn(Recorder("target"))
+        watcher.link(target)
+        left.send(watcher.pid, target, Note(text="hello"))
+        await asyncio.sleep(0.1)
+        await right.stop()
+        await watcher.wait_for(lambda: watcher.exits, timeout=10)
+        assert watcher.exits == [target]
+
+
+async def test_remote_node_advertises_another_address():
+    async with Node(host="127.0.0.1", advertise_host="127.0.0.2") as node:
+        pid = node.spawn(Recorder())
+        assert pid.host == "127.0.0.2"
+        assert node.transport is not None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start_echo_node() -> tuple[subprocess.Popen[str], PID]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.libprocess.echo_node"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert child.stdout is not None
+    line = child.stdout.readline().strip()
+    if not line:
+        child.kill()
+        pytest.fail("echo node did not start")
+    return child, PID.parse(line)
+
+
+@pytest.mark.timeout(30)
+async def test_remote_other_os_process_echoes_and_its_sigkill_fires_exited():
+    child, echo = _start_echo_node()
+    try:
+        async with Node(heartbeat_interval=0.2, heartbeat_timeout=1.0) as node:
+            recorder = Recorder()
+            node.spawn(recorder)
+            recorder.link(echo)
+            for number in range(100):
+                recorder.send(echo, Note(text="ping", number=number))
+            await recorder.wait_for(lambda: len(recorder.notes) == 100)
+            assert [note.number for _, note in recorder.notes] == list(range(100))
+            assert all(sender == echo for sender, _ in recorder.notes)
+
+            killed_at = time.monotonic()
+            os.kill(child.pid, signal.SIGKILL)
+            await recorder.wait_for(lambda: recorder.exits, timeout=10)
+            assert recorder.exits == [echo]
+            assert time.monotonic() - killed_at < 5
+    finally:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.timeout(30)
+async def test_remote_sigstopped_peer_is_lost_by_heartbeat_timeout():
+    child, echo = _start_echo_node()
+    try:
+        async with Node(heartbeat_interval=0.2, heartbeat_timeout=1.0) as node:
+            recorder = Recorder()
+            node.spawn(recorder)
+            recorder.link(echo)
+            recorder.send(echo, Note(text="ping"))
+            await recorder.wait_for(lambda: recorder.notes)
+            os.kill(child.pid, signal.SIGSTOP)  # alive but silent: only heartbeats can tell
+            await recorder.wait_for(lambda: recorder.exits, timeout=10)
+            assert recorder.exits == [echo]
+    finally:
+        child.kill()
+        child.wait()
