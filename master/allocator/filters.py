@@ -1,0 +1,171 @@
+"""Offer filters: "do not offer me these resources on this agent for N seconds".
+
+A decline (or the unused part of an accept) with `refuse_seconds > 0` installs
+a filter for one (framework, role, agent). While it lasts, an offer of
+resources *contained in* the refused ones is withheld; more resources (a task
+ended there) pass, as in Mesos's RefusedOfferFilter. Filters expire on the
+allocator's clock: the `now` the caller passes in, never the wall clock.
+
+Indexed by agent, then role, then framework, so the allocation loop asks one
+dict per agent and one per (role, framework) it actually considers: a filtered
+pair costs a dict lookup and, when the offer is the very object that was
+declined (the usual case: nothing changed on the agent), an identity check.
+A second index by framework makes revive and framework removal cost what the
+framework has filtered, not the size of the cluster. Expired filters are
+dropped lazily on lookup and in bulk from a heap by `expire`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+
+from zmesos.resources import Resources
+
+__all__ = ["OfferFilter", "OfferFilters"]
+
+
+class OfferFilter:
+    """One refusal: these resources, until `expires` (allocator clock seconds)."""
+
+    __slots__ = ("expires", "resources")
+
+    def __init__(self, resources: Resources, expires: float) -> None:
+        self.resources = resources
+        self.expires = expires
+
+    def refuses(self, offer: Resources, now: float) -> bool:
+        """Whether `offer` falls under this filter at time `now`."""
+        if self.expires <= now:
+            return False
+        refused = self.resources
+        return offer is refused or refused.contains(offer)
+
+
+# agent id -> role -> framework id -> filter
+AgentFilters = dict[str, dict[str, OfferFilter]]
+
+
+class OfferFilters:
+    """Every live filter, by agent and by framework."""
+
+    __slots__ = ("_by_agent", "_by_framework", "_count", "_expiry")
+
+    def __init__(self) -> None:
+        self._by_agent: dict[str, AgentFilters] = {}
+        self._by_framework: dict[str, set[tuple[str, str]]] = {}
+        # (expires, agent, role, framework); may hold entries of replaced or revived filters.
+        self._expiry: list[tuple[float, str, str, str]] = []
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(
+        self, framework_id: str, role: str, agent_id: str, resources: Resources, expires: float
+    ) -> None:
+        """Install (or replace) the filter of one (framework, role, agent)."""
+        by_role = self._by_agent.get(agent_id)
+        if by_role is None:
+            by_role = self._by_agent[agent_id] = {}
+        by_framework = by_role.get(role)
+        if by_framework is None:
+            by_framework = by_role[role] = {}
+        if framework_id not in by_framework:
+            self._count += 1
+        by_framework[framework_id] = OfferFilter(resources, expires)
+        pairs = self._by_framework.get(framework_id)
+        if pairs is None:
+            pairs = self._by_framework[framework_id] = set()
+        pairs.add((agent_id, role))
+        expiry = self._expiry
+        heapq.heappush(expiry, (expires, agent_id, role, framework_id))
+        # Revives and replacements leave dead entries behind; with long filters they
+        # would never pop, so rebuild the heap once it is mostly dead.
+        if len(expiry) > 2 * self._count + 1024:
+            self._compact()
+
+    def for_agent(self, agent_id: str) -> AgentFilters | None:
+        """The agent's filters by role then framework, or None; for the allocation loop."""
+        return self._by_agent.get(agent_id)
+
+    def is_filtered(
+        self, framework_id: str, role: str, agent_id: str, offer: Resources, now: float
+    ) -> bool:
+        by_role = self._by_agent.get(agent_id)
+        if by_role is None:
+            return False
+        by_framework = by_role.get(role)
+        if by_framework is None:
+            return False
+        refusal = by_framework.get(framework_id)
+        return refusal is not None and refusal.refuses(offer, now)
+
+    def expire(self, now: float) -> int:
+        """Drop filters that expired at or before `now`; returns how many."""
+        expiry = self._expiry
+        dropped = 0
+        while expiry and expiry[0][0] <= now:
+            expires, agent_id, role, framework_id = heapq.heappop(expiry)
+            refusal = self._lookup(framework_id, role, agent_id)
+            # A later filter may have replaced this one; only drop the one that expired.
+            if refusal is not None and refusal.expires == expires:
+                self._remove(framework_id, role, agent_id)
+                dropped += 1
+        return dropped
+
+    def remove_framework(self, framework_id: str, roles: Iterable[str] | None = None) -> None:
+        """Clear a framework's filters, in every role or only in `roles` (revive)."""
+        pairs = self._by_framework.get(framework_id)
+        if not pairs:
+            return
+        wanted = None if roles is None else set(roles)
+        for agent_id, role in list(pairs):
+            if wanted is None or role in wanted:
+                self._remove(framework_id, role, agent_id)
+
+    def remove_agent(self, agent_id: str) -> None:
+        by_role = self._by_agent.pop(agent_id, None)
+        if not by_role:
+            return
+        for role, by_framework in by_role.items():
+            self._count -= len(by_framework)
+            for framework_id in by_framework:
+                pairs = self._by_framework.get(framework_id)
+                if pairs is not None:
+                    pairs.discard((agent_id, role))
+                    if not pairs:
+                        del self._by_framework[framework_id]
+
+    def _compact(self) -> None:
+        self._expiry = [
+            (refusal.expires, agent_id, role, framework_id)
+            for agent_id, by_role in self._by_agent.items()
+            for role, by_framework in by_role.items()
+            for framework_id, refusal in by_framework.items()
+        ]
+        heapq.heapify(self._expiry)
+
+    def _lookup(self, framework_id: str, role: str, agent_id: str) -> OfferFilter | None:
+        by_role = self._by_agent.get(agent_id)
+        if by_role is None:
+            return None
+        by_framework = by_role.get(role)
+        return None if by_framework is None else by_framework.get(framework_id)
+
+    def _remove(self, framework_id: str, role: str, agent_id: str) -> None:
+        by_role = self._by_agent.get(agent_id)
+        if by_role is not None:
+            by_framework = by_role.get(role)
+            if by_framework is not None:
+                if by_framework.pop(framework_id, None) is not None:
+                    self._count -= 1
+                if not by_framework:
+                    del by_role[role]
+            if not by_role:
+                del self._by_agent[agent_id]
+        pairs = self._by_framework.get(framework_id)
+        if pairs is not None:
+            pairs.discard((agent_id, role))
+            if not pairs:
+                del self._by_framework[framework_id]

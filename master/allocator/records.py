@@ -1,0 +1,152 @@
+"""What the allocator remembers of each agent and each framework.
+
+An agent keeps its total, what is still available (as `Resources` for offers
+and as scalar quantities for the loop's cheap checks) and what each framework
+holds there per role. A framework keeps its roles, which are suppressed,
+whether it is active, its allocation per role as quantities (the very dicts
+its role's sorter orders it by) and the agents where it holds something.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+
+from master.allocator._resources import (
+    EMPTY,
+    reservation_quantities,
+    scalar_quantities,
+)
+from master.allocator.errors import AccountingError
+from master.allocator.quantities import Quantities, add_into, subtract_from
+from zmesos.resources import Resources
+
+__all__ = ["Agent", "Allocation", "Framework"]
+
+
+class Allocation(msgspec.Struct, frozen=True):
+    """Resources of one agent offered to one framework for one role."""
+
+    framework_id: str
+    agent_id: str
+    role: str
+    resources: Resources
+
+
+class Agent:
+    """One agent's resources and who holds them."""
+
+    __slots__ = (
+        "active",
+        "allocations",
+        "available",
+        "available_amounts",
+        "id",
+        "reservations",
+        "total",
+        "total_amounts",
+    )
+
+    def __init__(self, agent_id: str, total: Resources, *, active: bool) -> None:
+        self.id = agent_id
+        self.active = active
+        self.total = total
+        self.total_amounts = scalar_quantities(total)
+        # Reserved scalar amounts by role, from the total (allocated or not).
+        self.reservations: dict[str, Quantities] = reservation_quantities(total)
+        self.available = total
+        self.available_amounts = dict(self.total_amounts)
+        # framework id -> role -> what that framework holds here in that role
+        self.allocations: dict[str, dict[str, Resources]] = {}
+
+    def take(self, framework_id: str, role: str, resources: Resources, amounts: Quantities) -> None:
+        """Move `resources` (scalar `amounts`) from available to a framework's holding."""
+        available = self.available
+        if resources is available:
+            # The whole agent goes (the common case): no arithmetic, and the
+            # caller may keep the old amounts dict as the offer's amounts.
+            self.available = EMPTY
+            self.available_amounts = {}
+        else:
+            self.available = available - resources
+            subtract_from(self.available_amounts, amounts)
+        by_role = self.allocations.get(framework_id)
+        if by_role is None:
+            self.allocations[framework_id] = {role: resources}
+            return
+        held = by_role.get(role)
+        by_role[role] = resources if held is None else held + resources
+
+    def give_back(
+        self, framework_id: str, role: str, resources: Resources, amounts: Quantities
+    ) -> None:
+        """Return `resources` held by a framework in `role` to available.
+
+        Raises AccountingError when the framework does not hold them here.
+        """
+        by_role = self.allocations.get(framework_id)
+        held = None if by_role is None else by_role.get(role)
+        if held is None:
+            raise AccountingError(
+                f"framework {framework_id} holds nothing in role {role!r} on agent {self.id}"
+            )
+        if resources is held or resources == held:
+            del by_role[role]
+            if not by_role:
+                del self.allocations[framework_id]
+        elif held.contains(resources):
+            by_role[role] = held - resources
+        else:
+            raise AccountingError(
+                f"framework {framework_id} returned {resources} on agent {self.id} "
+                f"but holds only {held} in role {role!r}"
+            )
+        available = self.available
+        self.available = resources if not available else available + resources
+        add_into(self.available_amounts, amounts)
+
+    def holding(self, framework_id: str) -> Mapping[str, Resources]:
+        """What a framework holds here, by role."""
+        return self.allocations.get(framework_id, {})
+
+    def allocated(self) -> Resources:
+        """Everything held by frameworks here."""
+        held = EMPTY
+        for by_role in self.allocations.values():
+            for resources in by_role.values():
+                held = held + resources
+        return held
+
+    def recompute_available(self) -> None:
+        """Available = total - held; after the total changed under the holdings."""
+        self.available = self.total - self.allocated()
+        self.available_amounts = scalar_quantities(self.available)
+
+    def __repr__(self) -> str:
+        return f"Agent({self.id!r})"
+
+
+class Framework:
+    """One framework as the allocator sees it."""
+
+    __slots__ = ("active", "agents", "allocation", "id", "known", "roles", "suppressed")
+
+    def __init__(self, framework_id: str) -> None:
+        self.id = framework_id
+        # False while only agents have reported it (after a master failover,
+        # before the framework re-registers): tracked, never offered to.
+        self.known = False
+        self.active = False
+        self.roles: frozenset[str] = frozenset()
+        self.suppressed: set[str] = set()
+        # role -> scalar amounts held in that role (the dict its role's sorter reads)
+        self.allocation: dict[str, Quantities] = {}
+        # agents where it holds something (insertion-ordered set)
+        self.agents: dict[str, None] = {}
+
+    def offerable_in(self, role: str) -> bool:
+        return self.known and self.active and role in self.roles and role not in self.suppressed
+
+    def __repr__(self) -> str:
+        return f"Framework({self.id!r})"

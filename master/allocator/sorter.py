@@ -1,0 +1,228 @@
+"""Weighted DRF sorter: clients ordered by dominant share, kept incrementally.
+
+A client's dominant share is `max(allocated[r] / total[r] for r) / weight`;
+clients sort by `(share, name)`, so ties break by name and the order is
+deterministic. The sorter keeps one sorted list of the *active* clients and
+moves a client only when its allocation changed: marking a change costs a set
+insertion, and `order()` repositions just the changed clients by bisection
+(two `list` memmoves, microseconds for thousands of clients) instead of
+sorting everything, as Mesos's DRFSorter does on every dirty `sort()`.
+
+Cluster totals live in one shared `Totals` object. When they change (an agent
+joins or leaves) every share in every sorter is stale; rather than touching
+each sorter, `Totals` bumps a version and each sorter recomputes all its shares
+once, lazily, the next time it is ordered.
+
+Allocation dicts may be owned by the caller (a role node's subtree allocation,
+a framework's allocation in one role): the sorter keeps a reference, the owner
+mutates the dict in place and calls `changed(name)`.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections.abc import Mapping
+
+from master.allocator.errors import UnknownClientError
+from master.allocator.quantities import Quantities, add_into, subtract_from
+
+__all__ = ["DRFSorter", "Totals", "dominant_share"]
+
+
+class Totals:
+    """Cluster-wide scalar totals shared by every sorter, with a change version."""
+
+    __slots__ = ("amounts", "version")
+
+    def __init__(self) -> None:
+        self.amounts: Quantities = {}
+        self.version = 0
+
+    def add(self, amounts: Mapping[str, float]) -> None:
+        add_into(self.amounts, amounts)
+        self.version += 1
+
+    def subtract(self, amounts: Mapping[str, float]) -> None:
+        subtract_from(self.amounts, amounts)
+        self.version += 1
+
+
+def dominant_share(allocation: Mapping[str, float], totals: Mapping[str, float]) -> float:
+    """`max(allocation[r] / totals[r])` over resources with a non-zero total."""
+    share = 0.0
+    for name, amount in allocation.items():
+        total = totals.get(name)
+        if total:
+            fraction = amount / total
+            if fraction > share:
+                share = fraction
+    return share
+
+
+class _Client:
+    __slots__ = ("active", "allocation", "key", "name", "weight")
+
+    def __init__(self, name: str, allocation: Quantities, weight: float) -> None:
+        self.name = name
+        self.allocation = allocation
+        self.weight = weight
+        self.active = False
+        self.key: tuple[float, str] = (0.0, name)
+
+
+class DRFSorter:
+    """Orders active clients by weighted dominant share, lowest first.
+
+    Not thread-safe and not re-entrant: `order()` returns the sorter's own list,
+    which stays valid (and unchanged) until the next `order()` call; callers may
+    record allocations while iterating it, and the moves happen on the next
+    `order()`.
+    """
+
+    __slots__ = ("_changed", "_clients", "_order", "_totals", "_version")
+
+    def __init__(self, totals: Totals) -> None:
+        self._totals = totals
+        self._version = totals.version
+        self._clients: dict[str, _Client] = {}
+        self._order: list[tuple[float, str]] = []
+        self._changed: set[_Client] = set()
+
+    # Membership.
+
+    def add(
+        self,
+        name: str,
+        allocation: Quantities | None = None,
+        *,
+        weight: float = 1.0,
+        active: bool = False,
+    ) -> None:
+        """Track `name`; `allocation`, when given, is referenced, not copied."""
+        if name in self._clients:
+            raise ValueError(f"sorter client {name!r} already added")
+        client = _Client(name, allocation if allocation is not None else {}, weight)
+        self._clients[name] = client
+        if active:
+            self.activate(name)
+
+    def remove(self, name: str) -> None:
+        client = self._client(name)
+        if client.active:
+            self._drop(client)
+        self._changed.discard(client)
+        del self._clients[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._clients
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    @property
+    def active_count(self) -> int:
+        return len(self._order)
+
+    def activate(self, name: str) -> None:
+        client = self._client(name)
+        if client.active:
+            return
+        client.active = True
+        client.key = (self._share_of(client), name)
+        insort(self._order, client.key)
+
+    def deactivate(self, name: str) -> None:
+        client = self._client(name)
+        if client.active:
+            self._drop(client)
+            client.active = False
+
+    def is_active(self, name: str) -> bool:
+        return self._client(name).active
+
+    def set_weight(self, name: str, weight: float) -> None:
+        if weight <= 0:
+            raise ValueError(f"weight must be positive, got {weight}")
+        client = self._client(name)
+        client.weight = weight
+        self._changed.add(client)
+
+    # Allocation.
+
+    def allocation(self, name: str) -> Quantities:
+        """The client's live allocation dict (do not mutate without `changed`)."""
+        return self._client(name).allocation
+
+    def allocated(self, name: str, amounts: Mapping[str, float]) -> None:
+        client = self._client(name)
+        add_into(client.allocation, amounts)
+        self._changed.add(client)
+
+    def unallocated(self, name: str, amounts: Mapping[str, float]) -> None:
+        client = self._client(name)
+        subtract_from(client.allocation, amounts)
+        self._changed.add(client)
+
+    def changed(self, name: str) -> None:
+        """The owner mutated `name`'s allocation dict in place."""
+        self._changed.add(self._client(name))
+
+    # Reading.
+
+    def share(self, name: str) -> float:
+        """The client's current weighted dominant share."""
+        return self._share_of(self._client(name))
+
+    def order(self) -> list[tuple[float, str]]:
+        """Active clients as `(share, name)`, lowest share first.
+
+        The returned list is the sorter's own: read it, never mutate it.
+        """
+        if self._version != self._totals.version:
+            self._rebuild()
+        elif self._changed:
+            self._reposition()
+        return self._order
+
+    def sort(self) -> list[str]:
+        """Active client names in order (a copy; for tests and /state)."""
+        return [name for _, name in self.order()]
+
+    # Internals.
+
+    def _client(self, name: str) -> _Client:
+        try:
+            return self._clients[name]
+        except KeyError:
+            raise UnknownClientError(f"unknown sorter client {name!r}") from None
+
+    def _share_of(self, client: _Client) -> float:
+        return dominant_share(client.allocation, self._totals.amounts) / client.weight
+
+    def _drop(self, client: _Client) -> None:
+        order = self._order
+        index = bisect_left(order, client.key)
+        if index == len(order) or order[index] != client.key:
+            raise AssertionError(f"sorter order lost client {client.name!r}")
+        del order[index]
+
+    def _reposition(self) -> None:
+        order = self._order
+        totals = self._totals.amounts
+        for client in self._changed:
+            key = (dominant_share(client.allocation, totals) / client.weight, client.name)
+            if key == client.key:
+                continue
+            if client.active:
+                self._drop(client)
+                insort(order, key)
+            client.key = key
+        self._changed.clear()
+
+    def _rebuild(self) -> None:
+        totals = self._totals.amounts
+        for client in self._clients.values():
+            client.key = (dominant_share(client.allocation, totals) / client.weight, client.name)
+        self._order = sorted(client.key for client in self._clients.values() if client.active)
+        self._changed.clear()
+        self._version = self._totals.version
