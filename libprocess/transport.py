@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import structlog
@@ -33,8 +33,9 @@ log = structlog.get_logger()
 
 # Envelopes for one peer beyond this are sent at once rather than at the end of the tick.
 _BATCH_MAX = 1024
-# Frames handled per wake-up before yielding the loop to the actors.
-_FRAMES_PER_TURN = 256
+# Frames handled per wake-up before yielding the loop to the actors: small enough that
+# mailboxes stay short (fewer objects for the GC to scan), 16 measured best on 2 cores.
+_FRAMES_PER_TURN = 16
 # Outbound messages queued per peer (ZeroMQ high-water mark) before sends are dropped.
 _SEND_HWM = 100_000
 # Sender PIDs parsed and kept; the cache is cleared when it grows past this.
@@ -43,13 +44,18 @@ _MONITORED = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
 
 
 class _Peer:
-    __slots__ = ("address", "connect_deadline", "connected", "monitor", "queue", "socket")
+    __slots__ = (
+        "address", "connect_deadline", "connected", "last_run", "monitor", "queue", "queued",
+        "socket",
+    )  # fmt: skip
 
     def __init__(self, address: tuple[str, int], socket: zmq.Socket, monitor: zmq.Socket) -> None:
         self.address = address
         self.socket = socket
         self.monitor = monitor
-        self.queue: list[tuple[str, str, str, Message]] = []
+        self.queue: list[list[Any]] = []  # runs: [from_pid, to_name, message_name, [message]]
+        self.last_run: list[Any] | None = None
+        self.queued = 0
         self.connected = False
         self.connect_deadline: asyncio.TimerHandle | None = None
 
@@ -115,25 +121,38 @@ class Transport:
             self._refuse("frame_too_large", size=len(frame), limit=node.max_frame_bytes)
             return
         try:
-            envelopes = self.codec.decode_frame(frame)
+            runs = self.codec.decode_frame(frame)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
             self._refuse("malformed_frame", error=str(error), size=len(frame))
             return
-        for sender_text, to_name, name, body in envelopes:
-            sender = self._sender(sender_text)
+        # The hot loop of every remote message: locals and cached lookups on purpose.
+        senders = self._senders
+        decoders = self.codec.decoders
+        processes = node.processes
+        delivered = 0
+        for sender_text, to_name, name, bodies in runs:
+            sender = senders.get(sender_text) or self._sender(sender_text)
             if sender is None:
                 self._refuse("bad_sender", sender=sender_text[:200])
                 continue
-            try:
-                message = self.codec.decode_body(name, body)
-            except KeyError:
+            decoder = decoders.get(name) or self.codec.decoder_for(name)
+            if decoder is None:
                 self._refuse("unknown_message", message=name[:200], sender=sender_text)
                 continue
-            except (msgspec.DecodeError, msgspec.ValidationError) as error:
-                self._refuse("invalid_message", message=name, sender=sender_text, error=str(error))
-                continue
-            metrics["messages_received"] += 1
-            node.deliver_remote(sender, to_name, message)
+            try:
+                messages = decoder.decode(bodies)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                messages, errors = self.codec.decode_one_by_one(name, bodies)
+                for error in errors:
+                    self._refuse("invalid_message", message=name, sender=sender_text, error=error)
+            delivered += len(messages)
+            process = processes.get(to_name)
+            if process is not None:
+                process._deliver_run(sender, messages)
+            else:
+                for message in messages:  # the node itself (name ''), or nobody
+                    node.deliver_remote(sender, to_name, message)
+        metrics["messages_received"] += delivered
 
     def _sender(self, text: str) -> PID | None:
         pid = self._senders.get(text)
@@ -168,14 +187,20 @@ class Transport:
         peer = self._peers.get(address)
         if peer is None:
             peer = self._connect(address)
-        queue = peer.queue
-        queue.append((sender._text, to_name, type(message).__name__, message))
-        if len(queue) == 1:
+        name = type(message).__name__
+        run = peer.last_run
+        if run is not None and run[0] is sender._text and run[2] is name and run[1] == to_name:
+            run[3].append(message)
+        else:
+            run = peer.last_run = [sender._text, to_name, name, [message]]
+            peer.queue.append(run)
+        peer.queued += 1
+        if peer.queued == 1:
             self._dirty.append(peer)
             if not self._flush_scheduled:
                 self._flush_scheduled = True
                 self.node.loop.call_soon(self._flush)
-        elif len(queue) >= _BATCH_MAX:
+        elif peer.queued >= _BATCH_MAX:
             self._flush_peer(peer)
 
     def watch(self, address: tuple[str, int]) -> None:
@@ -244,7 +269,7 @@ class Transport:
             peer.connect_deadline.cancel()
         if peer in self._dirty:
             self._dirty.remove(peer)
-        peer.queue.clear()
+        peer.queue, peer.queued, peer.last_run = [], 0, None
         loop = self.node.loop
         with contextlib.suppress(zmq.ZMQError):
             loop.remove_reader(peer.monitor.getsockopt(zmq.FD))
@@ -259,23 +284,24 @@ class Transport:
             self._flush_peer(peer)
 
     def _flush_peer(self, peer: _Peer) -> None:
-        queue = peer.queue
-        if not queue:
+        queue, count = peer.queue, peer.queued
+        if not count:
             return
-        peer.queue = []
+        peer.queue, peer.queued, peer.last_run = [], 0, None
+        metrics = self.node.metrics
         try:
             frame = self.codec.encode_frame(queue)
         except (TypeError, msgspec.EncodeError):
             log.exception("encode_failed", peer=f"{peer.address[0]}:{peer.address[1]}")
-            self.node.metrics["messages_dropped_encode"] += len(queue)
+            metrics["messages_dropped_encode"] += count
             return
         try:
             peer.socket.send(frame, zmq.NOBLOCK, copy=len(frame) < 65536)
         except zmq.Again:
-            self.node.metrics["messages_dropped_backpressure"] += len(queue)
+            metrics["messages_dropped_backpressure"] += count
             return
-        self.node.metrics["messages_sent"] += len(queue)
-        self.node.metrics["frames_sent"] += 1
+        metrics["messages_sent"] += count
+        metrics["frames_sent"] += 1
 
     # -- shutdown --------------------------------------------------------------
 

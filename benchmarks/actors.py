@@ -1,0 +1,409 @@
+"""Actor runtime benchmarks, each measured side by side with its baseline in one run.
+
+    python -m benchmarks.actors [--json FILE] [--quick]
+
+- local_oneway: messages between two processes of one node,
+  against a bare deque mailbox drained by call_soon.
+- local_pingpong: round trips between two local processes (reported only).
+- remote_oneway: messages from a node in another OS process over tcp loopback,
+  against raw pyzmq PUSH/PULL with 64 payloads a frame.
+- remote_pingpong: round trips with a node in another OS process,
+  against raw pyzmq request/reply over the same kind of sockets.
+
+The payload is the same ~100-byte MessagePack struct everywhere. Each figure is
+the best of a few repetitions, as machines here are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+import uvloop
+import zmq
+
+from libprocess import PID, Message, Node, Process
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {"local_oneway": 0.30, "remote_oneway": 0.60, "remote_pingpong": 0.50}
+
+
+class BenchUpdate(Message, frozen=True):
+    """About 100 bytes encoded: a few strings and numbers, like a status update."""
+
+    framework_id: str
+    task_id: str
+    agent_id: str
+    state: str
+    sequence: int
+    timestamp: float
+
+
+def payload(sequence: int = 0) -> BenchUpdate:
+    return BenchUpdate(
+        framework_id="5f1c0a2e-0000-4a8b-9b1e-000000000001",
+        task_id=f"task-{sequence:08d}",
+        agent_id="5f1c0a2e-S1",
+        state="TASK_RUNNING",
+        sequence=sequence,
+        timestamp=1764000000.125,
+    )
+
+
+# -- actors --------------------------------------------------------------------
+
+
+class Sink(Process):
+    """Counts messages; resolves `done` after `expected` of them."""
+
+    def __init__(self, expected: int, name: str | None = None) -> None:
+        super().__init__(name)
+        self.expected = expected
+        self.received = 0
+        self.done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+    def initialize(self) -> None:
+        self.install(BenchUpdate, self.on_update)
+
+    def on_update(self, sender: PID, update: BenchUpdate) -> None:
+        self.received += 1
+        if self.received == self.expected:
+            self.done.set_result(time.perf_counter())
+
+
+class Blaster(Process):
+    """Sends `count` messages to `target` when started, in chunks that let the loop breathe."""
+
+    def __init__(self, target: PID, count: int, chunk: int = 4096) -> None:
+        super().__init__("blaster")
+        self.target = target
+        self.count = count
+        self.chunk = chunk
+        self.message = payload()
+
+    def initialize(self) -> None:
+        self.install(BenchUpdate, self.on_start)
+
+    def on_start(self, sender: PID, start: BenchUpdate) -> None:
+        if start.sequence < 0:  # a warm-up ping: both connections exist once it is answered
+            self.send(sender, start)
+        else:
+            self._send_chunk(self.count)
+
+    def _send_chunk(self, remaining: int) -> None:
+        send, target, message = self.send, self.target, self.message
+        for _ in range(min(self.chunk, remaining)):
+            send(target, message)
+        if remaining > self.chunk:
+            self.delay(0, self._send_chunk, remaining - self.chunk)
+
+
+class Echo(Process):
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name)
+
+    def initialize(self) -> None:
+        self.install(BenchUpdate, lambda sender, update: self.send(sender, update))
+
+
+class Pinger(Process):
+    def __init__(self, target: PID, rounds: int, first: int = 0) -> None:
+        super().__init__()
+        self.target = target
+        self.rounds = rounds
+        self.first = first
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def initialize(self) -> None:
+        self.install(BenchUpdate, self.on_pong)
+        self.send(self.target, payload(self.first))
+
+    def on_pong(self, sender: PID, update: BenchUpdate) -> None:
+        if update.sequence + 1 - self.first >= self.rounds:
+            self.done.set_result(None)
+        else:
+            self.send(sender, payload(update.sequence + 1))
+
+
+# -- local ---------------------------------------------------------------------
+
+
+async def local_oneway(count: int) -> float:
+    async with Node() as node:
+        sink = Sink(count)
+        target = node.spawn(sink)
+        sender = node.spawn(Process())
+        message = payload()
+        send = node.send
+        start = time.perf_counter()
+        for _ in range(count):
+            send(sender, target, message)
+        end = await sink.done
+        return count / (end - start)
+
+
+async def deque_baseline(count: int) -> float:
+    """A bare mailbox: a deque drained by a call_soon callback that calls the handler."""
+    loop = asyncio.get_running_loop()
+    mailbox: collections.deque[tuple[Callable[[object, object], None], object, object]]
+    mailbox = collections.deque()
+    state = {"received": 0, "scheduled": False}
+    done: asyncio.Future[float] = loop.create_future()
+
+    def handler(sender: object, message: object) -> None:
+        state["received"] += 1
+        if state["received"] == count:
+            done.set_result(time.perf_counter())
+
+    def drain() -> None:
+        while mailbox:
+            fn, sender, message = mailbox.popleft()
+            fn(sender, message)
+        state["scheduled"] = False
+
+    def enqueue(message: object) -> None:
+        mailbox.append((handler, None, message))
+        if not state["scheduled"]:
+            state["scheduled"] = True
+            loop.call_soon(drain)
+
+    message = payload()
+    start = time.perf_counter()
+    for _ in range(count):
+        enqueue(message)
+    return count / (await done - start)
+
+
+async def local_pingpong(rounds: int) -> float:
+    async with Node() as node:
+        echo = node.spawn(Echo())
+        pinger = Pinger(echo, rounds)
+        start = time.perf_counter()
+        node.spawn(pinger)
+        await pinger.done
+        return rounds / (time.perf_counter() - start)
+
+
+# -- remote: our runtime -------------------------------------------------------
+
+
+def _child(*args: str) -> tuple[subprocess.Popen[str], str]:
+    child = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.actors", "--serve", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert child.stdout is not None
+    return child, child.stdout.readline().strip()
+
+
+async def remote_oneway(count: int) -> float:
+    async with Node() as node:
+        sink = Sink(count, "sink")
+        target = node.spawn(sink)
+        child, blaster_text = _child("blaster", str(target), str(count))
+        blaster = PID.parse(blaster_text)
+        try:
+            warm = Pinger(blaster, 1, first=-1)
+            node.spawn(warm)
+            await asyncio.wait_for(warm.done, 30)
+            start = time.perf_counter()
+            node.send(target, blaster, payload())
+            end = await asyncio.wait_for(sink.done, 120)
+            return count / (end - start)
+        finally:
+            child.kill()
+            child.wait()
+
+
+async def remote_pingpong(rounds: int) -> float:
+    async with Node() as node:
+        child, echo_text = _child("echo")
+        try:
+            echo = PID.parse(echo_text)
+            warm = Pinger(echo, 100)
+            node.spawn(warm)
+            await asyncio.wait_for(warm.done, 30)
+            pinger = Pinger(echo, rounds)
+            start = time.perf_counter()
+            node.spawn(pinger)
+            await asyncio.wait_for(pinger.done, 120)
+            return rounds / (time.perf_counter() - start)
+        finally:
+            child.kill()
+            child.wait()
+
+
+async def serve(role: str, args: list[str]) -> None:
+    node = await Node().start()
+    if role == "blaster":
+        pid = node.spawn(Blaster(PID.parse(args[0]), int(args[1])))
+    else:
+        pid = node.spawn(Echo("echo"))
+    print(pid, flush=True)
+    await asyncio.Event().wait()
+
+
+# -- remote: raw pyzmq baselines -------------------------------------------------
+
+
+def raw_serve(role: str, args: list[str]) -> None:
+    context = zmq.Context()
+    encoder = msgspec.msgpack.Encoder()
+    if role == "raw-blaster":
+        out = context.socket(zmq.PUSH)
+        out.connect(args[0])
+        count = int(args[1])
+        print("ready", flush=True)
+        message = payload()
+        batch = [message] * 64
+        sys.stdin.readline()  # go
+        for _ in range(count // 64):
+            out.send(encoder.encode(batch))
+        out.close(linger=-1)
+    else:  # raw-echo: reply to each message on the paired socket
+        inbound = context.socket(zmq.PULL)
+        port = inbound.bind_to_random_port("tcp://127.0.0.1")
+        out = context.socket(zmq.PUSH)
+        out.connect(args[0])
+        print(port, flush=True)
+        while True:
+            out.send(inbound.recv())
+
+
+def raw_oneway(count: int) -> float:
+    count -= count % 64
+    context = zmq.Context()
+    inbound = context.socket(zmq.PULL)
+    port = inbound.bind_to_random_port("tcp://127.0.0.1")
+    decoder = msgspec.msgpack.Decoder(list[BenchUpdate])
+    child = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.actors", "--serve", "raw-blaster",
+         f"tcp://127.0.0.1:{port}", str(count)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        child.stdout.readline()
+        start = time.perf_counter()
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        received = 0
+        while received < count:
+            received += len(decoder.decode(inbound.recv()))
+        return count / (time.perf_counter() - start)
+    finally:
+        child.kill()
+        child.wait()
+        inbound.close(linger=0)
+        context.term()
+
+
+def raw_pingpong(rounds: int) -> float:
+    context = zmq.Context()
+    inbound = context.socket(zmq.PULL)
+    port = inbound.bind_to_random_port("tcp://127.0.0.1")
+    child, echo_port = _child("raw-echo", f"tcp://127.0.0.1:{port}")
+    out = context.socket(zmq.PUSH)
+    out.connect(f"tcp://127.0.0.1:{echo_port}")
+    encoder = msgspec.msgpack.Encoder()
+    decoder = msgspec.msgpack.Decoder(BenchUpdate)
+    try:
+        for sequence in range(100):  # warm up the connection
+            out.send(encoder.encode(payload(sequence)))
+            decoder.decode(inbound.recv())
+        start = time.perf_counter()
+        for sequence in range(rounds):
+            out.send(encoder.encode(payload(sequence)))
+            decoder.decode(inbound.recv())
+        return rounds / (time.perf_counter() - start)
+    finally:
+        child.kill()
+        child.wait()
+        out.close(linger=0)
+        inbound.close(linger=0)
+        context.term()
+
+
+# -- driver ---------------------------------------------------------------------
+
+
+def best_of(repeats: int, measure: Callable[[], float]) -> float:
+    return max(measure() for _ in range(repeats))
+
+
+def run_all(quick: bool) -> dict[str, dict[str, float | None]]:
+    scale = 0.2 if quick else 1.0
+    local_count = int(500_000 * scale)
+    remote_count = int(1_000_000 * scale)
+    rounds = int(20_000 * scale)
+    repeats = 1 if quick else 3
+
+    def on_loop(coroutine_function: Callable[[int], object], count: int) -> Callable[[], float]:
+        return lambda: uvloop.run(coroutine_function(count))  # type: ignore[arg-type]
+
+    results: dict[str, dict[str, float | None]] = {}
+
+    def record(name: str, value: float, baseline: float | None) -> None:
+        ratio = value / baseline if baseline else None
+        results[name] = {"value": value, "baseline": baseline, "ratio": ratio,
+                         "target": TARGETS.get(name)}  # fmt: skip
+
+    baseline = best_of(repeats, on_loop(deque_baseline, local_count))
+    record("local_oneway", best_of(repeats, on_loop(local_oneway, local_count)), baseline)
+    record("local_pingpong", best_of(repeats, on_loop(local_pingpong, rounds * 5)), None)
+    baseline = best_of(repeats, lambda: raw_oneway(remote_count))
+    record("remote_oneway", best_of(repeats, on_loop(remote_oneway, remote_count)), baseline)
+    baseline = best_of(repeats, lambda: raw_pingpong(rounds))
+    record("remote_pingpong", best_of(repeats, on_loop(remote_pingpong, rounds)), baseline)
+    return results
+
+
+def print_table(results: dict[str, dict[str, float | None]]) -> None:
+    print(f"{'scenario':<17} {'ours/s':>12} {'baseline/s':>12} {'ratio':>7} {'target':>7}  ok")
+    for name, row in results.items():
+        baseline, ratio, target = row["baseline"], row["ratio"], row["target"]
+        ok = "" if target is None or ratio is None else ("yes" if ratio >= target else "NO")
+        print(
+            f"{name:<17} {row['value']:>12,.0f} "
+            f"{(f'{baseline:,.0f}' if baseline else '-'):>12} "
+            f"{(f'{ratio:.2f}' if ratio else '-'):>7} "
+            f"{(f'>={target:.2f}' if target else 'report'):>7}  {ok}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument("--quick", action="store_true", help="a fifth of the work, one repeat")
+    parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.serve:
+        role, *rest = options.serve
+        if role.startswith("raw-"):
+            raw_serve(role, rest)
+        else:
+            uvloop.run(serve(role, rest))
+        return
+    print(f"actor benchmarks: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+          f"pyzmq {zmq.__version__}")  # fmt: skip
+    results = run_all(options.quick)
+    print_table(results)
+    if options.json:
+        Path(options.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
