@@ -16,13 +16,14 @@ class PID:
     and no setters) because PIDs are dictionary keys on every hot path.
     """
 
-    __slots__ = ("_hash", "_text", "host", "name", "port")
+    __slots__ = ("_hash", "_text", "address", "host", "name", "port")
 
     def __init__(self, name: str, host: str, port: int) -> None:
         self.name = name
         self.host = host
         self.port = port
-        self._hash = hash((name, host, port))
+        self.address = (host, port)  # the node this process lives on
+        self._hash = hash(self.address) ^ hash(name)
         self._text = f"{name}@{host}:{port}"  # formatted once: every remote send needs it
 
     @classmethod
@@ -35,11 +36,6 @@ class PID:
         if not 0 < port < 65536:
             raise ValueError(f"bad PID {text!r}: port {port} is out of range")
         return cls(match["name"], match["host"], port)
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """The node this process lives on."""
-        return (self.host, self.port)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PID):
