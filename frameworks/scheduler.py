@@ -1,0 +1,424 @@
+"""The scheduler API: subclass `Scheduler`, hand it to a `SchedulerDriver`, spawn the driver.
+
+    class Hello(Scheduler):
+        def resource_offers(self, driver, offers):
+            for offer in offers:
+                driver.launch_tasks([offer.id], [TaskInfo(...)])
+
+    driver = SchedulerDriver(Hello(), FrameworkInfo(user="me", name="hello"), "127.0.0.1:5050")
+    node.spawn(driver)
+    status = await driver.join()
+
+The driver is a process (named `scheduler(N)`) speaking Mesos's v0 scheduler
+protocol to the master. It registers, retrying with backoff on the runtime
+clock until the master answers; it links to the master and, when that link
+breaks, calls `disconnected` and registers again (re-registering with its
+FrameworkID, so the master keeps its tasks within the failover timeout).
+
+Callbacks run inside the driver's process, one at a time, in the order the
+master's messages arrived. The driver's methods (`launch_tasks`, `decline`,
+...) may be called from callbacks or from any code on the driver's event
+loop. With implicit acknowledgements (the default) the driver acknowledges
+each status update that carries a uuid after `status_update` returns; if the
+callback raises, the update is not acknowledged, so the agent sends it again.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import random
+from collections.abc import Iterable, Sequence
+
+import msgspec
+
+from libprocess import PID, Node, Process, Timer
+from zmesos.protocol import (
+    AcceptOffers,
+    DeactivateFramework,
+    DeclineOffers,
+    ExecutorToFramework,
+    ExitedExecutor,
+    Filters,
+    FrameworkError,
+    FrameworkInfo,
+    FrameworkRegistered,
+    FrameworkReregistered,
+    FrameworkToExecutor,
+    KillTask,
+    LostAgent,
+    MasterInfo,
+    Offer,
+    Operation,
+    OperationType,
+    Reason,
+    ReconcileTasks,
+    RegisterFramework,
+    ReregisterFramework,
+    RescindResourceOffer,
+    ResourceOffers,
+    ReviveOffers,
+    Source,
+    StatusUpdateAcknowledgement,
+    StatusUpdateMessage,
+    SuppressOffers,
+    TaskInfo,
+    TaskState,
+    TaskStatus,
+    UnregisterFramework,
+)
+
+__all__ = ["DriverStatus", "Scheduler", "SchedulerDriver", "master_pid"]
+
+_names = itertools.count(1)
+
+
+class DriverStatus(enum.StrEnum):
+    NOT_STARTED = "DRIVER_NOT_STARTED"
+    RUNNING = "DRIVER_RUNNING"
+    STOPPED = "DRIVER_STOPPED"
+    ABORTED = "DRIVER_ABORTED"
+
+
+class Scheduler:
+    """Mesos's scheduler callbacks; each is a no-op until overridden."""
+
+    def registered(self, driver: SchedulerDriver, framework_id: str, master: MasterInfo) -> None:
+        """The master registered the framework (or accepted a failed-over scheduler)."""
+
+    def reregistered(self, driver: SchedulerDriver, master: MasterInfo) -> None:
+        """The driver re-registered after a disconnection; tasks were kept."""
+
+    def disconnected(self, driver: SchedulerDriver) -> None:
+        """The link to the master broke; the driver is re-registering."""
+
+    def resource_offers(self, driver: SchedulerDriver, offers: list[Offer]) -> None:
+        """New offers. Accept, launch on, or decline each; unanswered ones stay held."""
+
+    def offer_rescinded(self, driver: SchedulerDriver, offer_id: str) -> None:
+        """An offer is no longer valid (timed out, agent lost, ...)."""
+
+    def status_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
+        """A task changed state."""
+
+    def framework_message(
+        self, driver: SchedulerDriver, executor_id: str, agent_id: str, data: bytes
+    ) -> None:
+        """An executor sent the framework a message."""
+
+    def agent_lost(self, driver: SchedulerDriver, agent_id: str) -> None:
+        """An agent was removed; its tasks were reported lost."""
+
+    def executor_lost(
+        self, driver: SchedulerDriver, executor_id: str, agent_id: str, status: int
+    ) -> None:
+        """An executor ended with `status`."""
+
+    def error(self, driver: SchedulerDriver, message: str) -> None:
+        """The master refused the framework; the driver aborts after this returns."""
+
+
+def master_pid(master: str | PID) -> PID:
+    """`host:port` or `name@host:port` (or a PID) as the master's PID."""
+    if isinstance(master, PID):
+        return master
+    return PID.parse(master if "@" in master else f"master@{master}")
+
+
+class SchedulerDriver(Process):
+    """Connects a `Scheduler` to a master. See the module docstring for the contract.
+
+    `registration_backoff`: first retry delay and its cap, in seconds; each
+    retry waits a random 50-100% of the current delay, which doubles.
+    """
+
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        framework: FrameworkInfo,
+        master: str | PID,
+        *,
+        implicit_acknowledgements: bool = True,
+        registration_backoff: tuple[float, float] = (2.0, 60.0),
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name or f"scheduler({next(_names)})")
+        self.scheduler = scheduler
+        self.framework = framework
+        self.master = master_pid(master)
+        self.implicit_acknowledgements = implicit_acknowledgements
+        self.framework_id: str = framework.id
+        self.master_info: MasterInfo | None = None
+        self.connected = False
+        self.status = DriverStatus.NOT_STARTED
+        self._failover = bool(framework.id)  # a scheduler started with an id fails over
+        self._backoff_initial, self._backoff_cap = registration_backoff
+        self._backoff = self._backoff_initial
+        self._retry: Timer | None = None
+        self._random = random.Random()
+
+    # -- life cycle --------------------------------------------------------------
+
+    def initialize(self) -> None:
+        self.install(FrameworkRegistered, self._registered)
+        self.install(FrameworkReregistered, self._reregistered)
+        self.install(ResourceOffers, self._resource_offers)
+        self.install(RescindResourceOffer, self._offer_rescinded)
+        self.install(StatusUpdateMessage, self._status_update)
+        self.install(LostAgent, self._agent_lost)
+        self.install(ExitedExecutor, self._executor_lost)
+        self.install(ExecutorToFramework, self._framework_message)
+        self.install(FrameworkError, self._error)
+        self.status = DriverStatus.RUNNING
+        self._register()
+
+    def finalize(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+        if self.status == DriverStatus.RUNNING:
+            self.status = DriverStatus.STOPPED
+
+    def exited(self, pid: PID) -> None:
+        if pid != self.master or not self.connected:
+            return
+        self.connected = False
+        self.log.warning("master_disconnected", master=str(self.master))
+        self._callback("disconnected")
+        self._backoff = self._backoff_initial
+        self._register()
+
+    async def join(self) -> DriverStatus:
+        """Wait until the driver stops (stop, abort, or an error from the master)."""
+        if self.node is None:
+            raise RuntimeError("the driver was never spawned")
+        await self.node.wait(self.pid)
+        return self.status
+
+    async def run(self, node: Node) -> DriverStatus:
+        """Spawn the driver on `node` (unless it runs already) and wait until it stops."""
+        if self.pid is None:
+            node.spawn(self)
+        return await self.join()
+
+    # -- registration ------------------------------------------------------------
+
+    def _register(self) -> None:
+        """Send (re-)registration; retry with backoff until the master answers."""
+        self._retry = None
+        if self.connected or self.terminated:
+            return
+        if self.framework_id:
+            info = msgspec.structs.replace(self.framework, id=self.framework_id)
+            self.send(self.master, ReregisterFramework(info, failover=self._failover))
+        else:
+            self.send(self.master, RegisterFramework(self.framework))
+        delay = self._backoff * self._random.uniform(0.5, 1.0)
+        self._backoff = min(self._backoff * 2, self._backoff_cap)
+        self._retry = self.delay(delay, self._register)
+
+    def _from_master(self, sender: PID, message: object) -> bool:
+        if sender == self.master:
+            return True
+        self.node.count_drop("not_from_master")
+        self.log.warning(
+            "dropping_message",
+            message=type(message).__name__,
+            sender=str(sender),
+            reason="not from the master",
+        )
+        return False
+
+    def _registered(self, sender: PID, message: FrameworkRegistered) -> None:
+        if not self._from_master(sender, message) or self.connected:
+            return
+        self._connected(message.framework_id, message.master)
+        self.log.info("framework_registered", framework_id=message.framework_id)
+        self._callback("registered", message.framework_id, message.master)
+
+    def _reregistered(self, sender: PID, message: FrameworkReregistered) -> None:
+        if not self._from_master(sender, message) or self.connected:
+            return
+        if message.framework_id != self.framework_id:
+            self.log.warning("dropping_message", message="FrameworkReregistered", reason="wrong id")
+            return
+        self._connected(message.framework_id, message.master)
+        self.log.info("framework_reregistered", framework_id=message.framework_id)
+        self._callback("reregistered", message.master)
+
+    def _connected(self, framework_id: str, master: MasterInfo) -> None:
+        self.framework_id = framework_id
+        self.master_info = master
+        self.connected = True
+        self._failover = False
+        self._backoff = self._backoff_initial
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        self.link(self.master)
+
+    # -- events from the master --------------------------------------------------
+
+    def _resource_offers(self, sender: PID, message: ResourceOffers) -> None:
+        if self._from_master(sender, message) and self.connected:
+            self._callback("resource_offers", list(message.offers))
+
+    def _offer_rescinded(self, sender: PID, message: RescindResourceOffer) -> None:
+        if self._from_master(sender, message) and self.connected:
+            self._callback("offer_rescinded", message.offer_id)
+
+    def _status_update(self, sender: PID, message: StatusUpdateMessage) -> None:
+        if not self._from_master(sender, message) or not self.connected:
+            return
+        update = message.update
+        status = update.status
+        if (not status.agent_id and update.agent_id) or (status.uuid is None and update.uuid):
+            status = msgspec.structs.replace(
+                status, agent_id=status.agent_id or update.agent_id, uuid=update.uuid
+            )
+        if not self._callback("status_update", status):
+            return
+        if self.implicit_acknowledgements and update.uuid is not None:
+            self.acknowledge(status)
+
+    def _agent_lost(self, sender: PID, message: LostAgent) -> None:
+        if self._from_master(sender, message) and self.connected:
+            self._callback("agent_lost", message.agent_id)
+
+    def _executor_lost(self, sender: PID, message: ExitedExecutor) -> None:
+        if self._from_master(sender, message) and self.connected:
+            self._callback("executor_lost", message.executor_id, message.agent_id, message.status)
+
+    def _framework_message(self, sender: PID, message: ExecutorToFramework) -> None:
+        if self._from_master(sender, message) and self.connected:
+            self._callback("framework_message", message.executor_id, message.agent_id, message.data)
+
+    def _error(self, sender: PID, message: FrameworkError) -> None:
+        if not self._from_master(sender, message):
+            return
+        self.log.error("framework_error", message=message.message)
+        self._callback("error", message.message)
+        self.status = DriverStatus.ABORTED
+        self.terminate()
+
+    def _callback(self, name: str, *args: object) -> bool:
+        """Run a scheduler callback; log what it raises. True if it returned normally."""
+        try:
+            getattr(self.scheduler, name)(self, *args)
+        except Exception:
+            self.log.exception("scheduler_callback_failed", callback=name)
+            return False
+        return True
+
+    # -- calls to the master -----------------------------------------------------
+
+    def _can_send(self, what: str) -> bool:
+        if self.status != DriverStatus.RUNNING or self.terminated:
+            self.log.warning("ignoring_call", call=what, reason="driver is not running")
+            return False
+        if not self.connected:
+            self.log.warning("ignoring_call", call=what, reason="not connected to a master")
+            return False
+        return True
+
+    def accept(
+        self,
+        offer_ids: Sequence[str],
+        operations: Sequence[Operation],
+        filters: Filters | None = None,
+    ) -> None:
+        """Use offers (all of one agent) for `operations`; what is left is declined."""
+        if not self._can_send("accept"):
+            self._tasks_lost(
+                [task for op in operations if op.type == OperationType.LAUNCH for task in op.tasks]
+            )
+            return
+        self.send(
+            self.master,
+            AcceptOffers(
+                self.framework_id, tuple(offer_ids), tuple(operations), filters or Filters()
+            ),
+        )
+
+    def launch_tasks(
+        self, offer_ids: Sequence[str], tasks: Sequence[TaskInfo], filters: Filters | None = None
+    ) -> None:
+        """Launch `tasks` on offers (all of one agent); no tasks declines the offers."""
+        operations = [Operation(OperationType.LAUNCH, tasks=tuple(tasks))] if tasks else []
+        self.accept(offer_ids, operations, filters)
+
+    def decline(self, offer_id: str, filters: Filters | None = None) -> None:
+        """Decline an offer; its resources are not offered again for `refuse_seconds`."""
+        if self._can_send("decline"):
+            self.send(
+                self.master, DeclineOffers(self.framework_id, (offer_id,), filters or Filters())
+            )
+
+    def revive(self, roles: Iterable[str] = ()) -> None:
+        """Offers again (in `roles`, or all the framework's roles), filters cleared."""
+        if self._can_send("revive"):
+            self.send(self.master, ReviveOffers(self.framework_id, tuple(roles)))
+
+    def suppress(self, roles: Iterable[str] = ()) -> None:
+        """No more offers (in `roles`, or all) until `revive`."""
+        if self._can_send("suppress"):
+            self.send(self.master, SuppressOffers(self.framework_id, tuple(roles)))
+
+    def kill_task(self, task_id: str, agent_id: str = "") -> None:
+        if self._can_send("kill_task"):
+            self.send(self.master, KillTask(self.framework_id, task_id, agent_id))
+
+    def reconcile_tasks(self, statuses: Iterable[TaskStatus] = ()) -> None:
+        """Ask for the latest state of these tasks, or of all the framework's tasks."""
+        if self._can_send("reconcile_tasks"):
+            self.send(self.master, ReconcileTasks(self.framework_id, tuple(statuses)))
+
+    def acknowledge(self, status: TaskStatus) -> None:
+        """Acknowledge a status update (explicit mode; implicit mode does this itself)."""
+        if status.uuid is None:
+            return
+        if self._can_send("acknowledge"):
+            self.send(
+                self.master,
+                StatusUpdateAcknowledgement(
+                    status.agent_id, self.framework_id, status.task_id, status.uuid
+                ),
+            )
+
+    def send_framework_message(self, executor_id: str, agent_id: str, data: bytes) -> None:
+        if self._can_send("send_framework_message"):
+            self.send(
+                self.master, FrameworkToExecutor(agent_id, self.framework_id, executor_id, data)
+            )
+
+    def stop(self, failover: bool = False) -> None:
+        """Stop the driver. Unless `failover`, the framework unregisters and its tasks end;
+        with `failover` the master keeps them for the framework's failover timeout."""
+        if self.terminated:
+            return
+        if not failover and self.connected and self.framework_id:
+            self.send(self.master, UnregisterFramework(self.framework_id))
+        self.status = DriverStatus.STOPPED
+        self.terminate()
+
+    def abort(self) -> None:
+        """Stop without unregistering; the master deactivates the framework."""
+        if self.terminated:
+            return
+        if self.connected and self.framework_id:
+            self.send(self.master, DeactivateFramework(self.framework_id))
+        self.status = DriverStatus.ABORTED
+        self.terminate()
+
+    def _tasks_lost(self, tasks: list[TaskInfo]) -> None:
+        """Tasks launched while disconnected never reach the master: report them lost."""
+        for task in tasks:
+            status = TaskStatus(
+                task_id=task.task_id,
+                state=TaskState.LOST,
+                source=Source.MASTER,
+                reason=Reason.RECONCILIATION,
+                message="Master disconnected",
+                agent_id=task.agent_id,
+            )
+            if not self.terminated:
+                self.node.dispatch(self.pid, SchedulerDriver._callback, "status_update", status)

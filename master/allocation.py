@@ -1,0 +1,182 @@
+"""The allocator actor: drives the pure hierarchical DRF allocator on the master's node.
+
+The master tells it of every change (frameworks, agents, recovered resources,
+suppress/revive) by `dispatch`, so each change is one event in this actor's
+mailbox, applied in the order the master made it. Allocation runs every
+`allocation_interval` and after the events that can make an offer possible;
+such runs are coalesced: a burst of events already queued is followed by one
+run, not one per event (Mesos's allocator does the same with a pending flag).
+
+Each run's allocations go back to the master as one `dispatch` of
+`receive_allocations(allocations)`, where they become offers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from libprocess import PID, Process, Timer, clock
+from master.allocator import HierarchicalAllocator
+from zmesos.resources import Resources
+
+__all__ = ["AllocatorProcess"]
+
+
+class AllocatorProcess(Process):
+    """Owns a `HierarchicalAllocator`; every public method is meant to be dispatched.
+
+    `receive`: the method name (dispatched on `master`) that takes a list of
+    allocations. Methods that can make offers possible request a run.
+    """
+
+    def __init__(
+        self,
+        master: PID,
+        allocation_interval: float = 1.0,
+        *,
+        allocator: HierarchicalAllocator | None = None,
+        receive: str = "receive_allocations",
+        name: str = "allocator",
+    ) -> None:
+        super().__init__(name)
+        self.master = master
+        self.allocation_interval = allocation_interval
+        self.allocator = allocator if allocator is not None else HierarchicalAllocator()
+        self.receive = receive
+        self.runs = 0
+        self._run_pending = False
+        self._tick: Timer | None = None
+
+    def initialize(self) -> None:
+        self._tick = self.delay(self.allocation_interval, self._periodic)
+
+    # -- frameworks ----------------------------------------------------------------
+
+    def add_framework(
+        self,
+        framework_id: str,
+        roles: Iterable[str],
+        used: Mapping[str, Resources],
+        active: bool,
+    ) -> None:
+        """A framework joined (or was recovered from re-registering agents, inactive)."""
+        self.allocator.add_framework(framework_id, tuple(roles), used=dict(used), active=active)
+        if active:
+            self.request_allocation()
+
+    def remove_framework(self, framework_id: str) -> None:
+        """Forget a framework and everything allocated to it."""
+        self.allocator.remove_framework(framework_id)
+        self.request_allocation()
+
+    def activate_framework(self, framework_id: str) -> None:
+        self.allocator.activate_framework(framework_id)
+        self.request_allocation()
+
+    def deactivate_framework(self, framework_id: str) -> None:
+        self.allocator.deactivate_framework(framework_id)
+
+    def update_framework(self, framework_id: str, roles: Iterable[str]) -> None:
+        self.allocator.update_framework(framework_id, tuple(roles))
+        self.request_allocation()
+
+    def suppress(self, framework_id: str, roles: Iterable[str]) -> None:
+        self.allocator.suppress(framework_id, tuple(roles))
+
+    def revive(self, framework_id: str, roles: Iterable[str]) -> None:
+        self.allocator.revive(framework_id, tuple(roles), now=clock.now())
+        self.request_allocation()
+
+    # -- agents --------------------------------------------------------------------
+
+    def add_agent(self, agent_id: str, total: Resources, used: Mapping[str, Resources]) -> None:
+        self.allocator.add_agent(agent_id, total, used=dict(used))
+        self.request_allocation()
+
+    def remove_agent(self, agent_id: str) -> None:
+        self.allocator.remove_agent(agent_id)
+
+    def activate_agent(self, agent_id: str) -> None:
+        self.allocator.activate_agent(agent_id)
+        self.request_allocation()
+
+    def deactivate_agent(self, agent_id: str) -> None:
+        self.allocator.deactivate_agent(agent_id)
+
+    # -- resources -----------------------------------------------------------------
+
+    def recover_resources(
+        self,
+        framework_id: str,
+        agent_id: str,
+        resources: Resources,
+        refuse_seconds: float = 0.0,
+        role: str | None = None,
+    ) -> None:
+        """Resources of an offer or a task come back; `refuse_seconds` > 0 installs a filter.
+
+        `role`: the offer's role, when known (else the allocator infers it).
+        """
+        self.allocator.recover_resources(
+            framework_id,
+            agent_id,
+            resources,
+            refuse_seconds=refuse_seconds,
+            now=clock.now(),
+            role=role,
+        )
+        self.request_allocation()
+
+    # -- running -------------------------------------------------------------------
+
+    def request_allocation(self) -> None:
+        """Ask for one run soon; requests made before it starts share it."""
+        if self._run_pending:
+            return
+        self._run_pending = True
+        _log_failure(self, self.node.dispatch(self.pid, AllocatorProcess._run_requested))
+
+    def _run_requested(self) -> None:
+        self._run_pending = False
+        self._allocate()
+
+    def _periodic(self) -> None:
+        self._tick = self.delay(self.allocation_interval, self._periodic)
+        self._allocate()
+
+    def _allocate(self) -> None:
+        self.runs += 1
+        allocations = self.allocator.allocate(clock.now())
+        if allocations:
+            self.log.debug("allocated", offers=len(allocations))
+            _log_failure(self, self.node.dispatch(self.master, self.receive, list(allocations)))
+
+    def allocate_now(self) -> None:
+        """Run once now (tests and operators)."""
+        self._allocate()
+
+    def metrics(self) -> dict[str, float]:
+        """`allocator/...` metrics for the operator HTTP (read by dispatch)."""
+        snapshot: dict[str, float] = {}
+        for name, value in self.allocator.metrics_snapshot().items():
+            if isinstance(value, dict):
+                for key, amount in value.items():
+                    snapshot[f"allocator/{name}/{key}"] = float(amount)
+            elif isinstance(value, int | float):
+                snapshot[f"allocator/{name}"] = float(value)
+        return snapshot
+
+
+def _log_failure(process: Process, future: asyncio.Future[Any]) -> None:
+    """Dispatches we do not await: log what they raised instead of losing it."""
+
+    def done(result: asyncio.Future[Any]) -> None:
+        if result.cancelled():
+            return
+        error = result.exception()
+        if error is not None:
+            process.log.error("dispatch_failed", error=repr(error))
+
+    future.add_done_callback(done)

@@ -1,0 +1,227 @@
+"""What the master knows: agents, frameworks, tasks and executors, in memory.
+
+Plain records mutated only by the Master actor. A registrar (issue to come)
+persists the part that must survive a master restart (admitted agents); the
+rest is rebuilt from agents and frameworks re-registering, as in Mesos.
+
+Invariants kept by `Cluster`'s methods:
+- a live (non-terminal, or terminal but not yet removed) task is indexed in
+  its framework's `tasks` and its agent's `tasks`;
+- an executor is indexed in its framework's and its agent's `executors`;
+- `Agent.used` is the sum of its tasks' and executors' resources.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from collections.abc import Iterator
+
+from libprocess import PID, Timer
+from zmesos.protocol import (
+    AgentInfo,
+    ExecutorInfo,
+    FrameworkInfo,
+    TaskInfo,
+    TaskState,
+    TaskStatus,
+)
+from zmesos.resources import Resources
+
+__all__ = ["Agent", "Cluster", "Framework", "Task"]
+
+
+@dataclasses.dataclass(eq=False)
+class Task:
+    """A task the master launched or learned of from a re-registering agent."""
+
+    info: TaskInfo
+    framework_id: str
+    agent_id: str
+    executor_id: str
+    resources: Resources
+    role: str | None = None  # the role of the offer it was launched on, when known
+    state: TaskState = TaskState.STAGING
+    status: TaskStatus | None = None  # the latest status seen
+    statuses: list[TaskStatus] = dataclasses.field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.info.task_id
+
+
+@dataclasses.dataclass(eq=False)
+class Framework:
+    """A registered framework, connected or waiting out its failover timeout."""
+
+    id: str
+    info: FrameworkInfo
+    pid: PID | None
+    registered_time: float
+    active: bool = True
+    connected: bool = True
+    reregistered_time: float | None = None
+    unregistered_time: float | None = None
+    tasks: dict[str, Task] = dataclasses.field(default_factory=dict)
+    completed_tasks: collections.deque[Task] = dataclasses.field(
+        default_factory=lambda: collections.deque(maxlen=1000)
+    )
+    # agent id -> executor id -> info
+    executors: dict[str, dict[str, ExecutorInfo]] = dataclasses.field(default_factory=dict)
+    suppressed_roles: set[str] = dataclasses.field(default_factory=set)
+    failover_timer: Timer | None = None
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return self.info.roles or ("*",)
+
+    def has_executor(self, agent_id: str, executor_id: str) -> bool:
+        return executor_id in self.executors.get(agent_id, {})
+
+
+@dataclasses.dataclass(eq=False)
+class Agent:
+    """A registered agent. `connected` falls when its link breaks; removal waits for pings."""
+
+    id: str
+    info: AgentInfo
+    pid: PID
+    total: Resources
+    registered_time: float
+    connected: bool = True
+    active: bool = True
+    reregistered_time: float | None = None
+    tasks: dict[tuple[str, str], Task] = dataclasses.field(default_factory=dict)
+    # framework id -> executor id -> info
+    executors: dict[str, dict[str, ExecutorInfo]] = dataclasses.field(default_factory=dict)
+    used: Resources = dataclasses.field(default_factory=Resources)
+    used_by_framework: dict[str, Resources] = dataclasses.field(default_factory=dict)
+    pings_missed: int = 0
+    pong_received: bool = True
+    ping_timer: Timer | None = None
+
+    @property
+    def hostname(self) -> str:
+        return self.info.hostname
+
+    def framework_ids(self) -> set[str]:
+        return {fid for fid, _ in self.tasks} | set(self.executors)
+
+    def charge(self, framework_id: str, resources: Resources) -> None:
+        self.used = self.used + resources
+        self.used_by_framework[framework_id] = (
+            self.used_by_framework.get(framework_id, Resources()) + resources
+        )
+
+    def release(self, framework_id: str, resources: Resources) -> None:
+        self.used = self.used - resources
+        left = self.used_by_framework.get(framework_id, Resources()) - resources
+        if left:
+            self.used_by_framework[framework_id] = left
+        else:
+            self.used_by_framework.pop(framework_id, None)
+
+
+class Cluster:
+    """The registries: agents and frameworks by id, and the operations that keep them aligned."""
+
+    def __init__(self, max_completed_frameworks: int = 50, max_completed_tasks: int = 1000) -> None:
+        self.agents: dict[str, Agent] = {}
+        self.agents_by_pid: dict[PID, Agent] = {}
+        self.frameworks: dict[str, Framework] = {}
+        self.frameworks_by_pid: dict[PID, Framework] = {}
+        self.completed_frameworks: collections.deque[Framework] = collections.deque(
+            maxlen=max_completed_frameworks
+        )
+        self.max_completed_tasks = max_completed_tasks
+
+    # -- agents ------------------------------------------------------------------
+
+    def add_agent(self, agent: Agent) -> None:
+        self.agents[agent.id] = agent
+        self.agents_by_pid[agent.pid] = agent
+
+    def set_agent_pid(self, agent: Agent, pid: PID) -> None:
+        if self.agents_by_pid.get(agent.pid) is agent:
+            del self.agents_by_pid[agent.pid]
+        agent.pid = pid
+        self.agents_by_pid[pid] = agent
+
+    def remove_agent(self, agent: Agent) -> None:
+        self.agents.pop(agent.id, None)
+        if self.agents_by_pid.get(agent.pid) is agent:
+            del self.agents_by_pid[agent.pid]
+
+    # -- frameworks --------------------------------------------------------------
+
+    def add_framework(self, framework: Framework) -> None:
+        framework.completed_tasks = collections.deque(maxlen=self.max_completed_tasks)
+        self.frameworks[framework.id] = framework
+        if framework.pid is not None:
+            self.frameworks_by_pid[framework.pid] = framework
+
+    def set_framework_pid(self, framework: Framework, pid: PID | None) -> None:
+        if framework.pid is not None and self.frameworks_by_pid.get(framework.pid) is framework:
+            del self.frameworks_by_pid[framework.pid]
+        framework.pid = pid
+        if pid is not None:
+            self.frameworks_by_pid[pid] = framework
+
+    def remove_framework(self, framework: Framework) -> None:
+        self.frameworks.pop(framework.id, None)
+        self.set_framework_pid(framework, None)
+        self.completed_frameworks.append(framework)
+
+    # -- tasks and executors -------------------------------------------------------
+
+    def add_task(self, task: Task) -> None:
+        """Index a task under its framework (if known) and agent, and charge its resources."""
+        framework = self.frameworks.get(task.framework_id)
+        if framework is not None:
+            framework.tasks[task.id] = task
+        agent = self.agents[task.agent_id]
+        agent.tasks[(task.framework_id, task.id)] = task
+        agent.charge(task.framework_id, task.resources)
+
+    def remove_task(self, task: Task) -> None:
+        """Unindex a task and release its resources; it joins the completed tasks."""
+        framework = self.frameworks.get(task.framework_id)
+        if framework is not None and framework.tasks.get(task.id) is task:
+            del framework.tasks[task.id]
+            framework.completed_tasks.append(task)
+        agent = self.agents.get(task.agent_id)
+        if agent is not None and agent.tasks.get((task.framework_id, task.id)) is task:
+            del agent.tasks[(task.framework_id, task.id)]
+            agent.release(task.framework_id, task.resources)
+
+    def add_executor(self, agent_id: str, framework_id: str, executor: ExecutorInfo) -> None:
+        agent = self.agents[agent_id]
+        agent.executors.setdefault(framework_id, {})[executor.executor_id] = executor
+        agent.charge(framework_id, Resources(executor.resources))
+        framework = self.frameworks.get(framework_id)
+        if framework is not None:
+            framework.executors.setdefault(agent_id, {})[executor.executor_id] = executor
+
+    def remove_executor(
+        self, agent_id: str, framework_id: str, executor_id: str
+    ) -> ExecutorInfo | None:
+        agent = self.agents.get(agent_id)
+        executor = None
+        if agent is not None:
+            executors = agent.executors.get(framework_id, {})
+            executor = executors.pop(executor_id, None)
+            if not executors:
+                agent.executors.pop(framework_id, None)
+            if executor is not None:
+                agent.release(framework_id, Resources(executor.resources))
+        framework = self.frameworks.get(framework_id)
+        if framework is not None:
+            executors = framework.executors.get(agent_id, {})
+            executors.pop(executor_id, None)
+            if not executors:
+                framework.executors.pop(agent_id, None)
+        return executor
+
+    def tasks(self) -> Iterator[Task]:
+        for agent in self.agents.values():
+            yield from agent.tasks.values()

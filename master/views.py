@@ -1,0 +1,262 @@
+"""What the operator HTTP shows: the master's state and metrics as JSON-ready dicts.
+
+Pure functions of a Master's state, called inside the master's actor (by
+`dispatch`), never from outside it. Shapes follow Mesos's `/state` and
+`/metrics/snapshot` where Mesos has them, with `slaves` alongside `agents`
+for tools that read Mesos's names.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from master.state import Agent, Framework, Task
+from zmesos.protocol import TaskState
+from zmesos.resources import Resources
+
+if TYPE_CHECKING:
+    from master.master import Master
+
+__all__ = ["metrics_view", "resources_json", "state_view"]
+
+
+def resources_json(resources: Resources) -> dict[str, Any]:
+    """Mesos's JSON form: scalars as numbers, ranges as "[a-b,c-d]", sets as "{a,b}".
+
+    Summed over roles, as Mesos's `resources` fields are.
+    """
+    result: dict[str, Any] = {"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0}
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    items: dict[str, set[str]] = {}
+    for resource in resources:
+        if resource.type == "SCALAR":
+            result[resource.name] = round(result.get(resource.name, 0.0) + resource.scalar, 3)
+        elif resource.type == "RANGES":
+            ranges.setdefault(resource.name, []).extend(resource.ranges)
+        else:
+            items.setdefault(resource.name, set()).update(resource.items)
+    for name, spans in ranges.items():
+        result[name] = "[" + ",".join(f"{low}-{high}" for low, high in _coalesced(spans)) + "]"
+    for name, values in items.items():
+        result[name] = "{" + ",".join(sorted(values)) + "}"
+    return result
+
+
+def _coalesced(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for low, high in sorted(spans):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+def _task_json(task: Task) -> dict[str, Any]:
+    statuses = [
+        {"state": str(s.state), "timestamp": s.timestamp, "message": s.message}
+        for s in task.statuses
+    ]
+    return {
+        "id": task.id,
+        "name": task.info.name,
+        "framework_id": task.framework_id,
+        "executor_id": task.executor_id if task.info.executor is not None else "",
+        "slave_id": task.agent_id,
+        "agent_id": task.agent_id,
+        "state": str(task.state),
+        "role": task.role or "*",
+        "resources": resources_json(task.resources),
+        "statuses": statuses,
+        "labels": [{"key": k, "value": v} for k, v in task.info.labels.items()],
+    }
+
+
+def _agent_json(agent: Agent, offered: Resources) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "pid": str(agent.pid),
+        "hostname": agent.hostname,
+        "port": agent.info.port or agent.pid.port,
+        "registered_time": agent.registered_time,
+        "reregistered_time": agent.reregistered_time,
+        "resources": resources_json(agent.total),
+        "used_resources": resources_json(agent.used),
+        "offered_resources": resources_json(offered),
+        "reserved_resources": {
+            role: resources_json(agent.total.reserved(role))
+            for role in sorted({r.role for r in agent.total.reserved()})
+        },
+        "unreserved_resources": resources_json(agent.total.unreserved()),
+        "attributes": dict(agent.info.attributes),
+        "active": agent.active,
+        "connected": agent.connected,
+    }
+
+
+def _framework_json(master: Master, framework: Framework, completed: bool) -> dict[str, Any]:
+    info = framework.info
+    offers = [] if completed else master.offers.of_framework(framework.id)
+    used = sum((t.resources for t in framework.tasks.values()), Resources())
+    for executors in framework.executors.values():
+        for executor in executors.values():
+            used = used + Resources(executor.resources)
+    offered = sum((o.resources for o in offers), Resources())
+    return {
+        "id": framework.id,
+        "name": info.name,
+        "user": info.user,
+        "pid": "" if framework.pid is None else str(framework.pid),
+        "hostname": info.hostname,
+        "principal": info.principal,
+        "roles": list(framework.roles),
+        "role": framework.roles[0],
+        "failover_timeout": info.failover_timeout,
+        "checkpoint": info.checkpoint,
+        "capabilities": list(info.capabilities),
+        "webui_url": info.webui_url,
+        "active": framework.active,
+        "connected": framework.connected,
+        "recovered": False,
+        "registered_time": framework.registered_time,
+        "reregistered_time": framework.reregistered_time,
+        "unregistered_time": framework.unregistered_time,
+        "resources": resources_json(used + offered),
+        "used_resources": resources_json(used),
+        "offered_resources": resources_json(offered),
+        "tasks": [_task_json(t) for t in framework.tasks.values()],
+        "completed_tasks": [_task_json(t) for t in framework.completed_tasks],
+        "offers": [
+            {
+                "id": o.id,
+                "framework_id": o.framework_id,
+                "slave_id": o.agent_id,
+                "agent_id": o.agent_id,
+                "role": o.role,
+                "resources": resources_json(o.resources),
+            }
+            for o in offers
+        ],
+        "executors": [
+            {"executor_id": executor_id, "slave_id": agent_id, "agent_id": agent_id}
+            for agent_id, executors in framework.executors.items()
+            for executor_id in executors
+        ],
+    }
+
+
+def state_view(master: Master) -> dict[str, Any]:
+    cluster = master.cluster
+    agents = [
+        _agent_json(agent, master.offers.offered_on(agent.id)) for agent in cluster.agents.values()
+    ]
+    frameworks = [_framework_json(master, f, False) for f in cluster.frameworks.values()]
+    completed = [_framework_json(master, f, True) for f in cluster.completed_frameworks]
+    active_agents = sum(1 for agent in cluster.agents.values() if agent.active)
+    return {
+        "version": master.info.version or "0.1.0",
+        "id": master.id,
+        "pid": str(master.pid),
+        "hostname": master.info.hostname,
+        "leader": str(master.pid),
+        "leader_info": {
+            "id": master.id,
+            "pid": str(master.pid),
+            "hostname": master.info.hostname,
+            "port": master.info.port,
+        },
+        "start_time": master.start_time,
+        "elected_time": master.start_time,
+        "activated_slaves": active_agents,
+        "deactivated_slaves": len(cluster.agents) - active_agents,
+        "unreachable_slaves": 0,
+        "flags": {k: _flag(v) for k, v in vars(master.flags).items()},
+        "agents": agents,
+        "slaves": agents,
+        "frameworks": frameworks,
+        "completed_frameworks": completed,
+        "orphan_tasks": [],
+        "unregistered_frameworks": [],
+    }
+
+
+def _flag(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def metrics_view(master: Master) -> dict[str, float]:
+    """Mesos's `master/...` names where they exist, plus ours; every value a number."""
+    from libprocess import clock
+
+    cluster = master.cluster
+    counters = master.metrics
+    node = master.node.metrics
+    metrics: dict[str, float] = {
+        "master/elected": 1.0,
+        "master/uptime_secs": clock.now() - master.start_time,
+    }
+    # Tasks: gauges of live states, counters of terminal ones.
+    live: dict[TaskState, int] = {}
+    for task in cluster.tasks():
+        live[task.state] = live.get(task.state, 0) + 1
+    for state in (TaskState.STAGING, TaskState.STARTING, TaskState.RUNNING, TaskState.KILLING):
+        metrics[f"master/tasks_{state.removeprefix('TASK_').lower()}"] = float(live.get(state, 0))
+    for state in TaskState:
+        if state.terminal:
+            name = f"tasks_{state.removeprefix('TASK_').lower()}"
+            metrics[f"master/{name}"] = float(counters[name])
+    # Resources.
+    total = sum((a.total for a in cluster.agents.values()), Resources())
+    used = sum((a.used for a in cluster.agents.values()), Resources())
+    for name in ("cpus", "mem", "disk", "gpus"):
+        total_amount = total.scalar(name)
+        used_amount = used.scalar(name)
+        metrics[f"master/{name}_total"] = total_amount
+        metrics[f"master/{name}_used"] = used_amount
+        metrics[f"master/{name}_percent"] = used_amount / total_amount if total_amount else 0.0
+    # Agents and frameworks.
+    agents = list(cluster.agents.values())
+    frameworks = list(cluster.frameworks.values())
+    metrics.update(
+        {
+            "master/slaves_active": float(sum(a.active for a in agents)),
+            "master/slaves_inactive": float(sum(not a.active for a in agents)),
+            "master/slaves_connected": float(sum(a.connected for a in agents)),
+            "master/slaves_disconnected": float(sum(not a.connected for a in agents)),
+            "master/slave_registrations": float(counters["agent_registrations"]),
+            "master/slave_reregistrations": float(counters["agent_reregistrations"]),
+            "master/slave_removals": float(counters["agent_removals"]),
+            "master/frameworks_active": float(sum(f.active for f in frameworks)),
+            "master/frameworks_inactive": float(sum(not f.active for f in frameworks)),
+            "master/frameworks_connected": float(sum(f.connected for f in frameworks)),
+            "master/frameworks_disconnected": float(sum(not f.connected for f in frameworks)),
+            "master/outstanding_offers": float(len(master.offers)),
+        }
+    )
+    # Messages: the node's transport counts what arrived over the wire and what it
+    # refused at the edge; the master counts what it refused by its own rules.
+    metrics["master/messages_received"] = float(node["messages_received"])
+    metrics["master/invalid_messages"] = float(
+        node["invalid_messages"] + counters["invalid_messages"]
+    )
+    metrics["master/dropped_messages"] = float(
+        node["dropped_messages"] + counters["dropped_messages"]
+    )
+    for name, value in counters.items():
+        key = f"master/{name}"
+        if key not in metrics:
+            metrics[key] = float(value)
+    for name in (
+        "invalid_status_updates",
+        "valid_status_updates",
+        "invalid_status_update_acknowledgements",
+        "invalid_framework_to_executor_messages",
+        "valid_framework_to_executor_messages",
+        "tasks_launched",
+        "offers_sent",
+        "offers_declined",
+        "offers_rescinded",
+        "offers_timed_out",
+    ):
+        metrics.setdefault(f"master/{name}", 0.0)
+    return dict(sorted(metrics.items()))
