@@ -23,6 +23,8 @@ class ReregisterAgent(Message, frozen=True):
     executors: tuple[ExecutorInfo, ...] = ()
     checkpointed_resources: tuple[Resource, ...] = ()
     version: str = ""
+    # The framework of each task, index-aligned with `tasks` (TaskInfo has no framework id).
+    task_framework_ids: tuple[str, ...] = ()
 
 
 class AgentRegistered(Message, frozen=True):
