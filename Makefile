@@ -16,7 +16,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 # A local cluster (master + agents as OS processes) runs the example frameworks and exits.
 run: venv
-	$(PY) -m zmesos.cli local --agents 2 --run-example
+	$(PY) -m zmesos.cli local --agents 2 --example
 
 lint: venv
 	$(PY) -m ruff check .

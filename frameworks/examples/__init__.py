@@ -1,0 +1,1 @@
+"""Example frameworks shipped with zmesos."""

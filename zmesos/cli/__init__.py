@@ -1,0 +1,37 @@
+"""The `zmesos` command: master, agent, a local cluster, and running one command.
+
+The one place that imports master, agent and frameworks together.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from libprocess import configure_logging
+from zmesos.cli import agent, execute, local, master
+from zmesos.cli.flags import Parser
+
+COMMANDS = {"master": master, "agent": agent, "local": local, "execute": execute}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = Parser(
+        prog="zmesos", description="Apache Mesos, rebuilt on an actor runtime over ZeroMQ."
+    )
+    parser.add_argument(
+        "--log-json", action="store_true", help="log JSON lines instead of key=value"
+    )
+    parser.add_argument("--log-level", default=None, help="debug, info (default), warning, error")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        module.add_parser(commands, name)
+    options = parser.parse_args(argv)
+    try:
+        configure_logging(json=options.log_json or None, level=options.log_level)
+    except ValueError as error:
+        parser.error(str(error))
+    return COMMANDS[options.command].run(options, parser)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

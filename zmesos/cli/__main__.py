@@ -1,0 +1,5 @@
+import sys
+
+from zmesos.cli import main
+
+sys.exit(main())

@@ -1,0 +1,46 @@
+"""`zmesos agent`: an agent that registers with a master and runs its tasks, until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+import uvloop
+
+from agent import Agent, AgentFlags
+from libprocess import Node, NodeError
+from zmesos.cli.flags import Parser, add_flags, build
+from zmesos.cli.signals import stop_event_on_signals
+
+
+def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
+    parser = commands.add_parser(name, help="run an agent", description=__doc__)
+    add_flags(parser, AgentFlags)
+
+
+def run(options: argparse.Namespace, parser: Parser) -> int:
+    flags = build(AgentFlags, options, parser)
+    if not flags.master:
+        parser.error("--master is required (HOST:PORT of the master)")
+    return uvloop.run(serve(flags, parser))
+
+
+async def serve(flags: AgentFlags, parser: Parser) -> int:
+    try:
+        node = await Node(host=flags.ip, port=flags.port).start()
+    except NodeError as error:
+        parser.error(str(error))
+    try:
+        pid = node.spawn(Agent(flags))
+    except (OSError, ValueError) as error:
+        await node.stop()
+        parser.error(str(error))
+    print(f"agent {pid} work dir {flags.work_dir}", flush=True)
+    stop = stop_event_on_signals()
+    waiting = asyncio.ensure_future(node.wait(pid))
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    stopping.cancel()
+    await node.stop()
+    return 0

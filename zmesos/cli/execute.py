@@ -1,0 +1,81 @@
+"""`zmesos execute`: run one command as a task, print each state, exit with its status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import re
+import uuid
+
+import uvloop
+
+from frameworks.batch import BatchScheduler, Command, TaskRecord
+from frameworks.scheduler import SchedulerDriver
+from libprocess import Node
+from zmesos.cli.flags import Parser
+from zmesos.errors import ResourcesError
+from zmesos.protocol import FrameworkInfo, TaskState, TaskStatus
+from zmesos.resources import Resources
+
+_EXIT_STATUS = re.compile(r"status (\d+)")
+
+
+def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
+    parser = commands.add_parser(name, help="run one command as a task", description=__doc__)
+    parser.add_argument("--master", required=True, help="the master, HOST:PORT")
+    parser.add_argument("--command", required=True, help="shell command to run")
+    parser.add_argument("--resources", default="cpus:0.1;mem:32", help="(default: cpus:0.1;mem:32)")
+    parser.add_argument("--name", default="zmesos-execute", help="framework and task name")
+    parser.add_argument("--role", default="*", help="role to run as (default: *)")
+    parser.add_argument("--timeout", type=float, default=None, help="give up after SECONDS")
+
+
+def run(options: argparse.Namespace, parser: Parser) -> int:
+    try:
+        resources = Resources.parse(options.resources)
+    except ResourcesError as error:
+        parser.error(f"--resources: {error}")
+    if not re.fullmatch(r"[^:\s]+:\d+", options.master):
+        parser.error(f"--master: expected HOST:PORT, got {options.master!r}")
+    return uvloop.run(_execute(options, resources))
+
+
+def exit_status(status: TaskStatus) -> int:
+    """The task's exit status, as the shell would report it."""
+    if status.state == TaskState.FINISHED:
+        return 0
+    if status.state == TaskState.FAILED:
+        match = _EXIT_STATUS.search(status.message)
+        return int(match[1]) if match else 1
+    if status.state == TaskState.KILLED:
+        return 128 + 15
+    return 1
+
+
+async def _execute(options: argparse.Namespace, resources: Resources) -> int:
+    task_id = f"{options.name}-{uuid.uuid4().hex[:8]}"
+
+    def on_update(record: TaskRecord, status: TaskStatus) -> None:
+        detail = f": {status.message}" if status.message else ""
+        print(f"{task_id} {status.state.value} on {record.hostname or '?'}{detail}", flush=True)
+
+    scheduler = BatchScheduler([Command(task_id, options.command, resources, options.name)],
+                               on_update=on_update)  # fmt: skip
+    framework = FrameworkInfo(user=getpass.getuser(), name=options.name, roles=(options.role,))
+    async with Node() as node:
+        driver = SchedulerDriver(scheduler, framework, options.master)
+        node.spawn(driver)
+        try:
+            records = await asyncio.wait_for(scheduler.done, options.timeout)
+        except TimeoutError:
+            print(f"{task_id} did not finish within {options.timeout} s", flush=True)
+            driver.stop()
+            return 124
+        finally:
+            if not driver.terminated:
+                driver.stop()
+            await asyncio.sleep(0.1)  # let the unregistration leave
+    record = records[task_id]
+    last = TaskStatus(task_id=task_id, state=record.state or TaskState.LOST, message=record.message)
+    return exit_status(last)

@@ -1,0 +1,92 @@
+"""Command-line flags from the flags dataclasses: `--kebab-case` here, `snake_case` in code.
+
+Each field of a flags dataclass becomes one option, typed by its annotation:
+numbers, strings, booleans (`--x/--no-x`), durations (float fields named like a
+time accept Mesos's `10secs`, `500ms`, `1mins`), and optional values (`none`
+turns them off). A bad value stops the command with one line naming the flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import types
+import typing
+from typing import Any, NoReturn, TypeVar
+
+from agent.flags import parse_duration
+
+F = TypeVar("F")
+
+_OFF = ("none", "off", "")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with errors printed as one line (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _converter(kind: Any, name: str) -> Any:
+    optional = False
+    if isinstance(kind, types.UnionType) or typing.get_origin(kind) is typing.Union:
+        members = [member for member in typing.get_args(kind) if member is not type(None)]
+        optional = len(members) < len(typing.get_args(kind))
+        kind = members[0]
+    is_duration = kind is float and any(
+        word in name for word in ("timeout", "interval", "period", "seconds", "delay", "factor")
+    )
+
+    def convert(text: str) -> Any:
+        if optional and text.lower() in _OFF:
+            return None
+        if is_duration:
+            return parse_duration(text)
+        return kind(text)
+
+    convert.__name__ = "duration" if is_duration else kind.__name__  # argparse names it in errors
+    return convert
+
+
+def add_flags(
+    parser: argparse.ArgumentParser, flags_class: type, *, skip: tuple[str, ...] = ()
+) -> None:
+    """One option per field of `flags_class`; unset options keep the dataclass default."""
+    hints = typing.get_type_hints(flags_class)
+    for field in dataclasses.fields(flags_class):
+        if field.name in skip or not field.init:
+            continue
+        option = "--" + field.name.replace("_", "-")
+        default = (
+            field.default_factory()  # type: ignore[misc]
+            if field.default is dataclasses.MISSING
+            else field.default
+        )
+        kind = hints[field.name]
+        described = field.metadata.get("help", "")
+        if default not in ("", None):
+            described = f"{described} (default: {default})".strip()
+        if kind is bool:
+            parser.add_argument(option, action=argparse.BooleanOptionalAction,
+                                default=argparse.SUPPRESS, help=described)  # fmt: skip
+        else:
+            parser.add_argument(option, type=_converter(kind, field.name),
+                                default=argparse.SUPPRESS, help=described,
+                                metavar=field.name.upper())  # fmt: skip
+
+
+def build(flags_class: type[F], options: argparse.Namespace, parser: Parser, **fixed: Any) -> F:
+    """The flags object from parsed options; an invalid combination exits with one line."""
+    names = {field.name for field in dataclasses.fields(flags_class)}  # type: ignore[arg-type]
+    values = {name: value for name, value in vars(options).items() if name in names}
+    try:
+        return flags_class(**{**values, **fixed})
+    except (ValueError, TypeError) as error:
+        parser.error(str(error))
+
+
+def fail(prog: str, message: str) -> NoReturn:
+    sys.stderr.write(f"{prog}: error: {message}\n")
+    raise SystemExit(2)

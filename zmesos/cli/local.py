@@ -1,0 +1,170 @@
+"""`zmesos local`: a master and N agents as separate OS processes on loopback.
+
+Work directories go to a temporary folder unless `--work-dir` is given. Ctrl-C
+(or SIGTERM) stops everything and leaves no process behind. With `--example`
+the shipped example frameworks run against the cluster, a summary is printed,
+and the command exits with their status: what `make run` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+import aiohttp
+import uvloop
+
+from zmesos.cli.flags import Parser
+from zmesos.cli.signals import stop_event_on_signals
+
+STARTUP_TIMEOUT = 30.0
+STOP_GRACE = 10.0
+
+
+def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
+    parser = commands.add_parser(name, help="run a local cluster", description=__doc__)
+    parser.add_argument("--agents", type=int, default=2, help="how many agents (default: 2)")
+    parser.add_argument("--ip", default="127.0.0.1", help="loopback address to use")
+    parser.add_argument("--port", type=int, default=5050, help="master port (default: 5050)")
+    parser.add_argument("--http-port", type=int, default=5080, help="master HTTP (default: 5080)")
+    parser.add_argument("--work-dir", help="agents' work directories go below (default: temporary)")
+    parser.add_argument("--resources", default="cpus:4;mem:4096;disk:8192;ports:[31000-32000]",
+                        help="each agent's resources")  # fmt: skip
+    parser.add_argument("--example", action="store_true",
+                        help="run the example frameworks, print a summary and exit")  # fmt: skip
+
+
+def run(options: argparse.Namespace, parser: Parser) -> int:
+    if options.agents < 1:
+        parser.error("--agents must be at least 1")
+    return uvloop.run(_run(options, parser))
+
+
+class LocalCluster:
+    """Master and agents as child OS processes, each in its own session."""
+
+    def __init__(self, ip: str, port: int, http_port: int, work_dir: Path, resources: str) -> None:
+        self.ip = ip
+        self.port = port
+        self.http_port = http_port
+        self.work_dir = work_dir
+        self.resources = resources
+        self.children: list[asyncio.subprocess.Process] = []
+        self._drains: list[asyncio.Future[bytes]] = []
+
+    @property
+    def master(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+    async def start(self, agents: int) -> None:
+        await self._spawn("master", "master", "--ip", self.ip, "--port", str(self.port),
+                          "--http-port", str(self.http_port))  # fmt: skip
+        for index in range(agents):
+            agent_dir = self.work_dir / f"agent-{index}"
+            await self._spawn(f"agent-{index}", "agent", "--master", self.master, "--ip", self.ip,
+                              "--port", "0", "--work-dir", str(agent_dir),
+                              "--resources", self.resources)  # fmt: skip
+        await self._wait_for_agents(agents)
+
+    async def _spawn(self, label: str, *arguments: str) -> None:
+        log_path = self.work_dir / f"{label}.log"
+        with open(log_path, "ab") as log_file:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "zmesos.cli", *arguments,
+                stdout=asyncio.subprocess.PIPE, stderr=log_file,
+                start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
+                env={**os.environ, "PYTHONPATH": _project_root()},
+            )  # fmt: skip
+        self.children.append(child)
+        assert child.stdout is not None
+        try:
+            line = await asyncio.wait_for(child.stdout.readline(), STARTUP_TIMEOUT)
+        except TimeoutError:
+            line = b""
+        if not line:
+            raise RuntimeError(f"{label} did not start; see {log_path}")
+        print(f"  {line.decode().strip()}", flush=True)
+        # Keep reading so a chatty child never blocks on a full pipe.
+        self._drains.append(asyncio.ensure_future(child.stdout.read()))
+
+    async def _wait_for_agents(self, expected: int) -> None:
+        url = f"http://{self.ip}:{self.http_port}/state"
+        deadline = asyncio.get_running_loop().time() + STARTUP_TIMEOUT
+        async with aiohttp.ClientSession() as session:
+            while True:
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with session.get(url) as response:
+                        state = await response.json()
+                        if state.get("activated_slaves", 0) >= expected:
+                            return
+                if asyncio.get_running_loop().time() > deadline:
+                    raise RuntimeError(f"{expected} agents did not register in time")
+                await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        """SIGTERM agents first (they stop their executors), then the master; SIGKILL stragglers."""
+        for child in reversed(self.children):
+            if child.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGTERM)
+        for child in self.children:
+            try:
+                await asyncio.wait_for(child.wait(), STOP_GRACE)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                await child.wait()
+            # Whatever the child left in its session (executors, tasks) goes with it.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+
+
+def _project_root() -> str:
+    return str(Path(__file__).resolve().parents[2])
+
+
+async def _run(options: argparse.Namespace, parser: Parser) -> int:
+    temporary = options.work_dir is None
+    work_dir = Path(options.work_dir or tempfile.mkdtemp(prefix="zmesos-local-"))
+    work_dir.mkdir(parents=True, exist_ok=True)
+    cluster = LocalCluster(options.ip, options.port, options.http_port, work_dir, options.resources)
+    stop = stop_event_on_signals()
+    status = 0
+    try:
+        print(f"starting a master and {options.agents} agents (work dir {work_dir})", flush=True)
+        await cluster.start(options.agents)
+        print(f"cluster up: master {cluster.master}, http://{options.ip}:{options.http_port}/state",
+              flush=True)  # fmt: skip
+        if options.example:
+            status = await _run_example(cluster.master, stop)
+        else:
+            print("Ctrl-C stops the cluster", flush=True)
+            await stop.wait()
+    except RuntimeError as error:
+        print(f"zmesos local: error: {error}", file=sys.stderr)
+        status = 1
+    finally:
+        await cluster.stop()
+        if temporary and status == 0:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    return status
+
+
+async def _run_example(master: str, stop: asyncio.Event) -> int:
+    from frameworks.examples.mixed import run_example
+
+    example = asyncio.ensure_future(run_example(master))
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({example, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not example.done():
+        example.cancel()
+        return 130
+    return example.result()

@@ -1,0 +1,40 @@
+"""`zmesos master`: a master with its allocator and operator HTTP, until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+import uvloop
+
+from libprocess import NodeError
+from master import MasterFlags, run_master
+from zmesos.cli.flags import Parser, add_flags, build
+from zmesos.cli.signals import stop_event_on_signals
+
+
+def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
+    parser = commands.add_parser(name, help="run a master", description=__doc__)
+    add_flags(parser, MasterFlags)
+
+
+def run(options: argparse.Namespace, parser: Parser) -> int:
+    flags = build(MasterFlags, options, parser)
+    return uvloop.run(serve(flags, parser))
+
+
+async def serve(flags: MasterFlags, parser: Parser) -> int:
+    try:
+        handle = await run_master(flags)
+    except (NodeError, OSError) as error:
+        parser.error(str(error))
+    http = f" http://{flags.ip}:{handle.http.port}" if handle.http is not None else ""
+    print(f"master {handle.pid}{http}", flush=True)
+    stop = stop_event_on_signals()
+    waiting = asyncio.ensure_future(handle.wait())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    stopping.cancel()
+    await handle.stop()
+    return 0
