@@ -1,0 +1,20 @@
+"""The agent: registers with the master, runs executors in sandboxes, relays their updates.
+
+Public surface: `Agent` (the actor), `AgentFlags` (its flags), `detect_resources`,
+`parse_duration`, and the errors (`AgentError`, `FlagsError`).
+"""
+
+from agent.agent import Agent
+from agent.errors import AgentError, FlagsError, StatusUpdateError
+from agent.flags import AgentFlags, detect_resources, parse_attributes, parse_duration
+
+__all__ = [
+    "Agent",
+    "AgentError",
+    "AgentFlags",
+    "FlagsError",
+    "StatusUpdateError",
+    "detect_resources",
+    "parse_attributes",
+    "parse_duration",
+]

@@ -1,0 +1,145 @@
+"""Containers as plain OS processes: launch an executor in its sandbox, wait, destroy.
+
+Each container is a new session (`setsid`): its leader's pid is the session and
+process-group id, and every descendant stays in that session even when it makes
+its own process group (the command executor puts its task in one, so a kill of
+the task spares the executor). Destroying a container signals the whole
+session, found by scanning /proc, so a task's children die with it. Isolation
+(cgroups) slots in here later; the agent only calls `launch`, `wait`, `destroy`.
+
+`launch` and `wait` are coroutines the agent runs through `defer`; `destroy` and
+`signal` are plain calls safe to make from a handler. After the leader has been
+reaped its pid may be reused, so a reaped container is signalled only once more,
+by `cleanup` right at reaping, and never after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import signal
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from zmesos.protocol.commands import command_argv
+
+__all__ = [
+    "Container",
+    "Containerizer",
+    "command_argv",
+    "describe_exit",
+    "kill_session",
+]
+
+STDOUT = "stdout"
+STDERR = "stderr"
+
+
+@dataclasses.dataclass
+class Container:
+    """One running executor: its id, sandbox and the OS process that leads it."""
+
+    container_id: str
+    sandbox: Path
+    process: asyncio.subprocess.Process
+    reaped: bool = False
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+def describe_exit(returncode: int | None) -> str:
+    """`exited with status 3`, `terminated by signal SIGKILL`: for task messages."""
+    if returncode is None:
+        return "exit status unknown"
+    if returncode >= 0:
+        return f"exited with status {returncode}"
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = str(-returncode)
+    return f"terminated by signal {name}"
+
+
+def kill_session(session_id: int, sig: int) -> int:
+    """Send `sig` to every process of a session; returns how many were signalled.
+
+    The session's process group is signalled first (it is all there is unless
+    someone made a group of its own); /proc, where present, finds the rest.
+    """
+    signalled = 0
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(session_id, sig)
+        signalled += 1
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return signalled
+    own = os.getpid()
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        if pid == own:
+            continue
+        try:
+            if os.getsid(pid) == session_id and os.getpgid(pid) != session_id:
+                os.kill(pid, sig)
+                signalled += 1
+        except OSError:
+            continue
+    return signalled
+
+
+class Containerizer:
+    """Launches executors as OS processes in their own session and destroys them."""
+
+    async def launch(
+        self,
+        container_id: str,
+        sandbox: Path,
+        argv: Sequence[str],
+        environment: Mapping[str, str],
+    ) -> Container:
+        """Start `argv` with cwd `sandbox`, stdout/stderr appended to files there.
+
+        Raises OSError (e.g. FileNotFoundError) when the program cannot start.
+        """
+        with open(sandbox / STDOUT, "ab") as stdout, open(sandbox / STDERR, "ab") as stderr:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=sandbox,
+                env=dict(environment),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        return Container(container_id=container_id, sandbox=sandbox, process=process)
+
+    async def wait(self, container: Container) -> int:
+        """The leader's exit: its status (>= 0) or minus the signal that ended it."""
+        return await container.process.wait()
+
+    def signal(self, container: Container, sig: int) -> None:
+        """Signal the leader only (e.g. SIGTERM to ask it to stop); no-op once reaped."""
+        if container.reaped or container.process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            container.process.send_signal(sig)
+
+    def destroy(self, container: Container) -> None:
+        """SIGKILL every process of the container; no-op once reaped (see `cleanup`)."""
+        if container.reaped or container.process.returncode is not None:
+            return
+        kill_session(container.pid, signal.SIGKILL)
+
+    def cleanup(self, container: Container) -> None:
+        """Right after the leader was reaped: SIGKILL whatever it left behind, once."""
+        if container.reaped:
+            return
+        container.reaped = True
+        kill_session(container.pid, signal.SIGKILL)

@@ -1,0 +1,183 @@
+"""The agent's flags (Mesos's names, snake_case) and the machine resources they resolve to.
+
+`AgentFlags` validates itself on construction: a bad master address, resource
+string or attribute string raises `FlagsError` (a ValueError) with a one-line
+reason the CLI can print before exiting. Durations are seconds; `parse_duration`
+reads Mesos's spellings (`5secs`, `1mins`, `500ms`) for the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from agent.errors import FlagsError
+from libprocess import PID
+from zmesos.errors import ResourcesError
+from zmesos.resources import Resources
+
+__all__ = [
+    "DEFAULT_PORTS",
+    "AgentFlags",
+    "detect_resources",
+    "parse_attributes",
+    "parse_duration",
+    "parse_master",
+]
+
+MASTER_PROCESS_NAME = "master"
+DEFAULT_PORTS = "[31000-32000]"
+# Mesos leaves min(1 GB, half of it) of memory and min(5 GB, half of it) of disk to the host.
+MEMORY_RESERVE_MB = 1024.0
+DISK_RESERVE_MB = 5 * 1024.0
+_MB = 1024 * 1024
+
+
+def _default_work_dir() -> str:
+    return os.path.join(tempfile.gettempdir(), "zmesos", "agent")
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentFlags:
+    """What an agent is told at start. Validated on construction (FlagsError)."""
+
+    master: str = ""  # HOST:PORT (or master@HOST:PORT) of the master
+    ip: str = "127.0.0.1"  # where the agent's node binds (read by the CLI, not the actor)
+    port: int = 5051
+    resources: str = ""  # missing cpus/mem/disk/ports are detected from the machine
+    attributes: str = ""  # rack:a;zone:b
+    work_dir: str = dataclasses.field(default_factory=_default_work_dir)
+    hostname: str = ""  # reported in AgentInfo; the machine's hostname when empty
+    registration_backoff_factor: float = 1.0
+    executor_shutdown_grace_period: float = 5.0
+    executor_registration_timeout: float = 60.0
+    recovery_timeout: float = 15 * 60.0  # told to executors: how long to wait for the agent
+
+    def __post_init__(self) -> None:
+        if self.master:
+            parse_master(self.master)
+        if self.resources:
+            try:
+                Resources.parse(self.resources)
+            except ResourcesError as error:
+                raise FlagsError(f"--resources: {error}") from None
+        parse_attributes(self.attributes)
+        if not self.work_dir:
+            raise FlagsError("--work_dir must not be empty")
+        if not 0 <= self.port < 65536:
+            raise FlagsError(f"--port: {self.port} is out of range")
+        for name in (
+            "registration_backoff_factor",
+            "executor_shutdown_grace_period",
+            "executor_registration_timeout",
+            "recovery_timeout",
+        ):
+            if getattr(self, name) < 0:
+                raise FlagsError(f"--{name}: must not be negative")
+
+    @property
+    def master_pid(self) -> PID:
+        """The master's PID; FlagsError when --master is missing."""
+        if not self.master:
+            raise FlagsError("--master is required (HOST:PORT)")
+        return parse_master(self.master)
+
+    @property
+    def attribute_map(self) -> dict[str, str]:
+        return parse_attributes(self.attributes)
+
+
+def parse_master(text: str) -> PID:
+    """`HOST:PORT` or `master@HOST:PORT` -> the master's PID; FlagsError otherwise."""
+    candidate = text.strip()
+    if "@" not in candidate:
+        candidate = f"{MASTER_PROCESS_NAME}@{candidate}"
+    try:
+        return PID.parse(candidate)
+    except ValueError:
+        raise FlagsError(f"--master: bad address {text!r}: expected HOST:PORT") from None
+
+
+def parse_attributes(text: str) -> dict[str, str]:
+    """`rack:a;zone:b` -> {"rack": "a", "zone": "b"}; FlagsError naming the bad entry."""
+    attributes: dict[str, str] = {}
+    for entry in text.split(";"):
+        if not entry.strip():
+            continue
+        name, colon, value = entry.partition(":")
+        name, value = name.strip(), value.strip()
+        if not colon or not name or not value:
+            raise FlagsError(f"--attributes: bad entry {entry.strip()!r}: expected name:value")
+        if name in attributes:
+            raise FlagsError(f"--attributes: {name!r} is given twice")
+        attributes[name] = value
+    return attributes
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*$")
+_UNITS = {
+    "": 1.0,
+    "ns": 1e-9,
+    "us": 1e-6,
+    "ms": 1e-3,
+    "secs": 1.0,
+    "mins": 60.0,
+    "hrs": 3600.0,
+    "days": 86400.0,
+    "weeks": 604800.0,
+}
+
+
+def parse_duration(text: str) -> float:
+    """Mesos's duration text (`10secs`, `1mins`, `500ms`; a bare number is seconds)."""
+    match = _DURATION.match(text.lower())
+    unit = match[2] if match else None
+    if match is None or unit not in _UNITS:
+        raise FlagsError(f"bad duration {text!r}: expected a number and one of ns/us/ms/secs/mins")
+    return float(match[1]) * _UNITS[unit]
+
+
+def detect_resources(flags: AgentFlags) -> Resources:
+    """The agent's resources: --resources, plus whatever of cpus/mem/disk/ports it leaves out.
+
+    Detected as Mesos does: cpus = the machine's CPU count; mem = total memory
+    minus min(1 GB, half); disk = free space under work_dir minus min(5 GB, half);
+    ports = [31000-32000]. Amounts are whole megabytes.
+    """
+    given = Resources.parse(flags.resources) if flags.resources else Resources()
+    names = given.names()
+    detected: list[str] = []
+    if "cpus" not in names:
+        detected.append(f"cpus:{os.cpu_count() or 1}")
+    if "mem" not in names:
+        total = _total_memory_mb()
+        detected.append(f"mem:{int(total - min(MEMORY_RESERVE_MB, total / 2))}")
+    if "disk" not in names:
+        free = _free_disk_mb(flags.work_dir)
+        detected.append(f"disk:{int(free - min(DISK_RESERVE_MB, free / 2))}")
+    if "ports" not in names:
+        detected.append(f"ports:{DEFAULT_PORTS}")
+    if not detected:
+        return given
+    return given + Resources.parse(";".join(detected))
+
+
+def _total_memory_mb() -> float:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / _MB
+    except (ValueError, OSError):
+        return 0.0
+
+
+def _free_disk_mb(work_dir: str) -> float:
+    path = Path(work_dir).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free / _MB
+    except OSError:
+        return 0.0

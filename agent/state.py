@@ -1,0 +1,110 @@
+"""What the agent knows: frameworks -> executors -> tasks, each task with its latest state.
+
+Plain records, mutated only by the Agent actor. A task is *queued* until its
+executor registers and the agent hands it over (`delivered`); it is forgotten
+once its terminal update is acknowledged. An executor is forgotten once it has
+terminated and all of its tasks are forgotten; a framework once it has no
+executors left.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from pathlib import Path
+
+from agent.containerizer import Container
+from libprocess import PID, Timer
+from zmesos.protocol import ExecutorInfo, FrameworkInfo, Reason, TaskInfo, TaskState
+
+__all__ = [
+    "Executor",
+    "ExecutorState",
+    "Framework",
+    "FrameworkState",
+    "Task",
+    "Termination",
+]
+
+
+class ExecutorState(enum.Enum):
+    REGISTERING = "REGISTERING"  # launched (or launching); has not registered yet
+    RUNNING = "RUNNING"  # registered: tasks go straight to it
+    TERMINATING = "TERMINATING"  # being shut down or killed
+    TERMINATED = "TERMINATED"  # its process has been reaped
+
+
+class FrameworkState(enum.Enum):
+    RUNNING = "RUNNING"
+    TERMINATING = "TERMINATING"  # shut down by the master: no more updates for it
+
+
+@dataclasses.dataclass
+class Task:
+    info: TaskInfo
+    state: TaskState = TaskState.STAGING
+    delivered: bool = False  # handed to the executor (Mesos: launched, not queued)
+
+    @property
+    def id(self) -> str:
+        return self.info.task_id
+
+
+@dataclasses.dataclass(frozen=True)
+class Termination:
+    """Why the agent ended an executor: what its live tasks become instead of the default."""
+
+    reason: Reason
+    message: str
+    state: TaskState | None = None  # None: FAILED for command executors, else LOST
+
+
+@dataclasses.dataclass
+class Executor:
+    info: ExecutorInfo
+    framework_id: str
+    container_id: str
+    sandbox: Path
+    command_executor: bool  # made by the agent for a command task
+    state: ExecutorState = ExecutorState.REGISTERING
+    pid: PID | None = None
+    container: Container | None = None
+    tasks: dict[str, Task] = dataclasses.field(default_factory=dict)
+    registration_timer: Timer | None = None
+    shutdown_timer: Timer | None = None
+    termination: Termination | None = None
+    exit_status: int | None = None
+
+    @property
+    def id(self) -> str:
+        return self.info.executor_id
+
+    def queued_tasks(self) -> list[Task]:
+        return [task for task in self.tasks.values() if not task.delivered]
+
+    def live_tasks(self) -> list[Task]:
+        return [task for task in self.tasks.values() if not task.state.terminal]
+
+    def cancel_timers(self) -> None:
+        for timer in (self.registration_timer, self.shutdown_timer):
+            if timer is not None:
+                timer.cancel()
+        self.registration_timer = self.shutdown_timer = None
+
+
+@dataclasses.dataclass
+class Framework:
+    info: FrameworkInfo
+    pid: str  # the scheduler's PID, as the master gave it
+    state: FrameworkState = FrameworkState.RUNNING
+    executors: dict[str, Executor] = dataclasses.field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    def executor_of_task(self, task_id: str) -> Executor | None:
+        for executor in self.executors.values():
+            if task_id in executor.tasks:
+                return executor
+        return None

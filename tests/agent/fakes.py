@@ -1,0 +1,182 @@
+"""Test doubles for the agent's tests: a fake master that records and acknowledges.
+
+`FakeMaster` is named "master" like the real one. It answers registrations
+(unless told not to), records every message an agent sends, acknowledges status
+updates at once (unless `auto_ack` is off), and sends RunTask, KillTask and the
+rest on demand. `wait_for` polls a predicate as messages arrive, bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from libprocess import PID, Message, Node, Process
+from zmesos.protocol import (
+    AgentRegistered,
+    AgentReregistered,
+    CommandInfo,
+    ExecutorInfo,
+    ExecutorToFramework,
+    ExitedExecutor,
+    FrameworkInfo,
+    FrameworkToExecutor,
+    KillPolicy,
+    KillTask,
+    Ping,
+    Pong,
+    RegisterAgent,
+    ReregisterAgent,
+    RunTask,
+    ShutdownFramework,
+    StatusUpdate,
+    StatusUpdateAcknowledgement,
+    StatusUpdateMessage,
+    TaskInfo,
+    TaskState,
+)
+
+FRAMEWORK = FrameworkInfo(user="tester", name="agent-tests", id="framework-1")
+SCHEDULER_PID = "scheduler@127.0.0.1:1"
+AGENT_RESOURCES = "cpus:2;mem:1024;disk:1024;ports:[31000-31100]"
+WAIT_SECONDS = 20.0
+
+
+class FakeMaster(Process):
+    def __init__(
+        self,
+        agent_id: str = "agent-1",
+        *,
+        answer: bool = True,
+        auto_ack: bool = True,
+        ping_interval: float = 15.0,
+    ) -> None:
+        super().__init__("master")
+        self.agent_id = agent_id
+        self.answer = answer
+        self.auto_ack = auto_ack
+        self.ping_interval = ping_interval
+        self.agent: PID | None = None
+        self.received: list[tuple[PID, Message]] = []
+        self.updates: list[StatusUpdate] = []
+        self._arrived = asyncio.Event()
+
+    def initialize(self) -> None:
+        self.install(RegisterAgent, self.on_register)
+        self.install(ReregisterAgent, self.on_reregister)
+        self.install(StatusUpdateMessage, self.on_update)
+        self.install(ExitedExecutor, self.record)
+        self.install(ExecutorToFramework, self.record)
+        self.install(Pong, self.record)
+
+    # -- what the agent sends --------------------------------------------------
+
+    def record(self, sender: PID, message: Message) -> None:
+        self.received.append((sender, message))
+        self._arrived.set()
+
+    def on_register(self, sender: PID, message: RegisterAgent) -> None:
+        self.record(sender, message)
+        if self.answer:
+            self.agent = sender
+            self.send(sender, AgentRegistered(self.agent_id, self.ping_interval))
+
+    def on_reregister(self, sender: PID, message: ReregisterAgent) -> None:
+        self.record(sender, message)
+        if self.answer:
+            self.agent = sender
+            self.send(sender, AgentReregistered(message.agent.id, self.ping_interval))
+
+    def on_update(self, sender: PID, message: StatusUpdateMessage) -> None:
+        self.record(sender, message)
+        self.updates.append(message.update)
+        if self.auto_ack:
+            self.acknowledge(message.update)
+
+    def acknowledge(self, update: StatusUpdate) -> None:
+        assert update.uuid is not None and self.agent is not None
+        self.send(
+            self.agent,
+            StatusUpdateAcknowledgement(
+                agent_id=update.agent_id,
+                framework_id=update.framework_id,
+                task_id=update.status.task_id,
+                uuid=update.uuid,
+            ),
+        )
+
+    def of_type(self, kind: type[Message]) -> list[Any]:
+        return [message for _, message in self.received if isinstance(message, kind)]
+
+    def states(self, task_id: str) -> list[TaskState]:
+        return [u.status.state for u in self.updates if u.status.task_id == task_id]
+
+    def terminal(self, task_id: str) -> StatusUpdate | None:
+        for update in self.updates:
+            if update.status.task_id == task_id and update.status.state.terminal:
+                return update
+        return None
+
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = WAIT_SECONDS) -> None:
+        async def poll() -> None:
+            while not predicate():
+                self._arrived.clear()
+                await self._arrived.wait()
+
+        await asyncio.wait_for(poll(), timeout)
+
+    # -- what the test makes the master send -----------------------------------
+
+    def run_task(self, task: TaskInfo, framework: FrameworkInfo = FRAMEWORK) -> None:
+        assert self.agent is not None
+        self.send(self.agent, RunTask(framework, SCHEDULER_PID, task))
+
+    def kill_task(self, task_id: str, grace: float | None = None, framework_id: str = "") -> None:
+        assert self.agent is not None
+        framework_id = framework_id or FRAMEWORK.id
+        self.send(self.agent, KillTask(framework_id, task_id, self.agent_id, grace))
+
+    def shutdown_framework(self, framework_id: str = FRAMEWORK.id) -> None:
+        assert self.agent is not None
+        self.send(self.agent, ShutdownFramework(framework_id))
+
+    def framework_message(self, executor_id: str, data: bytes) -> None:
+        assert self.agent is not None
+        message = FrameworkToExecutor(self.agent_id, FRAMEWORK.id, executor_id, data)
+        self.send(self.agent, message)
+
+    def ping(self, connected: bool = True) -> None:
+        assert self.agent is not None
+        self.send(self.agent, Ping(connected=connected))
+
+
+def command_task(
+    task_id: str, command: str, *, kill_grace: float | None = None, shell: bool = True
+) -> TaskInfo:
+    return TaskInfo(
+        name=task_id,
+        task_id=task_id,
+        agent_id="agent-1",
+        command=CommandInfo(value=command, shell=shell),
+        kill_policy=KillPolicy(kill_grace) if kill_grace is not None else None,
+    )
+
+
+def executor_task(task_id: str, executor_id: str, command: CommandInfo) -> TaskInfo:
+    return TaskInfo(
+        name=task_id,
+        task_id=task_id,
+        agent_id="agent-1",
+        executor=ExecutorInfo(executor_id=executor_id, command=command),
+    )
+
+
+def master_address(node: Node) -> str:
+    return f"{node.host}:{node.port}"
+
+
+def sandboxes(work_dir: Path, executor_id: str) -> list[Path]:
+    pattern = f"agents/*/frameworks/*/executors/{executor_id}/runs/*"
+    return sorted(work_dir.glob(pattern))

@@ -1,0 +1,31 @@
+"""The environment an agent gives the executors it launches (the agent <-> executor contract).
+
+Executors read these variables to find their agent and learn their ids, as Mesos
+executors read `MESOS_*`. Durations are seconds, written as decimal numbers.
+"""
+
+from __future__ import annotations
+
+AGENT_PID = "ZMESOS_AGENT_PID"  # name@host:port of the agent to register with
+AGENT_ID = "ZMESOS_AGENT_ID"
+FRAMEWORK_ID = "ZMESOS_FRAMEWORK_ID"
+EXECUTOR_ID = "ZMESOS_EXECUTOR_ID"
+CONTAINER_ID = "ZMESOS_CONTAINER_ID"
+SANDBOX = "ZMESOS_SANDBOX"  # the executor's working directory
+CHECKPOINT = "ZMESOS_CHECKPOINT"  # "1" when the framework checkpoints: outlive the agent
+RECOVERY_TIMEOUT = "ZMESOS_RECOVERY_TIMEOUT"  # how long to wait for a lost agent to return
+SHUTDOWN_GRACE_PERIOD = "ZMESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"  # after ShutdownExecutor
+LIBPROCESS_IP = "LIBPROCESS_IP"  # where the executor's node binds (the agent's host)
+
+__all__ = [
+    "AGENT_ID",
+    "AGENT_PID",
+    "CHECKPOINT",
+    "CONTAINER_ID",
+    "EXECUTOR_ID",
+    "FRAMEWORK_ID",
+    "LIBPROCESS_IP",
+    "RECOVERY_TIMEOUT",
+    "SANDBOX",
+    "SHUTDOWN_GRACE_PERIOD",
+]
