@@ -330,8 +330,8 @@ class Master(Process):
         for executor in message.executors:
             if executor.framework_id in self.cluster.frameworks:
                 self.cluster.add_executor(agent.id, executor.framework_id, executor)
-        for task_info in message.tasks:
-            framework_id = _task_framework(task_info, executors_by_id, message)
+        for index, task_info in enumerate(message.tasks):
+            framework_id = _task_framework(index, task_info, executors_by_id, message)
             if framework_id not in self.cluster.frameworks:
                 self.log.warning("dropping_recovered_task", task_id=task_info.task_id)
                 continue
@@ -1073,9 +1073,11 @@ def _refuse_seconds(filters: Filters) -> float:
 
 
 def _task_framework(
-    task: TaskInfo, executors: dict[str, ExecutorInfo], message: ReregisterAgent
+    index: int, task: TaskInfo, executors: dict[str, ExecutorInfo], message: ReregisterAgent
 ) -> str:
     """The framework of a task reported by a re-registering agent."""
+    if index < len(message.task_framework_ids) and message.task_framework_ids[index]:
+        return message.task_framework_ids[index]
     if task.executor is not None and task.executor.framework_id:
         return task.executor.framework_id
     executor = executors.get(task.executor.executor_id if task.executor else task.task_id)

@@ -50,6 +50,7 @@ class FakeAgent(Process):
         *,
         hostname: str = "host1",
         auto_run: bool = True,
+        register: bool = True,
         name: str | None = None,
     ) -> None:
         super().__init__(name)
@@ -57,6 +58,7 @@ class FakeAgent(Process):
         self.resources = Resources.parse(resources)
         self.hostname = hostname
         self.auto_run = auto_run
+        self.register = register
         self.agent_id = ""
         self.answer_pings = True
         self.pings = 0
@@ -78,7 +80,8 @@ class FakeAgent(Process):
         self.install(FrameworkToExecutor, self._framework_message)
         self.install(ShutdownFramework, self._shutdown_framework)
         self.install(ShutdownAgent, self._shutdown)
-        self.send(self.master, RegisterAgent(self.info()))
+        if self.register:
+            self.send(self.master, RegisterAgent(self.info()))
 
     def info(self) -> AgentInfo:
         return AgentInfo(
@@ -226,3 +229,44 @@ def command_task(
         resources=tuple(Resources.parse(resources).to_list()),
         command=CommandInfo(value=command),
     )
+
+
+class Cluster:
+    """A master, one fake agent and one scheduler driver on one node."""
+
+    def __init__(self, node, master, master_pid, agent, scheduler, driver) -> None:
+        self.node = node
+        self.master = master
+        self.master_pid = master_pid
+        self.agent = agent
+        self.scheduler = scheduler
+        self.driver = driver
+
+
+async def start_cluster(
+    node,
+    flags=None,
+    *,
+    framework: FrameworkInfo | None = None,
+    resources: str = "cpus:4;mem:4096;disk:10000;ports:[31000-32000]",
+    implicit_acknowledgements: bool = True,
+) -> Cluster:
+    """Spawn master, agent and driver; return once everything is registered and offered."""
+    from libprocess.testing import settle
+    from master import Master, MasterFlags
+
+    master = Master(flags or MasterFlags(master_id="M"))
+    master_pid = node.spawn(master)
+    agent = FakeAgent(master_pid, resources)
+    node.spawn(agent)
+    await settle()
+    scheduler = Recorder()
+    driver = SchedulerDriver(
+        scheduler,
+        framework or framework_info(),
+        master_pid,
+        implicit_acknowledgements=implicit_acknowledgements,
+    )
+    node.spawn(driver)
+    await settle()
+    return Cluster(node, master, master_pid, agent, scheduler, driver)

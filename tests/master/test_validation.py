@@ -1,0 +1,140 @@
+"""Accept validation: offers, then each task against what is left of them."""
+
+from __future__ import annotations
+
+import pytest
+
+from master.validation import validate_id, validate_offers, validate_task
+from zmesos.protocol import CommandInfo, ExecutorInfo, Offer, TaskInfo
+from zmesos.resources import Resource, Resources
+
+
+def _offer(offer_id: str, framework_id: str = "F", agent_id: str = "A") -> Offer:
+    return Offer(
+        id=offer_id,
+        framework_id=framework_id,
+        agent_id=agent_id,
+        hostname="h",
+        resources=tuple(Resources.parse("cpus:2;mem:256").to_list()),
+    )
+
+
+OFFERS = {
+    "o1": _offer("o1"),
+    "o2": _offer("o2"),
+    "other-agent": _offer("other-agent", agent_id="B"),
+    "other-framework": _offer("other-framework", framework_id="G"),
+}
+
+
+def _task(task_id: str = "t", resources: str = "cpus:1;mem:128", **fields) -> TaskInfo:
+    fields.setdefault("command", CommandInfo(value="true"))
+    return TaskInfo(
+        name=task_id,
+        task_id=task_id,
+        agent_id=fields.pop("agent_id", "A"),
+        resources=tuple(Resources.parse(resources).to_list()),
+        **fields,
+    )
+
+
+def _check(task: TaskInfo, available: str = "cpus:2;mem:256", live=(), executors=None):
+    return validate_task(
+        task,
+        framework_id="F",
+        agent_id="A",
+        live_task_ids=set(live),
+        executors=executors or {},
+        available=Resources.parse(available),
+    )
+
+
+def test_validation_offers_valid_when_outstanding_of_the_framework_and_one_agent():
+    assert validate_offers(["o1", "o2"], OFFERS.get, "F") is None
+
+
+@pytest.mark.parametrize(
+    ("offer_ids", "expected"),
+    [
+        ([], "No offers"),
+        (["o1", "o1"], "Duplicate offer o1"),
+        (["gone"], "Offer gone is no longer valid"),
+        (["other-framework"], "has invalid framework G"),
+        (["o1", "other-agent"], "must belong to one single agent"),
+    ],
+)
+def test_validation_offers_refused_with_a_reason(offer_ids, expected):
+    assert expected in validate_offers(offer_ids, OFFERS.get, "F")
+
+
+def test_validation_task_valid_consumes_its_resources():
+    verdict = _check(_task())
+    assert verdict.error is None
+    assert verdict.consumed == Resources.parse("cpus:1;mem:128")
+
+
+@pytest.mark.parametrize(
+    ("task", "expected"),
+    [
+        (_task(""), "Task ID must not be empty"),
+        (_task("a/b"), "contains '/'"),
+        (_task("t", agent_id="B"), "does not match offer's agent ID"),
+        (_task("t", command=None), "at least one (but not both)"),
+        (
+            _task("t", executor=ExecutorInfo("e", command=CommandInfo(value="x"))),
+            "at least one (but not both)",
+        ),
+        (_task("t", command=CommandInfo(value="")), "empty value"),
+        (_task("t", resources=""), "Task uses no resources"),
+        (_task("t", resources="cpus:3"), "more than available"),
+    ],
+)
+def test_validation_task_refused_with_a_reason(task, expected):
+    verdict = _check(task)
+    assert verdict.error is not None and expected in verdict.error
+
+
+def test_validation_task_duplicate_id_refused():
+    assert "duplicate ID: t" in _check(_task("t"), live={"t"}).error
+
+
+def test_validation_task_invalid_resources_refused():
+    bad = Resource(name="cpus", type="SCALAR", scalar=-1.0)
+    task = TaskInfo(name="t", task_id="t", agent_id="A", resources=(bad,), command=CommandInfo("x"))
+    assert "invalid resources" in _check(task).error
+
+
+def test_validation_task_new_executor_consumes_its_resources_known_one_does_not():
+    executor = ExecutorInfo(
+        "e",
+        command=CommandInfo(value="run-executor"),
+        resources=tuple(Resources.parse("cpus:0.5;mem:32").to_list()),
+    )
+    task = _task("t", command=None, executor=executor)
+    verdict = _check(task)
+    assert verdict.error is None
+    assert verdict.consumed == Resources.parse("cpus:1.5;mem:160")
+    assert verdict.new_executor is not None and verdict.new_executor.framework_id == "F"
+    known = {"e": verdict.new_executor}
+    again = _check(task, executors=known)
+    assert again.error is None and again.new_executor is None
+    assert again.consumed == Resources.parse("cpus:1;mem:128")
+
+
+def test_validation_task_executor_differing_from_the_running_one_refused():
+    executor = ExecutorInfo("e", command=CommandInfo(value="one"))
+    other = ExecutorInfo("e", framework_id="F", command=CommandInfo(value="two"))
+    verdict = _check(_task("t", command=None, executor=executor), executors={"e": other})
+    assert "not compatible" in verdict.error
+
+
+def test_validation_task_executor_of_another_framework_refused():
+    executor = ExecutorInfo("e", framework_id="G", command=CommandInfo(value="x"))
+    assert "invalid FrameworkID" in _check(_task("t", command=None, executor=executor)).error
+
+
+def test_validation_id_rules():
+    assert validate_id("Task", "ok-1.2_x") is None
+    assert validate_id("Task", "..") is not None
+    assert validate_id("Task", "a b") is not None
+    assert validate_id("Task", "x" * 256) is not None
