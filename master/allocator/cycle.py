@@ -149,9 +149,12 @@ class AllocationCycle:
         if additional:
             room = limit_room(node)
             if room is not None:
-                additional = shrink(
-                    additional, subtract(room, guaranteed_amounts), keep_uncapped=True
-                )
+                # A cap that reaches zero stays a cap (of zero), not "unlimited".
+                left = {
+                    name: max(0.0, cap - guaranteed_amounts.get(name, 0.0))
+                    for name, cap in room.items()
+                }
+                additional = shrink(additional, left, keep_uncapped=True)
             additional = self.hold_back_headroom(additional, role)
         offer = guaranteed + rest + additional
         amounts = scalar_quantities(offer)

@@ -472,7 +472,8 @@ class HierarchicalAllocator:
         if allocation is None:
             allocation = framework.allocation[role] = {}
             self.roles.track_framework(role, framework.id, allocation)
-        agent.take(framework.id, role, resources, amounts)
+        if agent.take(framework.id, role, resources, amounts):
+            framework.held_in[role] = framework.held_in.get(role, 0) + 1
         framework.agents[agent.id] = None
         add_into(allocation, amounts)
         self.roles.allocated(role, framework.id, amounts, unreserved)
@@ -480,7 +481,12 @@ class HierarchicalAllocator:
     def _release(self, framework: Framework, agent: Agent, role: str, resources: Resources) -> None:
         amounts = scalar_quantities(resources)
         unreserved = unreserved_scalar_quantities(resources) if agent.reservations else amounts
-        agent.give_back(framework.id, role, resources, amounts)
+        if agent.give_back(framework.id, role, resources, amounts):
+            left = framework.held_in[role] - 1
+            if left:
+                framework.held_in[role] = left
+            else:
+                del framework.held_in[role]
         if framework.id not in agent.allocations:
             framework.agents.pop(agent.id, None)
         subtract_from(framework.allocation[role], amounts)
@@ -512,7 +518,7 @@ class HierarchicalAllocator:
         tree = self.roles
         for role in roles:
             tracked = role in framework.allocation
-            wanted = role in framework.roles or bool(framework.allocation.get(role))
+            wanted = role in framework.roles or role in framework.held_in
             if wanted and not tracked:
                 framework.allocation[role] = {}
                 tree.track_framework(role, framework.id, framework.allocation[role])

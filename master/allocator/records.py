@@ -60,8 +60,11 @@ class Agent:
         # framework id -> role -> what that framework holds here in that role
         self.allocations: dict[str, dict[str, Resources]] = {}
 
-    def take(self, framework_id: str, role: str, resources: Resources, amounts: Quantities) -> None:
-        """Move `resources` (scalar `amounts`) from available to a framework's holding."""
+    def take(self, framework_id: str, role: str, resources: Resources, amounts: Quantities) -> bool:
+        """Move `resources` (scalar `amounts`) from available to a framework's holding.
+
+        Returns whether the framework held nothing here in `role` before.
+        """
         available = self.available
         if resources is available:
             # The whole agent goes (the common case): no arithmetic, and the
@@ -74,15 +77,17 @@ class Agent:
         by_role = self.allocations.get(framework_id)
         if by_role is None:
             self.allocations[framework_id] = {role: resources}
-            return
+            return True
         held = by_role.get(role)
         by_role[role] = resources if held is None else held + resources
+        return held is None
 
     def give_back(
         self, framework_id: str, role: str, resources: Resources, amounts: Quantities
-    ) -> None:
+    ) -> bool:
         """Return `resources` held by a framework in `role` to available.
 
+        Returns whether the framework now holds nothing here in `role`.
         Raises AccountingError when the framework does not hold them here.
         """
         by_role = self.allocations.get(framework_id)
@@ -91,7 +96,8 @@ class Agent:
             raise AccountingError(
                 f"framework {framework_id} holds nothing in role {role!r} on agent {self.id}"
             )
-        if resources is held or resources == held:
+        emptied = resources is held or resources == held
+        if emptied:
             del by_role[role]
             if not by_role:
                 del self.allocations[framework_id]
@@ -105,6 +111,7 @@ class Agent:
         available = self.available
         self.available = resources if not available else available + resources
         add_into(self.available_amounts, amounts)
+        return emptied
 
     def holding(self, framework_id: str) -> Mapping[str, Resources]:
         """What a framework holds here, by role."""
@@ -130,7 +137,16 @@ class Agent:
 class Framework:
     """One framework as the allocator sees it."""
 
-    __slots__ = ("active", "agents", "allocation", "id", "known", "roles", "suppressed")
+    __slots__ = (
+        "active",
+        "agents",
+        "allocation",
+        "held_in",
+        "id",
+        "known",
+        "roles",
+        "suppressed",
+    )
 
     def __init__(self, framework_id: str) -> None:
         self.id = framework_id
@@ -142,6 +158,8 @@ class Framework:
         self.suppressed: set[str] = set()
         # role -> scalar amounts held in that role (the dict its role's sorter reads)
         self.allocation: dict[str, Quantities] = {}
+        # role -> on how many agents it holds something in that role (ports count too)
+        self.held_in: dict[str, int] = {}
         # agents where it holds something (insertion-ordered set)
         self.agents: dict[str, None] = {}
 
