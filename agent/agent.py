@@ -572,6 +572,11 @@ class Agent(Process):
             self.metrics["invalid_status_updates"] += 1
             self._drop(message, "unknown framework or executor, or no uuid", status.task_id)
             return
+        if framework.state is FrameworkState.TERMINATING:
+            # The master has marked its tasks killed already; nobody would acknowledge.
+            self._acknowledge_executor(sender, update)
+            self._drop(message, "the framework is terminating", status.task_id)
+            return
         task = executor.tasks.get(status.task_id)
         if task is None or task.state.terminal:
             # Forgotten or finished: acknowledge so the executor stops resending.

@@ -9,6 +9,7 @@ rest on demand. `wait_for` polls a predicate as messages arrive, bounded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ FRAMEWORK = FrameworkInfo(user="tester", name="agent-tests", id="framework-1")
 SCHEDULER_PID = "scheduler@127.0.0.1:1"
 AGENT_RESOURCES = "cpus:2;mem:1024;disk:1024;ports:[31000-31100]"
 WAIT_SECONDS = 20.0
+POLL_SECONDS = 0.02
 
 
 class FakeMaster(Process):
@@ -120,10 +122,13 @@ class FakeMaster(Process):
         return None
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = WAIT_SECONDS) -> None:
+        """Until `predicate()` holds: re-checked on every message and every 20 ms, bounded."""
+
         async def poll() -> None:
             while not predicate():
                 self._arrived.clear()
-                await self._arrived.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), POLL_SECONDS)
 
         await asyncio.wait_for(poll(), timeout)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 from agent import Agent, AgentFlags
 from libprocess import Node
 from tests.agent.fakes import AGENT_RESOURCES, FakeMaster, command_task, master_address, sandboxes
-from zmesos.protocol import Reason, Source, TaskState
+from zmesos.protocol import ExitedExecutor, Pong, Reason, Source, TaskState
 
 
 def flags_for(node: Node, work_dir: Path, **overrides: object) -> AgentFlags:
@@ -50,3 +52,109 @@ async def test_agent_reports_a_failing_command_with_its_exit_status(tmp_path):
         assert update.status.state is TaskState.FAILED
         assert "status 3" in update.status.message
         assert Reason.EXECUTOR_TERMINATED not in {u.status.reason for u in master.updates}
+
+
+async def start(node: Node, work_dir: Path, **overrides: object) -> tuple[FakeMaster, Agent]:
+    master = FakeMaster()
+    node.spawn(master)
+    agent = Agent(flags_for(node, work_dir, **overrides))
+    node.spawn(agent)
+    await master.wait_for(lambda: master.agent is not None)
+    return master, agent
+
+
+async def snapshot(node: Node, agent: Agent) -> dict:
+    return await node.dispatch(agent.pid, Agent.state)
+
+
+async def test_agent_kill_task_ends_a_sleeping_command_as_killed(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, _ = await start(node, tmp_path)
+        master.run_task(command_task("t1", "sleep 60"))
+        await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
+
+        master.kill_task("t1")
+        await master.wait_for(lambda: master.terminal("t1"))
+
+        assert master.states("t1")[-1] is TaskState.KILLED
+
+
+async def test_agent_kill_escalates_to_sigkill_after_the_grace_period(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, _ = await start(node, tmp_path)
+        # The shell ignores TERM; `exec` keeps it the only process, so only KILL ends it.
+        master.run_task(
+            command_task("t1", "trap '' TERM; echo ready; while :; do sleep 0.05; done")
+        )
+        await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
+        [sandbox] = sandboxes(tmp_path, "t1")
+        await master.wait_for(lambda: (sandbox / "stdout").read_text() == "ready\n")
+
+        master.kill_task("t1", grace=0.3)
+        await master.wait_for(lambda: master.terminal("t1"))
+
+        update = master.terminal("t1")
+        assert update is not None and update.status.state is TaskState.KILLED
+        assert "SIGKILL" in update.status.message
+
+
+async def test_agent_fails_tasks_of_an_executor_killed_by_sigkill(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, agent = await start(node, tmp_path)
+        master.run_task(command_task("t1", "sleep 60"))
+        await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
+        state = await snapshot(node, agent)
+        executor = state["frameworks"]["framework-1"]["executors"]["t1"]
+
+        os.kill(executor["os_pid"], signal.SIGKILL)
+        await master.wait_for(lambda: master.terminal("t1") and master.of_type(ExitedExecutor))
+
+        update = master.terminal("t1")
+        assert update is not None
+        assert update.status.state is TaskState.FAILED
+        assert update.status.reason is Reason.EXECUTOR_TERMINATED
+        assert update.status.source is Source.AGENT
+        assert "SIGKILL" in update.status.message
+        [exited] = master.of_type(ExitedExecutor)
+        assert (exited.executor_id, exited.status) == ("t1", -signal.SIGKILL)
+        await master.wait_for(lambda: not _alive(executor["os_pid"]))
+
+
+async def test_agent_shutdown_framework_kills_its_executors(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, agent = await start(node, tmp_path, executor_shutdown_grace_period=2.0)
+        master.run_task(command_task("t1", "sleep 60"))
+        master.run_task(command_task("t2", "sleep 60"))
+        await master.wait_for(
+            lambda: (
+                TaskState.RUNNING in master.states("t1")
+                and TaskState.RUNNING in master.states("t2")
+            )
+        )
+        executors = (await snapshot(node, agent))["frameworks"]["framework-1"]["executors"]
+        pids = [executors[task]["os_pid"] for task in ("t1", "t2")]
+        updates_before = len(master.updates)
+
+        master.shutdown_framework()
+        await master.wait_for(lambda: len(master.of_type(ExitedExecutor)) == 2)
+
+        assert len(master.updates) == updates_before  # the master marks them killed itself
+        for pid in pids:
+            await master.wait_for(lambda pid=pid: not _alive(pid))
+        assert (await snapshot(node, agent))["frameworks"] == {}
+
+
+async def test_agent_answers_ping_with_pong(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, _ = await start(node, tmp_path)
+        master.ping()
+        await master.wait_for(lambda: master.of_type(Pong))
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, reaped by nobody in a test, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
