@@ -35,10 +35,16 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--port", type=int, default=5050, help="master port (default: 5050)")
     parser.add_argument("--http-port", type=int, default=5080, help="master HTTP (default: 5080)")
     parser.add_argument("--work-dir", help="agents' work directories go below (default: temporary)")
-    parser.add_argument("--resources", default="cpus:4;mem:4096;disk:8192;ports:[31000-32000]",
-                        help="each agent's resources")  # fmt: skip
-    parser.add_argument("--example", action="store_true",
-                        help="run the example frameworks, print a summary and exit")  # fmt: skip
+    parser.add_argument(
+        "--resources",
+        default="cpus:4;mem:4096;disk:8192;ports:[31000-32000]",
+        help="each agent's resources",
+    )
+    parser.add_argument(
+        "--example",
+        action="store_true",
+        help="run the example frameworks, print a summary and exit",
+    )
 
 
 def run(options: argparse.Namespace, parser: Parser) -> int:
@@ -64,24 +70,55 @@ class LocalCluster:
         return f"{self.ip}:{self.port}"
 
     async def start(self, agents: int) -> None:
-        await self._spawn("master", "master", "--ip", self.ip, "--port", str(self.port),
-                          "--http-port", str(self.http_port))  # fmt: skip
+        await self.start_master()
         for index in range(agents):
-            agent_dir = self.work_dir / f"agent-{index}"
-            await self._spawn(f"agent-{index}", "agent", "--master", self.master, "--ip", self.ip,
-                              "--port", "0", "--work-dir", str(agent_dir),
-                              "--resources", self.resources)  # fmt: skip
-        await self._wait_for_agents(agents)
+            await self.start_agent(index)
+        await self.wait_for_agents(agents)
 
-    async def _spawn(self, label: str, *arguments: str) -> None:
+    async def start_master(self, *extra: str) -> None:
+        await self.spawn(
+            "master",
+            "master",
+            "--ip",
+            self.ip,
+            "--port",
+            str(self.port),
+            "--http-port",
+            str(self.http_port),
+            *extra,
+        )
+
+    async def start_agent(self, index: int) -> None:
+        agent_dir = self.work_dir / f"agent-{index}"
+        await self.spawn(
+            f"agent-{index}",
+            "agent",
+            "--master",
+            self.master,
+            "--ip",
+            self.ip,
+            "--port",
+            "0",
+            "--work-dir",
+            str(agent_dir),
+            "--resources",
+            self.resources,
+        )
+
+    async def spawn(self, label: str, *arguments: str, module: str = "zmesos.cli") -> None:
+        """Start `python -m module arguments` in its own session; wait for its first line."""
         log_path = self.work_dir / f"{label}.log"
         with open(log_path, "ab") as log_file:
             child = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "zmesos.cli", *arguments,
-                stdout=asyncio.subprocess.PIPE, stderr=log_file,
+                sys.executable,
+                "-m",
+                module,
+                *arguments,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log_file,
                 start_new_session=True,  # Ctrl-C reaches us only; we stop the children in order
                 env={**os.environ, "PYTHONPATH": _project_root()},
-            )  # fmt: skip
+            )
         self.children.append(child)
         assert child.stdout is not None
         try:
@@ -94,19 +131,20 @@ class LocalCluster:
         # Keep reading so a chatty child never blocks on a full pipe.
         self._drains.append(asyncio.ensure_future(child.stdout.read()))
 
-    async def _wait_for_agents(self, expected: int) -> None:
-        url = f"http://{self.ip}:{self.http_port}/state"
-        deadline = asyncio.get_running_loop().time() + STARTUP_TIMEOUT
+    async def wait_for_agents(self, expected: int, timeout: float = STARTUP_TIMEOUT) -> None:
+        """Until the master counts `expected` active agents (polling its metrics)."""
+        url = f"http://{self.ip}:{self.http_port}/metrics/snapshot"
+        deadline = asyncio.get_running_loop().time() + timeout
         async with aiohttp.ClientSession() as session:
             while True:
                 with contextlib.suppress(aiohttp.ClientError):
                     async with session.get(url) as response:
-                        state = await response.json()
-                        if state.get("activated_slaves", 0) >= expected:
+                        metrics = await response.json()
+                        if metrics.get("master/slaves_active", 0) >= expected:
                             return
                 if asyncio.get_running_loop().time() > deadline:
                     raise RuntimeError(f"{expected} agents did not register in time")
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.2)
 
     async def stop(self) -> None:
         """SIGTERM agents first (they stop their executors), then the master; SIGKILL stragglers."""
@@ -140,8 +178,10 @@ async def _run(options: argparse.Namespace, parser: Parser) -> int:
     try:
         print(f"starting a master and {options.agents} agents (work dir {work_dir})", flush=True)
         await cluster.start(options.agents)
-        print(f"cluster up: master {cluster.master}, http://{options.ip}:{options.http_port}/state",
-              flush=True)  # fmt: skip
+        print(
+            f"cluster up: master {cluster.master}, http://{options.ip}:{options.http_port}/state",
+            flush=True,
+        )
         if options.example:
             status = await _run_example(cluster.master, stop)
         else:
