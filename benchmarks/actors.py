@@ -289,11 +289,21 @@ def raw_oneway(count: int) -> float:
     port = inbound.bind_to_random_port("tcp://127.0.0.1")
     decoder = msgspec.msgpack.Decoder(list[BenchUpdate])
     child = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.actors", "--serve", "raw-blaster",
-         f"tcp://127.0.0.1:{port}", str(count)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.actors",
+            "--serve",
+            "raw-blaster",
+            f"tcp://127.0.0.1:{port}",
+            str(count),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
+    )
     try:
         assert child.stdout is not None and child.stdin is not None
         child.stdout.readline()
@@ -358,8 +368,12 @@ def run_all(quick: bool) -> dict[str, dict[str, float | None]]:
 
     def record(name: str, value: float, baseline: float | None) -> None:
         ratio = value / baseline if baseline else None
-        results[name] = {"value": value, "baseline": baseline, "ratio": ratio,
-                         "target": TARGETS.get(name)}  # fmt: skip
+        results[name] = {
+            "value": value,
+            "baseline": baseline,
+            "ratio": ratio,
+            "target": TARGETS.get(name),
+        }
 
     baseline = best_of(repeats, on_loop(deque_baseline, local_count))
     record("local_oneway", best_of(repeats, on_loop(local_oneway, local_count)), baseline)
@@ -397,8 +411,10 @@ def main() -> None:
         else:
             uvloop.run(serve(role, rest))
         return
-    print(f"actor benchmarks: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-          f"pyzmq {zmq.__version__}")  # fmt: skip
+    print(
+        f"actor benchmarks: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"pyzmq {zmq.__version__}"
+    )
     results = run_all(options.quick)
     print_table(results)
     if options.json:

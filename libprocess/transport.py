@@ -45,9 +45,15 @@ _MONITORED = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
 
 class _Peer:
     __slots__ = (
-        "address", "connect_deadline", "connected", "last_run", "monitor", "queue", "queued",
+        "address",
+        "connect_deadline",
+        "connected",
+        "last_run",
+        "monitor",
+        "queue",
+        "queued",
         "socket",
-    )  # fmt: skip
+    )
 
     def __init__(self, address: tuple[str, int], socket: zmq.Socket, monitor: zmq.Socket) -> None:
         self.address = address

@@ -60,8 +60,9 @@ async def _execute(options: argparse.Namespace, resources: Resources) -> int:
         detail = f": {status.message}" if status.message else ""
         print(f"{task_id} {status.state.value} on {record.hostname or '?'}{detail}", flush=True)
 
-    scheduler = BatchScheduler([Command(task_id, options.command, resources, options.name)],
-                               on_update=on_update)  # fmt: skip
+    scheduler = BatchScheduler(
+        [Command(task_id, options.command, resources, options.name)], on_update=on_update
+    )
     framework = FrameworkInfo(user=getpass.getuser(), name=options.name, roles=(options.role,))
     async with Node() as node:
         driver = SchedulerDriver(scheduler, framework, options.master)

@@ -69,12 +69,20 @@ def add_flags(
         if default not in ("", None):
             described = f"{described} (default: {default})".strip()
         if kind is bool:
-            parser.add_argument(option, action=argparse.BooleanOptionalAction,
-                                default=argparse.SUPPRESS, help=described)  # fmt: skip
+            parser.add_argument(
+                option,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=described,
+            )
         else:
-            parser.add_argument(option, type=_converter(kind, field.name),
-                                default=argparse.SUPPRESS, help=described,
-                                metavar=field.name.upper())  # fmt: skip
+            parser.add_argument(
+                option,
+                type=_converter(kind, field.name),
+                default=argparse.SUPPRESS,
+                help=described,
+                metavar=field.name.upper(),
+            )
 
 
 def build(flags_class: type[F], options: argparse.Namespace, parser: Parser, **fixed: Any) -> F:
