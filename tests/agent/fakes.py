@@ -54,8 +54,9 @@ class FakeMaster(Process):
         answer: bool = True,
         auto_ack: bool = True,
         ping_interval: float = 15.0,
+        name: str = "master",
     ) -> None:
-        super().__init__("master")
+        super().__init__(name)
         self.agent_id = agent_id
         self.answer = answer
         self.auto_ack = auto_ack

@@ -1,0 +1,132 @@
+"""Custom executors on a real agent: registration timeout, kill before registration,
+framework messages both ways, and an executor's death losing its tasks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+from agent import Agent, AgentFlags
+from libprocess import Node
+from tests.agent.fakes import (
+    AGENT_RESOURCES,
+    FakeMaster,
+    executor_task,
+    master_address,
+)
+from zmesos.protocol import (
+    CommandInfo,
+    ExecutorToFramework,
+    ExitedExecutor,
+    Reason,
+    Source,
+    TaskState,
+)
+
+ECHO_EXECUTOR = CommandInfo(
+    value=sys.executable, shell=False, arguments=("-m", "tests.agent.echo_executor")
+)
+SILENT_EXECUTOR = CommandInfo(value="exec sleep 30")  # never registers
+
+
+async def start(node: Node, work_dir: Path, **overrides: object) -> tuple[FakeMaster, Agent]:
+    master = FakeMaster()
+    node.spawn(master)
+    flags = AgentFlags(
+        master=master_address(node),
+        resources=AGENT_RESOURCES,
+        work_dir=str(work_dir),
+        **overrides,  # type: ignore[arg-type]
+    )
+    agent = Agent(flags)
+    node.spawn(agent)
+    await master.wait_for(lambda: master.agent is not None)
+    return master, agent
+
+
+async def test_agent_fails_tasks_of_an_executor_that_never_registers(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, _ = await start(node, tmp_path, executor_registration_timeout=0.3)
+        master.run_task(executor_task("t1", "silent", SILENT_EXECUTOR))
+
+        await master.wait_for(lambda: master.terminal("t1") and master.of_type(ExitedExecutor))
+
+        update = master.terminal("t1")
+        assert update is not None
+        assert update.status.state is TaskState.FAILED
+        assert update.status.reason is Reason.EXECUTOR_REGISTRATION_TIMEOUT
+        assert update.status.source is Source.AGENT
+        [exited] = master.of_type(ExitedExecutor)
+        assert (exited.executor_id, exited.status) == ("silent", -signal.SIGKILL)
+
+
+async def test_agent_kills_a_queued_task_itself_and_the_idle_executor(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, _ = await start(node, tmp_path)
+        master.run_task(executor_task("t1", "silent", SILENT_EXECUTOR))
+        master.kill_task("t1")
+
+        await master.wait_for(lambda: master.terminal("t1") and master.of_type(ExitedExecutor))
+
+        update = master.terminal("t1")
+        assert update is not None
+        assert update.status.state is TaskState.KILLED
+        assert update.status.reason is Reason.TASK_KILLED_DURING_LAUNCH
+        assert master.states("t1") == [TaskState.KILLED]
+
+
+async def test_agent_relays_framework_messages_both_ways(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, _ = await start(node, tmp_path)
+        master.run_task(executor_task("t1", "echo", ECHO_EXECUTOR))
+        await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
+
+        master.framework_message("echo", b"ping")
+        await master.wait_for(lambda: master.of_type(ExecutorToFramework))
+
+        [reply] = master.of_type(ExecutorToFramework)
+        assert (reply.agent_id, reply.framework_id, reply.executor_id, reply.data) == (
+            "agent-1",
+            "framework-1",
+            "echo",
+            b"echo:ping",
+        )
+        master.kill_task("t1")
+        await master.wait_for(lambda: master.terminal("t1") and master.of_type(ExitedExecutor))
+        assert master.states("t1") == [TaskState.RUNNING, TaskState.KILLED]
+        assert master.of_type(ExitedExecutor)[0].status == 0
+
+
+async def test_agent_sends_a_second_task_to_the_registered_executor(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, agent = await start(node, tmp_path)
+        master.run_task(executor_task("t1", "echo", ECHO_EXECUTOR))
+        await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
+
+        master.run_task(executor_task("t2", "echo", ECHO_EXECUTOR))
+        await master.wait_for(lambda: TaskState.RUNNING in master.states("t2"))
+
+        state = await node.dispatch(agent.pid, Agent.state)
+        executors = state["frameworks"]["framework-1"]["executors"]
+        assert list(executors) == ["echo"]
+        assert executors["echo"]["tasks"] == {"t1": "TASK_RUNNING", "t2": "TASK_RUNNING"}
+
+
+async def test_agent_loses_the_tasks_of_a_dead_custom_executor(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, agent = await start(node, tmp_path)
+        master.run_task(executor_task("t1", "echo", ECHO_EXECUTOR))
+        await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
+        state = await node.dispatch(agent.pid, Agent.state)
+
+        os.kill(state["frameworks"]["framework-1"]["executors"]["echo"]["os_pid"], signal.SIGKILL)
+        await master.wait_for(lambda: master.terminal("t1") and master.of_type(ExitedExecutor))
+
+        update = master.terminal("t1")
+        assert update is not None
+        assert update.status.state is TaskState.LOST
+        assert update.status.reason is Reason.EXECUTOR_TERMINATED
+        # The LOST update was acknowledged: task, executor and framework are forgotten.
+        await master.wait_for(lambda: not agent.frameworks)
