@@ -21,6 +21,7 @@ from pathlib import Path
 import aiohttp
 import uvloop
 
+from libprocess import configure_logging
 from zmesos.cli.flags import Parser
 from zmesos.cli.signals import stop_event_on_signals
 
@@ -50,6 +51,8 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
 def run(options: argparse.Namespace, parser: Parser) -> int:
     if options.agents < 1:
         parser.error("--agents must be at least 1")
+    if options.log_level is None:  # the children log to files; keep this terminal for results
+        configure_logging(json=options.log_json or None, level="warning")
     return uvloop.run(_run(options, parser))
 
 
