@@ -1,0 +1,278 @@
+"""The master's offer handlers: allocations into offers, decline, revive, suppress, Accept.
+
+An Accept is validated (master.validation) in Mesos's order: its offers
+first (invalid offers drop every task, TASK_DROPPED), then each LAUNCH task
+against what is left of the offers (an invalid task gets TASK_ERROR and the
+others proceed). What the Accept leaves unused returns to the allocator with
+the Accept's filter.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import msgspec
+
+from libprocess import PID, clock
+from master.allocation import AllocatorProcess
+from master.base import MasterBase
+from master.state import Agent, Framework, Task
+from master.validation import validate_offers, validate_task
+from zmesos.protocol import (
+    AcceptOffers,
+    DeclineOffers,
+    Filters,
+    Offer,
+    Operation,
+    OperationType,
+    Reason,
+    ResourceOffers,
+    ReviveOffers,
+    RunTask,
+    SuppressOffers,
+    TaskInfo,
+    TaskState,
+)
+from zmesos.resources import Resources
+
+__all__ = ["OfferHandlers"]
+
+# Filters longer than a year are clamped to one (Mesos does the same).
+_MAX_REFUSE_SECONDS = 365 * 24 * 3600.0
+
+
+class OfferHandlers(MasterBase):
+    """Offers out, Accepts and Declines in."""
+
+    def receive_allocations(self, allocations: list[Any]) -> None:
+        """From the allocator: make offers and send each framework its batch."""
+        batches: dict[str, list[Offer]] = {}
+        for allocation in allocations:
+            framework = self.cluster.frameworks.get(allocation.framework_id)
+            agent = self.cluster.agents.get(allocation.agent_id)
+            if (
+                framework is None
+                or agent is None
+                or not framework.active
+                or not agent.connected
+                or framework.pid is None
+            ):
+                # The world moved since the allocator decided: give it back.
+                if framework is not None and agent is not None:
+                    self._recover(
+                        allocation.framework_id,
+                        allocation.agent_id,
+                        allocation.resources,
+                        role=allocation.role,
+                    )
+                continue
+            offer = Offer(
+                id=self.offers.new_id(),
+                framework_id=framework.id,
+                agent_id=agent.id,
+                hostname=agent.hostname,
+                resources=tuple(allocation.resources.to_list()),
+                role=allocation.role,
+                attributes=agent.info.attributes,
+                executor_ids=tuple(sorted(framework.executors.get(agent.id, {}))),
+                agent_pid=str(agent.pid),
+            )
+            outstanding = self.offers.add(offer, allocation.resources, clock.now())
+            if self.flags.offer_timeout is not None:
+                outstanding.timer = self.delay(
+                    self.flags.offer_timeout, self._offer_timed_out, offer.id
+                )
+            batches.setdefault(framework.id, []).append(offer)
+        for framework_id, offers in batches.items():
+            framework = self.cluster.frameworks[framework_id]
+            assert framework.pid is not None
+            self.metrics["offers_sent"] += len(offers)
+            self.send(framework.pid, ResourceOffers(tuple(offers)))
+
+    def _offer_timed_out(self, offer_id: str) -> None:
+        outstanding = self.offers.get(offer_id)
+        if outstanding is not None:
+            self.log.info("offer_timed_out", offer_id=offer_id)
+            self.metrics["offers_timed_out"] += 1
+            self._rescind(outstanding)
+
+    def decline_offers(self, sender: PID, message: DeclineOffers) -> None:
+        self.metrics["messages_decline_offers"] += 1
+        framework = self._framework_for(sender, message.framework_id, message)
+        if framework is None:
+            return
+        refuse = _refuse_seconds(message.filters)
+        for offer_id in message.offer_ids:
+            outstanding = self.offers.get(offer_id)
+            if outstanding is None or outstanding.framework_id != framework.id:
+                self.log.info("ignoring_decline", offer_id=offer_id, reason="not an offer of it")
+                continue
+            self.offers.remove(offer_id)
+            self.metrics["offers_declined"] += 1
+            self._recover(
+                framework.id, outstanding.agent_id, outstanding.resources, refuse, outstanding.role
+            )
+
+    def revive_offers(self, sender: PID, message: ReviveOffers) -> None:
+        self.metrics["messages_revive_offers"] += 1
+        framework = self._framework_for(sender, message.framework_id, message)
+        if framework is None:
+            return
+        roles = message.roles or framework.roles
+        framework.suppressed_roles.difference_update(roles)
+        self._allocator_call(AllocatorProcess.revive, framework.id, tuple(roles))
+
+    def suppress_offers(self, sender: PID, message: SuppressOffers) -> None:
+        self.metrics["messages_suppress_offers"] += 1
+        framework = self._framework_for(sender, message.framework_id, message)
+        if framework is None:
+            return
+        roles = message.roles or framework.roles
+        framework.suppressed_roles.update(roles)
+        self._allocator_call(AllocatorProcess.suppress, framework.id, tuple(roles))
+
+    def accept_offers(self, sender: PID, message: AcceptOffers) -> None:
+        self.metrics["messages_accept_offers"] += 1
+        framework = self._framework_for(sender, message.framework_id, message)
+        if framework is None:
+            return
+        problem = validate_offers(message.offer_ids, self._offer_of, framework.id)
+        agent = None
+        if problem is None:
+            first = self.offers.get(message.offer_ids[0])
+            agent = None if first is None else self.cluster.agents.get(first.agent_id)
+            if agent is None or not agent.connected:
+                problem = "Offers are of an agent that is gone or disconnected"
+        if problem is not None or agent is None:
+            self._refuse_accept(framework, message, problem or "no agent")
+            return
+        offered = [o for o in map(self.offers.remove, message.offer_ids) if o is not None]
+        self.metrics["offers_accepted"] += len(offered)
+        available = sum((o.resources for o in offered), Resources())
+        roles = {o.role for o in offered}
+        role = roles.pop() if len(roles) == 1 else None
+        for operation in message.operations:
+            if operation.type == OperationType.LAUNCH:
+                available = self._launch_operation(framework, agent, operation, available, role)
+            else:
+                self.metrics["operations_unsupported"] += 1
+                self.log.warning(
+                    "dropping_operation",
+                    framework_id=framework.id,
+                    operation=str(operation.type),
+                    reason="not supported yet",
+                )
+        self._recover(framework.id, agent.id, available, _refuse_seconds(message.filters), role)
+
+    def _launch_operation(
+        self,
+        framework: Framework,
+        agent: Agent,
+        operation: Operation,
+        available: Resources,
+        role: str | None,
+    ) -> Resources:
+        """Validate and launch each task in order; returns what is left of `available`."""
+        executors = dict(framework.executors.get(agent.id, {}))
+        for task in operation.tasks:
+            verdict = validate_task(
+                task,
+                framework_id=framework.id,
+                agent_id=agent.id,
+                live_task_ids=framework.tasks.keys(),
+                executors=executors,
+                available=available,
+            )
+            if verdict.error is not None:
+                self._task_invalid(framework, task, agent.id, verdict.error)
+                continue
+            available = available - verdict.consumed
+            if verdict.new_executor is not None:
+                executors[verdict.new_executor.executor_id] = verdict.new_executor
+                self.cluster.add_executor(agent.id, framework.id, verdict.new_executor)
+            self._launch(framework, agent, task, verdict.task_resources, role)
+        return available
+
+    def _offer_of(self, offer_id: str) -> Offer | None:
+        outstanding = self.offers.get(offer_id)
+        return None if outstanding is None else outstanding.offer
+
+    def _refuse_accept(self, framework: Framework, message: AcceptOffers, problem: str) -> None:
+        """Invalid offers: every task is dropped; the framework's valid offers come back."""
+        self.log.warning("accept_refused", framework_id=framework.id, reason=problem)
+        self.metrics["invalid_accepts"] += 1
+        for offer_id in set(message.offer_ids):
+            outstanding = self.offers.get(offer_id)
+            if outstanding is not None and outstanding.framework_id == framework.id:
+                self.offers.remove(offer_id)
+                self._recover(
+                    framework.id,
+                    outstanding.agent_id,
+                    outstanding.resources,
+                    role=outstanding.role,
+                )
+        tasks = [
+            task
+            for operation in message.operations
+            if operation.type == OperationType.LAUNCH
+            for task in operation.tasks
+        ]
+        for task in tasks:
+            status = self._master_status(
+                task.task_id,
+                TaskState.DROPPED,
+                Reason.INVALID_OFFERS,
+                f"Task launched with invalid offers: {problem}",
+                task.agent_id,
+            )
+            self._count_terminal(TaskState.DROPPED)
+            self._send_status(framework, status)
+
+    def _task_invalid(
+        self, framework: Framework, task: TaskInfo, agent_id: str, error: str
+    ) -> None:
+        self.log.warning(
+            "task_invalid", framework_id=framework.id, task_id=task.task_id, reason=error
+        )
+        status = self._master_status(
+            task.task_id, TaskState.ERROR, Reason.TASK_INVALID, error, agent_id
+        )
+        self._count_terminal(TaskState.ERROR)
+        self._send_status(framework, status)
+
+    def _launch(
+        self,
+        framework: Framework,
+        agent: Agent,
+        task: TaskInfo,
+        resources: Resources,
+        role: str | None,
+    ) -> None:
+        if task.executor is not None and task.executor.framework_id != framework.id:
+            task = msgspec.structs.replace(
+                task,
+                executor=msgspec.structs.replace(task.executor, framework_id=framework.id),
+            )
+        executor_id = task.executor.executor_id if task.executor is not None else task.task_id
+        record = Task(task, framework.id, agent.id, executor_id, resources, role=role)
+        record.status = self._master_status(
+            task.task_id, TaskState.STAGING, None, "", agent.id, executor_id
+        )
+        self.cluster.add_task(record)
+        self.metrics["tasks_launched"] += 1
+        self.send(
+            agent.pid,
+            RunTask(framework=framework.info, framework_pid=str(framework.pid), task=task),
+        )
+        self.log.info(
+            "task_launched", framework_id=framework.id, task_id=task.task_id, agent_id=agent.id
+        )
+
+
+def _refuse_seconds(filters: Filters) -> float:
+    """A framework's refuse_seconds, made safe: negative or NaN means the default."""
+    value = filters.refuse_seconds
+    if math.isnan(value) or value < 0:
+        return Filters().refuse_seconds
+    return min(value, _MAX_REFUSE_SECONDS)

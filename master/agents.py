@@ -1,0 +1,244 @@
+"""The master's agent handlers: registration, re-registration, liveness (pings), removal.
+
+An agent whose link breaks is only disconnected (no offers of it); it is
+removed after `max_agent_ping_timeouts` consecutive pings went unanswered for
+`agent_ping_timeout` each, as in Mesos. Removal loses its tasks (TASK_LOST,
+REASON_SLAVE_REMOVED), rescinds its offers and tells every framework.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from libprocess import PID, clock
+from master.allocation import AllocatorProcess
+from master.base import MasterBase
+from master.state import Agent, Task
+from zmesos.errors import ResourcesError
+from zmesos.protocol import (
+    AgentInfo,
+    AgentRegistered,
+    AgentReregistered,
+    ExecutorInfo,
+    LostAgent,
+    Ping,
+    Pong,
+    Reason,
+    RegisterAgent,
+    ReregisterAgent,
+    ShutdownAgent,
+    TaskInfo,
+    TaskState,
+    UnregisterAgent,
+)
+from zmesos.resources import Resources
+
+__all__ = ["AgentHandlers"]
+
+
+class AgentHandlers(MasterBase):
+    """Handlers of the master <-> agent conversation (registration and liveness)."""
+
+    def register_agent(self, sender: PID, message: RegisterAgent) -> None:
+        self.metrics["messages_register_agent"] += 1
+        existing = self.cluster.agents_by_pid.get(sender)
+        if existing is not None:
+            # A retry whose answer was lost: answer again, same id.
+            self.send(sender, AgentRegistered(existing.id, self.flags.agent_ping_timeout))
+            return
+        total = self._agent_resources(sender, message.agent, message)
+        if total is None:
+            return
+        agent_id = f"{self.id}-S{next(self._agent_numbers)}"
+        info = msgspec.structs.replace(message.agent, id=agent_id)
+        agent = Agent(agent_id, info, sender, total, registered_time=clock.now())
+        self.cluster.add_agent(agent)
+        self.link(sender)
+        self.send(sender, AgentRegistered(agent_id, self.flags.agent_ping_timeout))
+        self._allocator_call(AllocatorProcess.add_agent, agent_id, total, {})
+        self._start_pinging(agent)
+        self.metrics["agent_registrations"] += 1
+        self.log.info(
+            "agent_registered", agent_id=agent_id, agent=str(sender), resources=str(total)
+        )
+
+    def _agent_resources(self, sender: PID, info: AgentInfo, message: object) -> Resources | None:
+        try:
+            return Resources.from_list(info.resources)
+        except ResourcesError as error:
+            self._drop(message, sender, f"invalid resources: {error}", "invalid_messages")
+            self.send(sender, ShutdownAgent(message=f"Invalid agent resources: {error}"))
+            return None
+
+    def reregister_agent(self, sender: PID, message: ReregisterAgent) -> None:
+        self.metrics["messages_reregister_agent"] += 1
+        agent_id = message.agent.id
+        if not agent_id:
+            self._drop(message, sender, "re-registration without an agent id", "invalid_messages")
+            return
+        if agent_id in self._removed_agents:
+            self._drop(message, sender, f"agent {agent_id} was removed")
+            self.send(sender, ShutdownAgent(message="Agent was removed by the master"))
+            return
+        agent = self.cluster.agents.get(agent_id)
+        if agent is not None:
+            self._agent_reconnected(agent, sender)
+            return
+        total = self._agent_resources(sender, message.agent, message)
+        if total is None:
+            return
+        self._recover_agent(sender, message, total)
+
+    def _agent_reconnected(self, agent: Agent, sender: PID) -> None:
+        """A known agent re-registered (it restarted, or its link broke and healed)."""
+        if agent.pid != sender:
+            self.cluster.set_agent_pid(agent, sender)
+        self.link(sender)
+        agent.reregistered_time = clock.now()
+        agent.pings_missed = 0
+        agent.pong_received = True
+        if not agent.connected:
+            agent.connected = True
+            agent.active = True
+            self._allocator_call(AllocatorProcess.activate_agent, agent.id)
+        self.send(sender, AgentReregistered(agent.id, self.flags.agent_ping_timeout))
+        self.metrics["agent_reregistrations"] += 1
+        self.log.info("agent_reregistered", agent_id=agent.id, agent=str(sender))
+
+    def _recover_agent(self, sender: PID, message: ReregisterAgent, total: Resources) -> None:
+        """An agent this master never saw (it restarted): admit it with its tasks."""
+        info = message.agent
+        agent = Agent(info.id, info, sender, total, registered_time=clock.now())
+        agent.reregistered_time = clock.now()
+        self.cluster.add_agent(agent)
+        infos = {framework.id: framework for framework in message.frameworks if framework.id}
+        for framework_id, framework_info in infos.items():
+            if framework_id not in self.cluster.frameworks:
+                self._recover_framework(framework_info, message.framework_pids.get(framework_id))
+        executors_by_id = {executor.executor_id: executor for executor in message.executors}
+        for executor in message.executors:
+            if executor.framework_id in self.cluster.frameworks:
+                self.cluster.add_executor(agent.id, executor.framework_id, executor)
+        for index, task_info in enumerate(message.tasks):
+            framework_id = _task_framework(index, task_info, executors_by_id, message)
+            if framework_id not in self.cluster.frameworks:
+                self.log.warning("dropping_recovered_task", task_id=task_info.task_id)
+                continue
+            try:
+                resources = Resources.from_list(task_info.resources)
+            except ResourcesError:
+                resources = Resources()
+            state = TaskState(message.task_states.get(task_info.task_id, TaskState.STAGING))
+            executor_id = (
+                task_info.executor.executor_id if task_info.executor else task_info.task_id
+            )
+            task = Task(task_info, framework_id, agent.id, executor_id, resources, state=state)
+            if not state.terminal:
+                self.cluster.add_task(task)
+        self.link(sender)
+        self.send(sender, AgentReregistered(agent.id, self.flags.agent_ping_timeout))
+        self._allocator_call(
+            AllocatorProcess.add_agent, agent.id, total, dict(agent.used_by_framework)
+        )
+        self._start_pinging(agent)
+        self.metrics["agent_reregistrations"] += 1
+        self.log.info("agent_recovered", agent_id=agent.id, tasks=len(agent.tasks))
+
+    def unregister_agent(self, sender: PID, message: UnregisterAgent) -> None:
+        self.metrics["messages_unregister_agent"] += 1
+        agent = self.cluster.agents.get(message.agent_id)
+        if agent is None or agent.pid != sender:
+            self._drop(message, sender, f"agent {message.agent_id!r} is not registered there")
+            return
+        self._remove_agent(agent, "agent unregistered")
+
+    def _agent_disconnected(self, agent: Agent) -> None:
+        """The agent's link broke: no more offers on it; removal waits for the pings."""
+        if not agent.connected:
+            return
+        agent.connected = False
+        agent.active = False
+        self.log.info("agent_disconnected", agent_id=agent.id)
+        self._allocator_call(AllocatorProcess.deactivate_agent, agent.id)
+        for outstanding in self.offers.of_agent(agent.id):
+            self._rescind(outstanding)
+
+    def _start_pinging(self, agent: Agent) -> None:
+        agent.pings_missed = 0
+        agent.pong_received = True
+        self._ping(agent.id)
+
+    def _ping(self, agent_id: str) -> None:
+        """Every agent_ping_timeout: count a miss if the last ping went unanswered, ping again."""
+        agent = self.cluster.agents.get(agent_id)
+        if agent is None:
+            return
+        if agent.pong_received:
+            agent.pings_missed = 0
+        else:
+            agent.pings_missed += 1
+            self.log.info("agent_ping_missed", agent_id=agent_id, missed=agent.pings_missed)
+            if agent.pings_missed >= self.flags.max_agent_ping_timeouts:
+                self._remove_agent(agent, "health check timed out")
+                return
+        agent.pong_received = False
+        self.send(agent.pid, Ping(connected=agent.connected))
+        agent.ping_timer = self.delay(self.flags.agent_ping_timeout, self._ping, agent_id)
+
+    def pong(self, sender: PID, message: Pong) -> None:
+        agent = self.cluster.agents_by_pid.get(sender)
+        if agent is None:
+            self._drop(message, sender, "not a registered agent")
+            return
+        agent.pong_received = True
+
+    def _remove_agent(self, agent: Agent, why: str) -> None:
+        """Forget an agent: its tasks are lost, its offers rescinded, frameworks told."""
+        self.log.warning("agent_removed", agent_id=agent.id, reason=why)
+        if agent.ping_timer is not None:
+            agent.ping_timer.cancel()
+        for outstanding in self.offers.of_agent(agent.id):
+            self._rescind(outstanding, recover=False)
+        for task in list(agent.tasks.values()):
+            framework = self.cluster.frameworks.get(task.framework_id)
+            status = self._master_status(
+                task.id,
+                TaskState.LOST,
+                Reason.AGENT_REMOVED,
+                f"Agent {agent.id} removed: {why}",
+                agent.id,
+                task.executor_id,
+            )
+            self._set_task_status(task, status)
+            self.cluster.remove_task(task)
+            if framework is not None:
+                self._send_status(framework, status)
+        for framework_id, executors in list(agent.executors.items()):
+            for executor_id in list(executors):
+                self.cluster.remove_executor(agent.id, framework_id, executor_id)
+        self.cluster.remove_agent(agent)
+        self._removed_agents[agent.id] = None
+        while len(self._removed_agents) > 10_000:
+            self._removed_agents.popitem(last=False)
+        self._allocator_call(AllocatorProcess.remove_agent, agent.id)
+        self.send(agent.pid, ShutdownAgent(message=f"Agent removed: {why}"))
+        for framework in self.cluster.frameworks.values():
+            if framework.connected and framework.pid is not None:
+                self.send(framework.pid, LostAgent(agent.id))
+        self.metrics["agent_removals"] += 1
+
+
+def _task_framework(
+    index: int, task: TaskInfo, executors: dict[str, ExecutorInfo], message: ReregisterAgent
+) -> str:
+    """The framework of a task reported by a re-registering agent."""
+    if index < len(message.task_framework_ids) and message.task_framework_ids[index]:
+        return message.task_framework_ids[index]
+    if task.executor is not None and task.executor.framework_id:
+        return task.executor.framework_id
+    executor = executors.get(task.executor.executor_id if task.executor else task.task_id)
+    if executor is not None and executor.framework_id:
+        return executor.framework_id
+    if len(message.frameworks) == 1:
+        return message.frameworks[0].id
+    return ""

@@ -1,0 +1,214 @@
+"""The master's framework handlers: registration, failover, disconnection, removal.
+
+A scheduler whose link breaks leaves its framework inactive (offers
+rescinded) for the framework's `failover_timeout`; re-registering with its id
+in time resumes it with its tasks, else it is removed and its tasks killed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import msgspec
+
+from libprocess import PID, clock
+from master.allocation import AllocatorProcess
+from master.base import MasterBase
+from master.state import Framework
+from zmesos.errors import ResourcesError
+from zmesos.protocol import (
+    DeactivateFramework,
+    FrameworkError,
+    FrameworkInfo,
+    FrameworkRegistered,
+    FrameworkReregistered,
+    Reason,
+    RegisterFramework,
+    ReregisterFramework,
+    ShutdownFramework,
+    TaskState,
+    UnregisterFramework,
+    UpdateFramework,
+)
+from zmesos.resources import validate_role
+
+__all__ = ["FrameworkHandlers"]
+
+
+class FrameworkHandlers(MasterBase):
+    """Handlers of the scheduler -> master registration conversation."""
+
+    def _check_framework_info(self, info: FrameworkInfo) -> str | None:
+        if not info.user and not info.name:
+            return "FrameworkInfo needs a user or a name"
+        for role in info.roles or ("*",):
+            try:
+                validate_role(role)
+            except ResourcesError as error:
+                return f"Invalid role {role!r}: {error}"
+        if len(set(info.roles)) != len(info.roles):
+            return "FrameworkInfo.roles has duplicates"
+        if not math.isfinite(info.failover_timeout) or info.failover_timeout < 0:
+            return f"Invalid failover_timeout {info.failover_timeout!r}"
+        return None
+
+    def register_framework(self, sender: PID, message: RegisterFramework) -> None:
+        self.metrics["messages_register_framework"] += 1
+        existing = self.cluster.frameworks_by_pid.get(sender)
+        if existing is not None:
+            # A retry whose answer was lost: answer again, same id.
+            self.send(sender, FrameworkRegistered(existing.id, self.info))
+            return
+        info = message.framework
+        problem = self._check_framework_info(info)
+        if problem is None and info.id:
+            problem = "Registering with an 'id' already set; re-register instead"
+        if problem is not None:
+            self._drop(message, sender, problem, "invalid_messages")
+            self.send(sender, FrameworkError(message=problem))
+            return
+        framework_id = f"{self.id}-{next(self._framework_numbers):04d}"
+        info = msgspec.structs.replace(info, id=framework_id, roles=info.roles or ("*",))
+        framework = Framework(framework_id, info, sender, registered_time=clock.now())
+        self.cluster.add_framework(framework)
+        self.link(sender)
+        self.send(sender, FrameworkRegistered(framework_id, self.info))
+        self._allocator_call(
+            AllocatorProcess.add_framework, framework_id, framework.roles, {}, True
+        )
+        self.metrics["framework_registrations"] += 1
+        self.log.info(
+            "framework_registered", framework_id=framework_id, name=info.name, scheduler=str(sender)
+        )
+
+    def reregister_framework(self, sender: PID, message: ReregisterFramework) -> None:
+        self.metrics["messages_reregister_framework"] += 1
+        info = message.framework
+        problem = self._check_framework_info(info)
+        if problem is None and not info.id:
+            problem = "Re-registering without an 'id'"
+        if problem is None and any(f.id == info.id for f in self.cluster.completed_frameworks):
+            problem = f"Framework {info.id} has been removed"
+        if problem is not None:
+            self._drop(message, sender, problem, "invalid_messages")
+            self.send(sender, FrameworkError(message=problem))
+            return
+        info = msgspec.structs.replace(info, roles=info.roles or ("*",))
+        framework = self.cluster.frameworks.get(info.id)
+        if framework is None:
+            # This master never saw it (a master restart): admit it under its id.
+            framework = Framework(info.id, info, sender, registered_time=clock.now())
+            framework.reregistered_time = clock.now()
+            self.cluster.add_framework(framework)
+            self.link(sender)
+            self._answer_reregistration(sender, info.id, message.failover)
+            self._allocator_call(AllocatorProcess.add_framework, info.id, framework.roles, {}, True)
+            self.log.info("framework_reregistered", framework_id=info.id, scheduler=str(sender))
+            return
+        self._framework_reconnected(framework, info, sender, message.failover)
+
+    def _answer_reregistration(self, pid: PID, framework_id: str, failover: bool) -> None:
+        """A failed-over scheduler hears `registered`, a reconnected one `reregistered`."""
+        if failover:
+            self.send(pid, FrameworkRegistered(framework_id, self.info))
+        else:
+            self.send(pid, FrameworkReregistered(framework_id, self.info))
+
+    def _framework_reconnected(
+        self, framework: Framework, info: FrameworkInfo, pid: PID, failover: bool
+    ) -> None:
+        """A known framework is back (a failed-over scheduler, or the old one reconnecting)."""
+        if framework.failover_timer is not None:
+            framework.failover_timer.cancel()
+            framework.failover_timer = None
+        if framework.pid is not None and framework.pid != pid and framework.connected:
+            # The old scheduler is superseded: tell it, and take back what it was offered.
+            self.send(framework.pid, FrameworkError(message="Framework failed over"))
+        for outstanding in self.offers.of_framework(framework.id):
+            self._rescind(outstanding, notify=False)
+        old_roles = framework.roles
+        self.cluster.set_framework_pid(framework, pid)
+        framework.info = info
+        framework.connected = True
+        framework.reregistered_time = clock.now()
+        self.link(pid)
+        if framework.roles != old_roles:
+            self._allocator_call(AllocatorProcess.update_framework, framework.id, framework.roles)
+        if not framework.active:
+            framework.active = True
+            self._allocator_call(AllocatorProcess.activate_framework, framework.id)
+        self._answer_reregistration(pid, framework.id, failover)
+        for agent_id in self._agents_of(framework):
+            agent = self.cluster.agents.get(agent_id)
+            if agent is not None:
+                self.send(agent.pid, UpdateFramework(framework.id, str(pid)))
+        self.log.info("framework_reregistered", framework_id=framework.id, scheduler=str(pid))
+
+    def unregister_framework(self, sender: PID, message: UnregisterFramework) -> None:
+        self.metrics["messages_unregister_framework"] += 1
+        framework = self._framework_for(sender, message.framework_id, message)
+        if framework is not None:
+            self._remove_framework(framework, "framework unregistered")
+
+    def deactivate_framework(self, sender: PID, message: DeactivateFramework) -> None:
+        self.metrics["messages_deactivate_framework"] += 1
+        framework = self._framework_for(sender, message.framework_id, message)
+        if framework is not None:
+            self._deactivate(framework)
+
+    def _deactivate(self, framework: Framework) -> None:
+        if framework.active:
+            framework.active = False
+            self._allocator_call(AllocatorProcess.deactivate_framework, framework.id)
+        for outstanding in self.offers.of_framework(framework.id):
+            self._rescind(outstanding, notify=False)
+
+    def _framework_disconnected(self, framework: Framework) -> None:
+        """The scheduler's link broke: inactive now, removed after its failover timeout."""
+        if not framework.connected:
+            return
+        framework.connected = False
+        self._deactivate(framework)
+        timeout = framework.info.failover_timeout
+        self.log.info("framework_disconnected", framework_id=framework.id, failover_timeout=timeout)
+        framework.failover_timer = self.delay(
+            timeout, self._failover_timed_out, framework.id, framework.pid
+        )
+
+    def _failover_timed_out(self, framework_id: str, pid: PID | None) -> None:
+        framework = self.cluster.frameworks.get(framework_id)
+        if framework is None or framework.connected or framework.pid != pid:
+            return
+        self._remove_framework(framework, "failover timeout")
+
+    def _remove_framework(self, framework: Framework, why: str) -> None:
+        """Forget a framework: offers rescinded, tasks killed, agents told to shut it down."""
+        self.log.info("framework_removed", framework_id=framework.id, reason=why)
+        if framework.failover_timer is not None:
+            framework.failover_timer.cancel()
+        for outstanding in self.offers.of_framework(framework.id):
+            self._rescind(outstanding, notify=False, recover=False)
+        for agent_id in self._agents_of(framework):
+            agent = self.cluster.agents.get(agent_id)
+            if agent is not None:
+                self.send(agent.pid, ShutdownFramework(framework.id))
+        for task in list(framework.tasks.values()):
+            status = self._master_status(
+                task.id,
+                TaskState.KILLED,
+                Reason.FRAMEWORK_REMOVED,
+                f"Framework removed: {why}",
+                task.agent_id,
+                task.executor_id,
+            )
+            self._set_task_status(task, status)
+            self.cluster.remove_task(task)
+        for agent_id, executors in list(framework.executors.items()):
+            for executor_id in list(executors):
+                self.cluster.remove_executor(agent_id, framework.id, executor_id)
+        framework.active = False
+        framework.connected = False
+        framework.unregistered_time = clock.now()
+        self.cluster.remove_framework(framework)
+        self._allocator_call(AllocatorProcess.remove_framework, framework.id)
+        self.metrics["framework_removals"] += 1

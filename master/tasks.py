@@ -1,0 +1,194 @@
+"""The master's task handlers: kill, reconcile, status updates and their acknowledgements,
+executor exits, and framework messages both ways.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import msgspec
+
+from libprocess import PID
+from master.base import MasterBase
+from master.state import Task
+from zmesos.protocol import (
+    ExecutorToFramework,
+    ExitedExecutor,
+    FrameworkToExecutor,
+    KillTask,
+    Reason,
+    ReconcileTasks,
+    StatusUpdateAcknowledgement,
+    StatusUpdateMessage,
+    TaskState,
+)
+from zmesos.resources import Resources
+
+__all__ = ["TaskHandlers"]
+
+
+class TaskHandlers(MasterBase):
+    """Tasks after launch, and the messages the master relays between schedulers and agents."""
+
+    def kill_task(self, sender: PID, message: KillTask) -> None:
+        self.metrics["messages_kill_task"] += 1
+        framework = self._framework_for(sender, message.framework_id, message)
+        if framework is None:
+            return
+        task = framework.tasks.get(message.task_id)
+        if task is None:
+            # Mesos answers a kill of an unknown task as a reconciliation would.
+            self._send_status(
+                framework,
+                self._master_status(
+                    message.task_id,
+                    TaskState.LOST,
+                    Reason.RECONCILIATION,
+                    "Reconciliation: Task is unknown",
+                    message.agent_id,
+                ),
+            )
+            return
+        agent = self.cluster.agents.get(task.agent_id)
+        if agent is None:
+            return
+        self.send(
+            agent.pid,
+            KillTask(
+                framework_id=framework.id,
+                task_id=task.id,
+                agent_id=agent.id,
+                grace_period_seconds=message.grace_period_seconds,
+            ),
+        )
+        self.log.info("task_kill_requested", framework_id=framework.id, task_id=task.id)
+
+    def reconcile_tasks(self, sender: PID, message: ReconcileTasks) -> None:
+        self.metrics["messages_reconcile_tasks"] += 1
+        framework = self._framework_for(sender, message.framework_id, message)
+        if framework is None:
+            return
+        if not message.statuses:
+            tasks: Iterable[Task | str] = list(framework.tasks.values())
+        else:
+            tasks = [framework.tasks.get(s.task_id) or s.task_id for s in message.statuses]
+        for task in tasks:
+            if isinstance(task, str):
+                status = self._master_status(
+                    task, TaskState.LOST, Reason.RECONCILIATION, "Reconciliation: Task is unknown"
+                )
+            else:
+                latest = task.status
+                status = self._master_status(
+                    task.id,
+                    task.state,
+                    Reason.RECONCILIATION,
+                    "Reconciliation: Latest task state",
+                    task.agent_id,
+                    task.executor_id,
+                )
+                if latest is not None:
+                    status = msgspec.structs.replace(status, data=latest.data)
+            self._send_status(framework, status)
+
+    def status_update(self, sender: PID, message: StatusUpdateMessage) -> None:
+        self.metrics["messages_status_update"] += 1
+        update = message.update
+        agent = self.cluster.agents_by_pid.get(sender)
+        if agent is None or (update.agent_id and update.agent_id != agent.id):
+            self._drop(message, sender, "not from a registered agent", "invalid_status_updates")
+            return
+        framework = self.cluster.frameworks.get(update.framework_id)
+        if framework is None:
+            self._drop(
+                message,
+                sender,
+                f"framework {update.framework_id!r} is not registered",
+                "invalid_status_updates",
+            )
+            return
+        status = update.status
+        if status.agent_id != agent.id:
+            status = msgspec.structs.replace(status, agent_id=agent.id)
+            update = msgspec.structs.replace(update, status=status, agent_id=agent.id)
+            message = StatusUpdateMessage(update=update, pid=message.pid)
+        self.metrics["valid_status_updates"] += 1
+        task = agent.tasks.get((framework.id, status.task_id))
+        if task is not None:
+            was_terminal = task.state.terminal
+            self._set_task_status(task, status)
+            if status.state.terminal and not was_terminal:
+                self.cluster.remove_task(task)
+                self._recover(framework.id, agent.id, task.resources, role=task.role)
+        self.log.info(
+            "status_update",
+            framework_id=framework.id,
+            task_id=status.task_id,
+            state=str(status.state),
+            agent_id=agent.id,
+        )
+        if framework.connected and framework.pid is not None:
+            self.send(framework.pid, message)
+
+    def status_update_acknowledgement(
+        self, sender: PID, message: StatusUpdateAcknowledgement
+    ) -> None:
+        self.metrics["messages_status_update_acknowledgement"] += 1
+        framework = self._framework_for(sender, message.framework_id, message)
+        if framework is None:
+            return
+        agent = self.cluster.agents.get(message.agent_id)
+        if agent is None or not agent.connected:
+            self._drop(
+                message,
+                sender,
+                f"agent {message.agent_id!r} is not connected",
+                "invalid_status_update_acknowledgements",
+            )
+            return
+        self.send(agent.pid, message)
+
+    def exited_executor(self, sender: PID, message: ExitedExecutor) -> None:
+        self.metrics["messages_exited_executor"] += 1
+        agent = self.cluster.agents_by_pid.get(sender)
+        if agent is None or agent.id != message.agent_id:
+            self._drop(message, sender, "not from that registered agent", "invalid_messages")
+            return
+        executor = self.cluster.remove_executor(agent.id, message.framework_id, message.executor_id)
+        if executor is not None:
+            self._recover(message.framework_id, agent.id, Resources(executor.resources))
+        framework = self.cluster.frameworks.get(message.framework_id)
+        if framework is not None and framework.connected and framework.pid is not None:
+            self.send(framework.pid, message)
+
+    def framework_to_executor(self, sender: PID, message: FrameworkToExecutor) -> None:
+        self.metrics["messages_framework_to_executor"] += 1
+        framework = self._framework_for(sender, message.framework_id, message)
+        if framework is None:
+            return
+        agent = self.cluster.agents.get(message.agent_id)
+        if agent is None or not agent.connected:
+            self._drop(
+                message,
+                sender,
+                f"agent {message.agent_id!r} is not connected",
+                "invalid_framework_to_executor_messages",
+            )
+            return
+        self.send(agent.pid, message)
+        self.metrics["valid_framework_to_executor_messages"] += 1
+
+    def executor_to_framework(self, sender: PID, message: ExecutorToFramework) -> None:
+        self.metrics["messages_executor_to_framework"] += 1
+        agent = self.cluster.agents_by_pid.get(sender)
+        framework = self.cluster.frameworks.get(message.framework_id)
+        if agent is None or framework is None or not framework.connected or framework.pid is None:
+            self._drop(
+                message,
+                sender,
+                "unknown agent or framework not connected",
+                "invalid_executor_to_framework_messages",
+            )
+            return
+        self.send(framework.pid, message)
+        self.metrics["valid_executor_to_framework_messages"] += 1
