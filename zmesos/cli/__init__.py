@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         "--log-json", action="store_true", help="log JSON lines instead of key=value"
     )
     parser.add_argument("--log-level", default=None, help="debug, info (default), warning, error")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
     for name, module in COMMANDS.items():
         module.add_parser(commands, name)
     options = parser.parse_args(argv)
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(json=options.log_json or None, level=options.log_level)
     except ValueError as error:
         parser.error(str(error))
-    return COMMANDS[options.command].run(options, parser)
+    return COMMANDS[options.subcommand].run(options, parser)
 
 
 if __name__ == "__main__":
