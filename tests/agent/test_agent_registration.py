@@ -3,6 +3,7 @@ goes and comes back, and the status updates that wait for it."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 
@@ -62,7 +63,7 @@ async def test_agent_registration_backs_off_doubling_to_a_minute(tmp_path):
             clock.advance(1)
             await settle()
 
-        gaps = [round(b - a) for a, b in zip(master.attempts, master.attempts[1:], strict=False)]
+        gaps = [round(b - a) for a, b in itertools.pairwise(master.attempts)]
         assert master.attempts[0] == start
         assert gaps[:8] == [1, 2, 4, 8, 16, 32, 60, 60]
 

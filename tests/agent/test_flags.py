@@ -1,0 +1,107 @@
+"""Agent flags: master address, resources (given and detected), attributes, durations."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from agent.flags import (
+    AgentFlags,
+    FlagsError,
+    detect_resources,
+    parse_attributes,
+    parse_duration,
+    parse_master,
+)
+from libprocess import PID
+from zmesos.resources import Resources
+
+
+def test_flags_master_accepts_host_port_and_a_full_pid():
+    assert parse_master("10.0.0.1:5050") == PID("master", "10.0.0.1", 5050)
+    assert parse_master("master@h:5050") == PID("master", "h", 5050)
+    assert AgentFlags(master="h:1").master_pid == PID("master", "h", 1)
+
+
+@pytest.mark.parametrize("text", ["h", "h:", ":5050", "h:99999", "h:port", "a b:1"])
+def test_flags_bad_master_is_a_one_line_error(text):
+    with pytest.raises(FlagsError, match="--master") as caught:
+        AgentFlags(master=text)
+    assert "\n" not in str(caught.value)
+
+
+def test_flags_master_is_required_to_build_an_agent():
+    with pytest.raises(FlagsError, match="--master is required"):
+        AgentFlags().master_pid  # noqa: B018
+
+
+def test_flags_attributes_parse_to_a_dict():
+    assert parse_attributes("rack:a;zone:b") == {"rack": "a", "zone": "b"}
+    assert parse_attributes(" rack : a ; ") == {"rack": "a"}
+    assert parse_attributes("") == {}
+    assert AgentFlags(attributes="os:linux").attribute_map == {"os": "linux"}
+
+
+@pytest.mark.parametrize("text", ["rack", "rack:", ":a", "rack:a;rack:b", "rack:a;zone"])
+def test_flags_bad_attributes_are_one_line_errors(text):
+    with pytest.raises(FlagsError, match="--attributes") as caught:
+        AgentFlags(attributes=text)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["cpus:x", "cpus", "cpus:-1", "ports:[5-1]", "cpus(:1"])
+def test_flags_bad_resources_are_one_line_errors(text):
+    with pytest.raises(FlagsError, match="--resources") as caught:
+        AgentFlags(resources=text)
+    assert "\n" not in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_flags_other_bad_values():
+    with pytest.raises(FlagsError, match="--executor_registration_timeout"):
+        AgentFlags(executor_registration_timeout=-1)
+    with pytest.raises(FlagsError, match="--work_dir"):
+        AgentFlags(work_dir="")
+    with pytest.raises(FlagsError, match="--port"):
+        AgentFlags(port=70000)
+
+
+def test_flags_defaults_follow_mesos():
+    flags = AgentFlags()
+    assert flags.registration_backoff_factor == 1.0
+    assert flags.executor_shutdown_grace_period == 5.0
+    assert flags.executor_registration_timeout == 60.0
+    assert flags.work_dir
+
+
+def test_flags_given_resources_are_kept_and_the_rest_detected(tmp_path):
+    flags = AgentFlags(
+        resources="cpus:3;mem:512;disk:100;ports:[1-2];gpus:1", work_dir=str(tmp_path)
+    )
+    assert detect_resources(flags) == Resources.parse("cpus:3;mem:512;disk:100;ports:[1-2];gpus:1")
+
+    detected = detect_resources(AgentFlags(resources="cpus(web):2", work_dir=str(tmp_path)))
+    assert detected.reserved("web") == Resources.parse("cpus(web):2")
+    assert detected.unreserved().cpus == 0  # cpus were named: not detected
+    assert detected.mem > 0 and detected.disk > 0
+    assert detected.ports == ((31000, 32000),)
+
+
+def test_flags_detected_resources_leave_a_reserve_to_the_host(tmp_path):
+    detected = detect_resources(AgentFlags(work_dir=str(tmp_path / "not-yet")))
+    total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
+    free_mb = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize / 2**20
+    assert detected.cpus == os.cpu_count()
+    assert detected.mem == pytest.approx(total_mb - min(1024, total_mb / 2), abs=1)
+    assert detected.disk == pytest.approx(free_mb - min(5120, free_mb / 2), rel=0.05)
+
+
+def test_flags_durations_read_mesos_spellings():
+    assert parse_duration("10secs") == 10
+    assert parse_duration("1mins") == 60
+    assert parse_duration("500ms") == 0.5
+    assert parse_duration("2hrs") == 7200
+    assert parse_duration("1.5") == 1.5
+    with pytest.raises(FlagsError, match="bad duration"):
+        parse_duration("10 parsecs")
