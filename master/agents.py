@@ -30,6 +30,7 @@ from zmesos.protocol import (
     TaskInfo,
     TaskState,
     UnregisterAgent,
+    UpdateFramework,
 )
 from zmesos.resources import Resources
 
@@ -80,19 +81,28 @@ class AgentHandlers(MasterBase):
             self._drop(message, sender, f"agent {agent_id} was removed")
             self.send(sender, ShutdownAgent(message="Agent was removed by the master"))
             return
-        agent = self.cluster.agents.get(agent_id)
-        if agent is not None:
-            self._agent_reconnected(agent, sender)
-            return
         total = self._agent_resources(sender, message.agent, message)
         if total is None:
             return
+        agent = self.cluster.agents.get(agent_id)
+        if agent is not None:
+            self._agent_reconnected(agent, sender, message.agent, total)
+            return
         self._recover_agent(sender, message, total)
 
-    def _agent_reconnected(self, agent: Agent, sender: PID) -> None:
+    def _agent_reconnected(
+        self, agent: Agent, sender: PID, info: AgentInfo, total: Resources
+    ) -> None:
         """A known agent re-registered (it restarted, or its link broke and healed)."""
         if agent.pid != sender:
             self.cluster.set_agent_pid(agent, sender)
+        agent.info = info
+        if total != agent.total:
+            self.log.info("agent_resources_changed", agent_id=agent.id, resources=str(total))
+            agent.total = total
+            for outstanding in self.offers.of_agent(agent.id):
+                self._rescind(outstanding)
+            self._allocator_call(AllocatorProcess.update_agent_total, agent.id, total)
         self.link(sender)
         agent.reregistered_time = clock.now()
         agent.pings_missed = 0
@@ -102,6 +112,10 @@ class AgentHandlers(MasterBase):
             agent.active = True
             self._allocator_call(AllocatorProcess.activate_agent, agent.id)
         self.send(sender, AgentReregistered(agent.id, self.flags.agent_ping_timeout))
+        for framework_id in agent.framework_ids():
+            framework = self.cluster.frameworks.get(framework_id)
+            if framework is not None and framework.connected and framework.pid is not None:
+                self.send(sender, UpdateFramework(framework_id, str(framework.pid)))
         self.metrics["agent_reregistrations"] += 1
         self.log.info("agent_reregistered", agent_id=agent.id, agent=str(sender))
 

@@ -105,6 +105,10 @@ class AllocatorProcess(Process):
     def deactivate_agent(self, agent_id: str) -> None:
         self.allocator.deactivate_agent(agent_id)
 
+    def update_agent_total(self, agent_id: str, total: Resources) -> None:
+        self.allocator.update_agent_total(agent_id, total)
+        self.request_allocation()
+
     # -- resources -----------------------------------------------------------------
 
     def recover_resources(

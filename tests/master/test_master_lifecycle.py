@@ -220,3 +220,19 @@ async def test_master_refuses_framework_with_invalid_roles():
         await settle()
         assert scheduler.errors and "Invalid role" in scheduler.errors[0]
         assert await driver.join() == DriverStatus.ABORTED
+
+
+async def test_master_agent_reregistering_with_new_resources_offers_the_new_total():
+    clock.pause()
+    async with Node() as node:
+        from zmesos.resources import Resources
+
+        cluster = await start_cluster(node, resources="cpus:2;mem:1024")
+        [offer] = cluster.scheduler.take_offers()
+        cluster.agent.resources = Resources.parse("cpus:8;mem:8192")
+        cluster.agent.reregister()
+        await settle()
+        assert cluster.scheduler.rescinded == [offer.id]
+        [again] = cluster.scheduler.take_offers()
+        assert Resources.from_list(again.resources) == Resources.parse("cpus:8;mem:8192")
+        assert cluster.master.cluster.agents[cluster.agent.agent_id].total.cpus == 8

@@ -1,0 +1,90 @@
+"""The allocator actor: coalesced runs after events, periodic runs, allocations to the master."""
+
+from __future__ import annotations
+
+from libprocess import Node, Process, clock
+from libprocess.testing import settle
+from master.allocation import AllocatorProcess
+from zmesos.resources import Resources
+
+
+class Sink(Process):
+    """Stands in for the master: collects what the allocator sends."""
+
+    def __init__(self) -> None:
+        super().__init__("sink")
+        self.batches: list[list] = []
+
+    def receive_allocations(self, allocations: list) -> None:
+        self.batches.append(allocations)
+
+
+async def _actor(node: Node) -> tuple[Sink, AllocatorProcess]:
+    sink = Sink()
+    node.spawn(sink)
+    actor = AllocatorProcess(sink.pid, allocation_interval=1.0)
+    node.spawn(actor)
+    return sink, actor
+
+
+async def test_allocation_actor_burst_of_events_is_one_run():
+    clock.pause()
+    async with Node() as node:
+        sink, actor = await _actor(node)
+        for number in range(5):
+            node.dispatch(actor.pid, AllocatorProcess.add_agent, f"A{number}", _r(), {})
+        node.dispatch(actor.pid, AllocatorProcess.add_framework, "F", ("*",), {}, True)
+        await settle()
+        assert actor.runs == 1
+        [batch] = sink.batches
+        assert sorted(a.agent_id for a in batch) == [f"A{n}" for n in range(5)]
+        assert {a.framework_id for a in batch} == {"F"}
+
+
+async def test_allocation_actor_runs_every_interval_and_after_recovery():
+    clock.pause()
+    async with Node() as node:
+        sink, actor = await _actor(node)
+        node.dispatch(actor.pid, AllocatorProcess.add_agent, "A", _r(), {})
+        node.dispatch(actor.pid, AllocatorProcess.add_framework, "F", ("*",), {}, True)
+        await settle()
+        runs = actor.runs
+        for _ in range(3):
+            clock.advance(1)
+            await settle()
+        assert actor.runs == runs + 3
+        [[allocation]] = sink.batches
+        node.dispatch(
+            actor.pid, AllocatorProcess.recover_resources, "F", "A", allocation.resources, 0.0, "*"
+        )
+        await settle()
+        assert len(sink.batches) == 2  # offered again at once, without waiting for the tick
+        assert actor.runs == runs + 4
+
+
+async def test_allocation_actor_inactive_framework_gets_nothing_until_activated():
+    clock.pause()
+    async with Node() as node:
+        sink, actor = await _actor(node)
+        node.dispatch(actor.pid, AllocatorProcess.add_agent, "A", _r(), {})
+        node.dispatch(actor.pid, AllocatorProcess.add_framework, "F", ("*",), {}, False)
+        await settle()
+        clock.advance(2)
+        await settle()
+        assert sink.batches == []
+        node.dispatch(actor.pid, AllocatorProcess.activate_framework, "F")
+        await settle()
+        assert len(sink.batches) == 1
+
+
+async def test_allocation_actor_metrics_are_numbers():
+    clock.pause()
+    async with Node() as node:
+        _, actor = await _actor(node)
+        metrics = await node.dispatch(actor.pid, AllocatorProcess.metrics)
+        assert "allocator/allocation_runs" in metrics
+        assert all(isinstance(value, float) for value in metrics.values())
+
+
+def _r() -> Resources:
+    return Resources.parse("cpus:2;mem:1024")
