@@ -118,6 +118,10 @@ class FrameworkHandlers(MasterBase):
         self, framework: Framework, info: FrameworkInfo, pid: PID, failover: bool
     ) -> None:
         """A known framework is back (a failed-over scheduler, or the old one reconnecting)."""
+        if framework.connected and framework.pid == pid:
+            # A retry whose answer was lost: answer again, change nothing (offers stay).
+            self._answer_reregistration(pid, framework.id, failover)
+            return
         if framework.failover_timer is not None:
             framework.failover_timer.cancel()
             framework.failover_timer = None

@@ -236,3 +236,36 @@ async def test_master_agent_reregistering_with_new_resources_offers_the_new_tota
         [again] = cluster.scheduler.take_offers()
         assert Resources.from_list(again.resources) == Resources.parse("cpus:8;mem:8192")
         assert cluster.master.cluster.agents[cluster.agent.agent_id].total.cpus == 8
+
+
+async def test_master_repeated_reregistration_from_the_same_scheduler_keeps_its_offers():
+    clock.pause()
+    async with Node() as node:
+        from zmesos.protocol import ReregisterFramework
+
+        cluster = await start_cluster(node)
+        [offer] = list(cluster.scheduler.offers.values())
+        info = framework_info(id=cluster.scheduler.framework_id)
+        node.send(cluster.driver.pid, cluster.master_pid, ReregisterFramework(info, failover=False))
+        await settle()
+        assert offer.id in cluster.master.offers
+        assert cluster.scheduler.rescinded == []
+
+
+async def test_master_failed_over_scheduler_supersedes_the_connected_one():
+    clock.pause()
+    async with Node() as node:
+        cluster = await start_cluster(node, framework=framework_info(failover_timeout=60))
+        framework_id = cluster.scheduler.framework_id
+        scheduler = Recorder()
+        driver = SchedulerDriver(
+            scheduler, framework_info(failover_timeout=60, id=framework_id), cluster.master_pid
+        )
+        node.spawn(driver)
+        await settle()
+        assert cluster.scheduler.errors == ["Framework failed over"]
+        assert await cluster.driver.join() == DriverStatus.ABORTED
+        assert scheduler.events[0] == ("registered", framework_id)
+        assert len(scheduler.offers) == 1  # the old scheduler's offer went back and came here
+        framework = cluster.master.cluster.frameworks[framework_id]
+        assert framework.pid == driver.pid and framework.connected
