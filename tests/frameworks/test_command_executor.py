@@ -1,0 +1,149 @@
+"""The command executor in-process against a fake agent, running real commands."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from frameworks import DriverStatus, ExecutorDriver
+from frameworks.command_executor import CommandExecutor
+from libprocess import Node
+from tests.frameworks.test_executor import FRAMEWORK, FakeAgent, environment
+from zmesos.protocol import (
+    CommandInfo,
+    FrameworkInfo,
+    KillPolicy,
+    KillTask,
+    RunTask,
+    ShutdownExecutor,
+    StatusUpdateMessage,
+    TaskInfo,
+    TaskState,
+)
+
+RUNNING_THEN = [TaskState.STARTING, TaskState.RUNNING]
+
+
+def task(command: CommandInfo, task_id: str = "t1", **fields: object) -> TaskInfo:
+    return TaskInfo(name=task_id, task_id=task_id, agent_id="a1", command=command, **fields)  # type: ignore[arg-type]
+
+
+async def launch(
+    node: Node,
+    sandbox: Path,
+    task_info: TaskInfo,
+    *,
+    framework: FrameworkInfo = FRAMEWORK,
+    auto_ack: bool = True,
+    **executor_options: float,
+) -> tuple[FakeAgent, ExecutorDriver, CommandExecutor]:
+    agent = FakeAgent(auto_ack=auto_ack, framework=framework)
+    node.spawn(agent)
+    executor = CommandExecutor(**executor_options)
+    driver = ExecutorDriver(executor, environment(node, sandbox=str(sandbox)))
+    node.spawn(driver)
+    await agent.wait_for(lambda: driver.connected)
+    agent.send(driver.pid, RunTask(framework, "scheduler@h:1", task_info))
+    return agent, driver, executor
+
+
+def last_message(agent: FakeAgent) -> str:
+    return agent.of_type(StatusUpdateMessage)[-1].update.status.message
+
+
+async def test_command_executor_runs_a_shell_command_to_finished_then_exits(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        command = CommandInfo(value="echo $GREETING > out", environment={"GREETING": "hi"})
+        agent, driver, _ = await launch(node, tmp_path, task(command))
+        status = await asyncio.wait_for(driver.join(), 20)
+
+        assert agent.states() == [*RUNNING_THEN, TaskState.FINISHED]
+        assert status is DriverStatus.STOPPED  # once the terminal update was acknowledged
+        assert (tmp_path / "out").read_text() == "hi\n"  # cwd is the sandbox
+
+
+async def test_command_executor_runs_an_argv_without_a_shell(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        command = CommandInfo(value="/bin/sh", shell=False, arguments=("-c", "echo argv > out"))
+        agent, driver, _ = await launch(node, tmp_path, task(command))
+        await asyncio.wait_for(driver.join(), 20)
+        assert agent.states()[-1] is TaskState.FINISHED
+        assert (tmp_path / "out").read_text() == "argv\n"
+
+
+async def test_command_executor_reports_exit_status_and_missing_programs(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        agent, driver, _ = await launch(node, tmp_path, task(CommandInfo(value="exit 3")))
+        await asyncio.wait_for(driver.join(), 20)
+        assert agent.states() == [*RUNNING_THEN, TaskState.FAILED]
+        assert last_message(agent) == "Command exited with status 3"
+
+    async with Node(host="127.0.0.1", port=0) as node:
+        missing = CommandInfo(value="/no/such/program", shell=False)
+        agent, driver, _ = await launch(node, tmp_path, task(missing))
+        await asyncio.wait_for(driver.join(), 20)
+        assert agent.states() == [TaskState.STARTING, TaskState.FAILED]
+        assert "Failed to launch the command" in last_message(agent)
+
+
+async def test_command_executor_kill_sends_term_then_killed(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        agent, driver, _ = await launch(node, tmp_path, task(CommandInfo(value="sleep 60")))
+        await agent.wait_for(lambda: TaskState.RUNNING in agent.states())
+        agent.send(driver.pid, KillTask("f1", "t1", "a1"))
+        await asyncio.wait_for(driver.join(), 20)
+        assert agent.states() == [*RUNNING_THEN, TaskState.KILLED]
+        assert last_message(agent) == "Command terminated by signal SIGTERM"
+
+
+async def test_command_executor_kill_policy_grace_then_sigkill(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        stubborn = CommandInfo(value="trap '' TERM; echo ready > ready; sleep 60")
+        info = task(stubborn, kill_policy=KillPolicy(grace_period_seconds=0.3))
+        capable = FrameworkInfo(user="u", name="f", id="f1", capabilities=("TASK_KILLING_STATE",))
+        agent, driver, _ = await launch(node, tmp_path, info, framework=capable)
+        await agent.wait_for(lambda: (tmp_path / "ready").exists())
+        agent.send(driver.pid, KillTask("f1", "t1", "a1"))
+        await asyncio.wait_for(driver.join(), 20)
+        assert agent.states() == [*RUNNING_THEN, TaskState.KILLING, TaskState.KILLED]
+        assert last_message(agent) == "Command terminated by signal SIGKILL"
+
+
+async def test_command_executor_shutdown_kills_the_task(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        agent, driver, _ = await launch(node, tmp_path, task(CommandInfo(value="sleep 60")))
+        await agent.wait_for(lambda: TaskState.RUNNING in agent.states())
+        agent.send(driver.pid, ShutdownExecutor())
+        assert await asyncio.wait_for(driver.join(), 20) is DriverStatus.STOPPED
+        assert agent.states()[-1] is TaskState.KILLED
+
+
+async def test_command_executor_refuses_a_second_task(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        agent, driver, _ = await launch(node, tmp_path, task(CommandInfo(value="sleep 60")))
+        agent.send(driver.pid, RunTask(FRAMEWORK, "scheduler@h:1", task(CommandInfo("true"), "t2")))
+        await agent.wait_for(
+            lambda: any(m.update.status.task_id == "t2" for m in agent.of_type(StatusUpdateMessage))
+        )
+        [refusal] = [
+            m.update.status
+            for m in agent.of_type(StatusUpdateMessage)
+            if m.update.status.task_id == "t2"
+        ]
+        assert refusal.state is TaskState.FAILED
+        agent.send(driver.pid, KillTask("f1", "t1", "a1"))
+        await asyncio.wait_for(driver.join(), 20)
+
+
+async def test_command_executor_exits_without_an_acknowledgement_after_a_bound(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        agent, driver, _ = await launch(
+            node,
+            tmp_path,
+            task(CommandInfo(value="true")),
+            auto_ack=False,
+            terminal_ack_timeout=0.2,
+        )
+        assert await asyncio.wait_for(driver.join(), 20) is DriverStatus.STOPPED
+        assert agent.states()[-1] is TaskState.FINISHED
+        assert driver.unacknowledged  # nobody took them; the agent fails the task if need be
