@@ -78,11 +78,20 @@ async def test_remote_link_fires_when_the_remote_node_stops():
         assert watcher.exits == [target]
 
 
-async def test_remote_node_advertises_another_address():
-    async with Node(host="127.0.0.1", advertise_host="127.0.0.2") as node:
-        pid = node.spawn(Recorder())
-        assert pid.host == "127.0.0.2"
-        assert node.transport is not None
+async def test_remote_node_advertises_another_address_and_peers_reach_it():
+    """Bound on every address, known by another (as behind NAT): peers use the advertised one."""
+    async with Node(host="0.0.0.0", advertise_host="127.0.0.2") as hidden, Node() as peer:
+        recorder = Recorder()
+        target = hidden.spawn(recorder)
+        assert target.host == "127.0.0.2"
+        asker = Recorder()
+        peer.spawn(asker)
+        asker.send(target, Note(text="via the advertised address"))
+        await recorder.wait_for(lambda: recorder.notes)
+        sender, note = recorder.notes[0]
+        assert sender == asker.pid and note.text == "via the advertised address"
+        recorder.send(sender, Note(text="reply"))
+        await asker.wait_for(lambda: asker.notes)
 
 
 def _free_port() -> int:
