@@ -199,7 +199,13 @@ def metrics_view(master: Master) -> dict[str, float]:
     live: dict[TaskState, int] = {}
     for task in cluster.tasks():
         live[task.state] = live.get(task.state, 0) + 1
-    for state in (TaskState.STAGING, TaskState.STARTING, TaskState.RUNNING, TaskState.KILLING):
+    for state in (
+        TaskState.STAGING,
+        TaskState.STARTING,
+        TaskState.RUNNING,
+        TaskState.KILLING,
+        TaskState.UNREACHABLE,
+    ):
         metrics[f"master/tasks_{state.removeprefix('TASK_').lower()}"] = float(live.get(state, 0))
     for state in TaskState:
         if state.terminal:

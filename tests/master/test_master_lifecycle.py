@@ -58,6 +58,8 @@ async def test_master_removes_agent_after_missed_pings_with_task_lost_and_lost_a
         assert lost.source == Source.MASTER and lost.uuid is None
         assert cluster.master.metrics["tasks_lost"] == 1
         assert cluster.agent.shutdowns  # told to shut down, should it hear
+        assert len(cluster.scheduler.rescinded) == 1  # the offer of what t1 left unused
+        assert len(cluster.master.offers) == 0
         # A removed agent that tries to come back is told to shut down.
         cluster.agent.reregister()
         await settle()
@@ -269,3 +271,17 @@ async def test_master_failed_over_scheduler_supersedes_the_connected_one():
         assert len(scheduler.offers) == 1  # the old scheduler's offer went back and came here
         framework = cluster.master.cluster.frameworks[framework_id]
         assert framework.pid == driver.pid and framework.connected
+
+
+async def test_master_unregister_agent_removes_it_at_once():
+    clock.pause()
+    async with Node() as node:
+        from zmesos.protocol import UnregisterAgent
+
+        cluster = await start_cluster(node)
+        await _launch(cluster, "t1")
+        node.send(cluster.agent.pid, cluster.master_pid, UnregisterAgent(cluster.agent.agent_id))
+        await settle()
+        assert cluster.master.cluster.agents == {}
+        assert cluster.scheduler.lost_agents == [cluster.agent.agent_id]
+        assert cluster.scheduler.states("t1")[-1] == TaskState.LOST
