@@ -76,8 +76,5 @@ async def serve_http(master_pid: PID, node: Node, host: str, port: int) -> HttpS
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    bound = port
-    server = site._server
-    if server is not None and server.sockets:  # type: ignore[union-attr]
-        bound = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    bound = runner.addresses[0][1] if runner.addresses else port
     return HttpServer(runner, host, bound)
