@@ -23,12 +23,9 @@ import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from zmesos.protocol.commands import command_argv
-
 __all__ = [
     "Container",
     "Containerizer",
-    "command_argv",
     "describe_exit",
     "kill_session",
 ]

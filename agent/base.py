@@ -1,0 +1,182 @@
+"""The agent's state and the helpers its handler groups share.
+
+The Agent actor (agent.agent) is assembled from handler groups, one module
+each: registration with the master, tasks and updates, executors. They share
+the framework table, the status update manager and these helpers.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+import uuid
+from typing import Any
+
+from agent.containerizer import Containerizer
+from agent.flags import AgentFlags
+from agent.state import Executor, ExecutorState, Framework, FrameworkState
+from agent.status_updates import StatusUpdateManager
+from libprocess import PID, Process, Timer, clock
+from zmesos.protocol import (
+    AgentInfo,
+    Reason,
+    ShutdownExecutor,
+    Source,
+    StatusUpdate,
+    StatusUpdateAcknowledgement,
+    StatusUpdateMessage,
+    TaskState,
+    TaskStatus,
+)
+
+__all__ = ["AgentBase"]
+
+
+class AgentBase(Process):
+    """State and shared helpers of the Agent actor; see agent.agent.Agent."""
+
+    def __init__(
+        self,
+        flags: AgentFlags,
+        name: str | None = "agent",
+        *,
+        containerizer: Containerizer | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(name)
+        self.flags = flags
+        self.containerizer = containerizer or Containerizer()
+        self.rng = rng or random.Random()
+        self.master: PID = flags.master_pid
+        self.agent_id = ""
+        self.info: AgentInfo = None  # type: ignore[assignment]  # set in initialize
+        self.connected = False
+        self.frameworks: dict[str, Framework] = {}
+        self.metrics: collections.Counter[str] = collections.Counter()
+        self.status_updates: StatusUpdateManager = None  # type: ignore[assignment]
+        self._registration_timer: Timer | None = None
+        self._registration_backoff = flags.registration_backoff_factor
+        self._ping_timer: Timer | None = None
+        self._ping_timeout = 0.0
+
+    def _executor(self, framework_id: str, executor_id: str, container_id: str) -> Executor | None:
+        """The executor of that run, if the agent still has it (else a stale event)."""
+        framework = self.frameworks.get(framework_id)
+        executor = framework.executors.get(executor_id) if framework else None
+        if executor is None or executor.container_id != container_id:
+            return None
+        return executor
+
+    def _executor_by_pid(self, pid: PID) -> Executor | None:
+        for framework in self.frameworks.values():
+            for executor in framework.executors.values():
+                if executor.pid == pid:
+                    return executor
+        return None
+
+    def _from_master(self, sender: PID, message: Any) -> bool:
+        if sender == self.master:
+            return True
+        self.metrics["messages_not_from_master"] += 1
+        self._drop(message, f"it did not come from the master ({self.master})", sender=str(sender))
+        return False
+
+    def _refuse_executor(self, sender: PID, message: Any, reason: str) -> None:
+        self._drop(message, reason, sender=str(sender))
+        self.send(sender, ShutdownExecutor(message=f"Refused by the agent: {reason}"))
+
+    def _drop(self, message: Any, reason: str, task_id: str = "", **fields: Any) -> None:
+        self.metrics["dropped_messages"] += 1
+        if task_id:
+            fields["task_id"] = task_id
+        self.log.warning(
+            "dropping_message", message=type(message).__name__, reason=reason, **fields
+        )
+
+    def _agent_update(
+        self,
+        framework_id: str,
+        task_id: str,
+        executor_id: str,
+        state: TaskState,
+        reason: Reason,
+        message: str,
+    ) -> None:
+        """An update the agent makes itself (source AGENT), through the status update manager."""
+        update_uuid = uuid.uuid4().bytes
+        now = clock.now()
+        status = TaskStatus(
+            task_id=task_id,
+            state=state,
+            source=Source.AGENT,
+            reason=reason,
+            message=message,
+            agent_id=self.agent_id,
+            executor_id=executor_id,
+            timestamp=now,
+            uuid=update_uuid,
+        )
+        framework = self.frameworks.get(framework_id)
+        executor = framework.executors.get(executor_id) if framework else None
+        if executor is not None and task_id in executor.tasks:
+            executor.tasks[task_id].state = state
+        self.log.info(
+            "status_update",
+            task_id=task_id,
+            state=state.value,
+            framework_id=framework_id,
+            source=Source.AGENT.value,
+            reason=reason.value,
+        )
+        self.status_updates.update(
+            StatusUpdate(
+                framework_id=framework_id,
+                status=status,
+                agent_id=self.agent_id,
+                executor_id=executor_id,
+                timestamp=now,
+                uuid=update_uuid,
+            )
+        )
+
+    def _forward_update(self, update: StatusUpdate) -> None:
+        self.send(self.master, StatusUpdateMessage(update=update, pid=str(self.pid)))
+
+    def _acknowledge_executor(self, executor_pid: PID, update: StatusUpdate) -> None:
+        assert update.uuid is not None
+        self.send(
+            executor_pid,
+            StatusUpdateAcknowledgement(
+                agent_id=self.agent_id,
+                framework_id=update.framework_id,
+                task_id=update.status.task_id,
+                uuid=update.uuid,
+            ),
+        )
+
+    def _remove_executor_if_done(self, framework: Framework, executor: Executor) -> None:
+        if executor.state is not ExecutorState.TERMINATED:
+            return
+        if executor.tasks and framework.state is not FrameworkState.TERMINATING:
+            return  # terminal updates still wait for acknowledgements
+        if framework.executors.get(executor.id) is executor:
+            del framework.executors[executor.id]
+            self.log.info("executor_removed", executor_id=executor.id, framework_id=framework.id)
+        self._remove_framework_if_idle(framework)
+
+    def _remove_framework_if_idle(self, framework: Framework) -> None:
+        if framework.executors or self.frameworks.get(framework.id) is not framework:
+            return
+        del self.frameworks[framework.id]
+        if framework.state is FrameworkState.TERMINATING:
+            self.status_updates.cleanup(framework.id)
+        self.log.info("framework_removed", framework_id=framework.id)
+
+    def _forget_everything(self) -> None:
+        for framework in self.frameworks.values():
+            for executor in framework.executors.values():
+                executor.cancel_timers()
+                if executor.container is not None:
+                    self.containerizer.destroy(executor.container)
+        self.frameworks.clear()
+        self.status_updates.close_all()

@@ -1,0 +1,171 @@
+"""Registration with the master: retries with backoff, re-registration, pings.
+
+RegisterAgent (ReregisterAgent once the agent has an id) is sent at once and then
+retried after a random delay in [0, b], b starting at
+`registration_backoff_factor` and doubling up to a minute, until the master
+answers. The agent links to the master; when the master exits, or stops pinging
+for five ping intervals, or pings saying it does not know the agent, the agent
+re-registers the same way. While disconnected, status updates wait.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from agent.base import AgentBase
+from agent.state import ExecutorState, FrameworkState
+from libprocess import PID
+from zmesos.protocol import (
+    AgentRegistered,
+    AgentReregistered,
+    ExecutorInfo,
+    Ping,
+    Pong,
+    RegisterAgent,
+    ReregisterAgent,
+    TaskInfo,
+)
+
+__all__ = ["RegistrationHandlers"]
+
+REGISTRATION_RETRY_MAX = 60.0  # Mesos: REGISTER_RETRY_INTERVAL_MAX
+REGISTRATION_RETRY_MIN = 0.01  # a zero backoff factor must not spin
+MAX_MISSED_PINGS = 5  # Mesos's default --max_agent_ping_timeouts
+
+
+class RegistrationHandlers(AgentBase):
+    """Registration, re-registration and pings (see the module docstring)."""
+
+    def _start_registration(self) -> None:
+        self.connected = False
+        self.status_updates.pause()
+        self._cancel_ping_timer()
+        if self._registration_timer is not None:
+            self._registration_timer.cancel()
+        self._registration_backoff = self.flags.registration_backoff_factor
+        self._attempt_registration()
+
+    def _attempt_registration(self) -> None:
+        self._registration_timer = None
+        if self.connected:
+            return
+        if self.agent_id:
+            self.send(self.master, self._reregistration_message())
+            self.metrics["reregistration_attempts"] += 1
+        else:
+            self.send(self.master, RegisterAgent(agent=self.info))
+            self.metrics["registration_attempts"] += 1
+        delay = max(self.rng.uniform(0, self._registration_backoff), REGISTRATION_RETRY_MIN)
+        self._registration_backoff = min(self._registration_backoff * 2, REGISTRATION_RETRY_MAX)
+        self._registration_timer = self.delay(delay, self._attempt_registration)
+
+    def _reregistration_message(self) -> ReregisterAgent:
+        tasks: list[TaskInfo] = []
+        task_framework_ids: list[str] = []
+        task_states: dict[str, str] = {}
+        executors: list[ExecutorInfo] = []
+        frameworks = []
+        framework_pids: dict[str, str] = {}
+        for framework in self.frameworks.values():
+            if framework.state is FrameworkState.TERMINATING:
+                continue
+            frameworks.append(framework.info)
+            framework_pids[framework.id] = framework.pid
+            for executor in framework.executors.values():
+                # Command executors are the agent's own making; the master does not keep them.
+                if not executor.command_executor and executor.state is not ExecutorState.TERMINATED:
+                    executors.append(executor.info)
+                for task in executor.tasks.values():
+                    tasks.append(task.info)
+                    task_framework_ids.append(framework.id)
+                    task_states[task.id] = task.state.value
+        return ReregisterAgent(
+            agent=self.info,
+            tasks=tuple(tasks),
+            task_states=task_states,
+            frameworks=tuple(frameworks),
+            framework_pids=framework_pids,
+            executors=tuple(executors),
+            task_framework_ids=tuple(task_framework_ids),
+        )
+
+    def registered(self, sender: PID, message: AgentRegistered) -> None:
+        self.metrics["messages/AgentRegistered"] += 1
+        if not self._from_master(sender, message):
+            return
+        if self.connected and message.agent_id == self.agent_id:
+            self.log.info(
+                "dropping_message", message="AgentRegistered", reason="already registered"
+            )
+            return
+        if self.agent_id and message.agent_id != self.agent_id:
+            # The master does not know us any more: what we run is not accounted anywhere.
+            self.log.error(
+                "agent_id_changed",
+                old_agent_id=self.agent_id,
+                new_agent_id=message.agent_id,
+                action="killing every executor and starting afresh",
+            )
+            self._forget_everything()
+        self._connected(message.agent_id, message.ping_interval, "agent_registered")
+
+    def reregistered(self, sender: PID, message: AgentReregistered) -> None:
+        self.metrics["messages/AgentReregistered"] += 1
+        if not self._from_master(sender, message):
+            return
+        if message.agent_id != self.agent_id:
+            self.log.warning(
+                "dropping_message",
+                message="AgentReregistered",
+                reason="it names another agent id",
+                agent_id=message.agent_id,
+            )
+            return
+        if self.connected:
+            self.log.info("dropping_message", message="AgentReregistered", reason="already so")
+            return
+        self._connected(message.agent_id, message.ping_interval, "agent_reregistered")
+
+    def _connected(self, agent_id: str, ping_interval: float, event: str) -> None:
+        self.agent_id = agent_id
+        self.info = msgspec.structs.replace(self.info, id=agent_id)
+        self.connected = True
+        if self._registration_timer is not None:
+            self._registration_timer.cancel()
+            self._registration_timer = None
+        self.link(self.master)
+        self._ping_timeout = ping_interval * MAX_MISSED_PINGS
+        self._arm_ping_timer()
+        self.status_updates.resume()
+        self.log.info(event, agent_id=agent_id, master=str(self.master))
+
+    def _master_lost(self) -> None:
+        self.metrics["master_disconnections"] += 1
+        self._start_registration()
+
+    def ping(self, sender: PID, message: Ping) -> None:
+        self.metrics["messages/Ping"] += 1
+        self.send(sender, Pong())
+        if sender != self.master or not self.connected:
+            return
+        if not message.connected:
+            self.log.warning("master_thinks_agent_disconnected", action="re-registering")
+            self._master_lost()
+            return
+        self._arm_ping_timer()
+
+    def _arm_ping_timer(self) -> None:
+        self._cancel_ping_timer()
+        if self._ping_timeout > 0:
+            self._ping_timer = self.delay(self._ping_timeout, self._ping_timed_out)
+
+    def _cancel_ping_timer(self) -> None:
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
+
+    def _ping_timed_out(self) -> None:
+        self._ping_timer = None
+        if self.connected:
+            self.log.warning("master_ping_timeout", seconds=self._ping_timeout)
+            self._master_lost()

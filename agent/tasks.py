@@ -1,0 +1,275 @@
+"""Tasks: RunTask, KillTask, framework shutdown, status updates and their acknowledgements,
+and framework messages both ways.
+
+A task sent to an executor that has not registered waits in its queue; once the
+executor registers, queued tasks go to it (agent.executors). Executors' updates
+are acknowledged to them at once and go to the master through the status update
+manager; when the master's acknowledgement of a terminal update comes back, the
+task is forgotten.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from agent.base import AgentBase
+from agent.state import Executor, ExecutorState, Framework, FrameworkState, Task
+from libprocess import PID
+from zmesos.protocol import (
+    ExecutorToFramework,
+    FrameworkToExecutor,
+    KillTask,
+    Reason,
+    RunTask,
+    ShutdownFramework,
+    StatusUpdateAcknowledgement,
+    StatusUpdateMessage,
+    TaskState,
+    UpdateFramework,
+)
+
+__all__ = ["TaskHandlers"]
+
+
+class TaskHandlers(AgentBase):
+    """The master's task messages and the executors' updates and messages."""
+
+    def run_task(self, sender: PID, message: RunTask) -> None:
+        self.metrics["messages/RunTask"] += 1
+        if not self._from_master(sender, message):
+            return
+        task, framework_id = message.task, message.framework.id
+        if not self.agent_id or not framework_id:
+            self._drop(message, "the agent is not registered or the framework has no id")
+            return
+        if (task.command is None) == (task.executor is None):
+            self._drop(message, "a task needs exactly one of command and executor", task.task_id)
+            return
+        framework = self.frameworks.get(framework_id)
+        if framework is None:
+            framework = self.frameworks[framework_id] = Framework(
+                info=message.framework, pid=message.framework_pid
+            )
+        else:
+            framework.info, framework.pid = message.framework, message.framework_pid
+        if framework.state is FrameworkState.TERMINATING:
+            self._drop(message, "the framework is terminating", task.task_id)
+            return
+        if framework.executor_of_task(task.task_id) is not None:
+            self._drop(message, "the framework already has a task with this id", task.task_id)
+            return
+        executor_info = self._executor_info_for(task, framework_id)
+        executor = framework.executors.get(executor_info.executor_id)
+        if executor is None:
+            executor = self._launch_executor(framework, executor_info, task.executor is None)
+            if executor is None:
+                self._agent_update(
+                    framework_id,
+                    task.task_id,
+                    executor_info.executor_id,
+                    TaskState.FAILED,
+                    Reason.CONTAINER_LAUNCH_FAILED,
+                    "Failed to create the executor's sandbox",
+                )
+                self._remove_framework_if_idle(framework)
+                return
+        if executor.state in (ExecutorState.TERMINATING, ExecutorState.TERMINATED):
+            self._agent_update(
+                framework_id,
+                task.task_id,
+                executor.id,
+                TaskState.LOST,
+                Reason.EXECUTOR_TERMINATED,
+                "Executor terminating",
+            )
+            return
+        record = executor.tasks[task.task_id] = Task(info=task)
+        self.log.info(
+            "task_received",
+            task_id=task.task_id,
+            framework_id=framework_id,
+            executor_id=executor.id,
+            executor_state=executor.state.value,
+        )
+        if executor.state is ExecutorState.RUNNING:
+            self._hand_over(framework, executor, record)
+
+    def kill_task(self, sender: PID, message: KillTask) -> None:
+        self.metrics["messages/KillTask"] += 1
+        if not self._from_master(sender, message):
+            return
+        framework = self.frameworks.get(message.framework_id)
+        if framework is None or framework.state is FrameworkState.TERMINATING:
+            self._drop(message, "no such framework is running", message.task_id)
+            return
+        executor = framework.executor_of_task(message.task_id)
+        if executor is None:
+            # Unknown here: it may never have arrived. Tell the scheduler it is gone.
+            self._agent_update(
+                framework.id,
+                message.task_id,
+                "",
+                TaskState.LOST,
+                Reason.EXECUTOR_TERMINATED,
+                "Cannot find executor",
+            )
+            return
+        task = executor.tasks[message.task_id]
+        if task.state.terminal:
+            self._drop(message, "the task is terminal already", task.id)
+            return
+        if not task.delivered:
+            self._agent_update(
+                framework.id,
+                task.id,
+                executor.id,
+                TaskState.KILLED,
+                Reason.TASK_KILLED_DURING_LAUNCH,
+                "Killed before delivery to the executor",
+            )
+            if not executor.live_tasks():
+                # A single-task executor would wait forever for work that never comes.
+                self._destroy_executor(executor)
+            return
+        if executor.state is not ExecutorState.RUNNING or executor.pid is None:
+            self._drop(message, "the executor is terminating", task.id)
+            return
+        self.log.info("killing_task", task_id=task.id, executor_id=executor.id)
+        self.send(
+            executor.pid,
+            KillTask(
+                framework_id=framework.id,
+                task_id=task.id,
+                agent_id=self.agent_id,
+                grace_period_seconds=message.grace_period_seconds,
+            ),
+        )
+
+    def shutdown_framework(self, sender: PID, message: ShutdownFramework) -> None:
+        self.metrics["messages/ShutdownFramework"] += 1
+        if not self._from_master(sender, message):
+            return
+        framework = self.frameworks.get(message.framework_id)
+        if framework is None:
+            self._drop(message, "no such framework")
+            return
+        self.log.info("shutting_down_framework", framework_id=framework.id)
+        framework.state = FrameworkState.TERMINATING
+        self.status_updates.cleanup(framework.id)
+        for executor in list(framework.executors.values()):
+            if executor.state is ExecutorState.TERMINATED:
+                self._remove_executor_if_done(framework, executor)
+            else:
+                self._shutdown_executor(executor)
+        self._remove_framework_if_idle(framework)
+
+    def update_framework(self, sender: PID, message: UpdateFramework) -> None:
+        if not self._from_master(sender, message):
+            return
+        framework = self.frameworks.get(message.framework_id)
+        if framework is not None:
+            framework.pid = message.framework_pid
+
+    def status_update_acknowledgement(
+        self, sender: PID, message: StatusUpdateAcknowledgement
+    ) -> None:
+        self.metrics["messages/StatusUpdateAcknowledgement"] += 1
+        if not self._from_master(sender, message):
+            return
+        acknowledged = self.status_updates.acknowledge(
+            message.framework_id, message.task_id, message.uuid
+        )
+        if acknowledged is None:
+            self.metrics["unexpected_acknowledgements"] += 1
+            self._drop(message, "it does not match the stream's pending update", message.task_id)
+            return
+        if acknowledged.status.state.terminal:
+            self._task_completed(message.framework_id, message.task_id)
+
+    def framework_to_executor(self, sender: PID, message: FrameworkToExecutor) -> None:
+        self.metrics["messages/FrameworkToExecutor"] += 1
+        if not self._from_master(sender, message):
+            return
+        framework = self.frameworks.get(message.framework_id)
+        executor = framework.executors.get(message.executor_id) if framework else None
+        if executor is None or executor.state is not ExecutorState.RUNNING or not executor.pid:
+            self.metrics["invalid_framework_messages"] += 1
+            self._drop(message, "the executor is not running")
+            return
+        self.send(executor.pid, message)
+
+    def status_update(self, sender: PID, message: StatusUpdateMessage) -> None:
+        self.metrics["messages/StatusUpdateMessage"] += 1
+        update = message.update
+        status = update.status
+        framework = self.frameworks.get(update.framework_id)
+        executor_id = update.executor_id or status.executor_id
+        executor = framework.executors.get(executor_id) if framework else None
+        if framework is None or executor is None or update.uuid is None:
+            self.metrics["invalid_status_updates"] += 1
+            self._drop(message, "unknown framework or executor, or no uuid", status.task_id)
+            return
+        if framework.state is FrameworkState.TERMINATING:
+            # The master has marked its tasks killed already; nobody would acknowledge.
+            self._acknowledge_executor(sender, update)
+            self._drop(message, "the framework is terminating", status.task_id)
+            return
+        task = executor.tasks.get(status.task_id)
+        if task is None or task.state.terminal:
+            # Forgotten or finished: acknowledge so the executor stops resending.
+            self._acknowledge_executor(sender, update)
+            self._drop(message, "the task is unknown or terminal already", status.task_id)
+            return
+        status = msgspec.structs.replace(
+            status, agent_id=self.agent_id, executor_id=executor.id, uuid=update.uuid
+        )
+        update = msgspec.structs.replace(
+            update, status=status, agent_id=self.agent_id, executor_id=executor.id
+        )
+        task.state = status.state
+        if self.status_updates.update(update):
+            self.metrics["status_updates"] += 1
+            self.log.info(
+                "status_update",
+                task_id=task.id,
+                state=status.state.value,
+                framework_id=framework.id,
+                source=status.source.value,
+            )
+        self._acknowledge_executor(sender, update)
+
+    def executor_to_framework(self, sender: PID, message: ExecutorToFramework) -> None:
+        self.metrics["messages/ExecutorToFramework"] += 1
+        framework = self.frameworks.get(message.framework_id)
+        if framework is None or message.executor_id not in framework.executors:
+            self._drop(message, "unknown framework or executor")
+            return
+        if not self.connected:
+            self._drop(message, "the agent is not connected to a master")
+            return
+        self.send(
+            self.master,
+            ExecutorToFramework(
+                agent_id=self.agent_id,
+                framework_id=message.framework_id,
+                executor_id=message.executor_id,
+                data=message.data,
+            ),
+        )
+
+    def _hand_over(self, framework: Framework, executor: Executor, task: Task) -> None:
+        assert executor.pid is not None
+        task.delivered = True
+        self.send(executor.pid, RunTask(framework.info, framework.pid, task.info))
+
+    def _task_completed(self, framework_id: str, task_id: str) -> None:
+        """The scheduler acknowledged the task's terminal update: forget the task."""
+        framework = self.frameworks.get(framework_id)
+        executor = framework.executor_of_task(task_id) if framework else None
+        if framework is None or executor is None:
+            return
+        task = executor.tasks[task_id]
+        if not task.state.terminal:
+            return  # a stale terminal ack; the task runs again under the same id
+        del executor.tasks[task_id]
+        self._remove_executor_if_done(framework, executor)
