@@ -27,6 +27,7 @@ from zmesos.protocol import (
     RegisterAgent,
     ReregisterAgent,
     ShutdownAgent,
+    ShutdownFramework,
     TaskInfo,
     TaskState,
     UnregisterAgent,
@@ -87,8 +88,39 @@ class AgentHandlers(MasterBase):
         agent = self.cluster.agents.get(agent_id)
         if agent is not None:
             self._agent_reconnected(agent, sender, message.agent, total)
+            self._reconcile_reported(agent, message)
             return
         self._recover_agent(sender, message, total)
+
+    def _reconcile_reported(self, agent: Agent, message: ReregisterAgent) -> None:
+        """Align with what a known agent reports (Mesos's reconciliation of a known agent).
+
+        A task the master has there that the agent does not report is lost
+        (REASON_TASK_UNKNOWN), unless it is still staging: its RunTask may be on
+        its way. Frameworks the master removed are shut down there.
+        """
+        reported = {task.task_id for task in message.tasks}
+        for task in list(agent.tasks.values()):
+            if task.id in reported or task.state == TaskState.STAGING:
+                continue
+            status = self._master_status(
+                task.id,
+                TaskState.LOST,
+                Reason.TASK_UNKNOWN,
+                "Task is unknown to the agent",
+                agent.id,
+                task.executor_id,
+            )
+            self._set_task_status(task, status)
+            self.cluster.remove_task(task)
+            self._recover(task.framework_id, agent.id, task.resources, role=task.role)
+            framework = self.cluster.frameworks.get(task.framework_id)
+            if framework is not None:
+                self._send_status(framework, status)
+        removed = {framework.id for framework in self.cluster.completed_frameworks}
+        for info in message.frameworks:
+            if info.id in removed and info.id not in self.cluster.frameworks:
+                self.send(agent.pid, ShutdownFramework(info.id))
 
     def _agent_reconnected(
         self, agent: Agent, sender: PID, info: AgentInfo, total: Resources

@@ -285,3 +285,32 @@ async def test_master_unregister_agent_removes_it_at_once():
         assert cluster.master.cluster.agents == {}
         assert cluster.scheduler.lost_agents == [cluster.agent.agent_id]
         assert cluster.scheduler.states("t1")[-1] == TaskState.LOST
+
+
+async def test_master_known_agent_reregistering_without_a_task_loses_it():
+    clock.pause()
+    async with Node() as node:
+        cluster = await start_cluster(node)
+        await _launch(cluster, "kept", "gone")
+        [kept, _] = [run.task for run in cluster.agent.launched]
+        cluster.agent.reregister(tasks=(kept,))
+        await settle()
+        [lost] = [s for s in cluster.scheduler.statuses if s.task_id == "gone"][-1:]
+        assert lost.state == TaskState.LOST and lost.reason == Reason.TASK_UNKNOWN
+        framework = cluster.master.cluster.frameworks[cluster.scheduler.framework_id]
+        assert set(framework.tasks) == {"kept"}
+
+
+async def test_master_agent_reporting_a_removed_framework_is_told_to_shut_it_down():
+    clock.pause()
+    async with Node() as node:
+        cluster = await start_cluster(node)
+        await _launch(cluster, "t1")
+        framework_id = cluster.scheduler.framework_id
+        [run] = cluster.agent.launched
+        cluster.driver.stop()
+        await settle()
+        cluster.agent.shutdown_frameworks.clear()
+        cluster.agent.reregister(tasks=(run.task,), frameworks=(run.framework,))
+        await settle()
+        assert cluster.agent.shutdown_frameworks == [framework_id]
