@@ -1,7 +1,12 @@
 """The Master actor: admits agents and frameworks, turns allocations into offers,
 launches tasks, relays status updates and keeps agents' liveness.
 
-Every message the master takes is installed in `initialize`, one line each.
+Every message the master takes is installed in `initialize`, one line each;
+the handlers live in groups, one module each: master.agents (registration,
+pings, removal), master.frameworks (registration, failover, removal),
+master.accept (offers, decline, revive, suppress, Accept), master.tasks (kill,
+reconcile, status updates, framework messages), over master.base (state and
+shared helpers).
 Handlers follow one shape: count the message, guard clauses that log
 `dropping_message` with a reason (and count it) and return, then the change.
 State lives in `self.cluster` (registries), `self.offers` (outstanding offers)
