@@ -41,6 +41,7 @@ from zmesos.protocol import (
     RegisterExecutor,
     ReregisterExecutor,
     RunTask,
+    ShutdownAgent,
     ShutdownFramework,
     StatusUpdateAcknowledgement,
     StatusUpdateMessage,
@@ -83,6 +84,7 @@ class Agent(RegistrationHandlers, TaskHandlers, ExecutorHandlers):
         self.install(ReregisterExecutor, self.reregister_executor)
         self.install(StatusUpdateMessage, self.status_update)
         self.install(ExecutorToFramework, self.executor_to_framework)
+        self.install(ShutdownAgent, self.shutdown_agent)
 
         self.log.info(
             "agent_started",
@@ -91,6 +93,31 @@ class Agent(RegistrationHandlers, TaskHandlers, ExecutorHandlers):
             work_dir=self.flags.work_dir,
         )
         self._start_registration()
+
+    def shutdown_agent(self, sender: PID, message: ShutdownAgent) -> None:
+        self.metrics["messages/ShutdownAgent"] += 1
+        if not self._from_master(sender, message):
+            return
+        self.shutdown(message.message or "the master asked")
+
+    def shutdown(self, reason: str = "asked to shut down") -> None:
+        """Shut every framework's executors down, then terminate (dispatch it to stop gently).
+
+        Executors get ShutdownExecutor and are killed after the shutdown grace
+        period; the agent terminates once they have all exited, or one second
+        after that grace at the latest (finalize kills what is left).
+        """
+        if self.shutting_down:
+            return
+        self.shutting_down = True
+        self.log.warning("agent_shutting_down", reason=reason)
+        self._stop_registration()
+        for framework in list(self.frameworks.values()):
+            self._shutdown_framework(framework)
+        if not self.frameworks:
+            self.terminate()
+            return
+        self.delay(self.flags.executor_shutdown_grace_period + 1.0, self.terminate)
 
     def finalize(self) -> None:
         """Executors of frameworks that do not checkpoint die with the agent (Mesos too)."""

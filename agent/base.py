@@ -58,6 +58,7 @@ class AgentBase(Process):
         self._registration_backoff = flags.registration_backoff_factor
         self._ping_timer: Timer | None = None
         self._ping_timeout = 0.0
+        self.shutting_down = False
 
     def _executor(self, framework_id: str, executor_id: str, container_id: str) -> Executor | None:
         """The executor of that run, if the agent still has it (else a stale event)."""
@@ -171,6 +172,9 @@ class AgentBase(Process):
         if framework.state is FrameworkState.TERMINATING:
             self.status_updates.cleanup(framework.id)
         self.log.info("framework_removed", framework_id=framework.id)
+        if self.shutting_down and not self.frameworks:
+            self.log.info("agent_shut_down")
+            self.terminate()
 
     def _forget_everything(self) -> None:
         for framework in self.frameworks.values():

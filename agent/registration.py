@@ -37,17 +37,22 @@ class RegistrationHandlers(AgentBase):
     """Registration, re-registration and pings (see the module docstring)."""
 
     def _start_registration(self) -> None:
+        self._stop_registration()
+        self._registration_backoff = self.flags.registration_backoff_factor
+        self._attempt_registration()
+
+    def _stop_registration(self) -> None:
+        """Disconnected: no pings expected, no retries pending, updates held."""
         self.connected = False
         self.status_updates.pause()
         self._cancel_ping_timer()
         if self._registration_timer is not None:
             self._registration_timer.cancel()
-        self._registration_backoff = self.flags.registration_backoff_factor
-        self._attempt_registration()
+            self._registration_timer = None
 
     def _attempt_registration(self) -> None:
         self._registration_timer = None
-        if self.connected:
+        if self.connected or self.shutting_down:
             return
         if self.agent_id:
             self.send(self.master, self._reregistration_message())
@@ -141,6 +146,9 @@ class RegistrationHandlers(AgentBase):
 
     def _master_lost(self) -> None:
         self.metrics["master_disconnections"] += 1
+        if self.shutting_down:
+            self.connected = False
+            return
         self._start_registration()
 
     def ping(self, sender: PID, message: Ping) -> None:

@@ -39,6 +39,9 @@ class TaskHandlers(AgentBase):
         if not self._from_master(sender, message):
             return
         task, framework_id = message.task, message.framework.id
+        if self.shutting_down:
+            self._drop(message, "the agent is shutting down", task.task_id)
+            return
         if not self.agent_id or not framework_id:
             self._drop(message, "the agent is not registered or the framework has no id")
             return
@@ -153,6 +156,10 @@ class TaskHandlers(AgentBase):
         if framework is None:
             self._drop(message, "no such framework")
             return
+        self._shutdown_framework(framework)
+
+    def _shutdown_framework(self, framework: Framework) -> None:
+        """Shut its executors down; no more updates for it; forget it once they are gone."""
         self.log.info("shutting_down_framework", framework_id=framework.id)
         framework.state = FrameworkState.TERMINATING
         self.status_updates.cleanup(framework.id)

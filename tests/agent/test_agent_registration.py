@@ -13,6 +13,7 @@ from libprocess.testing import settle
 from tests.agent.fakes import AGENT_RESOURCES, FakeMaster, command_task, master_address
 from zmesos.protocol import (
     AgentRegistered,
+    Pong,
     RegisterAgent,
     ReregisterAgent,
     TaskState,
@@ -161,3 +162,37 @@ async def test_agent_resends_unacknowledged_updates_to_the_returning_master(tmp_
 
         assert second.states("t1") == [TaskState.STARTING, TaskState.RUNNING, TaskState.FINISHED]
         await second.wait_for(lambda: not agent.frameworks)
+
+
+async def test_agent_reregisters_when_pings_stop(tmp_path):
+    clock.pause()
+    async with Node(host="127.0.0.1", port=0) as node:
+        master = FakeMaster(ping_interval=15.0)
+        node.spawn(master)
+        agent = Agent(flags_for(node, tmp_path), rng=random.Random(3))
+        node.spawn(agent)
+        await settle()
+        for _ in range(10):  # pings keep it connected
+            clock.advance(15)
+            master.ping()
+            await settle()
+        assert agent.connected and not master.of_type(ReregisterAgent)
+
+        clock.advance(5 * 15)  # five ping intervals of silence
+        await settle()
+        assert master.of_type(ReregisterAgent)
+        assert agent.connected  # the fake master answered at once
+
+
+async def test_agent_reregisters_when_the_master_pings_as_if_it_did_not_know_it(tmp_path):
+    clock.pause()
+    async with Node(host="127.0.0.1", port=0) as node:
+        master = FakeMaster()
+        node.spawn(master)
+        agent = Agent(flags_for(node, tmp_path))
+        node.spawn(agent)
+        await settle()
+        master.ping(connected=False)
+        await settle()
+        assert len(master.of_type(ReregisterAgent)) == 1
+        assert master.of_type(Pong)

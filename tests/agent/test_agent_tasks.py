@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from pathlib import Path
 
 from agent import Agent, AgentFlags
 from libprocess import Node
-from tests.agent.fakes import AGENT_RESOURCES, FakeMaster, command_task, master_address, sandboxes
-from zmesos.protocol import ExitedExecutor, Pong, Reason, Source, TaskState
+from tests.agent.fakes import (
+    AGENT_RESOURCES,
+    WAIT_SECONDS,
+    FakeMaster,
+    command_task,
+    master_address,
+    sandboxes,
+)
+from zmesos.protocol import ExitedExecutor, Pong, Reason, ShutdownAgent, Source, TaskState
 
 
 def flags_for(node: Node, work_dir: Path, **overrides: object) -> AgentFlags:
@@ -158,3 +166,19 @@ def _alive(pid: int) -> bool:
             return stat.read().split(") ", 1)[1][0] != "Z"
     except FileNotFoundError:
         return False
+
+
+async def test_agent_shutdown_by_the_master_stops_executors_then_itself(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, agent = await start(node, tmp_path)
+        master.run_task(command_task("t1", "sleep 60"))
+        await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
+        executors = (await snapshot(node, agent))["frameworks"]["framework-1"]["executors"]
+        os_pid = executors["t1"]["os_pid"]
+
+        master.send(agent.pid, ShutdownAgent(message="removed"))
+        await asyncio.wait_for(node.wait(agent.pid), WAIT_SECONDS)
+
+        assert agent.terminated
+        assert master.of_type(ExitedExecutor)
+        await master.wait_for(lambda: not _alive(os_pid))
