@@ -14,6 +14,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from agent.errors import FlagsError
 from libprocess import PID
@@ -41,21 +42,38 @@ def _default_work_dir() -> str:
     return os.path.join(tempfile.gettempdir(), "zmesos", "agent")
 
 
+def _flag(default: Any, help: str) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 @dataclasses.dataclass(frozen=True)
 class AgentFlags:
     """What an agent is told at start. Validated on construction (FlagsError)."""
 
-    master: str = ""  # HOST:PORT (or master@HOST:PORT) of the master
-    ip: str = "127.0.0.1"  # where the agent's node binds (read by the CLI, not the actor)
-    port: int = 5051
-    resources: str = ""  # missing cpus/mem/disk/ports are detected from the machine
-    attributes: str = ""  # rack:a;zone:b
-    work_dir: str = dataclasses.field(default_factory=_default_work_dir)
-    hostname: str = ""  # reported in AgentInfo; the machine's hostname when empty
-    registration_backoff_factor: float = 1.0
-    executor_shutdown_grace_period: float = 5.0
-    executor_registration_timeout: float = 60.0
-    recovery_timeout: float = 15 * 60.0  # told to executors: how long to wait for the agent
+    master: str = _flag("", "HOST:PORT (or master@HOST:PORT) of the master")
+    ip: str = _flag("127.0.0.1", "address the agent binds and advertises")
+    port: int = _flag(5051, "port the agent binds (0: any free port)")
+    resources: str = _flag(
+        "", "e.g. cpus:4;mem:2048;ports:[31000-32000]; what is left out is detected"
+    )
+    attributes: str = _flag("", "e.g. rack:a;zone:b")
+    work_dir: str = dataclasses.field(
+        default_factory=_default_work_dir,
+        metadata={"help": "where sandboxes (and later checkpoints and volumes) live"},
+    )
+    hostname: str = _flag("", "hostname to report to the master (default: the machine's)")
+    registration_backoff_factor: float = _flag(
+        1.0, "first registration retry within this; doubles up to a minute"
+    )
+    executor_shutdown_grace_period: float = _flag(
+        5.0, "time an executor has to stop after ShutdownExecutor before it is killed"
+    )
+    executor_registration_timeout: float = _flag(
+        60.0, "time an executor has to register before it is killed"
+    )
+    recovery_timeout: float = _flag(
+        15 * 60.0, "time executors of checkpointing frameworks wait for a lost agent"
+    )
 
     def __post_init__(self) -> None:
         if self.master:
@@ -67,7 +85,7 @@ class AgentFlags:
                 raise FlagsError(f"--resources: {error}") from None
         parse_attributes(self.attributes)
         if not self.work_dir:
-            raise FlagsError("--work_dir must not be empty")
+            raise FlagsError("--work-dir must not be empty")
         if not 0 <= self.port < 65536:
             raise FlagsError(f"--port: {self.port} is out of range")
         for name in (
@@ -77,7 +95,7 @@ class AgentFlags:
             "recovery_timeout",
         ):
             if getattr(self, name) < 0:
-                raise FlagsError(f"--{name}: must not be negative")
+                raise FlagsError(f"--{name.replace('_', '-')}: must not be negative")
 
     @property
     def master_pid(self) -> PID:

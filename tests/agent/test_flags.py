@@ -59,9 +59,9 @@ def test_flags_bad_resources_are_one_line_errors(text):
 
 
 def test_flags_other_bad_values():
-    with pytest.raises(FlagsError, match="--executor_registration_timeout"):
+    with pytest.raises(FlagsError, match="--executor-registration-timeout"):
         AgentFlags(executor_registration_timeout=-1)
-    with pytest.raises(FlagsError, match="--work_dir"):
+    with pytest.raises(FlagsError, match="--work-dir"):
         AgentFlags(work_dir="")
     with pytest.raises(FlagsError, match="--port"):
         AgentFlags(port=70000)
