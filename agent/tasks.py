@@ -16,6 +16,7 @@ from agent.base import AgentBase
 from agent.state import Executor, ExecutorState, Framework, FrameworkState, Task
 from libprocess import PID
 from zmesos.protocol import (
+    ExecutorInfo,
     ExecutorToFramework,
     FrameworkToExecutor,
     KillTask,
@@ -76,6 +77,16 @@ class TaskHandlers(AgentBase):
                 )
                 self._remove_framework_if_idle(framework)
                 return
+        elif not _same_executor(executor.info, executor_info):
+            self._agent_update(
+                framework_id,
+                task.task_id,
+                executor.id,
+                TaskState.LOST,
+                Reason.TASK_INVALID,
+                "ExecutorInfo differs from that of the running executor with this id",
+            )
+            return
         if executor.state in (ExecutorState.TERMINATING, ExecutorState.TERMINATED):
             self._agent_update(
                 framework_id,
@@ -216,6 +227,10 @@ class TaskHandlers(AgentBase):
             self.metrics["invalid_status_updates"] += 1
             self._drop(message, "unknown framework or executor, or no uuid", status.task_id)
             return
+        if executor.pid is not None and sender != executor.pid:
+            self.metrics["invalid_status_updates"] += 1
+            self._drop(message, "it did not come from the task's executor", sender=str(sender))
+            return
         if framework.state is FrameworkState.TERMINATING:
             # The master has marked its tasks killed already; nobody would acknowledge.
             self._acknowledge_executor(sender, update)
@@ -280,3 +295,12 @@ class TaskHandlers(AgentBase):
             return  # a stale terminal ack; the task runs again under the same id
         del executor.tasks[task_id]
         self._remove_executor_if_done(framework, executor)
+
+
+def _same_executor(running: ExecutorInfo, asked: ExecutorInfo) -> bool:
+    """Whether a task's ExecutorInfo names the executor already running under that id."""
+    return (running.command, running.resources, running.name) == (
+        asked.command,
+        asked.resources,
+        asked.name,
+    )

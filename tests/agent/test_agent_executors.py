@@ -8,11 +8,14 @@ import signal
 import sys
 from pathlib import Path
 
+import msgspec
+
 from agent import Agent, AgentFlags
 from libprocess import Node
 from tests.agent.fakes import (
     AGENT_RESOURCES,
     FakeMaster,
+    command_task,
     executor_task,
     master_address,
 )
@@ -22,6 +25,7 @@ from zmesos.protocol import (
     ExitedExecutor,
     Reason,
     Source,
+    StatusUpdateMessage,
     TaskState,
 )
 
@@ -129,4 +133,52 @@ async def test_agent_loses_the_tasks_of_a_dead_custom_executor(tmp_path):
         assert update.status.state is TaskState.LOST
         assert update.status.reason is Reason.EXECUTOR_TERMINATED
         # The LOST update was acknowledged: task, executor and framework are forgotten.
+        await master.wait_for(lambda: not agent.frameworks)
+
+
+async def test_agent_refuses_a_task_naming_a_running_executor_with_other_info(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, _ = await start(node, tmp_path)
+        master.run_task(executor_task("t1", "echo", ECHO_EXECUTOR))
+        await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
+
+        master.run_task(executor_task("t2", "echo", SILENT_EXECUTOR))
+        await master.wait_for(lambda: master.terminal("t2"))
+
+        update = master.terminal("t2")
+        assert update is not None
+        assert (update.status.state, update.status.reason) == (
+            TaskState.LOST,
+            Reason.TASK_INVALID,
+        )
+
+
+async def test_agent_drops_updates_not_sent_by_the_tasks_executor(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, agent = await start(node, tmp_path)
+        master.run_task(executor_task("t1", "echo", ECHO_EXECUTOR))
+        await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
+        genuine = master.updates[-1]
+        forged = msgspec.structs.replace(
+            genuine,
+            status=msgspec.structs.replace(genuine.status, state=TaskState.FINISHED),
+            uuid=b"f" * 16,
+        )
+
+        master.send(agent.pid, StatusUpdateMessage(update=forged, pid=str(master.pid)))
+        await master.wait_for(lambda: agent.metrics["invalid_status_updates"] == 1)
+
+        assert master.states("t1") == [TaskState.RUNNING]
+
+
+async def test_agent_fails_a_task_whose_id_cannot_be_a_directory(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, agent = await start(node, tmp_path)
+        master.run_task(command_task("../escape", "true"))
+        await master.wait_for(lambda: master.terminal("../escape"))
+
+        update = master.terminal("../escape")
+        assert update is not None
+        assert update.status.reason is Reason.CONTAINER_LAUNCH_FAILED
+        assert not list(tmp_path.rglob("escape"))
         await master.wait_for(lambda: not agent.frameworks)
