@@ -182,3 +182,17 @@ async def test_agent_shutdown_by_the_master_stops_executors_then_itself(tmp_path
         assert agent.terminated
         assert master.of_type(ExitedExecutor)
         await master.wait_for(lambda: not _alive(os_pid))
+
+
+async def test_agent_command_executor_sigterm_kills_the_task_and_exits_cleanly(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, agent = await start(node, tmp_path)
+        master.run_task(command_task("t1", "sleep 60"))
+        await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
+        executors = (await snapshot(node, agent))["frameworks"]["framework-1"]["executors"]
+
+        os.kill(executors["t1"]["os_pid"], signal.SIGTERM)
+        await master.wait_for(lambda: master.terminal("t1") and master.of_type(ExitedExecutor))
+
+        assert master.states("t1")[-1] is TaskState.KILLED
+        assert master.of_type(ExitedExecutor)[0].status == 0
