@@ -190,16 +190,34 @@ class AllocationCycle:
 
         Every role may take everything, so the whole available `Resources`
         goes to the first framework (roles, then frameworks, in DRF order)
-        that has not filtered it.
+        that has not filtered it. When every framework of a role filters this
+        agent, the agent remembers it, and later cycles skip the role in O(1)
+        until the agent's resources, the role's frameworks or the agent's
+        filters change, or the earliest of those filters expires.
         """
         offer = agent.available
         refusals_by_role = self.filters.for_agent(agent.id)
         now = self.now
         last_rejection = self.last_rejection
+        refused_by_all = agent.refused_by_all
+        filters_version = self.filters.version(agent.id) if refusals_by_role else 0
         filtered = 0
         for node in self.tree.walk():
+            frameworks = node.frameworks
             refusals = refusals_by_role.get(node.name) if refusals_by_role else None
-            for _, framework_id in node.frameworks.order():
+            if refusals is not None:
+                proof = refused_by_all.get(node.name)
+                if (
+                    proof is not None
+                    and proof[0] is offer
+                    and proof[1] == frameworks.membership
+                    and proof[2] == filters_version
+                    and now < proof[3]
+                ):
+                    filtered += frameworks.active_count
+                    continue
+            until = float("inf")
+            for _, framework_id in frameworks.order():
                 if refusals is not None:
                     refusal = refusals.get(framework_id)
                     if (
@@ -209,11 +227,15 @@ class AllocationCycle:
                     ):
                         filtered += 1
                         last_rejection[framework_id] = FILTERED
+                        if refusal.expires < until:
+                            until = refusal.expires
                         continue
                 amounts = agent.available_amounts
                 self.make_offer(agent, node, framework_id, offer, amounts, amounts)
                 self.rejections[FILTERED] += filtered
                 return
+            if refusals is not None:
+                refused_by_all[node.name] = (offer, frameworks.membership, filters_version, until)
         self.rejections[FILTERED] += filtered
 
     def offer_agent_by_role(self, agent: Agent) -> None:

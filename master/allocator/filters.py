@@ -49,7 +49,7 @@ AgentFilters = dict[str, dict[str, OfferFilter]]
 class OfferFilters:
     """Every live filter, by agent and by framework."""
 
-    __slots__ = ("_by_agent", "_by_framework", "_count", "_expiry")
+    __slots__ = ("_by_agent", "_by_framework", "_count", "_expiry", "_versions")
 
     def __init__(self) -> None:
         self._by_agent: dict[str, AgentFilters] = {}
@@ -57,6 +57,8 @@ class OfferFilters:
         # (expires, agent, role, framework); may hold entries of replaced or revived filters.
         self._expiry: list[tuple[float, str, str, str]] = []
         self._count = 0
+        # agent id -> bumped whenever a filter on that agent is added, replaced or dropped
+        self._versions: dict[str, int] = {}
 
     def __len__(self) -> int:
         return self._count
@@ -73,6 +75,7 @@ class OfferFilters:
             by_framework = by_role[role] = {}
         if framework_id not in by_framework:
             self._count += 1
+        self._versions[agent_id] = self._versions.get(agent_id, 0) + 1
         by_framework[framework_id] = OfferFilter(resources, expires)
         pairs = self._by_framework.get(framework_id)
         if pairs is None:
@@ -84,6 +87,10 @@ class OfferFilters:
         # would never pop, so rebuild the heap once it is mostly dead.
         if len(expiry) > 2 * self._count + 1024:
             self._compact()
+
+    def version(self, agent_id: str) -> int:
+        """Changes whenever the agent's filters change; lets callers cache "all filtered"."""
+        return self._versions.get(agent_id, 0)
 
     def for_agent(self, agent_id: str) -> AgentFilters | None:
         """The agent's filters by role then framework, or None; for the allocation loop."""
@@ -125,6 +132,7 @@ class OfferFilters:
                 self._remove(framework_id, role, agent_id)
 
     def remove_agent(self, agent_id: str) -> None:
+        self._versions.pop(agent_id, None)
         by_role = self._by_agent.pop(agent_id, None)
         if not by_role:
             return
@@ -154,6 +162,7 @@ class OfferFilters:
         return None if by_framework is None else by_framework.get(framework_id)
 
     def _remove(self, framework_id: str, role: str, agent_id: str) -> None:
+        self._versions[agent_id] = self._versions.get(agent_id, 0) + 1
         by_role = self._by_agent.get(agent_id)
         if by_role is not None:
             by_framework = by_role.get(role)

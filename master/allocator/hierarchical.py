@@ -326,12 +326,16 @@ class HierarchicalAllocator:
             role, framework_id, converted_amounts, unreserved_scalar_quantities(converted)
         )
         agent.allocations[framework_id][role] = held - consumed + converted
-        # The agent's total changes the same way; available does not.
-        for reserved_role, amounts in agent.reservations.items():
-            self.roles.unreserve(reserved_role, amounts)
+        # The agent's total changes the same way; available does not. Only the
+        # reservations named in the operation move (an agent may hold hundreds).
         agent.total = agent.total - consumed + converted
-        agent.reservations = reservation_quantities(agent.total)
-        for reserved_role, amounts in agent.reservations.items():
+        for reserved_role, amounts in reservation_quantities(consumed).items():
+            subtract_from(agent.reservations[reserved_role], amounts)
+            if not agent.reservations[reserved_role]:
+                del agent.reservations[reserved_role]
+            self.roles.unreserve(reserved_role, amounts)
+        for reserved_role, amounts in reservation_quantities(converted).items():
+            add_into(agent.reservations.setdefault(reserved_role, {}), amounts)
             self.roles.reserve(reserved_role, amounts)
         if consumed_amounts != converted_amounts:
             self.totals.subtract(consumed_amounts)

@@ -43,6 +43,7 @@ class Agent:
         "available",
         "available_amounts",
         "id",
+        "refused_by_all",
         "reservations",
         "total",
         "total_amounts",
@@ -59,6 +60,10 @@ class Agent:
         self.available_amounts = dict(self.total_amounts)
         # framework id -> role -> what that framework holds here in that role
         self.allocations: dict[str, dict[str, Resources]] = {}
+        # role -> proof that every offerable framework of the role filters this
+        # agent's available resources: (available, role membership version,
+        # filters version, until). Valid while all four still hold.
+        self.refused_by_all: dict[str, tuple[Resources, int, int, float]] = {}
 
     def take(self, framework_id: str, role: str, resources: Resources, amounts: Quantities) -> bool:
         """Move `resources` (scalar `amounts`) from available to a framework's holding.

@@ -79,7 +79,7 @@ class DRFSorter:
     `order()`.
     """
 
-    __slots__ = ("_changed", "_clients", "_order", "_totals", "_version")
+    __slots__ = ("_changed", "_clients", "_order", "_totals", "_version", "membership")
 
     def __init__(self, totals: Totals) -> None:
         self._totals = totals
@@ -87,6 +87,8 @@ class DRFSorter:
         self._clients: dict[str, _Client] = {}
         self._order: list[tuple[float, str]] = []
         self._changed: set[_Client] = set()
+        # Bumped whenever the set of active clients changes (not their order).
+        self.membership = 0
 
     # Membership.
 
@@ -110,6 +112,7 @@ class DRFSorter:
         client = self._client(name)
         if client.active:
             self._drop(client)
+            self.membership += 1
         self._changed.discard(client)
         del self._clients[name]
 
@@ -130,12 +133,14 @@ class DRFSorter:
         client.active = True
         client.key = (self._share_of(client), name)
         insort(self._order, client.key)
+        self.membership += 1
 
     def deactivate(self, name: str) -> None:
         client = self._client(name)
         if client.active:
             self._drop(client)
             client.active = False
+            self.membership += 1
 
     def is_active(self, name: str) -> bool:
         return self._client(name).active
