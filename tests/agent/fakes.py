@@ -96,12 +96,14 @@ class FakeMaster(Process):
         self.record(sender, message)
         self.updates.append(message.update)
         if self.auto_ack:
-            self.acknowledge(message.update)
+            self.acknowledge(message.update, sender)
 
-    def acknowledge(self, update: StatusUpdate) -> None:
-        assert update.uuid is not None and self.agent is not None
+    def acknowledge(self, update: StatusUpdate, agent: PID | None = None) -> None:
+        """Acknowledge to `agent` (the agent that sent the update; the last one by default)."""
+        agent = agent or self.agent
+        assert update.uuid is not None and agent is not None
         self.send(
-            self.agent,
+            agent,
             StatusUpdateAcknowledgement(
                 agent_id=update.agent_id,
                 framework_id=update.framework_id,

@@ -11,13 +11,24 @@ from agent import Agent, AgentFlags
 from libprocess import Node
 from tests.agent.fakes import (
     AGENT_RESOURCES,
+    FRAMEWORK,
+    SCHEDULER_PID,
     WAIT_SECONDS,
     FakeMaster,
     command_task,
     master_address,
     sandboxes,
 )
-from zmesos.protocol import ExitedExecutor, Pong, Reason, ShutdownAgent, Source, TaskState
+from zmesos.protocol import (
+    ExitedExecutor,
+    Pong,
+    Reason,
+    RegisterAgent,
+    RunTask,
+    ShutdownAgent,
+    Source,
+    TaskState,
+)
 
 
 def flags_for(node: Node, work_dir: Path, **overrides: object) -> AgentFlags:
@@ -196,3 +207,33 @@ async def test_agent_command_executor_sigterm_kills_the_task_and_exits_cleanly(t
 
         assert master.states("t1")[-1] is TaskState.KILLED
         assert master.of_type(ExitedExecutor)[0].status == 0
+
+
+class CountingMaster(FakeMaster):
+    """Gives every registering agent its own id: agent-1, agent-2, ..."""
+
+    def on_register(self, sender, message) -> None:  # type: ignore[no-untyped-def]
+        self.agent_id = f"agent-{len(self.of_type(RegisterAgent)) + 1}"
+        super().on_register(sender, message)
+
+
+async def test_agent_many_agents_share_one_node(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        master = CountingMaster()
+        node.spawn(master)
+        agents = [Agent(flags_for(node, tmp_path), name=None) for _ in range(3)]
+        for agent in agents:
+            node.spawn(agent)
+        await master.wait_for(lambda: all(agent.connected for agent in agents))
+        assert len({agent.pid for agent in agents}) == 3
+        assert sorted(agent.agent_id for agent in agents) == ["agent-1", "agent-2", "agent-3"]
+
+        for index, agent in enumerate(agents):
+            task = command_task(f"t{index}", f"echo {agent.agent_id}")
+            master.send(agent.pid, RunTask(FRAMEWORK, SCHEDULER_PID, task))
+        await master.wait_for(lambda: all(master.terminal(f"t{index}") for index in range(3)))
+
+        for index, agent in enumerate(agents):
+            [sandbox] = sandboxes(tmp_path, f"t{index}")
+            assert sandbox.parts[-7] == agent.agent_id
+            assert (sandbox / "stdout").read_text() == f"{agent.agent_id}\n"
