@@ -1,9 +1,15 @@
-"""`zmesos agent`: an agent that registers with a master and runs its tasks, until Ctrl-C."""
+"""`zmesos agent`: an agent that registers with a master and runs its tasks.
+
+Ctrl-C or SIGTERM stop the agent; executors of frameworks that do not
+checkpoint die with it (as in Mesos). SIGUSR1 shuts the agent down gently:
+executors are asked to stop, killed after the grace period, then it exits.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 
 import uvloop
 
@@ -37,6 +43,9 @@ async def serve(flags: AgentFlags, parser: Parser) -> int:
         parser.error(str(error))
     print(f"agent {pid} work dir {flags.work_dir}", flush=True)
     stop = stop_event_on_signals()
+    asyncio.get_running_loop().add_signal_handler(
+        signal.SIGUSR1, lambda: node.dispatch(pid, Agent.shutdown, "SIGUSR1")
+    )
     waiting = asyncio.ensure_future(node.wait(pid))
     stopping = asyncio.ensure_future(stop.wait())
     await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
