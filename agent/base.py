@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import random
-import uuid
 from typing import Any
 
 from agent.containerizer import Containerizer
@@ -27,6 +26,7 @@ from zmesos.protocol import (
     StatusUpdateMessage,
     TaskState,
     TaskStatus,
+    new_status_update,
 )
 
 __all__ = ["AgentBase"]
@@ -104,18 +104,13 @@ class AgentBase(Process):
         message: str,
     ) -> None:
         """An update the agent makes itself (source AGENT), through the status update manager."""
-        update_uuid = uuid.uuid4().bytes
-        now = clock.now()
-        status = TaskStatus(
-            task_id=task_id,
-            state=state,
+        update = new_status_update(
+            framework_id,
+            TaskStatus(task_id=task_id, state=state, reason=reason, message=message),
             source=Source.AGENT,
-            reason=reason,
-            message=message,
             agent_id=self.agent_id,
             executor_id=executor_id,
-            timestamp=now,
-            uuid=update_uuid,
+            timestamp=clock.now(),
         )
         framework = self.frameworks.get(framework_id)
         executor = framework.executors.get(executor_id) if framework else None
@@ -129,16 +124,7 @@ class AgentBase(Process):
             source=Source.AGENT.value,
             reason=reason.value,
         )
-        self.status_updates.update(
-            StatusUpdate(
-                framework_id=framework_id,
-                status=status,
-                agent_id=self.agent_id,
-                executor_id=executor_id,
-                timestamp=now,
-                uuid=update_uuid,
-            )
-        )
+        self.status_updates.update(update)
 
     def _forward_update(self, update: StatusUpdate) -> None:
         self.send(self.master, StatusUpdateMessage(update=update, pid=str(self.pid)))

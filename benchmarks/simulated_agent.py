@@ -8,10 +8,9 @@ benchmark can put 10,000 agents in front of one master on a small machine.
 
 from __future__ import annotations
 
-import os
 import random
 
-from libprocess import PID, Process, Timer
+from libprocess import PID, Process, Timer, clock
 from zmesos.protocol import (
     AgentInfo,
     AgentRegistered,
@@ -26,6 +25,7 @@ from zmesos.protocol import (
     StatusUpdateMessage,
     TaskState,
     TaskStatus,
+    new_status_update,
 )
 from zmesos.resources import Resources
 
@@ -65,21 +65,13 @@ class SimulatedAgent(Process):
         self._update(message.framework.id, message.task.task_id, TaskState.RUNNING)
 
     def _update(self, framework_id: str, task_id: str, state: TaskState) -> None:
-        uuid = os.urandom(16)
-        status = TaskStatus(
-            task_id=task_id,
-            state=state,
+        update = new_status_update(
+            framework_id,
+            TaskStatus(task_id=task_id, state=state),
             source=Source.EXECUTOR,
             agent_id=self.agent_id,
             executor_id=task_id,
-            uuid=uuid,
-        )
-        update = StatusUpdate(
-            framework_id=framework_id,
-            status=status,
-            agent_id=self.agent_id,
-            executor_id=task_id,
-            uuid=uuid,
+            timestamp=clock.now(),
         )
         self._forward(update)
 

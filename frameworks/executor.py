@@ -27,11 +27,9 @@ import dataclasses
 import os
 import signal
 import sys
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import msgspec
 import uvloop
 
 from frameworks.scheduler import DriverStatus  # one status enum for both drivers, as in Mesos
@@ -56,6 +54,7 @@ from zmesos.protocol import (
     TaskInfo,
     TaskState,
     TaskStatus,
+    new_status_update,
 )
 from zmesos.protocol import environment as env
 
@@ -210,24 +209,16 @@ class ExecutorDriver(Process):
         """
         if status.state is TaskState.STAGING:
             raise ValueError("an executor cannot send TASK_STAGING")
-        update_uuid = uuid.uuid4().bytes
-        now = clock.now()
-        status = msgspec.structs.replace(
+        update = new_status_update(
+            self.environment.framework_id,
             status,
             source=Source.EXECUTOR,
-            uuid=update_uuid,
-            timestamp=now,
             agent_id=self.environment.agent_id,
             executor_id=self.environment.executor_id,
+            timestamp=clock.now(),
         )
-        update = StatusUpdate(
-            framework_id=self.environment.framework_id,
-            status=status,
-            agent_id=self.environment.agent_id,
-            executor_id=self.environment.executor_id,
-            timestamp=now,
-            uuid=update_uuid,
-        )
+        update_uuid = update.uuid
+        assert update_uuid is not None
         self.unacknowledged[update_uuid] = update
         if self.connected:
             self.send(self.agent, StatusUpdateMessage(update=update, pid=str(self.pid)))

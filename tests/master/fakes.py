@@ -8,10 +8,8 @@ acknowledgements and framework messages, and sends status updates on demand
 
 from __future__ import annotations
 
-import os
-
 from frameworks import Scheduler, SchedulerDriver
-from libprocess import PID, Process
+from libprocess import PID, Process, clock
 from zmesos.protocol import (
     AgentInfo,
     AgentRegistered,
@@ -38,6 +36,7 @@ from zmesos.protocol import (
     TaskInfo,
     TaskState,
     TaskStatus,
+    new_status_update,
 )
 from zmesos.resources import Resources
 
@@ -124,23 +123,15 @@ class FakeAgent(Process):
     # Called by tests (through dispatch or directly between settles).
 
     def update(self, framework_id: str, task_id: str, state: TaskState, message: str = "") -> bytes:
-        uuid = os.urandom(16)
-        status = TaskStatus(
-            task_id=task_id,
-            state=state,
+        update = new_status_update(
+            framework_id,
+            TaskStatus(task_id=task_id, state=state, message=message),
             source=Source.EXECUTOR,
-            message=message,
             agent_id=self.agent_id,
             executor_id=task_id,
-            uuid=uuid,
+            timestamp=clock.now(),
         )
-        update = StatusUpdate(
-            framework_id=framework_id,
-            status=status,
-            agent_id=self.agent_id,
-            executor_id=task_id,
-            uuid=uuid,
-        )
+        uuid = update.uuid
         self.pending_acks[uuid] = update
         self.send(self.master, StatusUpdateMessage(update=update, pid=str(self.pid)))
         return uuid

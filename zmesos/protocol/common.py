@@ -8,6 +8,7 @@ nesting only added noise. Resources travel as lists of `Resource` structs;
 from __future__ import annotations
 
 import enum
+import uuid
 
 import msgspec
 
@@ -199,6 +200,39 @@ class StatusUpdate(msgspec.Struct, frozen=True):
     uuid: bytes | None = None
 
 
+def new_status_update(
+    framework_id: str,
+    status: TaskStatus,
+    *,
+    source: Source,
+    agent_id: str,
+    executor_id: str,
+    timestamp: float,
+) -> StatusUpdate:
+    """A status update that needs an acknowledgement: a fresh uuid, stamped on both levels.
+
+    Agents and executors make their updates here, so status and update always
+    agree on uuid, source, ids and time.
+    """
+    update_uuid = uuid.uuid4().bytes
+    stamped = msgspec.structs.replace(
+        status,
+        source=source,
+        agent_id=agent_id,
+        executor_id=executor_id,
+        timestamp=timestamp,
+        uuid=update_uuid,
+    )
+    return StatusUpdate(
+        framework_id=framework_id,
+        status=stamped,
+        agent_id=agent_id,
+        executor_id=executor_id,
+        timestamp=timestamp,
+        uuid=update_uuid,
+    )
+
+
 __all__ = [
     "TERMINAL_STATES",
     "AgentInfo",
@@ -217,4 +251,5 @@ __all__ = [
     "TaskInfo",
     "TaskState",
     "TaskStatus",
+    "new_status_update",
 ]
