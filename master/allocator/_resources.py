@@ -20,6 +20,7 @@ __all__ = [
     "EMPTY",
     "reservation_quantities",
     "reserved_roles",
+    "reserved_scalar_quantities",
     "scalar_quantities",
     "shrink",
     "split_quota_scalars",
@@ -54,6 +55,15 @@ def unreserved_scalar_quantities(resources: Resources) -> Quantities:
         if resource.type == SCALAR and not resource.reservations:
             name = resource.name
             amounts[name] = amounts.get(name, 0.0) + resource.scalar
+    return amounts
+
+
+def reserved_scalar_quantities(resources: Resources) -> Quantities:
+    """Scalar amounts of the reserved part (a shared volume counted once)."""
+    amounts: Quantities = {}
+    for role_amounts in reservation_quantities(resources).values():
+        for name, amount in role_amounts.items():
+            amounts[name] = amounts.get(name, 0.0) + amount
     return amounts
 
 

@@ -355,9 +355,8 @@ class AllocationCycle:
     ) -> None:
         """Allocate `offer` to the framework and remember it for `finish`."""
         role = node.name
-        self.allocator.charge(
-            self.frameworks[framework_id], agent, role, offer, amounts, unreserved
-        )
+        reserved = None if unreserved is amounts else subtract(amounts, unreserved)
+        self.allocator.charge(self.frameworks[framework_id], agent, role, offer, amounts, reserved)
         if self.required:
             subtract_from(self.headroom, unreserved)
         key = (framework_id, agent.id, role)

@@ -20,19 +20,21 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 
+import msgspec
+
 from zmesos.resources import Resources
 
 __all__ = ["OfferFilter", "OfferFilters"]
 
 
-class OfferFilter:
-    """One refusal: these resources, until `expires` (allocator clock seconds)."""
+class OfferFilter(msgspec.Struct, frozen=True, gc=False):
+    """One refusal: these resources, until `expires` (allocator clock seconds).
 
-    __slots__ = ("expires", "resources")
+    Untracked by the cyclic GC, like `Allocation`: one exists per declined pair.
+    """
 
-    def __init__(self, resources: Resources, expires: float) -> None:
-        self.resources = resources
-        self.expires = expires
+    resources: Resources
+    expires: float
 
     def refuses(self, offer: Resources, now: float) -> bool:
         """Whether `offer` falls under this filter at time `now`."""

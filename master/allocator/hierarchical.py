@@ -32,8 +32,8 @@ from master.allocator._resources import (
     EMPTY,
     reservation_quantities,
     reserved_roles,
+    reserved_scalar_quantities,
     scalar_quantities,
-    unreserved_scalar_quantities,
 )
 from master.allocator.cycle import AllocationCycle
 from master.allocator.errors import AccountingError, AllocatorError
@@ -318,12 +318,12 @@ class HierarchicalAllocator:
         converted_amounts = scalar_quantities(converted)
         # The holding changes form: un-charge the old, charge the new.
         self.roles.unallocated(
-            role, framework_id, consumed_amounts, unreserved_scalar_quantities(consumed)
+            role, framework_id, consumed_amounts, reserved_scalar_quantities(consumed)
         )
         subtract_from(framework.allocation[role], consumed_amounts)
         add_into(framework.allocation[role], converted_amounts)
         self.roles.allocated(
-            role, framework_id, converted_amounts, unreserved_scalar_quantities(converted)
+            role, framework_id, converted_amounts, reserved_scalar_quantities(converted)
         )
         agent.allocations[framework_id][role] = held - consumed + converted
         # The agent's total changes the same way; available does not. Only the
@@ -466,9 +466,9 @@ class HierarchicalAllocator:
         role: str,
         resources: Resources,
         amounts: Quantities,
-        unreserved: Quantities,
+        reserved: Quantities | None,
     ) -> None:
-        """Account `resources` (scalar `amounts`, `unreserved` of them) to a framework.
+        """Account `resources` (scalar `amounts`, `reserved` of them) to a framework.
 
         The one place an allocation is recorded, for offers and reported holdings.
         """
@@ -480,11 +480,11 @@ class HierarchicalAllocator:
             framework.held_in[role] = framework.held_in.get(role, 0) + 1
         framework.agents[agent.id] = None
         add_into(allocation, amounts)
-        self.roles.allocated(role, framework.id, amounts, unreserved)
+        self.roles.allocated(role, framework.id, amounts, reserved)
 
     def _release(self, framework: Framework, agent: Agent, role: str, resources: Resources) -> None:
         amounts = scalar_quantities(resources)
-        unreserved = unreserved_scalar_quantities(resources) if agent.reservations else amounts
+        reserved = reserved_scalar_quantities(resources) if agent.reservations else None
         if agent.give_back(framework.id, role, resources, amounts):
             left = framework.held_in[role] - 1
             if left:
@@ -494,7 +494,7 @@ class HierarchicalAllocator:
         if framework.id not in agent.allocations:
             framework.agents.pop(agent.id, None)
         subtract_from(framework.allocation[role], amounts)
-        self.roles.unallocated(role, framework.id, amounts, unreserved)
+        self.roles.unallocated(role, framework.id, amounts, reserved)
 
     def _track_held(self, framework: Framework, agent: Agent, held: Held) -> None:
         by_role = (
@@ -509,8 +509,8 @@ class HierarchicalAllocator:
                     f"more than is left there ({agent.available})"
                 )
             amounts = scalar_quantities(resources)
-            unreserved = unreserved_scalar_quantities(resources) if agent.reservations else amounts
-            self.charge(framework, agent, role, resources, amounts, unreserved)
+            reserved = reserved_scalar_quantities(resources) if agent.reservations else None
+            self.charge(framework, agent, role, resources, amounts, reserved)
 
     def _sync_roles(self, framework: Framework, roles: Iterable[str]) -> None:
         """Make each role's view of the framework match its state.

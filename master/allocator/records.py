@@ -25,8 +25,13 @@ from zmesos.resources import Resources
 __all__ = ["Agent", "Allocation", "Framework"]
 
 
-class Allocation(msgspec.Struct, frozen=True):
-    """Resources of one agent offered to one framework for one role."""
+class Allocation(msgspec.Struct, frozen=True, gc=False):
+    """Resources of one agent offered to one framework for one role.
+
+    Not tracked by the cyclic GC (it cannot be part of a cycle): a cycle makes
+    one per offer, tens of thousands on a big cluster, and tracked objects
+    make Python's full collections, which scan every live object, come often.
+    """
 
     framework_id: str
     agent_id: str

@@ -8,9 +8,9 @@ its children through a leaf entry named after the node itself ("eng" among
 
 Each node keeps, for its whole subtree, incrementally:
 - `allocation`: what is offered or allocated (reserved or not): its DRF share;
-- `unreserved_allocation` and `reserved`: what counts against quota
-  (Mesos: consumed quota = unreserved allocation + every reservation,
-  allocated or not);
+- `reserved_allocation` and `reserved`: what of the allocation is reserved,
+  and every reservation (allocated or not), for quota (Mesos: consumed
+  quota = unreserved allocation + every reservation);
 - how many of its frameworks are active (offerable), so a walk visits only
   subtrees that can take an offer.
 
@@ -44,8 +44,8 @@ class RoleNode:
         "parent",
         "quota",
         "reserved",
+        "reserved_allocation",
         "sorter",
-        "unreserved_allocation",
         "weight",
     )
 
@@ -57,10 +57,12 @@ class RoleNode:
         self.quota: Quota | None = None
         # Whole-subtree quantities.
         self.allocation: Quantities = {}
-        self.unreserved_allocation: Quantities = {}
+        self.reserved_allocation: Quantities = {}
         self.reserved: Quantities = {}
-        # Allocation of this role's own frameworks: the node's leaf entry in `sorter`.
-        self.own_allocation: Quantities = {}
+        # Allocation of this role's own frameworks: the node's leaf entry in
+        # `sorter`. While the node has no children it *is* `allocation` (one
+        # dict to update per offer instead of two); see `RoleTree.node`.
+        self.own_allocation: Quantities = self.allocation
         # Children (and the own-frameworks leaf) in DRF order.
         self.sorter = DRFSorter(totals)
         # This role's own frameworks in DRF order; clients are framework ids.
@@ -71,9 +73,14 @@ class RoleNode:
             self.sorter.add(name, self.own_allocation)
 
     @property
+    def unreserved_allocation(self) -> Quantities:
+        """What of the subtree's allocation is unreserved."""
+        return subtract(self.allocation, self.reserved_allocation)
+
+    @property
     def consumed(self) -> Quantities:
         """Quota consumption of the subtree: unreserved allocation plus all reservations."""
-        consumed = dict(self.unreserved_allocation)
+        consumed = self.unreserved_allocation
         add_into(consumed, self.reserved)
         return consumed
 
@@ -123,6 +130,10 @@ class RoleTree:
         parent = self.node(ancestors[0]) if ancestors else self.root
         node = RoleNode(role, parent, self._totals, self.weights.get(role, 1.0))
         node.quota = self.quotas.get(role)
+        if not parent.children and parent.own_allocation is parent.allocation and parent.name:
+            # The parent's own frameworks and its children now differ.
+            parent.own_allocation = dict(parent.allocation)
+            parent.sorter.rebind(parent.name, parent.own_allocation)
         parent.children[role] = node
         parent.sorter.add(role, node.allocation, weight=node.weight)
         self._nodes[role] = node
@@ -182,22 +193,24 @@ class RoleTree:
         role: str,
         framework_id: str,
         amounts: Mapping[str, float],
-        unreserved: Mapping[str, float],
+        reserved: Mapping[str, float] | None = None,
     ) -> None:
-        """Charge `amounts` (of which `unreserved` is unreserved) to a framework in `role`.
+        """Charge `amounts` (of which `reserved` is reserved) to a framework in `role`.
 
         The framework's own allocation dict must already include `amounts`
         (the caller owns it); this marks its position stale and charges every
         node from `role` to the root.
         """
-        node = self._nodes[role]
+        node: RoleNode | None = self._nodes[role]
+        assert node is not None
         node.frameworks.changed(framework_id)
-        add_into(node.own_allocation, amounts)
+        if node.own_allocation is not node.allocation:
+            add_into(node.own_allocation, amounts)
         node.sorter.changed(role)
         while node is not None:
             add_into(node.allocation, amounts)
-            if unreserved:
-                add_into(node.unreserved_allocation, unreserved)
+            if reserved:
+                add_into(node.reserved_allocation, reserved)
             parent = node.parent
             if parent is not None:
                 parent.sorter.changed(node.name)
@@ -208,17 +221,19 @@ class RoleTree:
         role: str,
         framework_id: str,
         amounts: Mapping[str, float],
-        unreserved: Mapping[str, float],
+        reserved: Mapping[str, float] | None = None,
     ) -> None:
         """The reverse of `allocated`."""
-        node = self._nodes[role]
+        node: RoleNode | None = self._nodes[role]
+        assert node is not None
         node.frameworks.changed(framework_id)
-        subtract_from(node.own_allocation, amounts)
+        if node.own_allocation is not node.allocation:
+            subtract_from(node.own_allocation, amounts)
         node.sorter.changed(role)
         while node is not None:
             subtract_from(node.allocation, amounts)
-            if unreserved:
-                subtract_from(node.unreserved_allocation, unreserved)
+            if reserved:
+                subtract_from(node.reserved_allocation, reserved)
             parent = node.parent
             if parent is not None:
                 parent.sorter.changed(node.name)
@@ -304,4 +319,8 @@ class RoleTree:
             parent.sorter.remove(node.name)
             del parent.children[node.name]
             del self._nodes[node.name]
+            if not parent.children and parent.name:
+                # Childless again: own frameworks and subtree are one (both exact now).
+                parent.own_allocation = parent.allocation
+                parent.sorter.rebind(parent.name, parent.allocation)
             node = parent

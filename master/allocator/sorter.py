@@ -168,6 +168,12 @@ class DRFSorter:
         subtract_from(client.allocation, amounts)
         self._changed.add(client)
 
+    def rebind(self, name: str, allocation: Quantities) -> None:
+        """Read `name`'s allocation from another dict from now on."""
+        client = self._client(name)
+        client.allocation = allocation
+        self._changed.add(client)
+
     def changed(self, name: str) -> None:
         """The owner mutated `name`'s allocation dict in place."""
         self._changed.add(self._client(name))
