@@ -82,9 +82,9 @@ class AllocationCycle:
         self.headroom: Quantities = (
             available_headroom(allocator.totals.amounts, self.tree.root) if self.required else {}
         )
-        limits = any(node.quota is not None and node.quota.limit for node in quota_roles)
+        self.limits = any(node.quota is not None and node.quota.limit for node in quota_roles)
         # Without limits or headroom, unreserved resources are never chopped.
-        self.chopping = bool(self.required) or limits
+        self.chopping = bool(self.required) or self.limits
         self.quota_pending = any(_wants_guarantee(node) for node in quota_roles)
 
     # ------------------------------------------------------------------ stage 1
@@ -176,6 +176,8 @@ class AllocationCycle:
     def fair_share_stage(self, agents: list[Agent]) -> None:
         """Offer each agent to roles, then frameworks, in weighted DRF order."""
         allocatable = self.allocatable
+        # The quota stage may have met every guarantee: then no headroom is held.
+        self.chopping = bool(self.required) or self.limits
         simple = not self.chopping
         for agent in agents:
             if not allocatable(agent.available_amounts):

@@ -125,6 +125,7 @@ class HierarchicalAllocator:
         framework.roles = frozenset()
         self._sync_roles(framework, list(framework.allocation))
         self.filters.remove_framework(framework_id)
+        self.metrics.last_rejection.pop(framework_id, None)
         del self.frameworks[framework_id]
         self.events += 1
 

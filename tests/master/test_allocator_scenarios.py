@@ -345,6 +345,32 @@ def test_allocator_declined_agent_goes_to_the_next_framework_and_revive_clears_f
     assert only(allocator.allocate(3)).framework_id == first.framework_id
 
 
+def test_allocator_agent_refused_by_every_framework_returns_when_anything_changes():
+    """An agent every framework declined is skipped cheaply, but only while nothing changes."""
+    allocator = HierarchicalAllocator(random_seed=1)
+    allocator.add_framework("f1", ["r"])
+    allocator.add_framework("f2", ["r"])
+    allocator.add_agent("agent", R("cpus:1;mem:512"))
+    decline_all(allocator, allocator.allocate(0), now=0, refuse=100)
+    decline_all(allocator, allocator.allocate(1), now=1, refuse=100)
+    assert allocator.allocate(2) == []
+    assert allocator.allocate(3) == []  # skipped on the remembered refusal
+    # A new framework in the role changes who may take it.
+    allocator.add_framework("f3", ["r"])
+    offer = only(allocator.allocate(4))
+    assert offer.framework_id == "f3"
+    decline_all(allocator, [offer], now=4, refuse=10)
+    assert allocator.allocate(5) == []
+    # The earliest filter expiring ends the refusal.
+    offer = only(allocator.allocate(14))
+    assert offer.framework_id == "f3"
+    decline_all(allocator, [offer], now=14, refuse=100)
+    assert allocator.allocate(15) == []
+    # So does reviving one framework.
+    allocator.revive("f2", now=16)
+    assert only(allocator.allocate(16)).framework_id == "f2"
+
+
 def test_allocator_filters_apply_per_role():
     allocator = HierarchicalAllocator(random_seed=1)
     allocator.add_framework("f", ["a", "b"])
