@@ -361,14 +361,14 @@ SCENARIOS = [
     ),
     Scenario(
         "decline_offers_20000x2000",
-        decline_offers(20000, 2000, 3),
+        decline_offers(20000, 2000, 5),
         3.8,
         "Mesos 1.8",
         quick=False,
     ),
     Scenario(
         "decline_offers_50000x1000",
-        decline_offers(50000, 1000, 3),
+        decline_offers(50000, 1000, 5),
         None,
         "no published figure",
         quick=False,

@@ -283,7 +283,9 @@ class HierarchicalAllocator:
         if role is None:
             role = _holding_role(agent, framework_id, resources)
         self._release(framework, agent, role, resources)
-        self._sync_roles(framework, (role,))
+        if role not in framework.roles:
+            # It may have held the last of a role it left: stop tracking it there.
+            self._sync_roles(framework, (role,))
         if refuse_seconds is not None and refuse_seconds > 0 and framework.known:
             self.filters.add(framework_id, role, agent_id, resources, now + refuse_seconds)
         self._forget_if_unknown(framework)
