@@ -22,8 +22,11 @@ quota in play) offers the agent's whole available `Resources` object to the
 first unfiltered framework: no `Resources` arithmetic, quantities moved as one
 dict, and the sorters reposition only the framework and role that changed.
 A framework that declined this agent costs one dict lookup and an identity
-check when its turn comes. Orders are read once per agent and not re-sorted
-while the agent is being offered, as in Mesos (which sorts per agent).
+check when its turn comes, and once every framework of a role has declined
+it, the agent remembers so and skips the role in O(1). Orders are read once
+per agent and not re-sorted while the agent is being offered, as in Mesos
+(which sorts per agent). Measured: 9-12 us per agent with 10,000 agents and
+1,000 frameworks (Mesos's DeclineOffers benchmark; `benchmarks/allocator.py`).
 """
 
 from __future__ import annotations

@@ -407,11 +407,11 @@ class HierarchicalAllocator:
         """The framework's dominant share within `role` (its largest over roles when None)."""
         framework = self._framework(framework_id)
         roles = [role] if role is not None else list(framework.allocation)
-        shares = [
-            self.roles.get(name).frameworks.share(framework_id)  # type: ignore[union-attr]
-            for name in roles
-            if name in framework.allocation
-        ]
+        shares = []
+        for name in roles:
+            node = self.roles.get(name)
+            if node is not None and framework_id in node.frameworks:
+                shares.append(node.frameworks.share(framework_id))
         return max(shares, default=0.0)
 
     def allocated(self, framework_id: str) -> dict[str, Resources]:
