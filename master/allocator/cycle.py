@@ -83,7 +83,7 @@ class AllocationCycle:
         # Unreserved resources to hold back for unmet guarantees, and what is there.
         self.required: Quantities = required_headroom(quota_roles)
         self.headroom: Quantities = (
-            available_headroom(allocator.totals.amounts, self.tree.root) if self.required else {}
+            available_headroom(allocator.totals.amounts, self.tree) if self.required else {}
         )
         self.limits = any(node.quota is not None and node.quota.limit for node in quota_roles)
         # Without limits or headroom, unreserved resources are never chopped.

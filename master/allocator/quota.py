@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from master.allocator.quantities import Quantities, add_into, subtract
 
 if TYPE_CHECKING:
-    from master.allocator.roles import RoleNode
+    from master.allocator.roles import RoleNode, RoleTree
 
 __all__ = ["Quota", "available_headroom", "limit_room", "required_headroom"]
 
@@ -62,10 +62,10 @@ def required_headroom(quota_roles: Iterable[RoleNode]) -> Quantities:
     return required
 
 
-def available_headroom(totals: Mapping[str, float], root: RoleNode) -> Quantities:
+def available_headroom(totals: Mapping[str, float], tree: RoleTree) -> Quantities:
     """Unreserved resources not offered or allocated, cluster-wide."""
-    unreserved_total = subtract(totals, root.reserved)
-    return subtract(unreserved_total, root.unreserved_allocation)
+    unreserved_total = subtract(totals, tree.root.reserved)
+    return subtract(unreserved_total, tree.cluster_unreserved_allocation())
 
 
 def limit_room(node: RoleNode) -> Quantities | None:

@@ -6,7 +6,7 @@ hierarchical sorter). A node whose own role also has frameworks competes with
 its children through a leaf entry named after the node itself ("eng" among
 "eng/web" and "eng/db"), as Mesos's virtual `eng/.` leaf does.
 
-Each node keeps, for its whole subtree, incrementally:
+Each node but the root keeps, for its whole subtree, incrementally:
 - `allocation`: what is offered or allocated (reserved or not): its DRF share;
 - `reserved_allocation` and `reserved`: what of the allocation is reserved,
   and every reservation (allocated or not), for quota (Mesos: consumed
@@ -199,22 +199,22 @@ class RoleTree:
 
         The framework's own allocation dict must already include `amounts`
         (the caller owns it); this marks its position stale and charges every
-        node from `role` to the root.
+        node from `role` up to, not including, the root (whose sum nobody
+        sorts by; `cluster_allocation` adds it up when quota needs it).
         """
-        node: RoleNode | None = self._nodes[role]
-        assert node is not None
+        node = self._nodes[role]
         node.frameworks.changed(framework_id)
         if node.own_allocation is not node.allocation:
             add_into(node.own_allocation, amounts)
         node.sorter.changed(role)
-        while node is not None:
+        parent = node.parent
+        while parent is not None:
             add_into(node.allocation, amounts)
             if reserved:
                 add_into(node.reserved_allocation, reserved)
-            parent = node.parent
-            if parent is not None:
-                parent.sorter.changed(node.name)
+            parent.sorter.changed(node.name)
             node = parent
+            parent = node.parent
 
     def unallocated(
         self,
@@ -224,20 +224,27 @@ class RoleTree:
         reserved: Mapping[str, float] | None = None,
     ) -> None:
         """The reverse of `allocated`."""
-        node: RoleNode | None = self._nodes[role]
-        assert node is not None
+        node = self._nodes[role]
         node.frameworks.changed(framework_id)
         if node.own_allocation is not node.allocation:
             subtract_from(node.own_allocation, amounts)
         node.sorter.changed(role)
-        while node is not None:
+        parent = node.parent
+        while parent is not None:
             subtract_from(node.allocation, amounts)
             if reserved:
                 subtract_from(node.reserved_allocation, reserved)
-            parent = node.parent
-            if parent is not None:
-                parent.sorter.changed(node.name)
+            parent.sorter.changed(node.name)
             node = parent
+            parent = node.parent
+
+    def cluster_unreserved_allocation(self) -> Quantities:
+        """Unreserved resources offered or allocated, cluster-wide (sum of top-level roles)."""
+        total: Quantities = {}
+        for child in self.root.children.values():
+            add_into(total, child.allocation)
+            subtract_from(total, child.reserved_allocation)
+        return total
 
     def reserve(self, role: str, amounts: Mapping[str, float]) -> None:
         """Count reservations to `role` (allocated or not) against its subtree's quota."""

@@ -226,8 +226,11 @@ class DRFSorter:
             if key == client.key:
                 continue
             if client.active:
-                self._drop(client)
-                insort(order, key)
+                if len(order) == 1:
+                    order[0] = key  # the only active client: nothing to search
+                else:
+                    self._drop(client)
+                    insort(order, key)
             client.key = key
         self._changed.clear()
 
