@@ -74,6 +74,9 @@ class AgentFlags:
     recovery_timeout: float = _flag(
         15 * 60.0, "time executors of checkpointing frameworks wait for a lost agent"
     )
+    executor_fork_server: bool = _flag(
+        True, "fork command executors from a process that has imported them (faster launches)"
+    )
 
     def __post_init__(self) -> None:
         if self.master:
