@@ -127,6 +127,7 @@ class Agent(RegistrationHandlers, TaskHandlers, ExecutorHandlers):
             for executor in framework.executors.values():
                 if executor.container is not None:
                     self.containerizer.destroy(executor.container)
+        self.containerizer.close()
         self.status_updates.close_all()
 
     def exited(self, pid: PID) -> None:

@@ -45,7 +45,7 @@ class AgentBase(Process):
     ) -> None:
         super().__init__(name)
         self.flags = flags
-        self.containerizer = containerizer or Containerizer()
+        self.containerizer = containerizer or Containerizer(fork_server=flags.executor_fork_server)
         self.rng = rng or random.Random()
         self.master: PID = flags.master_pid
         self.agent_id = ""
