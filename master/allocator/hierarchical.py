@@ -110,7 +110,7 @@ class HierarchicalAllocator:
         framework.suppressed = set(suppressed_roles) & framework.roles
         for agent_id, held in (used or {}).items():
             agent = self.agents.get(agent_id)
-            if agent is not None and framework_id not in agent.allocations:
+            if agent is not None and framework_id not in agent.holders:
                 self._track_held(framework, agent, held)
         self._sync_roles(framework, framework.roles | framework.allocation.keys())
         self.events += 1
@@ -212,9 +212,9 @@ class HierarchicalAllocator:
     def remove_agent(self, agent_id: str) -> None:
         """Forget an agent; what frameworks held there is gone with it."""
         agent = self._agent(agent_id)
-        for framework_id, by_role in list(agent.allocations.items()):
+        for framework_id in list(agent.holders):
             framework = self.frameworks[framework_id]
-            for role, resources in list(by_role.items()):
+            for role, resources in agent.holding(framework_id).items():
                 self._release(framework, agent, role, resources)
             self._sync_roles(framework, list(framework.allocation))
             self._forget_if_unknown(framework)
@@ -328,7 +328,7 @@ class HierarchicalAllocator:
         self.roles.allocated(
             role, framework_id, converted_amounts, reserved_scalar_quantities(converted)
         )
-        agent.allocations[framework_id][role] = held - consumed + converted
+        agent.allocations[(framework_id, role)] = held - consumed + converted
         # The agent's total changes the same way; available does not. Only the
         # reservations named in the operation move (an agent may hold hundreds).
         agent.total = agent.total - consumed + converted
@@ -494,7 +494,7 @@ class HierarchicalAllocator:
                 framework.held_in[role] = left
             else:
                 del framework.held_in[role]
-        if framework.id not in agent.allocations:
+        if framework.id not in agent.holders:
             framework.agents.pop(agent.id, None)
         subtract_from(framework.allocation[role], amounts)
         self.roles.unallocated(role, framework.id, amounts, reserved)

@@ -9,8 +9,6 @@ its role's sorter orders it by) and the agents where it holds something.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import msgspec
 
 from master.allocator._resources import (
@@ -47,6 +45,7 @@ class Agent:
         "allocations",
         "available",
         "available_amounts",
+        "holders",
         "id",
         "refused_by_all",
         "reservations",
@@ -63,8 +62,13 @@ class Agent:
         self.reservations: dict[str, Quantities] = reservation_quantities(total)
         self.available = total
         self.available_amounts = dict(self.total_amounts)
-        # framework id -> role -> what that framework holds here in that role
-        self.allocations: dict[str, dict[str, Resources]] = {}
+        # (framework id, role) -> what that framework holds here in that role.
+        # One flat dict per agent, not a dict per framework: an offer then
+        # creates no container the cyclic GC must track (its key tuple holds
+        # only strings), which keeps full collections rare on big clusters.
+        self.allocations: dict[tuple[str, str], Resources] = {}
+        # framework id -> in how many roles it holds something here
+        self.holders: dict[str, int] = {}
         # role -> proof that every offerable framework of the role filters this
         # agent's available resources: (available, role membership version,
         # filters version, until). Valid while all four still hold.
@@ -84,13 +88,14 @@ class Agent:
         else:
             self.available = available - resources
             subtract_from(self.available_amounts, amounts)
-        by_role = self.allocations.get(framework_id)
-        if by_role is None:
-            self.allocations[framework_id] = {role: resources}
+        key = (framework_id, role)
+        held = self.allocations.get(key)
+        if held is None:
+            self.allocations[key] = resources
+            self.holders[framework_id] = self.holders.get(framework_id, 0) + 1
             return True
-        held = by_role.get(role)
-        by_role[role] = resources if held is None else held + resources
-        return held is None
+        self.allocations[key] = held + resources
+        return False
 
     def give_back(
         self, framework_id: str, role: str, resources: Resources, amounts: Quantities
@@ -100,19 +105,22 @@ class Agent:
         Returns whether the framework now holds nothing here in `role`.
         Raises AccountingError when the framework does not hold them here.
         """
-        by_role = self.allocations.get(framework_id)
-        held = None if by_role is None else by_role.get(role)
+        key = (framework_id, role)
+        held = self.allocations.get(key)
         if held is None:
             raise AccountingError(
                 f"framework {framework_id} holds nothing in role {role!r} on agent {self.id}"
             )
         emptied = resources is held or resources == held
         if emptied:
-            del by_role[role]
-            if not by_role:
-                del self.allocations[framework_id]
+            del self.allocations[key]
+            left = self.holders[framework_id] - 1
+            if left:
+                self.holders[framework_id] = left
+            else:
+                del self.holders[framework_id]
         elif held.contains(resources):
-            by_role[role] = held - resources
+            self.allocations[key] = held - resources
         else:
             raise AccountingError(
                 f"framework {framework_id} returned {resources} on agent {self.id} "
@@ -123,16 +131,21 @@ class Agent:
         add_into(self.available_amounts, amounts)
         return emptied
 
-    def holding(self, framework_id: str) -> Mapping[str, Resources]:
+    def holding(self, framework_id: str) -> dict[str, Resources]:
         """What a framework holds here, by role."""
-        return self.allocations.get(framework_id, {})
+        if framework_id not in self.holders:
+            return {}
+        return {
+            role: resources
+            for (holder, role), resources in self.allocations.items()
+            if holder == framework_id
+        }
 
     def allocated(self) -> Resources:
         """Everything held by frameworks here."""
         held = EMPTY
-        for by_role in self.allocations.values():
-            for resources in by_role.values():
-                held = held + resources
+        for resources in self.allocations.values():
+            held = held + resources
         return held
 
     def recompute_available(self) -> None:

@@ -265,8 +265,7 @@ class AllocatorMachine(RuleBasedStateMachine):
         pending = {(o.framework_id, o.role) for o in self.outstanding if o.agent_id == agent_id}
         holdings = [
             (framework_id, role, resources)
-            for framework_id, by_role in agent.allocations.items()
-            for role, resources in by_role.items()
+            for (framework_id, role), resources in agent.allocations.items()
             if (framework_id, role) not in pending
         ]
         if not holdings:
@@ -302,9 +301,9 @@ class AllocatorMachine(RuleBasedStateMachine):
     def agents_balance(self) -> None:
         for agent in self.allocator.agents.values():
             held = Resources()
-            for by_role in agent.allocations.values():
-                for resources in by_role.values():
-                    held = held + resources
+            for resources in agent.allocations.values():
+                held = held + resources
+            assert sum(agent.holders.values()) == len(agent.allocations)
             assert agent.available + held == agent.total, agent.id
             assert agent.available_amounts == _rounded(scalar_quantities(agent.available))
 
@@ -314,12 +313,11 @@ class AllocatorMachine(RuleBasedStateMachine):
         by_role: dict[str, dict[str, float]] = {}
         by_framework_role: dict[tuple[str, str], dict[str, float]] = {}
         for agent in allocator.agents.values():
-            for framework_id, holdings in agent.allocations.items():
-                for role, resources in holdings.items():
-                    amounts = scalar_quantities(resources)
-                    add_into(by_framework_role.setdefault((framework_id, role), {}), amounts)
-                    for name in (role, *role_ancestors(role)):
-                        add_into(by_role.setdefault(name, {}), amounts)
+            for (framework_id, role), resources in agent.allocations.items():
+                amounts = scalar_quantities(resources)
+                add_into(by_framework_role.setdefault((framework_id, role), {}), amounts)
+                for name in (role, *role_ancestors(role)):
+                    add_into(by_role.setdefault(name, {}), amounts)
         for node in allocator.roles.nodes():
             assert _rounded(node.allocation) == _rounded(by_role.get(node.name, {})), node
         for framework in allocator.frameworks.values():
