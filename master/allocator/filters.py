@@ -110,6 +110,10 @@ class OfferFilters:
         refusal = by_framework.get(framework_id)
         return refusal is not None and refusal.refuses(offer, now)
 
+    def next_expiry(self) -> float | None:
+        """When the earliest filter expires (may be early: replaced filters linger), or None."""
+        return self._expiry[0][0] if self._expiry else None
+
     def expire(self, now: float) -> int:
         """Drop filters that expired at or before `now`; returns how many."""
         expiry = self._expiry

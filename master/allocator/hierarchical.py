@@ -396,6 +396,11 @@ class HierarchicalAllocator:
         """Drop filters expired at `now` (allocate does this itself); returns how many."""
         return self.filters.expire(now)
 
+    def next_filter_expiry(self) -> float | None:
+        """When a filter next expires, or None: with `events` unchanged, no cycle
+        before then can offer anything the last one did not."""
+        return self.filters.next_expiry()
+
     # ------------------------------------------------------------------ reading
 
     def role_share(self, role: str) -> float:

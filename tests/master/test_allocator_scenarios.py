@@ -387,9 +387,11 @@ def test_allocator_expired_filters_are_dropped():
     allocator.add_agent("agent", R("cpus:1;mem:512"))
     decline_all(allocator, allocator.allocate(0), now=0, refuse=5)
     assert len(allocator.filters) == 1
+    assert allocator.next_filter_expiry() == 5
     assert allocator.expire_filters(4.9) == 0
     assert allocator.expire_filters(5) == 1
     assert len(allocator.filters) == 0
+    assert allocator.next_filter_expiry() is None
 
 
 # ---------------------------------------------------------------------------- agents
