@@ -18,9 +18,10 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import NoReturn
 
-__all__ = ["GO", "ChildSetup", "become"]
+__all__ = ["GO", "IN_SESSION", "ChildSetup", "become"]
 
-GO = b"g"  # the server's go-ahead: the agent knows the pid (see `become`)
+IN_SESSION = b"s"  # the child to the server: it leads a session of its own
+GO = b"g"  # the server to the child: the agent knows its pid (see `become`)
 EXIT_NOT_STARTED = 127  # as a shell reports a program it could not start
 
 
@@ -56,16 +57,20 @@ class ChildSetup:
 
 
 def become(setup: ChildSetup, main: Callable[[], int | None]) -> NoReturn:
-    """Wait for the go-ahead, set the process up, run `main`, exit with its status.
+    """Start a session, wait for the go-ahead, set up, run `main`, exit with its status.
 
-    The server writes GO only after the agent has been told this child's pid; if
-    the server dies first, the pipe closes empty and the child exits without
-    running anything, so a launch the agent never heard of leaves nothing behind.
+    `setup.go` is a socket to the server. The child says IN_SESSION once it leads
+    its own session, so that by the time the agent learns the pid, killing the
+    session kills the child, as after an exec. The server sends GO only after the
+    agent has been told the pid; if the server dies first, the socket closes
+    empty and the child exits without running anything: a launch the agent never
+    heard of leaves nothing behind.
     """
     try:
+        os.setsid()
+        os.write(setup.go, IN_SESSION)
         if os.read(setup.go, 1) != GO:
             os._exit(EXIT_NOT_STARTED)
-        os.setsid()
         os.fchdir(setup.sandbox)
         os.dup2(setup.stdout, 1)
         os.dup2(setup.stderr, 2)

@@ -81,7 +81,9 @@ class ForkedProcess:
 
     def _orphaned(self, reason: str) -> None:
         """The server is gone: learn the exit from the pidfd (readable once it has exited)."""
-        if self._pidfd >= 0 and not self._loop.is_closed():
+        if self._loop.is_closed():
+            self._gone(reason)  # nothing can watch it any more
+        elif self._pidfd >= 0:
             self._loop.add_reader(self._pidfd, self._gone, reason)
 
     def _gone(self, reason: str) -> None:
@@ -161,6 +163,9 @@ class ForkServer:
             self._lose(f"cannot start: {error}", notify=False)
             raise ForkServerError(self.lost_reason) from None
         self.pid = self._process.pid
+        if self.lost:  # closed while it was starting: it exits, seeing the channel closed
+            ours.close()
+            raise ForkServerError(self.lost_reason)
         ours.setblocking(False)
         self._channel = ours
         loop.add_reader(ours.fileno(), self._on_readable)
@@ -194,9 +199,13 @@ class ForkServer:
             raise ForkServerError(f"cannot send the launch: {error}") from None
         return await launched
 
-    def close(self) -> None:
-        """Close the channel: the server exits (after reaping what just died)."""
-        self._lose("closed", notify=False, kill=False)
+    def close(self, *, abandon_children: bool = False) -> None:
+        """Close the channel: the server exits (after reaping what just died).
+
+        Running children go on, watched through their pidfds -- unless
+        `abandon_children` (the agent is stopping): then their `wait` raises now.
+        """
+        self._lose("closed", notify=False, kill=False, abandon=abandon_children)
 
     # -- the channel ---------------------------------------------------------
 
@@ -242,7 +251,9 @@ class ForkServer:
         else:
             raise ValueError(f"unexpected {type(message).__name__}")
 
-    def _lose(self, reason: str, *, notify: bool = True, kill: bool = True) -> None:
+    def _lose(
+        self, reason: str, *, notify: bool = True, kill: bool = True, abandon: bool = False
+    ) -> None:
         """Stop using the server: fail pending launches, watch children by pidfd, end it."""
         if self.lost:
             return
@@ -258,7 +269,10 @@ class ForkServer:
                 launched.set_exception(failure)
         self._pending.clear()
         for child in self._children.values():
-            child._orphaned(reason)
+            if abandon:
+                child._gone("the agent no longer watches it")
+            else:
+                child._orphaned(reason)
         self._children.clear()
         if kill and self._process is not None and self._process.returncode is None:
             with contextlib.suppress(ProcessLookupError):

@@ -72,7 +72,7 @@ class ForkServerKeeper:
         """End the server (its running children carry on); start none from now on."""
         self.closed = True
         if self.server is not None:
-            self.server.close()
+            self.server.close(abandon_children=True)  # the agent stops: nobody waits for them
             self.server = None
 
     def _started(self, server: ForkServer, done: asyncio.Future[None]) -> None:

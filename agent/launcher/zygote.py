@@ -16,6 +16,7 @@ of frameworks that do not checkpoint just before it goes.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import importlib
@@ -93,21 +94,21 @@ class Zygote:
         self._fork(message.request, setup, go)
 
     def _open(self, message: Launch) -> tuple[child.ChildSetup, int]:
-        """The child's descriptors and the go-ahead pipe's write end, opened here so
-        that a bad sandbox fails the launch with an OSError, as an exec would."""
+        """The child's descriptors and the server's end of its go-ahead socket, opened
+        here so that a bad sandbox fails the launch with an OSError, as an exec would."""
         opened: list[int] = []
         try:
             opened.append(os.open(message.sandbox, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
             for name in ("stdout", "stderr"):
                 opened.append(os.open(os.path.join(message.sandbox, name), _OPEN_FLAGS, 0o666))
-            opened.extend(os.pipe())
+            opened.extend(end.detach() for end in socket.socketpair())
         except OSError:
             for fd in opened:
                 os.close(fd)
             raise
-        sandbox, stdout, stderr, go_read, go_write = opened
-        setup = child.ChildSetup(go_read, sandbox, stdout, stderr, message.environment, self.argv)
-        return setup, go_write
+        sandbox, stdout, stderr, go_child, go_server = opened
+        setup = child.ChildSetup(go_child, sandbox, stdout, stderr, message.environment, self.argv)
+        return setup, go_server
 
     def _fork(self, request: int, setup: child.ChildSetup, go: int) -> None:
         sys.stdout.flush()
@@ -120,15 +121,17 @@ class Zygote:
             self._send(_failure(request, error))
             return
         if pid == 0:
-            os.close(go)  # else the child would hold its own pipe open and never see EOF
+            os.close(go)  # else the child would hold its own socket open and never see EOF
             child.become(setup, self.main)
         setup.close()
         pidfd = os.pidfd_open(pid)
         self.children[pid] = pidfd
         self.selector.register(pidfd, selectors.EVENT_READ, pid)
         try:
+            os.read(go, 1)  # IN_SESSION (or EOF if it died): a session kill now reaches it
             self._send(Launched(request, pid), pidfd)
-            os.write(go, child.GO)  # only now: the agent knows the pid
+            with contextlib.suppress(OSError):  # it died: its exit is reported as any other
+                os.write(go, child.GO)  # only now: the agent knows the pid
         finally:
             os.close(go)  # without GO the child exits unstarted
 
