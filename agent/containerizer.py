@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from agent.launcher import SUPPORTED as FORK_SERVER_SUPPORTED
 from agent.launcher import ForkServerError, ForkServerKeeper
 
 __all__ = [
@@ -119,15 +120,16 @@ def kill_session(session_id: int, sig: int) -> int:
 class Containerizer:
     """Launches executors as OS processes in their own session and destroys them.
 
-    With `fork_server` (default on), `[sys.executable, "-m", fork_module]` is
-    forked by a fork server rather than exec'd; `close()` ends the server.
+    With `fork_server` (default on; Linux only), `[sys.executable, "-m", fork_module]`
+    is forked by a fork server rather than exec'd; `close()` ends the server.
     """
 
     def __init__(
         self, *, fork_server: bool = True, fork_module: str = COMMAND_EXECUTOR_MODULE
     ) -> None:
         self.fork_module = fork_module
-        self.fork_servers = ForkServerKeeper(fork_module) if fork_server else None
+        use = fork_server and FORK_SERVER_SUPPORTED
+        self.fork_servers = ForkServerKeeper(fork_module) if use else None
 
     async def launch(
         self,

@@ -6,7 +6,7 @@ process is agent.launcher.zygote, its children become executors through
 agent.launcher.child, and agent.launcher.messages is what they say.
 """
 
-from agent.launcher.client import ForkedProcess, ForkServer, ForkServerError
+from agent.launcher.client import SUPPORTED, ForkedProcess, ForkServer, ForkServerError
 from agent.launcher.keeper import ForkServerKeeper
 
-__all__ = ["ForkServer", "ForkServerError", "ForkServerKeeper", "ForkedProcess"]
+__all__ = ["SUPPORTED", "ForkServer", "ForkServerError", "ForkServerKeeper", "ForkedProcess"]

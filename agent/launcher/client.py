@@ -36,10 +36,12 @@ from agent.launcher.messages import (
     encode,
 )
 
-__all__ = ["ForkServer", "ForkServerError", "ForkedProcess"]
+__all__ = ["SUPPORTED", "ForkServer", "ForkServerError", "ForkedProcess"]
+
+SUPPORTED = sys.platform == "linux" and hasattr(os, "pidfd_open")  # prctl, pidfds
 
 ZYGOTE_MODULE = "agent.launcher.zygote"
-START_TIMEOUT = 30.0  # imports take ~0.2 s; this only bounds a server that hangs
+START_TIMEOUT = 10.0  # imports take ~0.2 s; launches wait for a start at most this long
 # The directory that holds the agent package: the server imports from it.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
