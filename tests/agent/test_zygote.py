@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.containerizer import kill_session
 from agent.launcher import ForkServer, ForkServerError
 from tests.agent.processes import alive, probe_facts, stdout_has, wait_until
 
@@ -91,6 +92,7 @@ async def test_zygote_reports_a_signal_as_minus_the_signal(tmp_path):
 
         assert await asyncio.wait_for(child.wait(), 20) == -signal.SIGKILL
         child.send_signal(signal.SIGKILL)  # reaped: a no-op, never another process
+        kill_session(child.pid, signal.SIGKILL)  # its task, in a group of its own
     finally:
         server.close()
 
@@ -135,7 +137,7 @@ async def test_zygote_killed_fails_later_launches_and_watches_its_children(tmp_p
     with pytest.raises(ForkServerError):
         await server.launch(sandbox, {})
     assert alive(child.pid)  # the executor outlives the server
-    os.killpg(child.pid, signal.SIGKILL)
+    kill_session(child.pid, signal.SIGKILL)
     with pytest.raises(ForkServerError, match="exit status unknown"):
         await asyncio.wait_for(child.wait(), 20)
 
