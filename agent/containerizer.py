@@ -46,7 +46,7 @@ __all__ = [
 
 STDOUT = "stdout"
 STDERR = "stderr"
-COMMAND_EXECUTOR_MODULE = "frameworks.command_executor"  # what agent.executors runs
+COMMAND_EXECUTOR_MODULE = "frameworks.command_executor"  # run for command tasks; forked if it can
 
 
 class Leader(Protocol):

@@ -3,8 +3,10 @@
 AgentError
  ├── FlagsError (also a ValueError): a flag value that cannot be used; the message
  │                is one line naming the flag and the problem
- └── StatusUpdateError: an update the status update manager cannot take (no uuid,
-                  or the wrong stream)
+ ├── StatusUpdateError: an update the status update manager cannot take (no uuid,
+ │                or the wrong stream)
+ └── ForkServerError (agent.launcher): the executor fork server cannot start or
+                  answer; the containerizer falls back to exec
 """
 
 from __future__ import annotations

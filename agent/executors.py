@@ -22,7 +22,7 @@ import msgspec
 
 from agent import paths
 from agent.base import AgentBase
-from agent.containerizer import Container, describe_exit
+from agent.containerizer import COMMAND_EXECUTOR_MODULE, Container, describe_exit
 from agent.state import Executor, ExecutorState, Framework, FrameworkState, Termination
 from libprocess import PID
 from zmesos.protocol import (
@@ -43,7 +43,6 @@ from zmesos.protocol.commands import command_argv
 
 __all__ = ["ExecutorHandlers"]
 
-COMMAND_EXECUTOR_MODULE = "frameworks.command_executor"
 EXIT_STATUS_NOT_STARTED = 127  # ExitedExecutor.status when the program never ran
 # The directory that holds the agent and frameworks packages: executors import from it.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
