@@ -359,7 +359,7 @@ def run_all(quick: bool) -> dict[str, dict[str, float | None]]:
     local_count = int(500_000 * scale)
     remote_count = int(1_000_000 * scale)
     rounds = int(20_000 * scale)
-    repeats = 1 if quick else 3
+    repeats = 1 if quick else 5
 
     def on_loop(coroutine_function: Callable[[int], object], count: int) -> Callable[[], float]:
         return lambda: uvloop.run(coroutine_function(count))  # type: ignore[arg-type]
