@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from agent.errors import FlagsError
 from libprocess import PID
 from zmesos.errors import ResourcesError
+from zmesos.flags import flag, parse_duration
 from zmesos.resources import Resources
 
 __all__ = [
@@ -42,39 +41,35 @@ def _default_work_dir() -> str:
     return os.path.join(tempfile.gettempdir(), "zmesos", "agent")
 
 
-def _flag(default: Any, help: str) -> Any:
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
 @dataclasses.dataclass(frozen=True)
 class AgentFlags:
     """What an agent is told at start. Validated on construction (FlagsError)."""
 
-    master: str = _flag("", "HOST:PORT (or master@HOST:PORT) of the master")
-    ip: str = _flag("127.0.0.1", "address the agent binds and advertises")
-    port: int = _flag(5051, "port the agent binds (0: any free port)")
-    resources: str = _flag(
+    master: str = flag("", "HOST:PORT (or master@HOST:PORT) of the master")
+    ip: str = flag("127.0.0.1", "address the agent binds and advertises")
+    port: int = flag(5051, "port the agent binds (0: any free port)")
+    resources: str = flag(
         "", "e.g. cpus:4;mem:2048;ports:[31000-32000]; what is left out is detected"
     )
-    attributes: str = _flag("", "e.g. rack:a;zone:b")
+    attributes: str = flag("", "e.g. rack:a;zone:b")
     work_dir: str = dataclasses.field(
         default_factory=_default_work_dir,
         metadata={"help": "where sandboxes (and later checkpoints and volumes) live"},
     )
-    hostname: str = _flag("", "hostname to report to the master (default: the machine's)")
-    registration_backoff_factor: float = _flag(
+    hostname: str = flag("", "hostname to report to the master (default: the machine's)")
+    registration_backoff_factor: float = flag(
         1.0, "first registration retry within this; doubles up to a minute"
     )
-    executor_shutdown_grace_period: float = _flag(
+    executor_shutdown_grace_period: float = flag(
         5.0, "time an executor has to stop after ShutdownExecutor before it is killed"
     )
-    executor_registration_timeout: float = _flag(
+    executor_registration_timeout: float = flag(
         60.0, "time an executor has to register before it is killed"
     )
-    recovery_timeout: float = _flag(
+    recovery_timeout: float = flag(
         15 * 60.0, "time executors of checkpointing frameworks wait for a lost agent"
     )
-    executor_fork_server: bool = _flag(
+    executor_fork_server: bool = flag(
         True, "fork command executors from a process that has imported them (faster launches)"
     )
 
@@ -137,29 +132,6 @@ def parse_attributes(text: str) -> dict[str, str]:
             raise FlagsError(f"--attributes: {name!r} is given twice")
         attributes[name] = value
     return attributes
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*$")
-_UNITS = {
-    "": 1.0,
-    "ns": 1e-9,
-    "us": 1e-6,
-    "ms": 1e-3,
-    "secs": 1.0,
-    "mins": 60.0,
-    "hrs": 3600.0,
-    "days": 86400.0,
-    "weeks": 604800.0,
-}
-
-
-def parse_duration(text: str) -> float:
-    """Mesos's duration text (`10secs`, `1mins`, `500ms`; a bare number is seconds)."""
-    match = _DURATION.match(text.lower())
-    unit = match[2] if match else None
-    if match is None or unit not in _UNITS:
-        raise FlagsError(f"bad duration {text!r}: expected a number and one of ns/us/ms/secs/mins")
-    return float(match[1]) * _UNITS[unit]
 
 
 def detect_resources(flags: AgentFlags) -> Resources:

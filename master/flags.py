@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
+from zmesos.errors import FlagsError
+from zmesos.flags import flag
+
 
 @dataclasses.dataclass
 class MasterFlags:
@@ -16,27 +19,33 @@ class MasterFlags:
     UUID, the prefix of every agent, framework and offer id this master hands out.
     """
 
-    ip: str = "127.0.0.1"
-    port: int = 5050
-    hostname: str = ""
-    http_port: int | None = 5080
-    allocation_interval: float = 1.0
-    offer_timeout: float | None = None
-    agent_ping_timeout: float = 15.0
-    max_agent_ping_timeouts: int = 5
-    max_completed_frameworks: int = 50
-    max_completed_tasks_per_framework: int = 1000
-    master_id: str | None = None
+    ip: str = flag("127.0.0.1", "address the master binds and advertises")
+    port: int = flag(5050, "port of the master's actor endpoint (agents and schedulers use it)")
+    hostname: str = flag("", "hostname reported to frameworks (the ip when empty)")
+    http_port: int | None = flag(
+        5080, "operator HTTP port (/health, /state, /metrics/snapshot); none turns it off"
+    )
+    allocation_interval: float = flag(1.0, "how often the allocator runs, besides after events")
+    offer_timeout: float | None = flag(None, "rescind offers unused for this long (none: never)")
+    agent_ping_timeout: float = flag(15.0, "time an agent has to answer a ping")
+    max_agent_ping_timeouts: int = flag(5, "missed pings before an agent is removed")
+    max_completed_frameworks: int = flag(50, "finished frameworks kept for /state")
+    max_completed_tasks_per_framework: int = flag(
+        1000, "finished tasks kept per framework for /state"
+    )
+    master_id: str | None = flag(
+        None, "prefix of every id this master hands out (random when unset)"
+    )
 
     def __post_init__(self) -> None:
         if self.allocation_interval <= 0:
-            raise ValueError("allocation_interval must be > 0")
+            raise FlagsError("--allocation-interval must be > 0")
         if self.offer_timeout is not None and self.offer_timeout <= 0:
-            raise ValueError("offer_timeout must be > 0 (or None for no timeout)")
+            raise FlagsError("--offer-timeout must be > 0 (or none for no timeout)")
         if self.agent_ping_timeout <= 0:
-            raise ValueError("agent_ping_timeout must be > 0")
+            raise FlagsError("--agent-ping-timeout must be > 0")
         if self.max_agent_ping_timeouts < 1:
-            raise ValueError("max_agent_ping_timeouts must be >= 1")
+            raise FlagsError("--max_agent-ping-timeouts must be >= 1")
 
     def new_master_id(self) -> str:
         return self.master_id or str(uuid.uuid4())

@@ -1,13 +1,15 @@
 """Errors raised by the zmesos package.
 
 ZmesosError
- └── ResourcesError (also a ValueError): malformed resource text, an invalid
-                     role, or a Resource that breaks Mesos's rules
+ ├── ResourcesError (also a ValueError): malformed resource text, an invalid
+ │                   role, or a Resource that breaks Mesos's rules
+ └── FlagsError (also a ValueError): a flag value that cannot be used; one line
+                     naming the flag or value
 """
 
 from __future__ import annotations
 
-__all__ = ["ResourcesError", "ZmesosError"]
+__all__ = ["FlagsError", "ResourcesError", "ZmesosError"]
 
 
 class ZmesosError(Exception):
@@ -16,3 +18,7 @@ class ZmesosError(Exception):
 
 class ResourcesError(ZmesosError, ValueError):
     """Resources or a role failed validation; the message is one line naming the culprit."""
+
+
+class FlagsError(ZmesosError, ValueError):
+    """A flag value failed validation; the message is one line naming it."""

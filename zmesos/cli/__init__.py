@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(json=options.log_json or None, level=options.log_level)
     except ValueError as error:
         parser.error(str(error))
-    return COMMANDS[options.subcommand].run(options, parser)
+    command_parser = commands.choices[options.subcommand]  # errors name the subcommand
+    return COMMANDS[options.subcommand].run(options, command_parser)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import types
 import typing
 from typing import Any, NoReturn, TypeVar
 
-from agent.flags import parse_duration
+from zmesos.flags import parse_duration
 
 F = TypeVar("F")
 

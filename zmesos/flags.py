@@ -1,0 +1,43 @@
+"""What every role's flags share: a field with help text, and Mesos's durations.
+
+Flags are dataclasses (MasterFlags, AgentFlags); the `zmesos` command turns
+each field into a `--kebab-case` option and shows the field's help.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+from zmesos.errors import FlagsError
+
+__all__ = ["flag", "parse_duration"]
+
+
+def flag(default: Any, help: str) -> Any:
+    """A flags dataclass field with its `--help` text."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*$")
+_UNITS = {
+    "": 1.0,
+    "ns": 1e-9,
+    "us": 1e-6,
+    "ms": 1e-3,
+    "secs": 1.0,
+    "mins": 60.0,
+    "hrs": 3600.0,
+    "days": 86400.0,
+    "weeks": 604800.0,
+}
+
+
+def parse_duration(text: str) -> float:
+    """Mesos's duration text (`10secs`, `1mins`, `500ms`; a bare number is seconds)."""
+    match = _DURATION.match(text.lower())
+    unit = match[2] if match else None
+    if match is None or unit not in _UNITS:
+        raise FlagsError(f"bad duration {text!r}: expected a number and one of ns/us/ms/secs/mins")
+    return float(match[1]) * _UNITS[unit]
