@@ -54,6 +54,9 @@ class Process:
         self._terminated = False
         self._timers: set[Timer] = set()
         self._tasks: set[asyncio.Future[Any]] = set()
+        # Dispatch results still waiting on a future the method returned: they fail
+        # with ProcessTerminated if this process ends first, so no caller hangs.
+        self._promised: set[asyncio.Future[Any]] = set()
         self._linked: set[PID] = set()
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._done: asyncio.Future[None] = None  # type: ignore[assignment]
@@ -238,9 +241,11 @@ class Process:
             task.cancel()
         pending = list(self._mailbox)
         self._mailbox.clear()
-        for fn, _future_args, future in pending:
-            if fn is _dispatch_event and not future.done():
+        promised = [future for fn, _call, future in pending if fn is _dispatch_event]
+        for future in [*promised, *self._promised]:
+            if not future.done():
                 future.set_exception(ProcessTerminated(f"{self.pid} terminated"))
+        self._promised.clear()
         try:
             self.finalize()
         except Exception:
@@ -274,6 +279,8 @@ def _dispatch_event(
         result.close()
         future.set_exception(TypeError("dispatch targets must be plain methods; use defer"))
     elif isinstance(result, asyncio.Future):
+        process._promised.add(future)
+        future.add_done_callback(process._promised.discard)
         result.add_done_callback(lambda done: _copy_outcome(done, future))
     else:
         future.set_result(result)
