@@ -54,14 +54,10 @@ class OneSleeper(Scheduler):
 async def test_faults_killed_agent_is_removed_and_its_task_lost(tmp_path):
     cluster = LocalCluster("127.0.0.1", free_port(), free_port(), tmp_path, "cpus:2;mem:1024")
     try:
-        await cluster.start_master(
-            "--allocation-interval",
-            "0.2",
-            "--agent-ping-timeout",
-            "0.5",
-            "--max-agent-ping-timeouts",
-            "3",
-        )
+        # A second a ping, three misses: quick to notice the kill, slow enough that a
+        # busy machine does not remove the agent before its task runs.
+        pings = ["--agent-ping-timeout", "1", "--max-agent-ping-timeouts", "3"]
+        await cluster.start_master("--allocation-interval", "0.2", *pings)
         await cluster.start_agent(0)
         await cluster.wait_for_agents(1)
         async with Node() as node:
