@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger()
 
-# Envelopes for one peer beyond this are sent at once rather than at the end of the tick.
+# Messages queued for one peer beyond this leave at once rather than at the end of the tick.
 _BATCH_MAX = 1024
 # Frames handled per wake-up before yielding the loop to the actors: small enough that
 # mailboxes stay short (fewer objects for the GC to scan), 16 measured best on 2 cores.
