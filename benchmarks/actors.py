@@ -10,8 +10,9 @@
 - remote_pingpong: round trips with a node in another OS process,
   against raw pyzmq request/reply over the same kind of sockets.
 
-The payload is the same ~100-byte MessagePack struct everywhere. Each figure is
-the best of a few repetitions, as machines here are noisy.
+The payload is the same ~100-byte MessagePack struct everywhere. Ours and the
+baseline alternate, five pairs each; the table shows medians, and the ratio is
+the median of the per-pair ratios, as machines here are noisy.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import asyncio
 import collections
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -354,6 +356,22 @@ def best_of(repeats: int, measure: Callable[[], float]) -> float:
     return max(measure() for _ in range(repeats))
 
 
+def paired(
+    repeats: int, ours: Callable[[], float], baseline: Callable[[], float]
+) -> tuple[float, float, float]:
+    """Alternate baseline and ours, so each pair sees the same machine load.
+
+    Returns the medians of ours, of the baseline, and of the per-pair ratios
+    (the figure that matters, and the one least moved by a noisy neighbour).
+    """
+    pairs = [(ours(), baseline()) for _ in range(repeats)]
+    return (
+        statistics.median(value for value, _ in pairs),
+        statistics.median(base for _, base in pairs),
+        statistics.median(value / base for value, base in pairs),
+    )
+
+
 def run_all(quick: bool) -> dict[str, dict[str, float | None]]:
     scale = 0.2 if quick else 1.0
     local_count = int(500_000 * scale)
@@ -366,8 +384,8 @@ def run_all(quick: bool) -> dict[str, dict[str, float | None]]:
 
     results: dict[str, dict[str, float | None]] = {}
 
-    def record(name: str, value: float, baseline: float | None) -> None:
-        ratio = value / baseline if baseline else None
+    def record(name: str, figures: tuple[float, float, float]) -> None:
+        value, baseline, ratio = figures
         results[name] = {
             "value": value,
             "baseline": baseline,
@@ -375,13 +393,20 @@ def run_all(quick: bool) -> dict[str, dict[str, float | None]]:
             "target": TARGETS.get(name),
         }
 
-    baseline = best_of(repeats, on_loop(deque_baseline, local_count))
-    record("local_oneway", best_of(repeats, on_loop(local_oneway, local_count)), baseline)
-    record("local_pingpong", best_of(repeats, on_loop(local_pingpong, rounds * 5)), None)
-    baseline = best_of(repeats, lambda: raw_oneway(remote_count))
-    record("remote_oneway", best_of(repeats, on_loop(remote_oneway, remote_count)), baseline)
-    baseline = best_of(repeats, lambda: raw_pingpong(rounds))
-    record("remote_pingpong", best_of(repeats, on_loop(remote_pingpong, rounds)), baseline)
+    record(
+        "local_oneway",
+        paired(repeats, on_loop(local_oneway, local_count), on_loop(deque_baseline, local_count)),
+    )
+    pingpong = best_of(repeats, on_loop(local_pingpong, rounds * 5))
+    results["local_pingpong"] = {"value": pingpong, "baseline": None, "ratio": None, "target": None}
+    record(
+        "remote_oneway",
+        paired(repeats, on_loop(remote_oneway, remote_count), lambda: raw_oneway(remote_count)),
+    )
+    record(
+        "remote_pingpong",
+        paired(repeats, on_loop(remote_pingpong, rounds), lambda: raw_pingpong(rounds)),
+    )
     return results
 
 
