@@ -1,0 +1,62 @@
+"""The benchmarks still run and write the JSON they promise (no speed is asserted here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(module: str, *arguments: str, json_path: Path, timeout: float) -> dict:
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "ZMESOS_LOG_LEVEL": "warning"}
+    subprocess.run(
+        [sys.executable, "-m", module, *arguments, "--json", str(json_path)],
+        check=True,
+        cwd=ROOT,
+        env=environment,
+        timeout=timeout,
+        capture_output=True,
+    )
+    return json.loads(json_path.read_text())
+
+
+@pytest.mark.timeout(120)
+def test_benchmarks_actors_write_every_scenario(tmp_path):
+    figures = _run("benchmarks.actors", "--quick", json_path=tmp_path / "a.json", timeout=100)
+    assert set(figures) == {"local_oneway", "local_pingpong", "remote_oneway", "remote_pingpong"}
+    assert figures["remote_oneway"]["value"] > 0 and figures["remote_oneway"]["ratio"] > 0
+
+
+@pytest.mark.timeout(120)
+def test_benchmarks_allocator_write_a_scenario(tmp_path):
+    figures = _run(
+        "benchmarks.allocator",
+        "--quick",
+        "--scenario",
+        "decline_offers_2000x200",
+        json_path=tmp_path / "b.json",
+        timeout=100,
+    )
+    scenario = figures["scenarios"]["decline_offers_2000x200"]
+    assert scenario["seconds_per_cycle"] > 0 and scenario["mesos_seconds"] == 2.92
+
+
+@pytest.mark.timeout(180)
+def test_benchmarks_cluster_simulated_runs_its_tasks(tmp_path):
+    figures = _run(
+        "benchmarks.cluster",
+        "--quick",
+        "--only",
+        "simulated",
+        json_path=tmp_path / "c.json",
+        timeout=170,
+    )
+    simulated = figures["simulated"]
+    assert simulated["finished"] == simulated["tasks"]
+    assert simulated["tasks_per_s"] > 0 and simulated["p50_s"] is not None
