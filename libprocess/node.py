@@ -203,7 +203,7 @@ class Node:
             return
         if self.transport is None or self._stopped:
             return
-        self.transport.send(to.address, sender, to.name, message)
+        self.transport.send(to, sender, message)
 
     def deliver_remote(self, sender: PID, to_name: str, message: Message) -> None:
         """A message decoded by the transport, for a process (or the node itself, name '')."""
@@ -241,7 +241,9 @@ class Node:
         self._links[target].add(linker)
         if first and self.transport is not None:
             self.transport.watch(target.address)
-            self.transport.send(target.address, linker.pid, "", LinkRequest(target=target.name))
+            self.transport.send(
+                _node_at(target.address), linker.pid, LinkRequest(target=target.name)
+            )
 
     def _control(self, sender: PID, message: Message) -> None:
         if isinstance(message, LinkRequest):
@@ -264,7 +266,7 @@ class Node:
 
     def _notify_exited(self, pid: PID, address: tuple[str, int]) -> None:
         assert self.transport is not None
-        self.transport.send(address, pid, "", ExitedNotice(pid=str(pid)))
+        self.transport.send(_node_at(address), pid, ExitedNotice(pid=str(pid)))
 
     def _fire_exited(self, target: PID) -> None:
         for linker in self._links.pop(target, ()):
@@ -301,6 +303,11 @@ class Node:
 
     def _is_local(self, pid: PID) -> bool:
         return pid.port == self.port and pid.host == self.host
+
+
+def _node_at(address: tuple[str, int]) -> PID:
+    """The node itself at `address` (the empty name): where control messages go."""
+    return PID("", *address)
 
 
 def _exited_event(process: Process, pid: PID) -> None:

@@ -48,7 +48,10 @@ class _Peer:
         "address",
         "connect_deadline",
         "connected",
-        "last_run",
+        "last_kind",
+        "last_messages",
+        "last_sender",
+        "last_to",
         "monitor",
         "queue",
         "queued",
@@ -60,8 +63,13 @@ class _Peer:
         self.socket = socket
         self.monitor = monitor
         self.queue: list[list[Any]] = []  # runs: [from_pid, to_name, message_name, [message]]
-        self.last_run: list[Any] | None = None
         self.queued = 0
+        # The open run: a message joins it when sender, target and type are the very
+        # same objects (identity is cheap; equal-but-distinct PIDs just start a new run).
+        self.last_sender: PID | None = None
+        self.last_to: PID | None = None
+        self.last_kind: type | None = None
+        self.last_messages: list[Message] = []
         self.connected = False
         self.connect_deadline: asyncio.TimerHandle | None = None
 
@@ -186,27 +194,27 @@ class Transport:
     def has_pending(self) -> bool:
         return bool(self._dirty)
 
-    def send(self, address: tuple[str, int], sender: PID, to_name: str, message: Message) -> None:
-        """Queue a message for `address`; it leaves with the peer's batch this tick."""
-        if self._closed:
-            return
-        peer = self._peers.get(address)
+    def send(self, to: PID, sender: PID, message: Message) -> None:
+        """Queue a message for `to`'s node; it leaves with that peer's batch this tick."""
+        peer = self._peers.get(to.address)
         if peer is None:
-            peer = self._connect(address)
-        name = type(message).__name__
-        run = peer.last_run
-        if run is not None and run[0] is sender._text and run[2] is name and run[1] == to_name:
-            run[3].append(message)
+            if self._closed:
+                return
+            peer = self._connect(to.address)
+        kind = type(message)
+        if sender is peer.last_sender and to is peer.last_to and kind is peer.last_kind:
+            peer.last_messages.append(message)
         else:
-            run = peer.last_run = [sender._text, to_name, name, [message]]
-            peer.queue.append(run)
-        peer.queued += 1
-        if peer.queued == 1:
+            peer.last_sender, peer.last_to, peer.last_kind = sender, to, kind
+            peer.last_messages = [message]
+            peer.queue.append([sender._text, to.name, kind.__name__, peer.last_messages])
+        queued = peer.queued = peer.queued + 1
+        if queued == 1:
             self._dirty.append(peer)
             if not self._flush_scheduled:
                 self._flush_scheduled = True
                 self.node.loop.call_soon(self._flush)
-        elif peer.queued >= _BATCH_MAX:
+        elif queued >= _BATCH_MAX:
             self._flush_peer(peer)
 
     def watch(self, address: tuple[str, int]) -> None:
@@ -275,7 +283,7 @@ class Transport:
             peer.connect_deadline.cancel()
         if peer in self._dirty:
             self._dirty.remove(peer)
-        peer.queue, peer.queued, peer.last_run = [], 0, None
+        peer.queue, peer.queued, peer.last_kind = [], 0, None
         loop = self.node.loop
         with contextlib.suppress(zmq.ZMQError):
             loop.remove_reader(peer.monitor.getsockopt(zmq.FD))
@@ -293,7 +301,7 @@ class Transport:
         queue, count = peer.queue, peer.queued
         if not count:
             return
-        peer.queue, peer.queued, peer.last_run = [], 0, None
+        peer.queue, peer.queued, peer.last_kind = [], 0, None
         metrics = self.node.metrics
         try:
             frame = self.codec.encode_frame(queue)
