@@ -73,9 +73,6 @@ class Codec:
         """`runs`: lists `[from_pid, to_name, message_name, [message, ...]]`."""
         return self._encoder.encode(runs)
 
-    def encode(self, value: Any) -> bytes:
-        return self._encoder.encode(value)
-
     def decode_frame(self, frame: bytes | memoryview) -> list[Run]:
         """Split a frame into runs; raises msgspec.DecodeError on a malformed frame."""
         return self._frame_decoder.decode(frame)

@@ -278,9 +278,6 @@ class Node:
         """The transport lost `address`: every link to a process there fires."""
         for target in [pid for pid in self._links if pid.address == address]:
             self._fire_exited(target)
-        self._remote_linkers_lost(address)
-
-    def _remote_linkers_lost(self, address: tuple[str, int]) -> None:
         for watchers in self._remote_linkers.values():
             watchers.discard(address)
 
@@ -297,9 +294,6 @@ class Node:
         self._fire_exited(process.pid)
         for address in self._remote_linkers.pop(name, ()):
             self._notify_exited(process.pid, address)
-
-    def has_links_to(self, address: tuple[str, int]) -> bool:
-        return any(pid.address == address for pid in self._links)
 
     def _is_local(self, pid: PID) -> bool:
         return pid.port == self.port and pid.host == self.host

@@ -276,7 +276,8 @@ class Transport:
         log.info("peer_lost", peer=f"{peer.address[0]}:{peer.address[1]}", reason=reason)
         self.node.peer_lost(peer.address)
 
-    def _close_peer(self, peer: _Peer) -> None:
+    def _close_peer(self, peer: _Peer, linger: float = 0.0) -> None:
+        """Close a peer's sockets; what it still holds may leave for `linger` seconds."""
         if self._peers.get(peer.address) is peer:
             del self._peers[peer.address]
         if peer.connect_deadline is not None:
@@ -289,7 +290,7 @@ class Transport:
             loop.remove_reader(peer.monitor.getsockopt(zmq.FD))
         peer.socket.disable_monitor()
         peer.monitor.close(linger=0)
-        peer.socket.close(linger=0)
+        peer.socket.close(linger=int(linger * 1000))
 
     def _flush(self) -> None:
         self._flush_scheduled = False
@@ -331,13 +332,5 @@ class Transport:
             self._inbound.close(linger=0)
             self._inbound = None
         for peer in list(self._peers.values()):
-            if peer.connect_deadline is not None:
-                peer.connect_deadline.cancel()
-            loop.remove_reader(peer.monitor.getsockopt(zmq.FD))
-            peer.socket.disable_monitor()
-            peer.monitor.close(linger=0)
-            if peer.connected:
-                peer.socket.setsockopt(zmq.LINGER, int(linger * 1000))
-            peer.socket.close()
-        self._peers.clear()
+            self._close_peer(peer, linger if peer.connected else 0.0)
         await loop.run_in_executor(None, self.context.term)

@@ -8,10 +8,10 @@ import getpass
 import pytest
 
 from frameworks.batch import BatchScheduler, Command
-from frameworks.scheduler import Scheduler, SchedulerDriver
+from frameworks.scheduler import SchedulerDriver
 from libprocess import Node
-from tests.e2e.cluster import running_cluster
-from zmesos.protocol import CommandInfo, FrameworkInfo, TaskInfo, TaskState, TaskStatus
+from tests.e2e.cluster import OneSleeper, running_cluster
+from zmesos.protocol import FrameworkInfo, TaskState
 from zmesos.resources import Resources
 
 pytestmark = pytest.mark.timeout(120)
@@ -55,40 +55,9 @@ async def test_cluster_failing_command_reports_its_exit_status(tmp_path):
     assert "status 7" in record.message
 
 
-class KillAfterRunning(Scheduler):
-    """Launches one long task and kills it once it runs."""
-
-    def __init__(self) -> None:
-        self.states: list[TaskState] = []
-        self.done = asyncio.get_running_loop().create_future()
-        self.launched = False
-
-    def resource_offers(self, driver, offers):
-        for offer in offers:
-            if self.launched:
-                driver.decline(offer.id)
-                continue
-            self.launched = True
-            task = TaskInfo(
-                name="sleeper",
-                task_id="sleeper",
-                agent_id=offer.agent_id,
-                resources=tuple(SMALL.to_list()),
-                command=CommandInfo(value="sleep 60"),
-            )
-            driver.launch_tasks([offer.id], [task])
-
-    def status_update(self, driver, status: TaskStatus):
-        self.states.append(status.state)
-        if status.state == TaskState.RUNNING:
-            driver.kill_task(status.task_id)
-        if status.state.terminal and not self.done.done():
-            self.done.set_result(status)
-
-
 async def test_cluster_kill_gives_task_killed(tmp_path):
     async with running_cluster(tmp_path, agents=1) as cluster, Node() as node:
-        scheduler = KillAfterRunning()
+        scheduler = OneSleeper(kill_when_running=True)
         driver = SchedulerDriver(
             scheduler,
             FrameworkInfo(user=getpass.getuser(), name="killer"),
@@ -96,7 +65,7 @@ async def test_cluster_kill_gives_task_killed(tmp_path):
             registration_backoff=(0.2, 1.0),
         )
         node.spawn(driver)
-        final = await asyncio.wait_for(scheduler.done, 60)
+        final = await asyncio.wait_for(scheduler.final, 60)
         driver.stop()
     assert final.state == TaskState.KILLED
     assert TaskState.RUNNING in scheduler.states

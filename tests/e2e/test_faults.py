@@ -9,45 +9,11 @@ import signal
 
 import pytest
 
-from frameworks.scheduler import Scheduler, SchedulerDriver
+from frameworks.scheduler import SchedulerDriver
 from libprocess import Node
-from tests.e2e.cluster import free_port
+from tests.e2e.cluster import OneSleeper, free_port
 from zmesos.cli.local import LocalCluster
-from zmesos.protocol import CommandInfo, FrameworkInfo, Reason, TaskInfo, TaskState, TaskStatus
-from zmesos.resources import Resources
-
-
-class OneSleeper(Scheduler):
-    def __init__(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.running = loop.create_future()
-        self.final: asyncio.Future[TaskStatus] = loop.create_future()
-        self.lost_agents: list[str] = []
-        self.launched = False
-
-    def resource_offers(self, driver, offers):
-        for offer in offers:
-            if self.launched:
-                driver.decline(offer.id)
-                continue
-            self.launched = True
-            task = TaskInfo(
-                name="sleeper",
-                task_id="sleeper",
-                agent_id=offer.agent_id,
-                resources=tuple(Resources.parse("cpus:0.1;mem:32").to_list()),
-                command=CommandInfo(value="sleep 60"),
-            )
-            driver.launch_tasks([offer.id], [task])
-
-    def status_update(self, driver, status):
-        if status.state == TaskState.RUNNING and not self.running.done():
-            self.running.set_result(status)
-        if status.state.terminal and not self.final.done():
-            self.final.set_result(status)
-
-    def agent_lost(self, driver, agent_id):
-        self.lost_agents.append(agent_id)
+from zmesos.protocol import FrameworkInfo, Reason, TaskState
 
 
 @pytest.mark.timeout(120)
