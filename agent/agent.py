@@ -66,7 +66,7 @@ class Agent(RegistrationHandlers, TaskHandlers, ExecutorHandlers):
             hostname=self.flags.hostname or socket.gethostname(),
             resources=tuple(resources.to_list()),
             attributes=self.flags.attribute_map,
-            port=self.pid.port,
+            port=self.flags.port,  # its HTTP address, where users reach it
         )
         self.status_updates = StatusUpdateManager(self._forward_update, self.delay)
         self.status_updates.pause()  # until registered
@@ -88,7 +88,7 @@ class Agent(RegistrationHandlers, TaskHandlers, ExecutorHandlers):
 
         self.log.info(
             "agent_started",
-            master=str(self.master),
+            master=str(self.detector),
             resources=str(resources),
             work_dir=self.flags.work_dir,
         )

@@ -15,7 +15,7 @@ from agent.containerizer import Containerizer
 from agent.flags import AgentFlags
 from agent.state import Executor, ExecutorState, Framework, FrameworkState
 from agent.status_updates import StatusUpdateManager
-from libprocess import PID, Process, Timer, clock
+from libprocess import PID, Message, Process, Timer, clock
 from zmesos.protocol import (
     AgentInfo,
     Reason,
@@ -47,7 +47,10 @@ class AgentBase(Process):
         self.flags = flags
         self.containerizer = containerizer or Containerizer(fork_server=flags.executor_fork_server)
         self.rng = rng or random.Random()
-        self.master: PID = flags.master_pid
+        self.detector = flags.master_detector
+        # The master's actor: known from the start when --master names it, else once
+        # detected; it may change on every re-registration (a restarted or new master).
+        self.master: PID | None = self.detector.fixed
         self.agent_id = ""
         self.info: AgentInfo = None  # type: ignore[assignment]  # set in initialize
         self.connected = False
@@ -126,8 +129,13 @@ class AgentBase(Process):
         )
         self.status_updates.update(update)
 
+    def _send_master(self, message: Message) -> None:
+        """To the master, once one is known (before that, no master could want it)."""
+        if self.master is not None:
+            self.send(self.master, message)
+
     def _forward_update(self, update: StatusUpdate) -> None:
-        self.send(self.master, StatusUpdateMessage(update=update, pid=str(self.pid)))
+        self._send_master(StatusUpdateMessage(update=update, pid=str(self.pid)))
 
     def _acknowledge_executor(self, executor_pid: PID, update: StatusUpdate) -> None:
         assert update.uuid is not None

@@ -247,8 +247,7 @@ class ExecutorHandlers(AgentBase):
                     termination.reason,
                     termination.message,
                 )
-        self.send(
-            self.master,
+        self._send_master(
             ExitedExecutor(
                 agent_id=self.agent_id,
                 framework_id=framework.id,

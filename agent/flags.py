@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from agent.errors import FlagsError
-from libprocess import PID
+from zmesos.detector import MasterDetector, master_detector
 from zmesos.errors import ResourcesError
 from zmesos.flags import flag, parse_duration
 from zmesos.resources import Resources
@@ -26,10 +26,8 @@ __all__ = [
     "detect_resources",
     "parse_attributes",
     "parse_duration",
-    "parse_master",
 ]
 
-MASTER_PROCESS_NAME = "master"
 DEFAULT_PORTS = "[31000-32000]"
 # Mesos leaves min(1 GB, half of it) of memory and min(5 GB, half of it) of disk to the host.
 MEMORY_RESERVE_MB = 1024.0
@@ -45,9 +43,10 @@ def _default_work_dir() -> str:
 class AgentFlags:
     """What an agent is told at start. Validated on construction (FlagsError)."""
 
-    master: str = flag("", "HOST:PORT (or master@HOST:PORT) of the master")
+    master: str = flag("", "the master's HOST:PORT (its HTTP address; or master@HOST:PORT)")
     ip: str = flag("127.0.0.1", "address the agent binds and advertises")
-    port: int = flag(5051, "port the agent binds (0: any free port)")
+    port: int = flag(5051, "HTTP port the agent answers on and advertises (0: any free port)")
+    actor_port: int = flag(0, "port of the agent's actor endpoint (0: any free port)")
     resources: str = flag(
         "", "e.g. cpus:4;mem:2048;ports:[31000-32000]; what is left out is detected"
     )
@@ -75,7 +74,7 @@ class AgentFlags:
 
     def __post_init__(self) -> None:
         if self.master:
-            parse_master(self.master)
+            master_detector(self.master)
         if self.resources:
             try:
                 Resources.parse(self.resources)
@@ -84,8 +83,11 @@ class AgentFlags:
         parse_attributes(self.attributes)
         if not self.work_dir:
             raise FlagsError("--work-dir must not be empty")
-        if not 0 <= self.port < 65536:
-            raise FlagsError(f"--port: {self.port} is out of range")
+        for name in ("port", "actor_port"):
+            if not 0 <= getattr(self, name) < 65536:
+                raise FlagsError(
+                    f"--{name.replace('_', '-')}: {getattr(self, name)} is out of range"
+                )
         for name in (
             "registration_backoff_factor",
             "executor_shutdown_grace_period",
@@ -96,26 +98,15 @@ class AgentFlags:
                 raise FlagsError(f"--{name.replace('_', '-')}: must not be negative")
 
     @property
-    def master_pid(self) -> PID:
-        """The master's PID; FlagsError when --master is missing."""
+    def master_detector(self) -> MasterDetector:
+        """How to find the master's actor; FlagsError when --master is missing."""
         if not self.master:
             raise FlagsError("--master is required (HOST:PORT)")
-        return parse_master(self.master)
+        return master_detector(self.master)
 
     @property
     def attribute_map(self) -> dict[str, str]:
         return parse_attributes(self.attributes)
-
-
-def parse_master(text: str) -> PID:
-    """`HOST:PORT` or `master@HOST:PORT` -> the master's PID; FlagsError otherwise."""
-    candidate = text.strip()
-    if "@" not in candidate:
-        candidate = f"{MASTER_PROCESS_NAME}@{candidate}"
-    try:
-        return PID.parse(candidate)
-    except ValueError:
-        raise FlagsError(f"--master: bad address {text!r}: expected HOST:PORT") from None
 
 
 def parse_attributes(text: str) -> dict[str, str]:

@@ -6,9 +6,15 @@ retried after a random delay in [0, b], b starting at
 answers. The agent links to the master; when the master exits, or stops pinging
 for five ping intervals, or pings saying it does not know the agent, the agent
 re-registers the same way. While disconnected, status updates wait.
+
+Each attempt first finds the master's actor (zmesos.detector): at once when
+--master names it, else by asking the master's HTTP address; a failed lookup
+is logged and the next attempt tries again.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import msgspec
 
@@ -54,15 +60,35 @@ class RegistrationHandlers(AgentBase):
         self._registration_timer = None
         if self.connected or self.shutting_down:
             return
-        if self.agent_id:
-            self.send(self.master, self._reregistration_message())
-            self.metrics["reregistration_attempts"] += 1
+        fixed = self.detector.fixed
+        if fixed is not None:
+            self._send_registration(fixed)
         else:
-            self.send(self.master, RegisterAgent(agent=self.info))
-            self.metrics["registration_attempts"] += 1
+            self.defer(self.detector.detect(), self._master_detected)
         delay = max(self.rng.uniform(0, self._registration_backoff), REGISTRATION_RETRY_MIN)
         self._registration_backoff = min(self._registration_backoff * 2, REGISTRATION_RETRY_MAX)
         self._registration_timer = self.delay(delay, self._attempt_registration)
+
+    def _master_detected(self, done: asyncio.Future[PID]) -> None:
+        if done.cancelled() or self.connected or self.shutting_down:
+            return
+        error = done.exception()
+        if error is not None:
+            self.metrics["master_detection_failures"] += 1
+            self.log.warning("master_not_found", master=str(self.detector), error=str(error))
+            return  # the registration timer tries again
+        self._send_registration(done.result())
+
+    def _send_registration(self, master: PID) -> None:
+        if master != self.master:
+            self.log.info("master_detected", master=str(master), address=str(self.detector))
+            self.master = master
+        if self.agent_id:
+            self.send(master, self._reregistration_message())
+            self.metrics["reregistration_attempts"] += 1
+        else:
+            self.send(master, RegisterAgent(agent=self.info))
+            self.metrics["registration_attempts"] += 1
 
     def _reregistration_message(self) -> ReregisterAgent:
         tasks: list[TaskInfo] = []
@@ -138,6 +164,7 @@ class RegistrationHandlers(AgentBase):
         if self._registration_timer is not None:
             self._registration_timer.cancel()
             self._registration_timer = None
+        assert self.master is not None  # _from_master let the answer through
         self.link(self.master)
         self._ping_timeout = ping_interval * MAX_MISSED_PINGS
         self._arm_ping_timer()

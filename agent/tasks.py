@@ -269,8 +269,7 @@ class TaskHandlers(AgentBase):
         if not self.connected:
             self._drop(message, "the agent is not connected to a master")
             return
-        self.send(
-            self.master,
+        self._send_master(
             ExecutorToFramework(
                 agent_id=self.agent_id,
                 framework_id=message.framework_id,

@@ -32,8 +32,9 @@ import uvloop
 
 from frameworks.batch import BatchScheduler, Command
 from frameworks.scheduler import SchedulerDriver
-from libprocess import PID, Node
+from libprocess import Node
 from zmesos.cli.local import LocalCluster
+from zmesos.detector import master_detector
 from zmesos.protocol import FrameworkInfo
 from zmesos.resources import Resources
 
@@ -94,7 +95,6 @@ async def real(tasks: int, agents: int) -> dict[str, object]:
         cluster = LocalCluster(
             "127.0.0.1",
             _free_port(),
-            _free_port(),
             Path(work_dir),
             "cpus:4;mem:8192;disk:8192;ports:[31000-32000]",
         )
@@ -125,8 +125,8 @@ async def real(tasks: int, agents: int) -> dict[str, object]:
 
 async def simulated(agents: int, tasks: int, frameworks: int, agent_processes: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="zmesos-bench-") as work_dir:
-        cluster = LocalCluster("127.0.0.1", _free_port(), _free_port(), Path(work_dir), "")
-        http = f"http://127.0.0.1:{cluster.http_port}"
+        cluster = LocalCluster("127.0.0.1", _free_port(), Path(work_dir), "")
+        http = cluster.url
         try:
             await cluster.start_master("--allocation-interval", "1")
             per_process = -(-agents // agent_processes)
@@ -182,7 +182,7 @@ async def serve_agents(count: int, first: int, master: str) -> None:
     from benchmarks.simulated_agent import SimulatedAgent
 
     node = await Node().start()
-    master_pid = PID("master", *master.rsplit(":", 1)[0:1], int(master.rsplit(":", 1)[1]))
+    master_pid = await master_detector(master).detect()
     resources = Resources.parse("cpus:8;mem:16384;disk:65536;ports:[31000-32000]")
     for index in range(first, first + count):
         node.spawn(SimulatedAgent(f"agent({index})", master_pid, resources, f"sim-{index:05d}"))

@@ -10,7 +10,9 @@
     status = await driver.join()
 
 The driver is a process (named `scheduler(N)`) speaking Mesos's v0 scheduler
-protocol to the master. It registers, retrying with backoff on the runtime
+protocol to the master, which it finds from the address it is given
+(zmesos.detector: the master's HTTP `host:port`, or its actor's PID) before
+each registration attempt. It registers, retrying with backoff on the runtime
 clock until the master answers; it links to the master and, when that link
 breaks, calls `disconnected` and registers again (re-registering with its
 FrameworkID, so the master keeps its tasks within the failover timeout).
@@ -25,6 +27,7 @@ callback raises, the update is not acknowledged, so the agent sends it again.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import itertools
 import random
@@ -32,7 +35,8 @@ from collections.abc import Iterable, Sequence
 
 import msgspec
 
-from libprocess import PID, Node, Process, Timer
+from libprocess import PID, Message, Node, Process, Timer
+from zmesos.detector import master_detector
 from zmesos.protocol import (
     AcceptOffers,
     DeactivateFramework,
@@ -68,7 +72,7 @@ from zmesos.protocol import (
     UnregisterFramework,
 )
 
-__all__ = ["DriverStatus", "Scheduler", "SchedulerDriver", "master_pid"]
+__all__ = ["DriverStatus", "Scheduler", "SchedulerDriver"]
 
 _names = itertools.count(1)
 
@@ -118,13 +122,6 @@ class Scheduler:
         """The master refused the framework; the driver aborts after this returns."""
 
 
-def master_pid(master: str | PID) -> PID:
-    """`host:port` or `name@host:port` (or a PID) as the master's PID."""
-    if isinstance(master, PID):
-        return master
-    return PID.parse(master if "@" in master else f"master@{master}")
-
-
 class SchedulerDriver(Process):
     """Connects a `Scheduler` to a master. See the module docstring for the contract.
 
@@ -145,7 +142,8 @@ class SchedulerDriver(Process):
         super().__init__(name or f"scheduler({next(_names)})")
         self.scheduler = scheduler
         self.framework = framework
-        self.master = master_pid(master)
+        self.detector = master_detector(master)
+        self.master: PID | None = self.detector.fixed  # else known once detected
         self.implicit_acknowledgements = implicit_acknowledgements
         self.framework_id: str = framework.id
         self.master_info: MasterInfo | None = None
@@ -207,14 +205,31 @@ class SchedulerDriver(Process):
         self._retry = None
         if self.connected or self.terminated:
             return
-        if self.framework_id:
-            info = msgspec.structs.replace(self.framework, id=self.framework_id)
-            self.send(self.master, ReregisterFramework(info, failover=self._failover))
+        fixed = self.detector.fixed
+        if fixed is not None:
+            self._send_registration(fixed)
         else:
-            self.send(self.master, RegisterFramework(self.framework))
+            self.defer(self.detector.detect(), self._master_detected)
         delay = self._backoff * self._random.uniform(0.5, 1.0)
         self._backoff = min(self._backoff * 2, self._backoff_cap)
         self._retry = self.delay(delay, self._register)
+
+    def _master_detected(self, done: asyncio.Future[PID]) -> None:
+        if done.cancelled() or self.connected or self.terminated:
+            return
+        error = done.exception()
+        if error is not None:
+            self.log.warning("master_not_found", master=str(self.detector), error=str(error))
+            return  # the retry timer tries again
+        self._send_registration(done.result())
+
+    def _send_registration(self, master: PID) -> None:
+        self.master = master
+        if self.framework_id:
+            info = msgspec.structs.replace(self.framework, id=self.framework_id)
+            self.send(master, ReregisterFramework(info, failover=self._failover))
+        else:
+            self.send(master, RegisterFramework(self.framework))
 
     def _from_master(self, sender: PID, message: object) -> bool:
         if sender == self.master:
@@ -254,6 +269,7 @@ class SchedulerDriver(Process):
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
+        assert self.master is not None  # the answer came from it
         self.link(self.master)
 
     # -- events from the master --------------------------------------------------
@@ -311,6 +327,11 @@ class SchedulerDriver(Process):
 
     # -- calls to the master -----------------------------------------------------
 
+    def _send_master(self, message: Message) -> None:
+        """To the master; callers check `connected`, so one is known."""
+        assert self.master is not None
+        self.send(self.master, message)
+
     def _can_send(self, what: str) -> bool:
         if self.status != DriverStatus.RUNNING or self.terminated:
             self.log.warning("ignoring_call", call=what, reason="driver is not running")
@@ -332,8 +353,7 @@ class SchedulerDriver(Process):
                 [task for op in operations if op.type == OperationType.LAUNCH for task in op.tasks]
             )
             return
-        self.send(
-            self.master,
+        self._send_master(
             AcceptOffers(
                 self.framework_id, tuple(offer_ids), tuple(operations), filters or Filters()
             ),
@@ -349,36 +369,33 @@ class SchedulerDriver(Process):
     def decline(self, offer_id: str, filters: Filters | None = None) -> None:
         """Decline an offer; its resources are not offered again for `refuse_seconds`."""
         if self._can_send("decline"):
-            self.send(
-                self.master, DeclineOffers(self.framework_id, (offer_id,), filters or Filters())
-            )
+            self._send_master(DeclineOffers(self.framework_id, (offer_id,), filters or Filters()))
 
     def revive(self, roles: Iterable[str] = ()) -> None:
         """Offers again (in `roles`, or all the framework's roles), filters cleared."""
         if self._can_send("revive"):
-            self.send(self.master, ReviveOffers(self.framework_id, tuple(roles)))
+            self._send_master(ReviveOffers(self.framework_id, tuple(roles)))
 
     def suppress(self, roles: Iterable[str] = ()) -> None:
         """No more offers (in `roles`, or all) until `revive`."""
         if self._can_send("suppress"):
-            self.send(self.master, SuppressOffers(self.framework_id, tuple(roles)))
+            self._send_master(SuppressOffers(self.framework_id, tuple(roles)))
 
     def kill_task(self, task_id: str, agent_id: str = "") -> None:
         if self._can_send("kill_task"):
-            self.send(self.master, KillTask(self.framework_id, task_id, agent_id))
+            self._send_master(KillTask(self.framework_id, task_id, agent_id))
 
     def reconcile_tasks(self, statuses: Iterable[TaskStatus] = ()) -> None:
         """Ask for the latest state of these tasks, or of all the framework's tasks."""
         if self._can_send("reconcile_tasks"):
-            self.send(self.master, ReconcileTasks(self.framework_id, tuple(statuses)))
+            self._send_master(ReconcileTasks(self.framework_id, tuple(statuses)))
 
     def acknowledge(self, status: TaskStatus) -> None:
         """Acknowledge a status update (explicit mode; implicit mode does this itself)."""
         if status.uuid is None:
             return
         if self._can_send("acknowledge"):
-            self.send(
-                self.master,
+            self._send_master(
                 StatusUpdateAcknowledgement(
                     status.agent_id, self.framework_id, status.task_id, status.uuid
                 ),
@@ -386,9 +403,7 @@ class SchedulerDriver(Process):
 
     def send_framework_message(self, executor_id: str, agent_id: str, data: bytes) -> None:
         if self._can_send("send_framework_message"):
-            self.send(
-                self.master, FrameworkToExecutor(agent_id, self.framework_id, executor_id, data)
-            )
+            self._send_master(FrameworkToExecutor(agent_id, self.framework_id, executor_id, data))
 
     def stop(self, failover: bool = False) -> None:
         """Stop the driver. Unless `failover`, the framework unregisters and its tasks end;
@@ -396,7 +411,7 @@ class SchedulerDriver(Process):
         if self.terminated:
             return
         if not failover and self.connected and self.framework_id:
-            self.send(self.master, UnregisterFramework(self.framework_id))
+            self._send_master(UnregisterFramework(self.framework_id))
         self.status = DriverStatus.STOPPED
         self.terminate()
 
@@ -405,7 +420,7 @@ class SchedulerDriver(Process):
         if self.terminated:
             return
         if self.connected and self.framework_id:
-            self.send(self.master, DeactivateFramework(self.framework_id))
+            self._send_master(DeactivateFramework(self.framework_id))
         self.status = DriverStatus.ABORTED
         self.terminate()
 

@@ -14,17 +14,17 @@ class MasterFlags:
     """Settings of one master. Durations are seconds on the runtime clock.
 
     `offer_timeout` None keeps offers until they are used, declined or
-    rescinded for another reason (Mesos's default). `http_port` None serves no
-    operator HTTP; 0 binds an ephemeral port. `master_id` None draws a fresh
+    rescinded for another reason (Mesos's default). `port` is the address users
+    name (HTTP: operator endpoints and the v1 APIs); `actor_port` is the actor
+    (ZeroMQ) endpoint, which agents and schedulers learn over HTTP (`GET
+    /actor`); 0 binds either to an ephemeral port. `master_id` None draws a fresh
     UUID, the prefix of every agent, framework and offer id this master hands out.
     """
 
     ip: str = flag("127.0.0.1", "address the master binds and advertises")
-    port: int = flag(5050, "port of the master's actor endpoint (agents and schedulers use it)")
+    port: int = flag(5050, "HTTP port users name the master by (operator endpoints, v1 APIs)")
+    actor_port: int = flag(0, "port of the actor endpoint; clients learn it over HTTP (0: any)")
     hostname: str = flag("", "hostname reported to frameworks (the ip when empty)")
-    http_port: int | None = flag(
-        5080, "operator HTTP port (/health, /state, /metrics/snapshot); none turns it off"
-    )
     allocation_interval: float = flag(1.0, "how often the allocator runs, besides after events")
     offer_timeout: float | None = flag(None, "rescind offers unused for this long (none: never)")
     agent_ping_timeout: float = flag(15.0, "time an agent has to answer a ping")
@@ -42,6 +42,11 @@ class MasterFlags:
             raise FlagsError("--allocation-interval must be > 0")
         if self.offer_timeout is not None and self.offer_timeout <= 0:
             raise FlagsError("--offer-timeout must be > 0 (or none for no timeout)")
+        for name in ("port", "actor_port"):
+            if not 0 <= getattr(self, name) < 65536:
+                raise FlagsError(
+                    f"--{name.replace('_', '-')}: {getattr(self, name)} is out of range"
+                )
         if self.agent_ping_timeout <= 0:
             raise FlagsError("--agent-ping-timeout must be > 0")
         if self.max_agent_ping_timeouts < 1:

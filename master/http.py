@@ -1,4 +1,8 @@
-"""The master's operator HTTP: /health, /state, /metrics/snapshot (aiohttp).
+"""The master's HTTP: /health, /state, /metrics/snapshot, /actor (aiohttp).
+
+`/actor` answers `{"pid": "master@host:port"}`: how zmesos's agents and
+schedulers, given the master's HTTP address, find its actor endpoint
+(zmesos.detector).
 
 Runs on the master's event loop. Handlers never touch the master's state
 directly: they `dispatch` a read into the master's (and allocator's) serial
@@ -9,34 +13,12 @@ Every path is served both bare and under `/master/` (Mesos serves
 
 from __future__ import annotations
 
-import dataclasses
-import json
-
 from aiohttp import web
 
 from libprocess import PID, Node, ProcessTerminated
+from zmesos.http import HttpServer, json_response, serve_app
 
 __all__ = ["HttpServer", "serve_http"]
-
-
-@dataclasses.dataclass
-class HttpServer:
-    """A running operator HTTP server; `port` is the bound port (useful with port 0)."""
-
-    runner: web.AppRunner
-    host: str
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    async def close(self) -> None:
-        await self.runner.cleanup()
-
-
-def _json(payload: object) -> web.Response:
-    return web.Response(text=json.dumps(payload, sort_keys=False), content_type="application/json")
 
 
 def make_app(master_pid: PID, node: Node) -> web.Application:
@@ -50,7 +32,7 @@ def make_app(master_pid: PID, node: Node) -> web.Application:
             snapshot = await node.dispatch(master_pid, "state")
         except ProcessTerminated:
             return web.Response(status=503, text="master is not running")
-        return _json(snapshot)
+        return json_response(snapshot)
 
     async def metrics(request: web.Request) -> web.Response:
         try:
@@ -59,9 +41,13 @@ def make_app(master_pid: PID, node: Node) -> web.Application:
             snapshot.update(await node.dispatch(allocator, "metrics"))
         except ProcessTerminated:
             return web.Response(status=503, text="master is not running")
-        return _json(dict(sorted(snapshot.items())))
+        return json_response(dict(sorted(snapshot.items())))
+
+    async def actor(request: web.Request) -> web.Response:
+        return json_response({"pid": str(master_pid)})
 
     app = web.Application()
+    app.router.add_get("/actor", actor)
     for prefix in ("", "/master"):
         app.router.add_get(f"{prefix}/health", health)
         app.router.add_get(f"{prefix}/state", state)
@@ -72,9 +58,4 @@ def make_app(master_pid: PID, node: Node) -> web.Application:
 
 async def serve_http(master_pid: PID, node: Node, host: str, port: int) -> HttpServer:
     """Start serving on `host:port` (0: an ephemeral port) on the running loop."""
-    runner = web.AppRunner(make_app(master_pid, node), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0][1] if runner.addresses else port
-    return HttpServer(runner, host, bound)
+    return await serve_app(make_app(master_pid, node), host, port)

@@ -70,7 +70,7 @@ class Master(AgentHandlers, FrameworkHandlers, OfferHandlers, TaskHandlers):
             id=self.id,
             pid=str(self.pid),
             hostname=self.flags.hostname or self.pid.host,
-            port=self.pid.port,
+            port=self.flags.port,  # the HTTP address users name it by
         )
         self.allocator = self.node.spawn(
             AllocatorProcess(

@@ -1,4 +1,4 @@
-"""Starting a master the way the CLI does: a node, the master actor, the operator HTTP."""
+"""Starting a master the way the CLI does: a node, the master actor, its HTTP server."""
 
 from __future__ import annotations
 
@@ -19,36 +19,43 @@ class MasterHandle:
     node: Node
     master: Master
     pid: PID
-    http: HttpServer | None
+    http: HttpServer
 
     @property
     def allocator(self) -> PID:
         return self.master.allocator
+
+    @property
+    def address(self) -> str:
+        """`host:port` of its HTTP: the address users and zmesos's clients name it by."""
+        return f"{self.http.host}:{self.http.port}"
 
     async def wait(self) -> None:
         """Until the master terminates."""
         await self.node.wait(self.pid)
 
     async def stop(self) -> None:
-        if self.http is not None:
-            await self.http.close()
+        await self.http.close()
         await self.node.stop()
 
 
 async def run_master(flags: MasterFlags, node: Node | None = None) -> MasterHandle:
-    """Start (or use) a node on `flags.ip:flags.port`, spawn the master, serve HTTP.
+    """Start (or use) a node on `flags.ip:flags.actor_port`, serve HTTP, spawn the master.
 
-    HTTP listens on `flags.ip:flags.http_port` unless `http_port` is None.
+    HTTP listens on `flags.ip:flags.port` and is bound before the master
+    starts, so the port the master advertises (MasterInfo.port) is the bound
+    one even when `flags.port` is 0.
     """
     if node is None:
-        node = await Node(host=flags.ip, port=flags.port).start()
+        node = await Node(host=flags.ip, port=flags.actor_port).start()
     master = Master(flags)
-    pid = node.spawn(master)
-    http = None
-    if flags.http_port is not None:
-        try:
-            http = await serve_http(pid, node, flags.ip, flags.http_port)
-        except BaseException:
-            await node.stop()
-            raise
+    pid = PID("master", *node.address)  # the name Master spawns under
+    try:
+        http = await serve_http(pid, node, flags.ip, flags.port)
+    except BaseException:
+        await node.stop()
+        raise
+    master.flags = dataclasses.replace(flags, port=http.port)
+    spawned = node.spawn(master)
+    assert spawned == pid, (spawned, pid)
     return MasterHandle(node, master, pid, http)

@@ -182,7 +182,8 @@ def executor_task(task_id: str, executor_id: str, command: CommandInfo) -> TaskI
 
 
 def master_address(node: Node) -> str:
-    return f"{node.host}:{node.port}"
+    """The fake master's actor, named directly (no HTTP to learn it from)."""
+    return f"master@{node.host}:{node.port}"
 
 
 def sandboxes(work_dir: Path, executor_id: str) -> list[Path]:

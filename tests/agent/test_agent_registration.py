@@ -90,7 +90,7 @@ async def test_agent_keeps_registering_until_the_master_appears(tmp_path):
         info = registration.agent
         assert (info.hostname, info.port, info.attributes) == (
             "host-a",
-            node.port,
+            5051,  # its HTTP port, the address it advertises
             {"rack": "r1", "zone": "z2"},
         )
         assert Resources.from_list(info.resources) == Resources.parse(AGENT_RESOURCES)

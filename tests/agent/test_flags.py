@@ -12,19 +12,22 @@ from agent.flags import (
     detect_resources,
     parse_attributes,
     parse_duration,
-    parse_master,
 )
 from libprocess import PID
+from zmesos.detector import ActorDetector, HttpDetector
 from zmesos.resources import Resources
 
 
-def test_flags_master_accepts_host_port_and_a_full_pid():
-    assert parse_master("10.0.0.1:5050") == PID("master", "10.0.0.1", 5050)
-    assert parse_master("master@h:5050") == PID("master", "h", 5050)
-    assert AgentFlags(master="h:1").master_pid == PID("master", "h", 1)
+def test_flags_master_accepts_an_http_address_and_an_actor_pid():
+    http = AgentFlags(master="10.0.0.1:5050").master_detector
+    assert isinstance(http, HttpDetector) and http.url == "http://10.0.0.1:5050/actor"
+    actor = AgentFlags(master="master@h:5050").master_detector
+    assert isinstance(actor, ActorDetector) and actor.fixed == PID("master", "h", 5050)
 
 
-@pytest.mark.parametrize("text", ["h", "h:", ":5050", "h:99999", "h:port", "a b:1"])
+@pytest.mark.parametrize(
+    "text", ["h", "h:", ":5050", "h:99999", "h:port", "a b:1", "ftp://h:1", "m@h"]
+)
 def test_flags_bad_master_is_a_one_line_error(text):
     with pytest.raises(FlagsError, match="--master") as caught:
         AgentFlags(master=text)
@@ -33,7 +36,7 @@ def test_flags_bad_master_is_a_one_line_error(text):
 
 def test_flags_master_is_required_to_build_an_agent():
     with pytest.raises(FlagsError, match="--master is required"):
-        AgentFlags().master_pid  # noqa: B018
+        AgentFlags().master_detector  # noqa: B018
 
 
 def test_flags_attributes_parse_to_a_dict():
@@ -65,6 +68,8 @@ def test_flags_other_bad_values():
         AgentFlags(work_dir="")
     with pytest.raises(FlagsError, match="--port"):
         AgentFlags(port=70000)
+    with pytest.raises(FlagsError, match="--actor-port"):
+        AgentFlags(actor_port=-1)
 
 
 def test_flags_defaults_follow_mesos():

@@ -24,7 +24,7 @@ def free_port() -> int:
 async def running_cluster(
     work_dir: Path, agents: int = 2, resources: str = "cpus:4;mem:4096;disk:4096"
 ) -> AsyncIterator[LocalCluster]:
-    cluster = LocalCluster("127.0.0.1", free_port(), free_port(), work_dir, resources)
+    cluster = LocalCluster("127.0.0.1", free_port(), work_dir, resources)
     try:
         await cluster.start_master("--allocation-interval", "0.2")
         for index in range(agents):

@@ -26,7 +26,7 @@ def _zmesos(*arguments: str, timeout: float = 60) -> subprocess.CompletedProcess
 
 @pytest.mark.timeout(120)
 def test_cli_execute_against_local_reports_states_and_exit_status(tmp_path):
-    port, http_port = free_port(), free_port()
+    port = free_port()
     local = subprocess.Popen(
         [
             *ZMESOS,
@@ -35,8 +35,6 @@ def test_cli_execute_against_local_reports_states_and_exit_status(tmp_path):
             "1",
             "--port",
             str(port),
-            "--http-port",
-            str(http_port),
             "--work-dir",
             str(tmp_path),
         ],

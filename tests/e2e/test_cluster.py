@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 
+import aiohttp
 import pytest
 
 from frameworks.batch import BatchScheduler, Command
@@ -69,3 +70,17 @@ async def test_cluster_kill_gives_task_killed(tmp_path):
         driver.stop()
     assert final.state == TaskState.KILLED
     assert TaskState.RUNNING in scheduler.states
+
+
+async def test_cluster_master_and_agents_answer_http_on_their_advertised_addresses(tmp_path):
+    async with running_cluster(tmp_path) as cluster, aiohttp.ClientSession() as session:
+        async with session.get(f"{cluster.url}/state") as response:
+            state = await response.json()
+        async with session.get(f"{cluster.url}/actor") as response:
+            assert (await response.json())["pid"] == state["pid"]
+        assert state["leader_info"]["port"] == cluster.port
+        for agent in state["agents"]:
+            async with session.get(f"http://127.0.0.1:{agent['port']}/actor") as response:
+                assert (await response.json())["pid"] == agent["pid"]
+            async with session.get(f"http://127.0.0.1:{agent['port']}/state") as response:
+                assert (await response.json())["id"] == agent["id"]

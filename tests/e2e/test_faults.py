@@ -18,7 +18,7 @@ from zmesos.protocol import FrameworkInfo, Reason, TaskState
 
 @pytest.mark.timeout(120)
 async def test_faults_killed_agent_is_removed_and_its_task_lost(tmp_path):
-    cluster = LocalCluster("127.0.0.1", free_port(), free_port(), tmp_path, "cpus:2;mem:1024")
+    cluster = LocalCluster("127.0.0.1", free_port(), tmp_path, "cpus:2;mem:1024")
     try:
         # A second a ping, three misses: quick to notice the kill, slow enough that a
         # busy machine does not remove the agent before its task runs.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from frameworks import DriverStatus, Scheduler, SchedulerDriver
-from frameworks.scheduler import master_pid
 from libprocess import PID, Node, Process, clock
 from libprocess.testing import settle
 from zmesos.protocol import (
@@ -124,11 +123,11 @@ async def _registered(node: Node, scheduler: Scheduler | None = None, **options)
     return master, calls, driver
 
 
-def test_scheduler_master_pid_accepts_host_port_and_full_pids():
-    assert str(master_pid("127.0.0.1:5050")) == "master@127.0.0.1:5050"
-    assert str(master_pid("m2@10.0.0.1:7000")) == "m2@10.0.0.1:7000"
+def test_scheduler_master_address_is_an_http_address_or_an_actor_pid():
+    assert SchedulerDriver(Calls(), INFO, "127.0.0.1:5050").master is None  # learnt over HTTP
+    assert str(SchedulerDriver(Calls(), INFO, "m2@10.0.0.1:7000").master) == "m2@10.0.0.1:7000"
     with pytest.raises(ValueError):
-        master_pid("nonsense")
+        SchedulerDriver(Calls(), INFO, "nonsense")
 
 
 async def test_scheduler_registers_and_names_itself_scheduler_n():

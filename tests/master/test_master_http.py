@@ -14,6 +14,7 @@ from libprocess import Node, clock
 from libprocess.testing import settle
 from master import MasterFlags, run_master, serve_http
 from tests.master.fakes import command_task, start_cluster
+from zmesos.detector import master_detector
 from zmesos.protocol import (
     AcceptOffers,
     FrameworkInfo,
@@ -127,12 +128,16 @@ async def test_master_http_health_state_and_metrics():
 
 
 async def test_master_run_master_serves_and_stops():
-    handle = await run_master(MasterFlags(ip="127.0.0.1", port=0, http_port=0, master_id="R"))
+    handle = await run_master(MasterFlags(ip="127.0.0.1", port=0, master_id="R"))
     try:
         assert handle.pid.name == "master"
-        assert handle.http is not None and handle.http.port > 0
+        assert handle.http.port > 0 and handle.http.port != handle.pid.port
         status, state = await _get(f"{handle.http.url}/master/state")
         assert status == 200 and state["id"] == "R" and state["pid"] == str(handle.pid)
+        assert state["leader_info"]["port"] == handle.http.port  # the address users name
+        status, actor = await _get(f"{handle.http.url}/actor")
+        assert status == 200 and actor == {"pid": str(handle.pid)}
+        assert await master_detector(handle.address).detect() == handle.pid
     finally:
         await handle.stop()
 

@@ -14,7 +14,8 @@ import signal
 import uvloop
 
 from agent import Agent, AgentFlags
-from libprocess import Node, NodeError
+from agent.runner import run_agent
+from libprocess import NodeError
 from zmesos.cli.flags import Parser, add_flags, build
 from zmesos.cli.signals import stop_event_on_signals
 
@@ -33,15 +34,11 @@ def run(options: argparse.Namespace, parser: Parser) -> int:
 
 async def serve(flags: AgentFlags, parser: Parser) -> int:
     try:
-        node = await Node(host=flags.ip, port=flags.port).start()
-    except NodeError as error:
+        handle = await run_agent(flags)
+    except (NodeError, OSError, ValueError) as error:
         parser.error(str(error))
-    try:
-        pid = node.spawn(Agent(flags))
-    except (OSError, ValueError) as error:
-        await node.stop()
-        parser.error(str(error))
-    print(f"agent {pid} work dir {flags.work_dir}", flush=True)
+    node, pid = handle.node, handle.pid
+    print(f"agent {handle.http.url} actor {pid} work dir {flags.work_dir}", flush=True)
     stop = stop_event_on_signals()
     asyncio.get_running_loop().add_signal_handler(
         signal.SIGUSR1, lambda: node.dispatch(pid, Agent.shutdown, "SIGUSR1")
@@ -51,5 +48,5 @@ async def serve(flags: AgentFlags, parser: Parser) -> int:
     await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
     waiting.cancel()
     stopping.cancel()
-    await node.stop()
+    await handle.stop()
     return 0

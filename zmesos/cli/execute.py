@@ -14,7 +14,8 @@ from frameworks.batch import BatchScheduler, Command, TaskRecord
 from frameworks.scheduler import SchedulerDriver
 from libprocess import Node
 from zmesos.cli.flags import Parser
-from zmesos.errors import ResourcesError
+from zmesos.detector import master_detector
+from zmesos.errors import FlagsError, ResourcesError
 from zmesos.protocol import FrameworkInfo, TaskState, TaskStatus
 from zmesos.resources import Resources
 
@@ -23,7 +24,7 @@ _EXIT_STATUS = re.compile(r"status (\d+)")
 
 def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
     parser = commands.add_parser(name, help="run one command as a task", description=__doc__)
-    parser.add_argument("--master", required=True, help="the master, HOST:PORT")
+    parser.add_argument("--master", required=True, help="the master's HOST:PORT (its HTTP address)")
     parser.add_argument("--command", required=True, help="shell command to run")
     parser.add_argument("--resources", default="cpus:0.1;mem:32", help="(default: cpus:0.1;mem:32)")
     parser.add_argument("--name", default="zmesos-execute", help="framework and task name")
@@ -36,8 +37,10 @@ def run(options: argparse.Namespace, parser: Parser) -> int:
         resources = Resources.parse(options.resources)
     except ResourcesError as error:
         parser.error(f"--resources: {error}")
-    if not re.fullmatch(r"[^:\s]+:\d+", options.master):
-        parser.error(f"--master: expected HOST:PORT, got {options.master!r}")
+    try:
+        master_detector(options.master)
+    except FlagsError as error:
+        parser.error(str(error))
     return uvloop.run(_execute(options, resources))
 
 

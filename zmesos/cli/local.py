@@ -33,8 +33,9 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
     parser = commands.add_parser(name, help="run a local cluster", description=__doc__)
     parser.add_argument("--agents", type=int, default=2, help="how many agents (default: 2)")
     parser.add_argument("--ip", default="127.0.0.1", help="loopback address to use")
-    parser.add_argument("--port", type=int, default=5050, help="master port (default: 5050)")
-    parser.add_argument("--http-port", type=int, default=5080, help="master HTTP (default: 5080)")
+    parser.add_argument(
+        "--port", type=int, default=5050, help="the master's address, HTTP (default: 5050)"
+    )
     parser.add_argument("--work-dir", help="agents' work directories go below (default: temporary)")
     parser.add_argument(
         "--resources",
@@ -59,10 +60,9 @@ def run(options: argparse.Namespace, parser: Parser) -> int:
 class LocalCluster:
     """Master and agents as child OS processes, each in its own session."""
 
-    def __init__(self, ip: str, port: int, http_port: int, work_dir: Path, resources: str) -> None:
+    def __init__(self, ip: str, port: int, work_dir: Path, resources: str) -> None:
         self.ip = ip
         self.port = port
-        self.http_port = http_port
         self.work_dir = work_dir
         self.resources = resources
         self.children: list[asyncio.subprocess.Process] = []
@@ -70,7 +70,12 @@ class LocalCluster:
 
     @property
     def master(self) -> str:
+        """The master's address, `host:port`: its HTTP, which users and clients name."""
         return f"{self.ip}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.master}"
 
     async def start(self, agents: int) -> None:
         await self.start_master()
@@ -86,8 +91,6 @@ class LocalCluster:
             self.ip,
             "--port",
             str(self.port),
-            "--http-port",
-            str(self.http_port),
             *extra,
         )
 
@@ -136,7 +139,7 @@ class LocalCluster:
 
     async def wait_for_agents(self, expected: int, timeout: float = STARTUP_TIMEOUT) -> None:
         """Until the master counts `expected` active agents (polling its metrics)."""
-        url = f"http://{self.ip}:{self.http_port}/metrics/snapshot"
+        url = f"{self.url}/metrics/snapshot"
         deadline = asyncio.get_running_loop().time() + timeout
         async with aiohttp.ClientSession() as session:
             while True:
@@ -175,14 +178,14 @@ async def _run(options: argparse.Namespace, parser: Parser) -> int:
     temporary = options.work_dir is None
     work_dir = Path(options.work_dir or tempfile.mkdtemp(prefix="zmesos-local-"))
     work_dir.mkdir(parents=True, exist_ok=True)
-    cluster = LocalCluster(options.ip, options.port, options.http_port, work_dir, options.resources)
+    cluster = LocalCluster(options.ip, options.port, work_dir, options.resources)
     stop = stop_event_on_signals()
     status = 0
     try:
         print(f"starting a master and {options.agents} agents (work dir {work_dir})", flush=True)
         await cluster.start(options.agents)
         print(
-            f"cluster up: master {cluster.master}, http://{options.ip}:{options.http_port}/state",
+            f"cluster up: master {cluster.master}, {cluster.url}/state",
             flush=True,
         )
         if options.example:

@@ -28,8 +28,7 @@ async def serve(flags: MasterFlags, parser: Parser) -> int:
         handle = await run_master(flags)
     except (NodeError, OSError) as error:
         parser.error(str(error))
-    http = f" http://{flags.ip}:{handle.http.port}" if handle.http is not None else ""
-    print(f"master {handle.pid}{http}", flush=True)
+    print(f"master {handle.http.url} actor {handle.pid}", flush=True)
     stop = stop_event_on_signals()
     waiting = asyncio.ensure_future(handle.wait())
     stopping = asyncio.ensure_future(stop.wait())

@@ -1,0 +1,137 @@
+"""Finding the master's actor from the address a user gives (Mesos's MasterDetector).
+
+A user names a master as a Mesos user would: `host:5050`, the master's HTTP
+address. zmesos's agents, schedulers and `zmesos execute` learn the master's
+actor (ZeroMQ) endpoint from it with `GET /actor`, which answers
+`{"pid": "master@host:port"}`. `master@host:port` names the actor itself
+(tests and internal use) and needs no lookup.
+
+`master_detector(text)` picks a detector by the address's form from one
+table, `DETECTORS` (scheme -> constructor): `zk://` joins it with ZooKeeper.
+Actors call `detect()` on every (re-)registration attempt, so a master that
+restarts on another actor port, or a new leader, is found again.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Callable
+
+import aiohttp
+
+from libprocess import PID
+from zmesos.errors import FlagsError
+
+__all__ = [
+    "DETECTORS",
+    "ActorDetector",
+    "HttpDetector",
+    "MasterDetector",
+    "MasterNotFound",
+    "master_detector",
+]
+
+ACTOR_PATH = "/actor"
+DETECT_TIMEOUT = 5.0  # seconds one HTTP lookup may take
+_HOST_PORT = re.compile(r"^(?P<host>[^\s:/@]+|\[[0-9a-fA-F:.]+\]):(?P<port>\d+)$")
+
+
+class MasterNotFound(Exception):
+    """One lookup found no master (nobody answered, or the answer was not a master)."""
+
+
+class MasterDetector(abc.ABC):
+    """Where the master's actor is. `address` is what the user gave."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    @property
+    def fixed(self) -> PID | None:
+        """The actor's PID when the address names it (no lookup needed), else None."""
+        return None
+
+    @abc.abstractmethod
+    async def detect(self) -> PID:
+        """The master's actor PID now; MasterNotFound when this attempt fails."""
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class ActorDetector(MasterDetector):
+    """`master@host:port`: the actor itself."""
+
+    def __init__(self, pid: PID) -> None:
+        super().__init__(str(pid))
+        self.pid = pid
+
+    @property
+    def fixed(self) -> PID:
+        return self.pid
+
+    async def detect(self) -> PID:
+        return self.pid
+
+
+class HttpDetector(MasterDetector):
+    """`host:port` or `http://host:port`: the master's HTTP address; asks it `GET /actor`."""
+
+    def __init__(self, address: str, host: str, port: int) -> None:
+        super().__init__(address)
+        self.url = f"http://{host}:{port}{ACTOR_PATH}"
+
+    async def detect(self) -> PID:
+        timeout = aiohttp.ClientTimeout(total=DETECT_TIMEOUT)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.get(self.url) as response,
+            ):
+                if response.status != 200:
+                    raise MasterNotFound(f"{self.url} answered {response.status}")
+                answer = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            raise MasterNotFound(f"{self.url}: {error or type(error).__name__}") from None
+        try:
+            return PID.parse(answer["pid"])
+        except (TypeError, KeyError, ValueError):
+            raise MasterNotFound(f"{self.url} did not name a master actor") from None
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    match = _HOST_PORT.match(text)
+    if match is None or not 0 < int(match["port"]) < 65536:
+        raise FlagsError(f"--master: bad address {text!r}: expected HOST:PORT")
+    return match["host"], int(match["port"])
+
+
+def _http(address: str) -> MasterDetector:
+    rest = address.removeprefix("http://").rstrip("/")
+    return HttpDetector(address, *_host_port(rest))
+
+
+DETECTORS: dict[str, Callable[[str], MasterDetector]] = {"http": _http}
+
+
+def master_detector(address: str | PID) -> MasterDetector:
+    """The detector for `address`; FlagsError (one line, naming --master) when it is malformed.
+
+    `master@host:port` -> the actor; `scheme://...` -> DETECTORS[scheme];
+    `host:port` -> HTTP.
+    """
+    if isinstance(address, PID):
+        return ActorDetector(address)
+    text = address.strip()
+    if "://" in text:
+        scheme = text.split("://", 1)[0]
+        if scheme not in DETECTORS:
+            raise FlagsError(f"--master: unsupported scheme in {text!r}")
+        return DETECTORS[scheme](text)
+    if "@" in text:
+        try:
+            return ActorDetector(PID.parse(text))
+        except ValueError:
+            raise FlagsError(f"--master: bad address {text!r}: expected name@HOST:PORT") from None
+    return _http(text)

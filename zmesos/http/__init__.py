@@ -1,0 +1,5 @@
+"""HTTP pieces the master and the agent share (aiohttp): serving an app, JSON answers."""
+
+from zmesos.http.server import HttpServer, json_response, serve_app
+
+__all__ = ["HttpServer", "json_response", "serve_app"]

@@ -1,0 +1,44 @@
+"""Serving an aiohttp application on an address, and the JSON answers every endpoint gives."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from aiohttp import web
+
+__all__ = ["HttpServer", "json_response", "serve_app"]
+
+
+@dataclasses.dataclass
+class HttpServer:
+    """A running HTTP server; `port` is the bound port (useful with port 0)."""
+
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+
+
+def json_response(payload: object, status: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(payload), status=status, content_type="application/json")
+
+
+async def serve_app(app: web.Application, host: str, port: int) -> HttpServer:
+    """Start serving `app` on `host:port` (0: an ephemeral port) on the running loop."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound = runner.addresses[0][1] if runner.addresses else port
+    return HttpServer(runner, host, bound)
