@@ -2,6 +2,10 @@
 
 `ZMESOS_LOG_JSON=1` (or `configure(json=True)`) switches to JSON; `ZMESOS_LOG_LEVEL`
 sets the level (default `info`). Actors bind their PID into their logger.
+
+Lines about dropped input (events named `dropping_*`) are rate-limited per event
+and reason: a flood of bad messages must not become a flood of log. The metrics
+still count every drop; the next line let through says how many were held back.
 """
 
 from __future__ import annotations
@@ -9,10 +13,64 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
+from collections.abc import Callable, MutableMapping
+from typing import Any
 
 import structlog
 
 _configured = False
+
+# Lines per event and reason per window; beyond, lines are held back (and counted).
+DROP_LINES_PER_WINDOW = 10
+DROP_WINDOW_SECONDS = 1.0
+# Distinct (event, reason) keys remembered; hostile input could invent reasons.
+_DROP_KEYS_MAX = 1024
+
+
+class DropLogLimiter:
+    """A structlog processor: at most `lines` `dropping_*` lines per key per `window` seconds.
+
+    The key is the event name and its `reason` field. The first line of a new
+    window carries `suppressed=N`, the lines held back in the windows before it.
+    Real time on purpose: it bounds how fast a log grows, a real-world rate.
+    """
+
+    def __init__(
+        self,
+        lines: int = DROP_LINES_PER_WINDOW,
+        window: float = DROP_WINDOW_SECONDS,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.lines = lines
+        self.window = window
+        self.now = now
+        # key -> [window start, lines let through in it, lines held back since the last one]
+        self._windows: dict[tuple[str, str], list[float]] = {}
+
+    def __call__(
+        self, logger: Any, method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        name = event.get("event")
+        if not isinstance(name, str) or not name.startswith("dropping_"):
+            return event
+        key = (name, str(event.get("reason", ""))[:200])
+        now = self.now()
+        state = self._windows.get(key)
+        if state is None:
+            if len(self._windows) >= _DROP_KEYS_MAX:
+                self._windows.clear()
+            state = self._windows[key] = [now, 0, 0]
+        elif now - state[0] >= self.window:
+            state[0], state[1] = now, 0
+        if state[1] >= self.lines:
+            state[2] += 1
+            raise structlog.DropEvent
+        state[1] += 1
+        if state[2]:
+            event["suppressed"] = int(state[2])
+            state[2] = 0
+        return event
 
 
 class _CurrentStderr:
@@ -41,6 +99,7 @@ def configure(*, json: bool | None = None, level: str | None = None) -> None:
     )
     structlog.configure(
         processors=[
+            DropLogLimiter(),
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),

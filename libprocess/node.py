@@ -223,6 +223,13 @@ class Node:
             return
         process._deliver(sender, message)
 
+    def _mailbox_emptied(self, process: Process) -> None:
+        """A process whose full mailbox stopped the transport reading has emptied it."""
+        if self.transport is not None:
+            self.transport.resume_reading(process)
+        else:
+            process._pausing_transport = False
+
     def count_drop(self, reason: str) -> None:
         self.metrics["dropped_messages"] += 1
         self.metrics[f"dropped_messages/{reason}"] += 1

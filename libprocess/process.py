@@ -58,6 +58,12 @@ class Process:
         # with ProcessTerminated if this process ends first, so no caller hangs.
         self._promised: set[asyncio.Future[Any]] = set()
         self._linked: set[PID] = set()
+        # Backpressure (see libprocess.transport): held while a peer it sends to is
+        # backlogged; wire messages let in since the mailbox was last empty, and
+        # whether that count stopped the transport reading.
+        self._held = False
+        self._wire_queued = 0
+        self._pausing_transport = False
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self._done: asyncio.Future[None] = None  # type: ignore[assignment]
 
@@ -189,6 +195,8 @@ class Process:
                 return
 
     def _run(self) -> None:
+        if self._held:
+            return  # stays scheduled: `_release` runs it
         mailbox = self._mailbox
         budget = _EVENTS_PER_TURN
         self._running = True
@@ -204,12 +212,23 @@ class Process:
                     self._terminate_now()
                 if self._terminated:
                     return
+                if self._held:
+                    return  # a peer it sends to is backlogged; `_release` runs it again
         finally:
             self._running = False
         if mailbox:
             self._loop.call_soon(self._run)
-        else:
-            self._scheduled = False
+            return
+        self._scheduled = False
+        self._wire_queued = 0
+        if self._pausing_transport:
+            self.node._mailbox_emptied(self)
+
+    def _release(self) -> None:
+        """The peer that held this process has taken its backlog: run what waits."""
+        self._held = False
+        if self._scheduled and not self._terminated:
+            self._loop.call_soon(self._run)
 
     def _handler_failed(self, fn: Callable[..., Any]) -> None:
         self.node.metrics["handler_errors"] += 1
@@ -246,6 +265,8 @@ class Process:
             if not future.done():
                 future.set_exception(ProcessTerminated(f"{self.pid} terminated"))
         self._promised.clear()
+        if self._pausing_transport:
+            self.node._mailbox_emptied(self)
         try:
             self.finalize()
         except Exception:

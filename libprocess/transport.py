@@ -9,12 +9,39 @@ heartbeat timeout, loses the peer and fires `exited` for links to it.
 
 Transport deadlines run on real time, not the runtime clock: they guard real
 sockets, which a paused test clock does not stop.
+
+What a node holds is bounded, so no flood can grow it without end:
+
+- Inbound, per connected peer: ZeroMQ keeps at most `_RECV_HWM` (128) frames
+  read from that connection and not yet taken by the node, and stops reading
+  the connection beyond that, so TCP pushes back on the sender. A frame is at
+  most `2 * max_frame_bytes` (ZeroMQ cuts the connection above) and is refused
+  above `max_frame_bytes`; batches are typically ~100 kB (1024 small messages).
+  ZeroMQ's inbound queue fair-queues between connections: one flooding peer
+  takes its turn and a well-behaved peer still gets through.
+- Per mailbox: once more than `_MAILBOX_HIGH` (65,536) messages from the wire
+  have entered a process's mailbox since it was last empty, the node stops
+  reading frames until that mailbox is empty again. A mailbox therefore holds
+  at most 65,536 wire messages plus those of the one frame being read (local
+  messages are the node's own doing and are not limited).
+- Outbound, per peer: ZeroMQ queues at most `_SEND_HWM` (128) frames; frames the
+  socket cannot take wait in a backlog of at most `_BACKLOG_BYTES` (8 MiB, plus
+  the frame that crossed it) until the socket is writable. While a peer has a
+  backlog, every local process that sends to it is held (its mailbox is not
+  run) until the backlog has left: a sender that outpaces its receiver is
+  slowed, not buffered. A peer stays backlogged for at most `_HOLD_SECONDS`
+  (1 s) before its senders are let go; what then finds the backlog full is
+  dropped and counted (`messages_dropped_backpressure`): at most once, as
+  `send` promises, and no two nodes flooding each other can wait on each other
+  for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -28,6 +55,7 @@ from libprocess.pid import PID
 
 if TYPE_CHECKING:
     from libprocess.node import Node
+    from libprocess.process import Process
 
 log = structlog.get_logger()
 
@@ -36,8 +64,18 @@ _BATCH_MAX = 1024
 # Frames handled per wake-up before yielding the loop to the actors: small enough that
 # mailboxes stay short (fewer objects for the GC to scan), 16 measured best on 2 cores.
 _FRAMES_PER_TURN = 16
-# Outbound messages queued per peer (ZeroMQ high-water mark) before sends are dropped.
-_SEND_HWM = 100_000
+# Frames ZeroMQ queues per connection, each way (its high-water marks): enough in flight
+# to keep loopback busy (remote one-way kept its ratio to raw pyzmq), little memory.
+_RECV_HWM = 128
+_SEND_HWM = 128
+# Bytes of frames per peer waiting for the socket to take them; beyond, frames are dropped.
+_BACKLOG_BYTES = 8 * 1024 * 1024
+# Longest a peer's backlog holds the processes that send to it.
+_HOLD_SECONDS = 1.0
+# How often a backlogged peer is retried besides when its socket signals (a missed edge).
+_BACKLOG_RETRY_SECONDS = 0.05
+# Wire messages let into a mailbox since it was last empty before the node stops reading.
+_MAILBOX_HIGH = 65_536
 # Sender PIDs parsed and kept; the cache is cleared when it grows past this.
 _SENDER_CACHE_MAX = 65_536
 _MONITORED = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
@@ -46,8 +84,14 @@ _MONITORED = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
 class _Peer:
     __slots__ = (
         "address",
+        "backlog",
+        "backlog_bytes",
+        "backlog_since",
+        "backlog_timer",
         "connect_deadline",
         "connected",
+        "held",
+        "holding",
         "last_kind",
         "last_messages",
         "last_sender",
@@ -72,6 +116,14 @@ class _Peer:
         self.last_messages: list[Message] = []
         self.connected = False
         self.connect_deadline: asyncio.TimerHandle | None = None
+        # Encoded frames (with their message counts) the socket could not take yet.
+        self.backlog: deque[tuple[bytes, int]] = deque()
+        self.backlog_bytes = 0
+        self.backlog_since = 0.0
+        self.backlog_timer: asyncio.TimerHandle | None = None
+        # Whether senders to this peer are held now, and which are.
+        self.holding = False
+        self.held: list[Process] = []
 
 
 class Transport:
@@ -87,6 +139,8 @@ class Transport:
         self._flush_scheduled = False
         self._senders: dict[str, PID] = {}
         self._closed = False
+        # Processes whose full mailbox stopped the node reading frames.
+        self._pausers: set[Process] = set()
 
     # -- inbound ---------------------------------------------------------------
 
@@ -96,7 +150,7 @@ class Transport:
         # ZeroMQ cuts a connection whose frame passes this hard cap; below it,
         # oversized frames are counted and logged here (see _handle_frame).
         socket.setsockopt(zmq.MAXMSGSIZE, 2 * self.node.max_frame_bytes)
-        socket.setsockopt(zmq.RCVHWM, 0)
+        socket.setsockopt(zmq.RCVHWM, _RECV_HWM)
         bracketed = f"[{host}]" if ":" in host else host
         if ":" in host:
             socket.setsockopt(zmq.IPV6, 1)
@@ -115,7 +169,7 @@ class Transport:
 
     def _on_readable(self) -> None:
         socket = self._inbound
-        if socket is None:
+        if socket is None or self._pausers:
             return
         for _ in range(_FRAMES_PER_TURN):
             try:
@@ -125,7 +179,27 @@ class Transport:
             except zmq.ZMQError:
                 return
             self._handle_frame(frame)
+            if self._pausers:
+                return
         self.node.loop.call_soon(self._on_readable)  # more may wait; let actors run first
+
+    def _pause_reading(self, process: Process) -> None:
+        """`process`'s mailbox is full: read no frame until it has emptied it."""
+        if not self._pausers and self._inbound is not None:
+            self.node.metrics["inbound_pauses"] += 1
+            self.node.loop.remove_reader(self._inbound.getsockopt(zmq.FD))
+        self._pausers.add(process)
+        process._pausing_transport = True
+
+    def resume_reading(self, process: Process) -> None:
+        """`process` emptied its mailbox (or ended): read again once no other holds us."""
+        process._pausing_transport = False
+        self._pausers.discard(process)
+        if self._pausers or self._inbound is None:
+            return
+        loop = self.node.loop
+        loop.add_reader(self._inbound.getsockopt(zmq.FD), self._on_readable)
+        loop.call_soon(self._on_readable)
 
     def _handle_frame(self, frame: bytes) -> None:
         node = self.node
@@ -163,6 +237,10 @@ class Transport:
             process = processes.get(to_name)
             if process is not None:
                 process._deliver_run(sender, messages)
+                process._wire_queued += len(messages)
+                if process._wire_queued > _MAILBOX_HIGH and not process._pausing_transport:
+                    if not process._terminated:
+                        self._pause_reading(process)
             else:
                 for message in messages:  # the node itself (name ''), or nobody
                     node.deliver_remote(sender, to_name, message)
@@ -201,6 +279,8 @@ class Transport:
             if self._closed:
                 return
             peer = self._connect(to.address)
+        if peer.holding:
+            self._hold(peer, sender)
         kind = type(message)
         if sender is peer.last_sender and to is peer.last_to and kind is peer.last_kind:
             peer.last_messages.append(message)
@@ -216,6 +296,15 @@ class Transport:
                 self.node.loop.call_soon(self._flush)
         elif queued >= _BATCH_MAX:
             self._flush_peer(peer)
+
+    def _hold(self, peer: _Peer, sender: PID) -> None:
+        """Hold the local process `sender` until `peer`'s backlog has left (backpressure)."""
+        process = self.node.processes.get(sender.name)
+        if process is None or process._held or process.pid != sender:
+            return
+        process._held = True
+        peer.held.append(process)
+        self.node.metrics["senders_held"] += 1
 
     def watch(self, address: tuple[str, int]) -> None:
         """Make sure a connection to `address` exists, so that its loss is noticed."""
@@ -286,6 +375,9 @@ class Transport:
             self._dirty.remove(peer)
         peer.queue, peer.queued, peer.last_kind = [], 0, None
         loop = self.node.loop
+        if peer.backlog:
+            self.node.metrics["messages_dropped_backpressure"] += sum(n for _, n in peer.backlog)
+            self._end_backlog(peer)
         with contextlib.suppress(zmq.ZMQError):
             loop.remove_reader(peer.monitor.getsockopt(zmq.FD))
         peer.socket.disable_monitor()
@@ -310,13 +402,98 @@ class Transport:
             log.exception("encode_failed", peer=f"{peer.address[0]}:{peer.address[1]}")
             metrics["messages_dropped_encode"] += count
             return
+        if peer.backlog:  # frames leave in order: behind the backlog
+            self._add_to_backlog(peer, frame, count)
+            return
         try:
             peer.socket.send(frame, zmq.NOBLOCK, copy=len(frame) < 65536)
         except zmq.Again:
-            metrics["messages_dropped_backpressure"] += count
+            self._add_to_backlog(peer, frame, count)
+            return
+        except zmq.ZMQError:
+            metrics["messages_dropped_closed"] += count
             return
         metrics["messages_sent"] += count
         metrics["frames_sent"] += 1
+
+    # -- backpressure ------------------------------------------------------------
+
+    def _add_to_backlog(self, peer: _Peer, frame: bytes, count: int) -> None:
+        """ZeroMQ's queue to `peer` is full: keep the frame (within bounds) until it is not."""
+        if peer.backlog_bytes >= _BACKLOG_BYTES:
+            self.node.metrics["messages_dropped_backpressure"] += count
+            log.warning(
+                "dropping_messages",
+                reason="peer backlog full",
+                peer=f"{peer.address[0]}:{peer.address[1]}",
+                messages=count,
+                backlog_bytes=peer.backlog_bytes,
+            )
+            return
+        peer.backlog.append((frame, count))
+        peer.backlog_bytes += len(frame)
+        if len(peer.backlog) > 1:
+            return
+        self.node.metrics["peers_backlogged"] += 1
+        peer.backlog_since = time.monotonic()
+        peer.holding = True
+        loop = self.node.loop
+        loop.add_reader(peer.socket.getsockopt(zmq.FD), self._send_backlog, peer)
+        peer.backlog_timer = loop.call_later(_BACKLOG_RETRY_SECONDS, self._retry_backlog, peer)
+
+    def _retry_backlog(self, peer: _Peer) -> None:
+        peer.backlog_timer = None
+        if self._peers.get(peer.address) is not peer or not peer.backlog:
+            return
+        if peer.holding and time.monotonic() - peer.backlog_since > _HOLD_SECONDS:
+            self._release_senders(peer)  # they may send again; a full backlog drops
+        self._send_backlog(peer)
+        if peer.backlog:
+            loop = self.node.loop
+            peer.backlog_timer = loop.call_later(_BACKLOG_RETRY_SECONDS, self._retry_backlog, peer)
+
+    def _send_backlog(self, peer: _Peer) -> None:
+        """The socket may take frames again: send the backlog in order, as far as it goes."""
+        if self._peers.get(peer.address) is not peer:
+            return
+        socket, backlog, metrics = peer.socket, peer.backlog, self.node.metrics
+        retried = False
+        while backlog:
+            frame, count = backlog[0]
+            try:
+                socket.send(frame, zmq.NOBLOCK, copy=len(frame) < 65536)
+            except zmq.Again:
+                # Reading the events also re-arms the socket's descriptor (ZeroMQ's edge
+                # rule); if room appeared meanwhile, try once more.
+                if not retried and socket.getsockopt(zmq.EVENTS) & zmq.POLLOUT:
+                    retried = True
+                    continue
+                return
+            except zmq.ZMQError:
+                return
+            retried = False
+            backlog.popleft()
+            peer.backlog_bytes -= len(frame)
+            metrics["messages_sent"] += count
+            metrics["frames_sent"] += 1
+        self._end_backlog(peer)
+
+    def _end_backlog(self, peer: _Peer) -> None:
+        """The backlog left (or the peer is gone): stop watching, let held senders run."""
+        peer.backlog.clear()
+        peer.backlog_bytes = 0
+        if peer.backlog_timer is not None:
+            peer.backlog_timer.cancel()
+            peer.backlog_timer = None
+        with contextlib.suppress(zmq.ZMQError, ValueError, OSError):
+            self.node.loop.remove_reader(peer.socket.getsockopt(zmq.FD))
+        self._release_senders(peer)
+
+    def _release_senders(self, peer: _Peer) -> None:
+        peer.holding = False
+        held, peer.held = peer.held, []
+        for process in held:
+            process._release()
 
     # -- shutdown --------------------------------------------------------------
 
@@ -328,9 +505,11 @@ class Transport:
         self._closed = True
         loop = self.node.loop
         if self._inbound is not None:
-            loop.remove_reader(self._inbound.getsockopt(zmq.FD))
+            if not self._pausers:
+                loop.remove_reader(self._inbound.getsockopt(zmq.FD))
             self._inbound.close(linger=0)
             self._inbound = None
         for peer in list(self._peers.values()):
+            self._send_backlog(peer)
             self._close_peer(peer, linger if peer.connected else 0.0)
         await loop.run_in_executor(None, self.context.term)
