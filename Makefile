@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test lint format bench bench-actors bench-allocator bench-cluster clean
+.PHONY: venv run test lint format bench bench-actors bench-allocator bench-cluster bench-flood clean
 
 venv: $(STAMP)
 
@@ -29,7 +29,7 @@ format: venv
 test: lint
 	$(PY) -m pytest -q -p no:cacheprovider
 
-bench: bench-actors bench-allocator bench-cluster
+bench: bench-actors bench-allocator bench-cluster bench-flood
 
 bench-actors: venv
 	$(PY) -m benchmarks.actors
@@ -39,6 +39,9 @@ bench-allocator: venv
 
 bench-cluster: venv
 	$(PY) -m benchmarks.cluster
+
+bench-flood: venv
+	$(PY) -m benchmarks.flood
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

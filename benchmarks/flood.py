@@ -37,8 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-def flood(endpoint: str, to: str, name: str, body: object, seconds: float, per_frame: int) -> int:
-    """Send frames of `per_frame` copies of `body` to `to` until `seconds` pass; frames sent.
+def flood(
+    endpoint: str, to: str, name: str, body: object, seconds: float, per_run: int, runs: int
+) -> int:
+    """Send frames of `runs` runs of `per_run` copies of `body` to `to` for `seconds`; frames sent.
 
     Sends block when ZeroMQ's queue to the peer is full: a receiver that applies
     backpressure slows this client down.
@@ -48,7 +50,8 @@ def flood(endpoint: str, to: str, name: str, body: object, seconds: float, per_f
     out.setsockopt(zmq.LINGER, 0)
     out.connect(endpoint)
     port = int(endpoint.rsplit(":", 1)[1])
-    frame = msgspec.msgpack.encode([[f"flooder@127.0.0.1:{port + 1}", to, name, [body] * per_frame]])
+    run = [f"flooder@127.0.0.1:{port + 1}", to, name, [body] * per_run]
+    frame = msgspec.msgpack.encode([run] * runs)
     sent = 0
     deadline = time.monotonic() + seconds
     while True:
@@ -64,7 +67,13 @@ def flood(endpoint: str, to: str, name: str, body: object, seconds: float, per_f
 
 
 def start_flooder(
-    endpoint: str, to: str, name: str, body: object, seconds: float, per_frame: int = 1
+    endpoint: str,
+    to: str,
+    name: str,
+    body: object,
+    seconds: float,
+    per_run: int = 1,
+    runs: int = 1,
 ) -> subprocess.Popen[str]:
     """The flooding client in its own OS process; it prints the frames it sent when done."""
     return subprocess.Popen(
@@ -78,7 +87,8 @@ def start_flooder(
             name,
             json.dumps(body),
             str(seconds),
-            str(per_frame),
+            str(per_run),
+            str(runs),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -127,7 +137,7 @@ async def _register_framework(master: str, timeout: float) -> float | None:
 
 
 def measure(seconds: float, rss_ceiling_mb: float) -> dict[str, object]:
-    port = _free_port()
+    port, actor_port = _free_port(), _free_port()
     with tempfile.TemporaryDirectory(prefix="zmesos-flood-") as work:
         log_path = Path(work) / "master.log"
         with open(log_path, "wb") as log_file:
@@ -139,8 +149,8 @@ def measure(seconds: float, rss_ceiling_mb: float) -> dict[str, object]:
                     "master",
                     "--port",
                     str(port),
-                    "--http-port",
-                    "none",
+                    "--actor-port",
+                    str(actor_port),
                 ],
                 stdout=subprocess.PIPE,
                 stderr=log_file,
@@ -152,7 +162,7 @@ def measure(seconds: float, rss_ceiling_mb: float) -> dict[str, object]:
             assert master.stdout is not None
             master.stdout.readline()  # "master master@..." once it serves
             before = memory_kb(master.pid)["VmRSS"]
-            flooder = start_flooder(f"tcp://127.0.0.1:{port}", "master", "Pong", {}, seconds)
+            flooder = start_flooder(f"tcp://127.0.0.1:{actor_port}", "master", "Pong", {}, seconds)
             time.sleep(min(1.0, seconds / 3))
             registered = uvloop.run(_register_framework(f"127.0.0.1:{port}", seconds))
             peak = before
@@ -190,11 +200,11 @@ def main() -> None:
     )
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     parser.add_argument("--quick", action="store_true", help="a 3 s flood")
-    parser.add_argument("--flood", nargs=6, help=argparse.SUPPRESS)
+    parser.add_argument("--flood", nargs=7, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.flood:
-        endpoint, to, name, body, seconds, per_frame = options.flood
-        print(flood(endpoint, to, name, json.loads(body), float(seconds), int(per_frame)))
+        endpoint, to, name, body, seconds, per_run, runs = options.flood
+        print(flood(endpoint, to, name, json.loads(body), float(seconds), int(per_run), int(runs)))
         return
     seconds = 3.0 if options.quick else options.seconds
     figures = measure(seconds, options.rss_ceiling_mb)

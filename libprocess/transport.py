@@ -185,6 +185,8 @@ class Transport:
 
     def _pause_reading(self, process: Process) -> None:
         """`process`'s mailbox is full: read no frame until it has emptied it."""
+        if process._terminated:
+            return
         if not self._pausers and self._inbound is not None:
             self.node.metrics["inbound_pauses"] += 1
             self.node.loop.remove_reader(self._inbound.getsockopt(zmq.FD))
@@ -239,8 +241,7 @@ class Transport:
                 process._deliver_run(sender, messages)
                 process._wire_queued += len(messages)
                 if process._wire_queued > _MAILBOX_HIGH and not process._pausing_transport:
-                    if not process._terminated:
-                        self._pause_reading(process)
+                    self._pause_reading(process)
             else:
                 for message in messages:  # the node itself (name ''), or nobody
                     node.deliver_remote(sender, to_name, message)

@@ -60,3 +60,10 @@ def test_benchmarks_cluster_simulated_runs_its_tasks(tmp_path):
     simulated = figures["simulated"]
     assert simulated["finished"] == simulated["tasks"]
     assert simulated["tasks_per_s"] > 0 and simulated["p50_s"] is not None
+
+
+@pytest.mark.timeout(60)
+def test_benchmarks_flood_measures_the_master(tmp_path):
+    figures = _run("benchmarks.flood", "--seconds", "1", json_path=tmp_path / "f.json", timeout=50)
+    assert figures["frames_sent"] > 0 and figures["rss_peak_mb"] >= figures["rss_before_mb"]
+    assert figures["framework_registered_s"] is not None

@@ -1,0 +1,165 @@
+"""What a node holds stays bounded: floods from another OS process, slow and deaf peers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+import zmq
+
+from benchmarks.flood import memory_kb, start_flooder
+from libprocess import PID, Node, Process
+from libprocess import transport as transport_module
+from tests.libprocess.actors import Note, Recorder
+
+
+class SlowSink(Process):
+    """Counts Notes, spending a little CPU on each: a receiver a flood outpaces."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.received = 0
+        self.longest_mailbox = 0
+
+    def initialize(self) -> None:
+        self.install(Note, self.on_note)
+
+    def on_note(self, sender: PID, note: Note) -> None:
+        self.received += 1
+        sum(range(100))
+        if len(self._mailbox) > self.longest_mailbox:
+            self.longest_mailbox = len(self._mailbox)
+
+
+class Blaster(Process):
+    """Sends `count` Notes of `size` characters to `target`, a chunk per event."""
+
+    def __init__(self, target: PID, count: int, size: int, chunk: int = 1024) -> None:
+        super().__init__()
+        self.target, self.count, self.chunk = target, count, chunk
+        self.text = "x" * size
+        self.sent = 0
+
+    def initialize(self) -> None:
+        self.delay(0, self.send_chunk)
+
+    def send_chunk(self) -> None:
+        for _ in range(min(self.chunk, self.count - self.sent)):
+            self.send(self.target, Note(text=self.text, number=self.sent))
+            self.sent += 1
+        if self.sent < self.count:
+            self.delay(0, self.send_chunk)
+
+
+@pytest.mark.timeout(30)
+async def test_transport_flood_from_another_process_stays_bounded_and_others_get_through():
+    async with Node() as node, Node() as neighbour:
+        sink = SlowSink("sink")
+        node.spawn(sink)
+        recorder = Recorder("recorder")
+        node.spawn(recorder)
+        rss_before = memory_kb(os.getpid())["VmRSS"]
+        body = {"text": "x" * 40, "number": 1}
+        flooder = start_flooder(
+            f"tcp://{node.host}:{node.port}", "sink", "Note", body, seconds=2.5, per_run=16
+        )
+        try:
+            rss_peak = rss_before
+            polite = neighbour.spawn(Process())
+            sent_at = None
+            arrived_at = None
+            while flooder.poll() is None:
+                await asyncio.sleep(0.02)
+                rss_peak = max(rss_peak, memory_kb(os.getpid())["VmRSS"])
+                if sent_at is None and sink.received > 10_000:  # the flood is under way
+                    neighbour.send(polite, recorder.pid, Note(text="hello"))
+                    sent_at = time.monotonic()
+                if arrived_at is None and recorder.notes:
+                    arrived_at = time.monotonic()
+            frames_sent = int(flooder.communicate(timeout=10)[0])
+        finally:
+            if flooder.poll() is None:
+                flooder.kill()
+                flooder.wait()
+        assert sent_at is not None and arrived_at is not None, "the polite note never arrived"
+        assert arrived_at - sent_at < 2.0
+        # ZeroMQ, the kernel and the mailbox hold a few MB at most; unbounded, this flood
+        # grows the receiver by hundreds of MB.
+        assert (rss_peak - rss_before) / 1024 < 150
+        # What was sent and not yet handled sits in bounded queues (~20k messages here).
+        assert frames_sent * 16 - sink.received < 500_000
+
+
+@pytest.mark.timeout(30)
+async def test_transport_flood_of_many_runs_a_frame_pauses_reading_and_bounds_the_mailbox():
+    async with Node() as node:
+        sink = SlowSink("sink")
+        node.spawn(sink)
+        runs = 1000  # each run one event: a frame brings more events than a turn handles
+        body = {"text": "x", "number": 1}
+        flooder = start_flooder(
+            f"tcp://{node.host}:{node.port}", "sink", "Note", body, seconds=1.5, runs=runs
+        )
+        try:
+            while flooder.poll() is None:
+                await asyncio.sleep(0.02)
+            flooder.communicate(timeout=10)
+        finally:
+            if flooder.poll() is None:
+                flooder.kill()
+                flooder.wait()
+        assert node.metrics["inbound_pauses"] > 0
+        assert sink.received > 0
+        assert sink.longest_mailbox <= transport_module._MAILBOX_HIGH + runs
+
+
+@pytest.mark.timeout(30)
+async def test_transport_sender_outpacing_its_receiver_is_held_and_loses_nothing(monkeypatch):
+    monkeypatch.setattr(transport_module, "_SEND_HWM", 2)
+    monkeypatch.setattr(transport_module, "_RECV_HWM", 2)
+    monkeypatch.setattr(transport_module, "_FRAMES_PER_TURN", 1)  # a receiver reading slowly
+    async with Node() as sender_node, Node() as receiver_node:
+        sink = SlowSink("sink")
+        receiver_node.spawn(sink)
+        count = 200_000
+        blaster = Blaster(sink.pid, count, size=200, chunk=8192)
+        sender_node.spawn(blaster)
+        deadline = time.monotonic() + 20
+        while sink.received < count and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert sink.received == count
+        assert sender_node.metrics["senders_held"] > 0
+        assert sender_node.metrics["messages_dropped_backpressure"] == 0
+
+
+@pytest.mark.timeout(30)
+async def test_transport_backlog_to_a_deaf_peer_is_bounded_and_drops_are_counted(monkeypatch):
+    monkeypatch.setattr(transport_module, "_SEND_HWM", 2)
+    monkeypatch.setattr(transport_module, "_HOLD_SECONDS", 0.3)
+    context = zmq.Context()
+    deaf = context.socket(zmq.PULL)
+    deaf.setsockopt(zmq.RCVHWM, 1)
+    deaf.setsockopt(zmq.RCVBUF, 65536)
+    port = deaf.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        async with Node() as node:
+            count = 15_000
+            blaster = Blaster(PID("sink", "127.0.0.1", port), count, size=2000)
+            node.spawn(blaster)
+            deadline = time.monotonic() + 15
+            largest = 0
+            while blaster.sent < count and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+                for peer in node.transport._peers.values():
+                    largest = max(largest, peer.backlog_bytes)
+            assert blaster.sent == count  # held for a while, then let go
+            metrics = node.metrics
+            assert metrics["senders_held"] > 0
+            assert metrics["messages_dropped_backpressure"] > 0
+            frame_bytes = 1024 * 2100  # one batch of these notes, with room to spare
+            assert largest <= transport_module._BACKLOG_BYTES + frame_bytes
+    finally:
+        deaf.close(linger=0)
+        context.term()
