@@ -2,10 +2,11 @@
 
 Every message it takes is installed in `initialize`, one line each; the handlers
 live in groups, one module each: agent.registration (the master connection),
-agent.tasks (tasks, updates, framework messages) and agent.executors (executor
-life). Shared state and helpers are in agent.base; updates reach the master
-through the status update manager (agent.status_updates), one at a time per
-task, until acknowledged.
+agent.tasks (tasks, updates, framework messages), agent.executors (executor
+life) and agent.volumes (checkpointed resources, persistent volumes). Shared
+state and helpers are in agent.base; updates reach the master through the
+status update manager (agent.status_updates), one at a time per task, until
+acknowledged.
 
 Choices where Mesos leaves room, stated once:
 - ExitedExecutor goes to the master for command executors too (Mesos skips it):
@@ -29,11 +30,13 @@ from agent.registration import RegistrationHandlers
 from agent.state import ExecutorState
 from agent.status_updates import StatusUpdateManager
 from agent.tasks import TaskHandlers
+from agent.volumes import VolumeHandlers
 from libprocess import PID
 from zmesos.protocol import (
     AgentInfo,
     AgentRegistered,
     AgentReregistered,
+    CheckpointResources,
     ExecutorToFramework,
     FrameworkToExecutor,
     KillTask,
@@ -51,7 +54,7 @@ from zmesos.protocol import (
 __all__ = ["Agent"]
 
 
-class Agent(RegistrationHandlers, TaskHandlers, ExecutorHandlers):
+class Agent(RegistrationHandlers, TaskHandlers, ExecutorHandlers, VolumeHandlers):
     """One agent. `name` defaults to "agent"; give each its own when several share a node.
 
     Construct with `Agent(flags, name, containerizer=..., rng=...)`: `containerizer`
@@ -61,7 +64,7 @@ class Agent(RegistrationHandlers, TaskHandlers, ExecutorHandlers):
 
     def initialize(self) -> None:
         Path(self.flags.work_dir).mkdir(parents=True, exist_ok=True)
-        resources = detect_resources(self.flags)
+        resources = self._recover_checkpointed_resources(detect_resources(self.flags))
         self.info = AgentInfo(
             hostname=self.flags.hostname or socket.gethostname(),
             resources=tuple(resources.to_list()),
@@ -85,6 +88,7 @@ class Agent(RegistrationHandlers, TaskHandlers, ExecutorHandlers):
         self.install(StatusUpdateMessage, self.status_update)
         self.install(ExecutorToFramework, self.executor_to_framework)
         self.install(ShutdownAgent, self.shutdown_agent)
+        self.install(CheckpointResources, self.checkpoint_resources)
 
         self.log.info(
             "agent_started",
@@ -176,4 +180,5 @@ class Agent(RegistrationHandlers, TaskHandlers, ExecutorHandlers):
                 for framework_id, framework in self.frameworks.items()
             },
             "status_update_streams": len(self.status_updates),
+            "checkpointed_resources": str(self.checkpointed),
         }

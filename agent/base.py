@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import collections
 import random
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from agent import paths
 from agent.containerizer import Containerizer
 from agent.flags import AgentFlags
 from agent.state import Executor, ExecutorState, Framework, FrameworkState
 from agent.status_updates import StatusUpdateManager
+from agent.volume_links import BIND, VolumeLink, prepare_volume_links
 from libprocess import PID, Message, Process, Timer, clock
 from zmesos.protocol import (
     AgentInfo,
@@ -28,6 +32,7 @@ from zmesos.protocol import (
     TaskStatus,
     new_status_update,
 )
+from zmesos.resources import Resource, Resources
 
 __all__ = ["AgentBase"]
 
@@ -62,6 +67,32 @@ class AgentBase(Process):
         self._ping_timer: Timer | None = None
         self._ping_timeout = 0.0
         self.shutting_down = False
+        self.flag_resources = Resources()  # from --resources and the machine (agent.flags)
+        self.checkpointed = Resources()  # dynamic reservations and volumes (agent.volumes)
+
+    def _link_volumes(
+        self, sandbox: Path, volumes: Sequence[Resource], *, bind: bool
+    ) -> list[VolumeLink] | None:
+        """Make volumes appear in a sandbox (agent.volume_links); None when that failed."""
+        if not volumes:
+            return []
+        try:
+            pairs = [(volume, paths.volume_path(self.flags.work_dir, volume)) for volume in volumes]
+            links = prepare_volume_links(sandbox, pairs, bind=bind)
+        except (OSError, ValueError) as error:
+            self.metrics["volume_link_failures"] += 1
+            self.log.error("volume_link_failed", sandbox=str(sandbox), error=str(error))
+            return None
+        for link in links:
+            self.log.info(
+                "volume_linked",
+                source=str(link.source),
+                target=str(link.target),
+                mode=link.mode,
+                how=link.how,
+                enforced=link.how == BIND or link.mode == "RW",
+            )
+        return links
 
     def _executor(self, framework_id: str, executor_id: str, container_id: str) -> Executor | None:
         """The executor of that run, if the agent still has it (else a stale event)."""

@@ -13,8 +13,10 @@ killed after `executor_registration_timeout`.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from agent import paths
 from agent.base import AgentBase
 from agent.containerizer import COMMAND_EXECUTOR_MODULE, Container, describe_exit
 from agent.state import Executor, ExecutorState, Framework, FrameworkState, Termination
+from agent.volume_links import BIND, can_bind_mount
 from libprocess import PID
 from zmesos.protocol import (
     CommandInfo,
@@ -40,6 +43,7 @@ from zmesos.protocol import (
 )
 from zmesos.protocol import environment as env
 from zmesos.protocol.commands import command_argv
+from zmesos.resources import Resource
 
 __all__ = ["ExecutorHandlers"]
 
@@ -108,8 +112,17 @@ class ExecutorHandlers(AgentBase):
         )
 
     def _launch_executor(
-        self, framework: Framework, info: ExecutorInfo, command_executor: bool
+        self,
+        framework: Framework,
+        info: ExecutorInfo,
+        command_executor: bool,
+        volumes: Sequence[Resource] = (),
     ) -> Executor | None:
+        """Make the sandbox (with `volumes` in it) and start the executor's container.
+
+        A command executor's volumes are bind-mounted in its task's own mount
+        namespace where the agent can mount; everything else gets symlinks.
+        """
         container_id = paths.new_container_id()
         try:
             sandbox = paths.create_sandbox(
@@ -117,6 +130,10 @@ class ExecutorHandlers(AgentBase):
             )
         except (OSError, ValueError) as error:
             self.log.error("sandbox_failed", executor_id=info.executor_id, error=str(error))
+            return None
+        bind = command_executor and can_bind_mount()
+        links = self._link_volumes(sandbox, volumes, bind=bind)
+        if links is None:
             return None
         executor = Executor(
             info=info,
@@ -134,6 +151,11 @@ class ExecutorHandlers(AgentBase):
             container_id,
         )
         environment = self._executor_environment(framework, executor)
+        mounts = [
+            (str(link.source), str(link.target), link.mode) for link in links if link.how == BIND
+        ]
+        if mounts:
+            environment[env.VOLUME_MOUNTS] = json.dumps(mounts)
         self.defer(
             self._start_container(executor, environment),
             functools.partial(

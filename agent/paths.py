@@ -3,6 +3,7 @@
 ```
 <work_dir>/agents/<agent_id>/frameworks/<framework_id>/executors/<executor_id>/runs/<container_id>
 <work_dir>/volumes/roles/<role>/<persistence_id>
+<work_dir>/meta/resources/resources.info      the checkpointed resources (any agent id)
 ```
 Every function is pure path arithmetic except `create_sandbox`. Ids become single
 path components: one holding a path separator, or `.`/`..`, is refused with
@@ -14,14 +15,19 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from zmesos.resources import Resource
+
 __all__ = [
     "agent_dir",
     "create_sandbox",
     "executor_dir",
     "framework_dir",
+    "meta_dir",
     "new_container_id",
+    "resources_info_path",
     "sandbox_dir",
     "volume_dir",
+    "volume_path",
 ]
 
 
@@ -82,3 +88,20 @@ def volume_dir(work_dir: str | Path, role: str, persistence_id: str) -> Path:
     return Path(
         work_dir, "volumes", "roles", encoded_role, _component("persistence id", persistence_id)
     )
+
+
+def meta_dir(work_dir: str | Path) -> Path:
+    """Where the agent's checkpoints live (Mesos's `<work_dir>/meta`)."""
+    return Path(work_dir) / "meta"
+
+
+def resources_info_path(work_dir: str | Path) -> Path:
+    """The checkpointed resources (dynamic reservations, volumes); not under any agent id."""
+    return meta_dir(work_dir) / "resources" / "resources.info"
+
+
+def volume_path(work_dir: str | Path, volume: Resource) -> Path:
+    """Where a persistent volume resource's data lives (see `volume_dir`)."""
+    if volume.disk is None or not volume.disk.persistence_id:
+        raise ValueError(f"{volume} is not a persistent volume")
+    return volume_dir(work_dir, volume.role, volume.disk.persistence_id)

@@ -118,6 +118,7 @@ class RegistrationHandlers(AgentBase):
             framework_pids=framework_pids,
             executors=tuple(executors),
             task_framework_ids=tuple(task_framework_ids),
+            checkpointed_resources=tuple(self.checkpointed.to_list()),
         )
 
     def registered(self, sender: PID, message: AgentRegistered) -> None:

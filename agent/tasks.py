@@ -28,6 +28,7 @@ from zmesos.protocol import (
     TaskState,
     UpdateFramework,
 )
+from zmesos.resources import Resources
 
 __all__ = ["TaskHandlers"]
 
@@ -63,9 +64,24 @@ class TaskHandlers(AgentBase):
             self._drop(message, "the framework already has a task with this id", task.task_id)
             return
         executor_info = self._executor_info_for(task, framework_id)
+        volumes = [r for r in (*task.resources, *executor_info.resources) if r.is_persistent_volume]
+        unknown = [volume for volume in volumes if not self.checkpointed.contains(volume)]
+        if unknown:
+            self._agent_update(
+                framework_id,
+                task.task_id,
+                executor_info.executor_id,
+                TaskState.LOST,
+                Reason.RESOURCES_UNKNOWN,
+                f"Task uses persistent volumes the agent does not have: {Resources(unknown)}",
+            )
+            self._remove_framework_if_idle(framework)
+            return
         executor = framework.executors.get(executor_info.executor_id)
         if executor is None:
-            executor = self._launch_executor(framework, executor_info, task.executor is None)
+            executor = self._launch_executor(
+                framework, executor_info, task.executor is None, volumes
+            )
             if executor is None:
                 self._agent_update(
                     framework_id,
@@ -95,6 +111,16 @@ class TaskHandlers(AgentBase):
                 TaskState.LOST,
                 Reason.EXECUTOR_TERMINATED,
                 "Executor terminating",
+            )
+            return
+        elif volumes and not self._link_volumes(executor.sandbox, volumes, bind=False):
+            self._agent_update(
+                framework_id,
+                task.task_id,
+                executor.id,
+                TaskState.FAILED,
+                Reason.CONTAINER_LAUNCH_FAILED,
+                "Failed to make the task's volumes appear in its sandbox",
             )
             return
         record = executor.tasks[task.task_id] = Task(info=task)

@@ -19,6 +19,7 @@ import signal
 from typing import Any
 
 from frameworks.executor import Executor, ExecutorDriver, run_executor
+from frameworks.volume_mounts import decode_mounts, enter_and_mount
 from zmesos.protocol import (
     AgentInfo,
     CommandInfo,
@@ -29,6 +30,7 @@ from zmesos.protocol import (
     TaskStatus,
 )
 from zmesos.protocol.commands import command_argv
+from zmesos.protocol.environment import VOLUME_MOUNTS
 
 __all__ = ["CommandExecutor", "main"]
 
@@ -87,17 +89,30 @@ class CommandExecutor(Executor):
         except ValueError as error:
             self._terminal(driver, TaskState.FAILED, f"Invalid command: {error}")
             return
-        self._update(driver, TaskState.STARTING)
         environment = dict(os.environ)
+        try:
+            mounts = decode_mounts(environment.pop(VOLUME_MOUNTS, "[]"))
+        except ValueError as error:
+            self._terminal(driver, TaskState.FAILED, f"Invalid volume mounts: {error}")
+            return
+        self._update(driver, TaskState.STARTING)
         environment.update((task.command or CommandInfo()).environment)
         driver.log.info("task_starting", task_id=task.task_id, argv=argv)
+        for source, target, mode in mounts:
+            driver.log.info("volume_bind_mounted", source=source, target=target, mode=mode)
+
+        def prepare_child() -> None:
+            os.setpgrp()  # its own process group: a kill spares the executor
+            if mounts:
+                enter_and_mount(mounts)
+
         driver.defer(
             asyncio.create_subprocess_exec(
                 *argv,
                 cwd=driver.environment.sandbox or None,
                 env=environment,
                 stdin=asyncio.subprocess.DEVNULL,
-                preexec_fn=os.setpgrp,  # its own process group: a kill spares the executor
+                preexec_fn=prepare_child,
             ),
             lambda done: self._started(driver, done),
         )

@@ -17,6 +17,7 @@ import msgspec
 from libprocess import PID, clock
 from master.allocation import AllocatorProcess
 from master.base import MasterBase
+from master.operations import Conversion, Refusal, apply_operation
 from master.state import Agent, Framework, Task
 from master.validation import validate_offers, validate_task
 from zmesos.protocol import (
@@ -152,18 +153,75 @@ class OfferHandlers(MasterBase):
         available = sum((o.resources for o in offered), Resources())
         roles = {o.role for o in offered}
         role = roles.pop() if len(roles) == 1 else None
+        checkpoint_pending = False
         for operation in message.operations:
             if operation.type == OperationType.LAUNCH:
+                if checkpoint_pending:
+                    # The agent has its volumes on disk before any task can use them.
+                    self._checkpoint_resources(agent)
+                    checkpoint_pending = False
                 available = self._launch_operation(framework, agent, operation, available, role)
-            else:
-                self.metrics["operations_unsupported"] += 1
-                self.log.warning(
-                    "dropping_operation",
-                    framework_id=framework.id,
-                    operation=str(operation.type),
-                    reason="not supported yet",
-                )
+                continue
+            result = apply_operation(
+                operation,
+                framework=framework.info,
+                available=available,
+                agent_total=agent.total,
+                in_use=agent.used,
+            )
+            if isinstance(result, Refusal):
+                self._refuse_operation(framework, agent, operation, result)
+                continue
+            available = available - result.consumed + result.converted
+            self._convert(framework, agent, operation, result, role)
+            checkpoint_pending = True
+        if checkpoint_pending:
+            self._checkpoint_resources(agent)
         self._recover(framework.id, agent.id, available, _refuse_seconds(message.filters), role)
+
+    def _refuse_operation(
+        self, framework: Framework, agent: Agent, operation: Operation, refusal: Refusal
+    ) -> None:
+        """An invalid operation: logged and counted; the rest of the Accept goes on."""
+        self.metrics["operations_refused"] += 1
+        self.metrics[f"operations_refused/{refusal.rule}"] += 1
+        self.log.warning(
+            "operation_refused",
+            framework_id=framework.id,
+            agent_id=agent.id,
+            operation=str(operation.type),
+            rule=refusal.rule,
+            reason=refusal.message,
+        )
+
+    def _convert(
+        self,
+        framework: Framework,
+        agent: Agent,
+        operation: Operation,
+        conversion: Conversion,
+        role: str | None,
+    ) -> None:
+        """A valid operation changes the agent's total and the framework's allocation alike."""
+        agent.total = agent.total - conversion.consumed + conversion.converted
+        self._allocator_call(
+            AllocatorProcess.update_allocation,
+            framework.id,
+            agent.id,
+            conversion.consumed,
+            conversion.converted,
+            role,
+        )
+        self.metrics["operations_applied"] += 1
+        self.metrics[f"operations/{str(operation.type).lower()}"] += 1
+        self.log.info(
+            "operation_applied",
+            framework_id=framework.id,
+            agent_id=agent.id,
+            operation=str(operation.type),
+            consumed=str(conversion.consumed),
+            converted=str(conversion.converted),
+        )
 
     def _launch_operation(
         self,

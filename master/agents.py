@@ -33,7 +33,12 @@ from zmesos.protocol import (
     UnregisterAgent,
     UpdateFramework,
 )
-from zmesos.resources import Resources
+from zmesos.resources import (
+    Resources,
+    apply_checkpoint,
+    checkpointed_part,
+    without_checkpoint,
+)
 
 __all__ = ["AgentHandlers"]
 
@@ -87,10 +92,44 @@ class AgentHandlers(MasterBase):
             return
         agent = self.cluster.agents.get(agent_id)
         if agent is not None:
+            total, differ = self._reconcile_checkpointed(agent, message, total)
             self._agent_reconnected(agent, sender, message.agent, total)
+            if differ:
+                self._checkpoint_resources(agent)
             self._reconcile_reported(agent, message)
             return
         self._recover_agent(sender, message, total)
+
+    def _reconcile_checkpointed(
+        self, agent: Agent, message: ReregisterAgent, total: Resources
+    ) -> tuple[Resources, bool]:
+        """The master's view of a known agent's reservations and volumes wins (Mesos too).
+
+        Returns the agent's total as the master sees it, and whether the agent's
+        checkpointed resources differ (then the master sends its own).
+        """
+        mine = checkpointed_part(agent.total)
+        try:
+            theirs = Resources.from_list(message.checkpointed_resources)
+        except ResourcesError:
+            theirs = checkpointed_part(total)
+        if mine == theirs:
+            return total, False
+        try:
+            total = apply_checkpoint(without_checkpoint(total, theirs), mine)
+        except ResourcesError as error:
+            self.log.error(
+                "checkpointed_resources_unreconcilable", agent_id=agent.id, error=str(error)
+            )
+            return total, False
+        self.metrics["checkpointed_resources_reconciled"] += 1
+        self.log.warning(
+            "checkpointed_resources_differ",
+            agent_id=agent.id,
+            master_view=str(mine),
+            agent_view=str(theirs),
+        )
+        return total, True
 
     def _reconcile_reported(self, agent: Agent, message: ReregisterAgent) -> None:
         """Align with what a known agent reports (Mesos's reconciliation of a known agent).

@@ -133,6 +133,17 @@ class AllocatorProcess(Process):
         )
         self.request_allocation()
 
+    def update_allocation(
+        self,
+        framework_id: str,
+        agent_id: str,
+        consumed: Resources,
+        converted: Resources,
+        role: str | None = None,
+    ) -> None:
+        """An accepted resource operation turned held `consumed` into `converted`."""
+        self.allocator.update_allocation(framework_id, agent_id, consumed, converted, role=role)
+
     # -- running -------------------------------------------------------------------
 
     def request_allocation(self) -> None:

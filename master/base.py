@@ -18,8 +18,9 @@ from libprocess import PID, Process, clock
 from master.allocation import AllocatorProcess
 from master.flags import MasterFlags
 from master.offers import OfferBook, OutstandingOffer
-from master.state import Cluster, Framework, Task
+from master.state import Agent, Cluster, Framework, Task
 from zmesos.protocol import (
+    CheckpointResources,
     FrameworkInfo,
     MasterInfo,
     Reason,
@@ -30,7 +31,7 @@ from zmesos.protocol import (
     TaskState,
     TaskStatus,
 )
-from zmesos.resources import Resources
+from zmesos.resources import Resources, checkpointed_part
 
 __all__ = ["MasterBase"]
 
@@ -117,6 +118,12 @@ class MasterBase(Process):
             timestamp=status.timestamp,
         )
         self.send(framework.pid, StatusUpdateMessage(update=update))
+
+    def _checkpoint_resources(self, agent: Agent) -> None:
+        """Send the agent its checkpointed resources (dynamic reservations, volumes) as now."""
+        checkpointed = checkpointed_part(agent.total)
+        self.send(agent.pid, CheckpointResources(resources=tuple(checkpointed.to_list())))
+        self.log.info("checkpointing_resources", agent_id=agent.id, resources=str(checkpointed))
 
     def _master_status(
         self,

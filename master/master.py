@@ -17,10 +17,13 @@ Choices where Mesos leaves room, stated once:
 - A terminal task's resources go back to the allocator when the master sees
   the terminal update (Mesos waits for the acknowledgement); the task leaves
   the framework's live tasks then, and its id may be reused.
-- RESERVE, UNRESERVE, CREATE and DESTROY are not supported yet: such an
-  operation is dropped with a warning and counted
-  (`master/operations_unsupported`); its resources stay unused and are
-  recovered with the Accept's filter.
+- Resource operations (RESERVE, UNRESERVE, CREATE, DESTROY, GROW_VOLUME,
+  SHRINK_VOLUME; master.operations) apply in the Accept's order, between its
+  LAUNCHes; an invalid one is refused (logged, counted in
+  `master/operations_refused/<rule>`) and the rest of the Accept goes on. The
+  agent is sent its checkpointed resources before any task that may use them.
+  v0 has no operation feedback: a framework sees the outcome in its next
+  offers, or in the TASK_ERROR of a task that used refused resources.
 - Tasks launched on invalid offers get TASK_DROPPED, reason REASON_INVALID_OFFERS.
 """
 

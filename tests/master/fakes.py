@@ -14,6 +14,7 @@ from zmesos.protocol import (
     AgentInfo,
     AgentRegistered,
     AgentReregistered,
+    CheckpointResources,
     CommandInfo,
     ExecutorToFramework,
     ExitedExecutor,
@@ -68,6 +69,7 @@ class FakeAgent(Process):
         self.shutdown_frameworks: list[str] = []
         self.shutdowns: list[str] = []
         self.pending_acks: dict[bytes, StatusUpdate] = {}
+        self.checkpoints: list[Resources] = []
 
     def initialize(self) -> None:
         self.install(AgentRegistered, self._registered)
@@ -79,6 +81,7 @@ class FakeAgent(Process):
         self.install(FrameworkToExecutor, self._framework_message)
         self.install(ShutdownFramework, self._shutdown_framework)
         self.install(ShutdownAgent, self._shutdown)
+        self.install(CheckpointResources, self._checkpoint)
         if self.register:
             self.send(self.master, RegisterAgent(self.info()))
 
@@ -116,6 +119,9 @@ class FakeAgent(Process):
 
     def _shutdown(self, sender: PID, message: ShutdownAgent) -> None:
         self.shutdowns.append(message.message)
+
+    def _checkpoint(self, sender: PID, message: CheckpointResources) -> None:
+        self.checkpoints.append(Resources.from_list(message.resources))
 
     def _framework_message(self, sender: PID, message: FrameworkToExecutor) -> None:
         self.framework_messages.append(message)

@@ -168,7 +168,7 @@ async def test_master_accept_of_offers_of_two_agents_drops_tasks_and_recovers_of
         assert len(cluster.master.offers) == 2  # both recovered without a filter, offered again
 
 
-async def test_master_unsupported_operations_are_dropped_and_launch_proceeds():
+async def test_master_invalid_operation_is_refused_and_launch_proceeds():
     clock.pause()
     async with Node() as node:
         cluster = await start_cluster(node)
@@ -178,7 +178,7 @@ async def test_master_unsupported_operations_are_dropped_and_launch_proceeds():
         cluster.driver.accept([offer.id], [reserve, launch])
         await settle()
         assert [run.task.task_id for run in cluster.agent.launched] == ["t1"]
-        assert cluster.master.metrics["operations_unsupported"] == 1
+        assert cluster.master.metrics["operations_refused/reserve_not_dynamic"] == 1
 
 
 async def test_master_kill_task_reaches_agent_and_kill_of_unknown_task_answers_lost():

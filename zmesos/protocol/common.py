@@ -179,14 +179,25 @@ class OperationType(enum.StrEnum):
     UNRESERVE = "UNRESERVE"
     CREATE = "CREATE"
     DESTROY = "DESTROY"
+    GROW_VOLUME = "GROW_VOLUME"
+    SHRINK_VOLUME = "SHRINK_VOLUME"
 
 
 class Operation(msgspec.Struct, frozen=True):
-    """One step of an Accept: LAUNCH carries tasks; the others carry resources."""
+    """One step of an Accept (Mesos's Offer.Operation).
+
+    LAUNCH carries `tasks`; RESERVE, UNRESERVE, CREATE and DESTROY carry
+    `resources` (for CREATE and DESTROY: the volumes); GROW_VOLUME carries the
+    `volume` and the reserved disk `addition` it takes in; SHRINK_VOLUME the
+    `volume` and the MB to `subtract` from it.
+    """
 
     type: OperationType
     tasks: tuple[TaskInfo, ...] = ()
     resources: tuple[Resource, ...] = ()
+    volume: Resource | None = None
+    addition: Resource | None = None
+    subtract: float = 0.0
 
 
 class StatusUpdate(msgspec.Struct, frozen=True):

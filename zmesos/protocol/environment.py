@@ -16,6 +16,9 @@ CHECKPOINT = "ZMESOS_CHECKPOINT"  # "1" when the framework checkpoints: outlive 
 RECOVERY_TIMEOUT = "ZMESOS_RECOVERY_TIMEOUT"  # how long to wait for a lost agent to return
 SHUTDOWN_GRACE_PERIOD = "ZMESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"  # after ShutdownExecutor
 LIBPROCESS_IP = "LIBPROCESS_IP"  # where the executor's node binds (the agent's host)
+# For a command task with volumes the agent cannot symlink: JSON [[source, target, mode], ...]
+# the command executor bind-mounts in the task's own mount namespace.
+VOLUME_MOUNTS = "ZMESOS_VOLUME_MOUNTS"
 
 __all__ = [
     "AGENT_ID",
@@ -28,4 +31,5 @@ __all__ = [
     "RECOVERY_TIMEOUT",
     "SANDBOX",
     "SHUTDOWN_GRACE_PERIOD",
+    "VOLUME_MOUNTS",
 ]

@@ -45,6 +45,13 @@ task's resources to or from an agent's (cpus, mem, disk, ports) takes 3-3.5 us,
 from __future__ import annotations
 
 from zmesos.errors import ResourcesError
+from zmesos.resources.checkpoint import (
+    apply_checkpoint,
+    base_form,
+    checkpointed_part,
+    needs_checkpoint,
+    without_checkpoint,
+)
 from zmesos.resources.collection import Resources
 from zmesos.resources.model import (
     DYNAMIC,
@@ -55,6 +62,7 @@ from zmesos.resources.model import (
     DiskInfo,
     ReservationInfo,
     Resource,
+    container_path_problem,
     validate_resource,
 )
 from zmesos.resources.roles import (
@@ -77,9 +85,15 @@ __all__ = [
     "Resource",
     "Resources",
     "ResourcesError",
+    "apply_checkpoint",
+    "base_form",
+    "checkpointed_part",
+    "container_path_problem",
     "is_strict_subrole",
     "is_valid_role",
+    "needs_checkpoint",
     "role_ancestors",
     "validate_resource",
     "validate_role",
+    "without_checkpoint",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import posixpath
 
 import msgspec
 
@@ -170,3 +171,17 @@ def _validate_reservations(name: str, reservations: tuple[ReservationInfo, ...])
                     f"does not refine {below.role!r} (must be a strict subrole)"
                 )
         below = reservation
+
+
+def container_path_problem(path: str) -> str | None:
+    """Why a volume's container path is not a relative path inside the sandbox, or None."""
+    if not path:
+        return "a volume needs a container path"
+    if path.startswith("/"):
+        return f"container path {path!r} is absolute; it must be relative to the sandbox"
+    if "\0" in path:
+        return "container path contains a NUL byte"
+    normalized = posixpath.normpath(path)
+    if ".." in path.split("/") or normalized in (".", "..") or normalized.startswith("../"):
+        return f"container path {path!r} leaves the sandbox ('..')"
+    return None

@@ -1,0 +1,217 @@
+"""Offer operations in Accept: RESERVE, UNRESERVE, CREATE, DESTROY, GROW and SHRINK.
+
+Each valid operation changes the offers, the agent's checkpointed resources and
+the allocator alike; each invalid one is refused by its rule, counted, and
+leaves the rest of the Accept and the cluster as they were.
+"""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from libprocess import Node, clock
+from libprocess.testing import settle
+from master import MasterFlags
+from tests.master.fakes import command_task, framework_info, start_cluster
+from zmesos.protocol import Filters, Offer, Operation, OperationType, TaskState
+from zmesos.resources import SCALAR, DiskInfo, Resource, Resources
+
+AGENT = "cpus:4;mem:4096;disk:10000;ports:[31000-32000]"
+RESERVED = "cpus(db DYNAMIC principal=p):1;mem(db DYNAMIC principal=p):256;disk(db DYNAMIC principal=p):1000"
+VOLUME = "disk(db DYNAMIC principal=p)[v1:data principal=p]:500"
+PLAIN_DISK = "disk(db DYNAMIC principal=p):500"
+
+
+def op(kind: OperationType, text: str = "", **fields: object) -> Operation:
+    return Operation(kind, resources=tuple(Resources.parse(text).to_list()), **fields)  # type: ignore[arg-type]
+
+
+def offered(offer: Offer) -> Resources:
+    return Resources(offer.resources)
+
+
+async def _cluster(node, **framework_fields):
+    fields = {"roles": ("db",), "principal": "p", **framework_fields}
+    flags = MasterFlags(master_id="M", allocation_interval=1.0)
+    return await start_cluster(node, flags, framework=framework_info(**fields), resources=AGENT)
+
+
+async def _accept(cluster, operations, refuse: float = 0.0) -> Offer:
+    """Accept the one outstanding offer with `operations`; return the next (left outstanding)."""
+    [offer] = cluster.scheduler.take_offers()
+    cluster.driver.accept([offer.id], operations, Filters(refuse_seconds=refuse))
+    await settle()
+    clock.advance(1.0)
+    await settle()
+    offers = list(cluster.scheduler.offers.values())
+    assert len(offers) == 1, offers
+    return offers[0]
+
+
+async def _reserved_with_volume(cluster) -> Offer:
+    return await _accept(
+        cluster, [op(OperationType.RESERVE, RESERVED), op(OperationType.CREATE, VOLUME)]
+    )
+
+
+async def test_master_reserve_and_create_show_in_offers_and_checkpoint():
+    clock.pause()
+    async with Node() as node:
+        cluster = await _cluster(node)
+        offer = await _reserved_with_volume(cluster)
+        expected = Resources.parse(RESERVED) - Resources.parse(PLAIN_DISK) + Resources.parse(VOLUME)
+        assert offered(offer).reserved("db") == expected
+        assert cluster.agent.checkpoints[-1] == expected
+        assert offered(offer).unreserved() == Resources.parse(AGENT) - Resources.parse(
+            "cpus:1;mem:256;disk:1000"
+        )
+        assert cluster.master.metrics["operations_applied"] == 2
+        assert cluster.master.cluster.agents[offer.agent_id].total == offered(offer)
+
+
+async def test_master_launch_uses_volume_created_in_same_accept_and_volume_returns():
+    clock.pause()
+    async with Node() as node:
+        cluster = await _cluster(node)
+        [offer] = cluster.scheduler.take_offers()
+        task = command_task(offer, "t1", f"cpus(db DYNAMIC principal=p):0.5;{VOLUME}")
+        cluster.driver.accept(
+            [offer.id],
+            [
+                op(OperationType.RESERVE, RESERVED),
+                op(OperationType.CREATE, VOLUME),
+                Operation(OperationType.LAUNCH, tasks=(task,)),
+            ],
+            Filters(refuse_seconds=0),
+        )
+        await settle()
+        assert [run.task.task_id for run in cluster.agent.launched] == ["t1"]
+        assert cluster.agent.checkpoints, "checkpoint must precede the launch"
+        clock.advance(1.0)
+        await settle()
+        [during] = cluster.scheduler.take_offers()
+        assert not offered(during).persistent_volumes()
+        cluster.agent.update(cluster.scheduler.framework_id, "t1", TaskState.FINISHED)
+        await settle()
+        clock.advance(1.0)
+        await settle()
+        [after] = cluster.scheduler.take_offers() or [during]
+        cluster.driver.decline(during.id, Filters(refuse_seconds=0))
+        await settle()
+        clock.advance(1.0)
+        await settle()
+        offers = cluster.scheduler.take_offers()
+        volumes = sum((offered(o).persistent_volumes() for o in [*offers, after]), Resources())
+        assert volumes == Resources.parse(VOLUME)
+
+
+async def test_master_destroy_and_unreserve_give_back_plain_resources():
+    clock.pause()
+    async with Node() as node:
+        cluster = await _cluster(node)
+        await _reserved_with_volume(cluster)
+        offer = await _accept(
+            cluster,
+            [op(OperationType.DESTROY, VOLUME), op(OperationType.UNRESERVE, RESERVED)],
+        )
+        assert offered(offer) == Resources.parse(AGENT)
+        assert cluster.agent.checkpoints[-1] == Resources()
+
+
+async def test_master_partial_unreserve_keeps_the_rest_reserved():
+    clock.pause()
+    async with Node() as node:
+        cluster = await _cluster(node)
+        await _accept(cluster, [op(OperationType.RESERVE, RESERVED)])
+        offer = await _accept(
+            cluster, [op(OperationType.UNRESERVE, "cpus(db DYNAMIC principal=p):0.5")]
+        )
+        assert offered(offer).reserved("db").cpus == 0.5
+        assert offered(offer).cpus == 4
+
+
+async def test_master_grow_and_shrink_volume_keep_its_identity():
+    clock.pause()
+    async with Node() as node:
+        cluster = await _cluster(node)
+        await _reserved_with_volume(cluster)
+        volume = Resources.parse(VOLUME).to_list()[0]
+        addition = Resources.parse("disk(db DYNAMIC principal=p):200").to_list()[0]
+        offer = await _accept(
+            cluster, [Operation(OperationType.GROW_VOLUME, volume=volume, addition=addition)]
+        )
+        [grown] = offered(offer).persistent_volumes()
+        assert grown.scalar == 700
+        offer = await _accept(
+            cluster, [Operation(OperationType.SHRINK_VOLUME, volume=grown, subtract=600)]
+        )
+        [shrunk] = offered(offer).persistent_volumes()
+        assert shrunk.scalar == 100
+        assert offered(offer).reserved("db").disk == 1000
+        assert cluster.agent.checkpoints[-1].persistent_volumes() == Resources([shrunk])
+
+
+def _volume(text: str) -> Operation:
+    return op(OperationType.CREATE, text)
+
+
+REFUSALS = [
+    ("reserve_not_dynamic", lambda: op(OperationType.RESERVE, "cpus:1")),
+    ("role_not_subscribed", lambda: op(OperationType.RESERVE, "cpus(web DYNAMIC principal=p):1")),
+    ("principal_mismatch", lambda: op(OperationType.RESERVE, "cpus(db DYNAMIC principal=q):1")),
+    ("not_offered", lambda: op(OperationType.RESERVE, "cpus(db DYNAMIC principal=p):100")),
+    ("unreserve_not_dynamic", lambda: op(OperationType.UNRESERVE, "cpus:1")),
+    ("unreserve_volume", lambda: op(OperationType.UNRESERVE, VOLUME)),
+    ("create_unreserved_disk", lambda: Operation(OperationType.CREATE, resources=(Resource("disk", SCALAR, scalar=10.0, disk=DiskInfo(persistence_id="v2", container_path="data")),))),
+    ("create_not_volume", lambda: _volume(PLAIN_DISK)),
+    ("persistence_id_in_use", lambda: _volume("disk(db DYNAMIC principal=p)[v1:other principal=p]:10")),
+    ("invalid_container_path", lambda: _volume("disk(db DYNAMIC principal=p)[v2:../up principal=p]:10")),
+    ("invalid_container_path", lambda: _volume("disk(db DYNAMIC principal=p)[v2:/abs principal=p]:10")),
+    ("invalid_persistence_id", lambda: _volume("disk(db DYNAMIC principal=p)[..:data principal=p]:10")),
+    ("principal_mismatch", lambda: _volume("disk(db DYNAMIC principal=p)[v2:data principal=q]:10")),
+    ("shared_not_allowed", lambda: _volume("disk(db DYNAMIC principal=p)[v2:data principal=p]<SHARED>:10")),
+    ("destroy_not_volume", lambda: op(OperationType.DESTROY, PLAIN_DISK)),
+    ("unknown_volume", lambda: op(OperationType.DESTROY, "disk(db DYNAMIC principal=p)[zz:data principal=p]:500")),
+    ("shrink_invalid_amount", lambda: Operation(OperationType.SHRINK_VOLUME, volume=Resources.parse(VOLUME).to_list()[0], subtract=500)),
+    ("grow_invalid_addition", lambda: Operation(OperationType.GROW_VOLUME, volume=Resources.parse(VOLUME).to_list()[0], addition=Resources.parse("disk:10").to_list()[0])),
+    ("invalid_resources", lambda: Operation(OperationType.RESERVE, resources=(msgspec.structs.replace(Resources.parse("cpus(db DYNAMIC principal=p):1").to_list()[0], scalar=-1.0),))),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("rule", "make"), REFUSALS, ids=[rule for rule, _ in REFUSALS])
+async def test_master_invalid_operation_is_refused_by_its_rule_and_nothing_else_moves(rule, make):
+    clock.pause()
+    async with Node() as node:
+        cluster = await _cluster(node)
+        before = await _reserved_with_volume(cluster)
+        checkpoints = len(cluster.agent.checkpoints)
+        task = command_task(before, "after", "cpus:0.5;mem:64")
+        after = await _accept(cluster, [make(), Operation(OperationType.LAUNCH, tasks=(task,))])
+        metrics = cluster.master.metrics
+        assert metrics[f"operations_refused/{rule}"] == 1
+        assert metrics["operations_refused"] == 1
+        assert [run.task.task_id for run in cluster.agent.launched] == ["after"]
+        assert len(cluster.agent.checkpoints) == checkpoints
+        assert offered(after) == offered(before) - Resources.parse("cpus:0.5;mem:64")
+
+
+async def test_master_destroy_of_a_volume_in_use_is_refused():
+    clock.pause()
+    async with Node() as node:
+        cluster = await _cluster(node, capabilities=("SHARED_RESOURCES",))
+        shared = "disk(db DYNAMIC principal=p)[s1:data principal=p]<SHARED>:500"
+        [offer] = cluster.scheduler.take_offers()
+        task = command_task(offer, "t1", f"cpus(db DYNAMIC principal=p):0.5;{shared}")
+        cluster.driver.accept(
+            [offer.id],
+            [
+                op(OperationType.RESERVE, RESERVED),
+                op(OperationType.CREATE, shared),
+                Operation(OperationType.LAUNCH, tasks=(task,)),
+                op(OperationType.DESTROY, shared),
+            ],
+        )
+        await settle()
+        assert cluster.master.metrics["operations_refused/volume_in_use"] == 1
+        assert cluster.agent.checkpoints[-1].persistent_volumes() == Resources.parse(shared)
