@@ -18,7 +18,10 @@ from zmesos.protocol import Filters, Offer, Operation, OperationType, TaskState
 from zmesos.resources import SCALAR, DiskInfo, Resource, Resources
 
 AGENT = "cpus:4;mem:4096;disk:10000;ports:[31000-32000]"
-RESERVED = "cpus(db DYNAMIC principal=p):1;mem(db DYNAMIC principal=p):256;disk(db DYNAMIC principal=p):1000"
+RESERVED = (
+    "cpus(db DYNAMIC principal=p):1;mem(db DYNAMIC principal=p):256;"
+    "disk(db DYNAMIC principal=p):1000"
+)
 VOLUME = "disk(db DYNAMIC principal=p)[v1:data principal=p]:500"
 PLAIN_DISK = "disk(db DYNAMIC principal=p):500"
 
@@ -152,31 +155,59 @@ async def test_master_grow_and_shrink_volume_keep_its_identity():
         assert cluster.agent.checkpoints[-1].persistent_volumes() == Resources([shrunk])
 
 
+DB = "(db DYNAMIC principal=p)"
+
+
 def _volume(text: str) -> Operation:
     return op(OperationType.CREATE, text)
+
+
+def _one(text: str) -> Resource:
+    [resource] = Resources.parse(text).to_list()
+    return resource
+
+
+def _unreserved_volume() -> Operation:
+    disk = DiskInfo(persistence_id="v2", container_path="data")
+    return Operation(
+        OperationType.CREATE, resources=(Resource("disk", SCALAR, scalar=10.0, disk=disk),)
+    )
+
+
+def _negative_reserve() -> Operation:
+    negative = msgspec.structs.replace(_one(f"cpus{DB}:1"), scalar=-1.0)
+    return Operation(OperationType.RESERVE, resources=(negative,))
+
+
+def _shrink_all() -> Operation:
+    return Operation(OperationType.SHRINK_VOLUME, volume=_one(VOLUME), subtract=500)
+
+
+def _grow_unreserved() -> Operation:
+    return Operation(OperationType.GROW_VOLUME, volume=_one(VOLUME), addition=_one("disk:10"))
 
 
 REFUSALS = [
     ("reserve_not_dynamic", lambda: op(OperationType.RESERVE, "cpus:1")),
     ("role_not_subscribed", lambda: op(OperationType.RESERVE, "cpus(web DYNAMIC principal=p):1")),
     ("principal_mismatch", lambda: op(OperationType.RESERVE, "cpus(db DYNAMIC principal=q):1")),
-    ("not_offered", lambda: op(OperationType.RESERVE, "cpus(db DYNAMIC principal=p):100")),
+    ("not_offered", lambda: op(OperationType.RESERVE, f"cpus{DB}:100")),
     ("unreserve_not_dynamic", lambda: op(OperationType.UNRESERVE, "cpus:1")),
     ("unreserve_volume", lambda: op(OperationType.UNRESERVE, VOLUME)),
-    ("create_unreserved_disk", lambda: Operation(OperationType.CREATE, resources=(Resource("disk", SCALAR, scalar=10.0, disk=DiskInfo(persistence_id="v2", container_path="data")),))),
+    ("create_unreserved_disk", _unreserved_volume),
     ("create_not_volume", lambda: _volume(PLAIN_DISK)),
-    ("persistence_id_in_use", lambda: _volume("disk(db DYNAMIC principal=p)[v1:other principal=p]:10")),
-    ("invalid_container_path", lambda: _volume("disk(db DYNAMIC principal=p)[v2:../up principal=p]:10")),
-    ("invalid_container_path", lambda: _volume("disk(db DYNAMIC principal=p)[v2:/abs principal=p]:10")),
-    ("invalid_persistence_id", lambda: _volume("disk(db DYNAMIC principal=p)[..:data principal=p]:10")),
-    ("principal_mismatch", lambda: _volume("disk(db DYNAMIC principal=p)[v2:data principal=q]:10")),
-    ("shared_not_allowed", lambda: _volume("disk(db DYNAMIC principal=p)[v2:data principal=p]<SHARED>:10")),
+    ("persistence_id_in_use", lambda: _volume(f"disk{DB}[v1:other principal=p]:10")),
+    ("invalid_container_path", lambda: _volume(f"disk{DB}[v2:../up principal=p]:10")),
+    ("invalid_container_path", lambda: _volume(f"disk{DB}[v2:/abs principal=p]:10")),
+    ("invalid_persistence_id", lambda: _volume(f"disk{DB}[..:data principal=p]:10")),
+    ("principal_mismatch", lambda: _volume(f"disk{DB}[v2:data principal=q]:10")),
+    ("shared_not_allowed", lambda: _volume(f"disk{DB}[v2:data principal=p]<SHARED>:10")),
     ("destroy_not_volume", lambda: op(OperationType.DESTROY, PLAIN_DISK)),
-    ("unknown_volume", lambda: op(OperationType.DESTROY, "disk(db DYNAMIC principal=p)[zz:data principal=p]:500")),
-    ("shrink_invalid_amount", lambda: Operation(OperationType.SHRINK_VOLUME, volume=Resources.parse(VOLUME).to_list()[0], subtract=500)),
-    ("grow_invalid_addition", lambda: Operation(OperationType.GROW_VOLUME, volume=Resources.parse(VOLUME).to_list()[0], addition=Resources.parse("disk:10").to_list()[0])),
-    ("invalid_resources", lambda: Operation(OperationType.RESERVE, resources=(msgspec.structs.replace(Resources.parse("cpus(db DYNAMIC principal=p):1").to_list()[0], scalar=-1.0),))),
-]  # fmt: skip
+    ("unknown_volume", lambda: op(OperationType.DESTROY, f"disk{DB}[zz:data principal=p]:500")),
+    ("shrink_invalid_amount", _shrink_all),
+    ("grow_invalid_addition", _grow_unreserved),
+    ("invalid_resources", _negative_reserve),
+]
 
 
 @pytest.mark.parametrize(("rule", "make"), REFUSALS, ids=[rule for rule, _ in REFUSALS])
