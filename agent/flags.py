@@ -16,8 +16,7 @@ from pathlib import Path
 
 from agent.errors import FlagsError
 from zmesos.detector import MasterDetector, master_detector
-from zmesos.errors import ResourcesError
-from zmesos.flags import flag, parse_duration
+from zmesos.flags import flag, parse_duration, parse_resources
 from zmesos.resources import Resources
 
 __all__ = [
@@ -76,10 +75,7 @@ class AgentFlags:
         if self.master:
             master_detector(self.master)
         if self.resources:
-            try:
-                Resources.parse(self.resources)
-            except ResourcesError as error:
-                raise FlagsError(f"--resources: {error}") from None
+            parse_resources(self.resources)
         parse_attributes(self.attributes)
         if not self.work_dir:
             raise FlagsError("--work-dir must not be empty")

@@ -50,7 +50,10 @@ class MasterFlags:
         if self.agent_ping_timeout <= 0:
             raise FlagsError("--agent-ping-timeout must be > 0")
         if self.max_agent_ping_timeouts < 1:
-            raise FlagsError("--max_agent-ping-timeouts must be >= 1")
+            raise FlagsError("--max-agent-ping-timeouts must be >= 1")
+        for name in ("max_completed_frameworks", "max_completed_tasks_per_framework"):
+            if getattr(self, name) < 0:
+                raise FlagsError(f"--{name.replace('_', '-')}: must not be negative")
 
     def new_master_id(self) -> str:
         return self.master_id or str(uuid.uuid4())

@@ -10,9 +10,10 @@ import dataclasses
 import re
 from typing import Any
 
-from zmesos.errors import FlagsError
+from zmesos.errors import FlagsError, ResourcesError
+from zmesos.resources import Resources
 
-__all__ = ["flag", "parse_duration"]
+__all__ = ["flag", "parse_duration", "parse_resources"]
 
 
 def flag(default: Any, help: str) -> Any:
@@ -41,3 +42,21 @@ def parse_duration(text: str) -> float:
     if match is None or unit not in _UNITS:
         raise FlagsError(f"bad duration {text!r}: expected a number and one of ns/us/ms/secs/mins")
     return float(match[1]) * _UNITS[unit]
+
+
+def parse_resources(text: str, option: str = "--resources") -> Resources:
+    """Resources given on a command line; FlagsError (one line naming `option`) if bad.
+
+    A zero amount (`cpus:0`) is refused rather than dropped: left out, an
+    agent's cpus would be detected, which is not what `cpus:0` asked for.
+    """
+    try:
+        resources = Resources.parse(text)
+        for entry in text.split(";"):
+            if entry.strip() and not Resources.parse(entry):
+                raise ResourcesError(
+                    f"{entry.strip()!r} is zero: give an amount > 0 or leave it out"
+                )
+    except ResourcesError as error:
+        raise FlagsError(f"{option}: {error}") from None
+    return resources

@@ -78,6 +78,44 @@ def test_cli_execute_against_local_reports_states_and_exit_status(tmp_path):
         ),
         (["local", "--agents", "0"], "--agents"),
         (["frobnicate"], "invalid choice"),
+        (["master", "--port", "-1"], "--port"),
+        (["master", "--port", "70000"], "--port"),
+        (["master", "--actor-port", "70000"], "--actor-port"),
+        (["agent", "--master", "127.0.0.1:5050", "--port", "-1"], "--port"),
+        (["agent", "--master", "127.0.0.1:5050", "--port", "70000"], "--port"),
+        (["local", "--port", "-1"], "--port"),
+        (["local", "--port", "70000"], "--port"),
+        (["local", "--agents", "-2"], "--agents"),
+        (["local", "--resources", "cpus:0"], "'cpus:0' is zero"),
+        (["agent", "--master", "127.0.0.1:5050", "--resources", "ports:[0-70000]"], "65535"),
+        (["agent", "--master", "127.0.0.1:5050", "--resources", "gpus:1.5"], "whole number"),
+        (["agent", "--master", "127.0.0.1:5050", "--resources", "cpus:0"], "'cpus:0' is zero"),
+        (["master", "--max-completed-frameworks", "-1"], "--max-completed-frameworks"),
+        (["master", "--max-completed-tasks-per-framework", "-1"], "negative"),
+        (["master", "--max-agent-ping-timeouts", "-1"], "--max-agent-ping-timeouts"),
+        (["master", "--agent-ping-timeout", "-1"], "--agent-ping-timeout"),
+        (["master", "--offer-timeout", "-5secs"], "--offer-timeout"),
+        (["agent", "--master", "127.0.0.1:5050", "--recovery-timeout", "-1"], "--recovery"),
+        (
+            ["execute", "--master", "127.0.0.1:1", "--command", "true", "--timeout", "-1"],
+            "--timeout",
+        ),
+        (
+            ["execute", "--master", "127.0.0.1:1", "--command", "true", "--resources", "gpus:1.5"],
+            "whole number",
+        ),
+        (
+            [
+                "execute",
+                "--master",
+                "127.0.0.1:1",
+                "--command",
+                "true",
+                "--registration-timeout",
+                "0",
+            ],
+            "--registration-timeout",
+        ),
     ],
 )
 def test_cli_bad_flag_stops_with_one_line(arguments, reason):
@@ -86,3 +124,49 @@ def test_cli_bad_flag_stops_with_one_line(arguments, reason):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert reason in lines[0]
+
+
+@pytest.mark.timeout(30)
+def test_cli_execute_with_an_unreachable_master_says_what_it_waits_for_and_gives_up():
+    master = f"127.0.0.1:{free_port()}"  # nothing listens there
+    result = _zmesos(
+        "execute",
+        "--master",
+        master,
+        "--command",
+        "true",
+        "--registration-timeout",
+        "3",
+        timeout=20,
+    )
+    assert result.returncode == 1
+    assert f"waiting for the master at {master}" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == f"zmesos execute: error: no master at {master} accepted the framework within 3 s"
+
+
+@pytest.mark.timeout(30)
+def test_cli_agent_that_cannot_reach_its_master_says_so_with_the_address(tmp_path):
+    master = f"master@127.0.0.1:{free_port()}"  # the actor address, nothing listens there
+    agent = subprocess.Popen(
+        [*ZMESOS, "agent", "--master", master, "--port", "0", "--work-dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=ENV,
+        start_new_session=True,
+    )
+    seen = ""
+    try:
+        assert agent.stderr is not None
+        deadline = time.monotonic() + 15
+        for line in agent.stderr:
+            if "peer_unreachable" in line or time.monotonic() > deadline:
+                seen = line
+                break
+    finally:
+        os.killpg(agent.pid, signal.SIGKILL)
+        agent.wait(timeout=10)
+    assert "peer_unreachable" in seen
+    assert master.split("@")[1] in seen

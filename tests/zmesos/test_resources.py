@@ -525,3 +525,12 @@ def test_resources_role_ancestors_and_subroles() -> None:
     assert is_strict_subrole("a/b", "a")
     assert not is_strict_subrole("a", "a")
     assert not is_strict_subrole("ab", "a")
+
+
+def test_resources_gpus_come_whole_and_ports_stay_port_numbers():
+    assert Resources.parse("gpus:2").gpus == 2
+    assert Resources.parse("ports:[0-65535]").ports == ((0, 65535),)
+    with pytest.raises(ResourcesError, match="whole number"):
+        Resources.parse("gpus:1.5")
+    with pytest.raises(ResourcesError, match="past 65535"):
+        Resources.parse("ports:[31000-70000]")

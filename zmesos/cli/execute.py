@@ -1,4 +1,8 @@
-"""`zmesos execute`: run one command as a task, print each state, exit with its status."""
+"""`zmesos execute`: run one command as a task, print each state, exit with its status.
+
+If no master accepts the framework within a few seconds, it says which master it
+is waiting for; after `--registration-timeout` it gives up (exit status 1).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import argparse
 import asyncio
 import getpass
 import re
+import sys
 import uuid
 
 import uvloop
@@ -13,13 +18,17 @@ import uvloop
 from frameworks.batch import BatchScheduler, Command, TaskRecord
 from frameworks.scheduler import SchedulerDriver
 from libprocess import Node
-from zmesos.cli.flags import Parser
+from zmesos.cli.flags import Parser, positive_duration
 from zmesos.detector import master_detector
-from zmesos.errors import FlagsError, ResourcesError
+from zmesos.errors import FlagsError
+from zmesos.flags import parse_resources
 from zmesos.protocol import FrameworkInfo, TaskState, TaskStatus
 from zmesos.resources import Resources
 
 _EXIT_STATUS = re.compile(r"status (\d+)")
+REGISTRATION_TIMEOUT = 30.0
+# Seconds without a master before saying which one we wait for.
+REGISTRATION_NOTICE = 2.0
 
 
 def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
@@ -29,15 +38,21 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
     parser.add_argument("--resources", default="cpus:0.1;mem:32", help="(default: cpus:0.1;mem:32)")
     parser.add_argument("--name", default="zmesos-execute", help="framework and task name")
     parser.add_argument("--role", default="*", help="role to run as (default: *)")
-    parser.add_argument("--timeout", type=float, default=None, help="give up after SECONDS")
+    parser.add_argument(
+        "--timeout", type=positive_duration, default=None, help="give up after this long"
+    )
+    parser.add_argument(
+        "--registration-timeout",
+        type=positive_duration,
+        default=REGISTRATION_TIMEOUT,
+        help=f"give up if no master accepts the framework within this (default: "
+        f"{REGISTRATION_TIMEOUT:g}secs)",
+    )
 
 
 def run(options: argparse.Namespace, parser: Parser) -> int:
     try:
-        resources = Resources.parse(options.resources)
-    except ResourcesError as error:
-        parser.error(f"--resources: {error}")
-    try:
+        resources = parse_resources(options.resources)
         master_detector(options.master)
     except FlagsError as error:
         parser.error(str(error))
@@ -71,6 +86,14 @@ async def _execute(options: argparse.Namespace, resources: Resources) -> int:
         driver = SchedulerDriver(scheduler, framework, options.master)
         node.spawn(driver)
         try:
+            if not await _registered(driver, options.master, options.registration_timeout):
+                print(
+                    f"zmesos execute: error: no master at {options.master} accepted the "
+                    f"framework within {options.registration_timeout:g} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                return 1
             records = await asyncio.wait_for(scheduler.done, options.timeout)
         except TimeoutError:
             print(f"{task_id} did not finish within {options.timeout} s", flush=True)
@@ -83,3 +106,24 @@ async def _execute(options: argparse.Namespace, resources: Resources) -> int:
     record = records[task_id]
     last = TaskStatus(task_id=task_id, state=record.state or TaskState.LOST, message=record.message)
     return exit_status(last)
+
+
+async def _registered(driver: SchedulerDriver, master: str, timeout: float) -> bool:
+    """Whether a master accepts the framework within `timeout` s; says what it waits for."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    noticed = False
+    while not driver.connected and not driver.terminated:
+        waited = loop.time() - start
+        if waited >= timeout:
+            return False
+        if not noticed and waited >= REGISTRATION_NOTICE:
+            noticed = True
+            print(
+                f"zmesos execute: waiting for the master at {master} to accept the framework "
+                f"(giving up after {timeout:g} s; see --registration-timeout)",
+                file=sys.stderr,
+                flush=True,
+            )
+        await asyncio.sleep(0.05)
+    return True

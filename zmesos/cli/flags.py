@@ -3,7 +3,8 @@
 Each field of a flags dataclass becomes one option, typed by its annotation:
 numbers, strings, booleans (`--x/--no-x`), durations (float fields named like a
 time accept Mesos's `10secs`, `500ms`, `1mins`), and optional values (`none`
-turns them off). A bad value stops the command with one line naming the flag.
+turns them off). Numbers are never negative. A bad value stops the command with
+one line naming the flag.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ def _converter(kind: Any, name: str) -> Any:
             return None
         if is_duration:
             return parse_duration(text)
-        return kind(text)
+        value = kind(text)
+        if kind in (int, float) and value < 0:
+            raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")
+        return value
 
     convert.__name__ = "duration" if is_duration else kind.__name__  # argparse names it in errors
     return convert
@@ -98,3 +102,36 @@ def build(flags_class: type[F], options: argparse.Namespace, parser: Parser, **f
 def fail(prog: str, message: str) -> NoReturn:
     sys.stderr.write(f"{prog}: error: {message}\n")
     raise SystemExit(2)
+
+
+def port(text: str) -> int:
+    """An argparse type: a TCP port number, 0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is out of range (0-65535)")
+    return value
+
+
+def positive_count(text: str) -> int:
+    """An argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_duration(text: str) -> float:
+    """An argparse type: a duration > 0 (`30`, `30secs`, `500ms`, `2mins`)."""
+    try:
+        value = parse_duration(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value

@@ -22,8 +22,10 @@ import aiohttp
 import uvloop
 
 from libprocess import configure_logging
-from zmesos.cli.flags import Parser
+from zmesos.cli.flags import Parser, port, positive_count
 from zmesos.cli.signals import stop_event_on_signals
+from zmesos.errors import FlagsError
+from zmesos.flags import parse_resources
 
 STARTUP_TIMEOUT = 30.0
 STOP_GRACE = 10.0
@@ -31,10 +33,12 @@ STOP_GRACE = 10.0
 
 def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
     parser = commands.add_parser(name, help="run a local cluster", description=__doc__)
-    parser.add_argument("--agents", type=int, default=2, help="how many agents (default: 2)")
+    parser.add_argument(
+        "--agents", type=positive_count, default=2, help="how many agents (default: 2)"
+    )
     parser.add_argument("--ip", default="127.0.0.1", help="loopback address to use")
     parser.add_argument(
-        "--port", type=int, default=5050, help="the master's address, HTTP (default: 5050)"
+        "--port", type=port, default=5050, help="the master's address, HTTP (default: 5050)"
     )
     parser.add_argument("--work-dir", help="agents' work directories go below (default: temporary)")
     parser.add_argument(
@@ -50,8 +54,10 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
 
 
 def run(options: argparse.Namespace, parser: Parser) -> int:
-    if options.agents < 1:
-        parser.error("--agents must be at least 1")
+    try:
+        parse_resources(options.resources)
+    except FlagsError as error:
+        parser.error(str(error))
     if options.log_level is None:  # the children log to files; keep this terminal for results
         configure_logging(json=options.log_json or None, level="warning")
     return uvloop.run(_run(options, parser))

@@ -22,6 +22,10 @@ _DISK_MODES = frozenset(("RW", "RO"))
 _DISK_SOURCES = frozenset(("ROOT", "PATH", "MOUNT"))
 # Characters that delimit the text form, so a resource name cannot hold them.
 _NAME_FORBIDDEN = frozenset("()[]{}<>:;,%=") | frozenset("\t\n\v\f\r \x7f")
+# Names with a meaning beyond their type: GPUs come whole, ports are TCP/UDP port numbers.
+_WHOLE_SCALARS = frozenset(("gpus",))
+_PORT_RANGES = frozenset(("ports",))
+_PORT_MAX = 65535
 
 # ----------------------------------------------------------------------------- data model
 
@@ -100,11 +104,11 @@ def validate_resource(resource: Resource) -> None:
     """Raise ResourcesError unless `resource` follows Mesos's rules.
 
     Checks the name, the type and that only its value field is set, the value
-    (finite, non-negative, ranges not inverted, set items non-empty), the
-    reservation stack (valid roles other than `*`, STATIC only at the bottom,
-    each refinement a strict subrole of the one below), disk info (only on
-    `disk`, known mode and source, volumes reserved) and that only persistent
-    volumes are shared.
+    (finite, non-negative, ranges not inverted, set items non-empty; `gpus` a
+    whole number, `ports` within 0-65535), the reservation stack (valid roles
+    other than `*`, STATIC only at the bottom, each refinement a strict subrole
+    of the one below), disk info (only on `disk`, known mode and source, volumes
+    reserved) and that only persistent volumes are shared.
     """
     name = resource.name
     if not isinstance(name, str) or not name:
@@ -122,6 +126,8 @@ def validate_resource(resource: Resource) -> None:
             raise ResourcesError(
                 f"resource {name!r} has scalar {value!r}, not a finite number >= 0"
             )
+        if name in _WHOLE_SCALARS and value != int(value):
+            raise ResourcesError(f"resource {name!r} has {value!r}, not a whole number")
     elif resource.scalar:
         raise ResourcesError(f"{kind} resource {name!r} has a scalar value")
     if kind == RANGES:
@@ -131,6 +137,8 @@ def validate_resource(resource: Resource) -> None:
             low, high = bounds
             if low < 0 or low > high:
                 raise ResourcesError(f"resource {name!r} has bad range {low}-{high}")
+            if name in _PORT_RANGES and high > _PORT_MAX:
+                raise ResourcesError(f"resource {name!r} has range {low}-{high} past {_PORT_MAX}")
     elif resource.ranges:
         raise ResourcesError(f"{kind} resource {name!r} has ranges")
     if kind == SET:
