@@ -363,7 +363,17 @@ class Transport:
         """Forget a peer: queued messages are dropped (at most once) and links fire."""
         self._close_peer(peer)
         self.node.metrics["peers_lost"] += 1
-        log.info("peer_lost", peer=f"{peer.address[0]}:{peer.address[1]}", reason=reason)
+        address = f"{peer.address[0]}:{peer.address[1]}"
+        if peer.connected:
+            log.info("peer_lost", peer=address, reason=reason)
+        else:  # never reached: say so, with where we tried, so a wrong address shows
+            self.node.metrics["peers_unreachable"] += 1
+            log.warning(
+                "peer_unreachable",
+                peer=address,
+                reason=reason,
+                waited_seconds=self.node.heartbeat_timeout,
+            )
         self.node.peer_lost(peer.address)
 
     def _close_peer(self, peer: _Peer, linger: float = 0.0) -> None:

@@ -159,3 +159,27 @@ async def test_remote_sigstopped_peer_is_lost_by_heartbeat_timeout():
     finally:
         child.kill()
         child.wait()
+
+
+async def test_remote_unreachable_peer_is_logged_with_its_address_within_the_connect_timeout(
+    capsys,
+):
+    import json
+
+    from libprocess import configure_logging
+
+    configure_logging(json=True, level="info")
+    try:
+        async with Node(heartbeat_timeout=0.5) as node:
+            sender = node.spawn(Recorder())
+            nowhere = PID("master", "127.0.0.1", _free_port())
+            node.send(sender, nowhere, Note(text="hello?"))
+            deadline = time.monotonic() + 5
+            while not node.metrics["peers_unreachable"] and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    finally:
+        configure_logging()
+    unreachable = [line for line in lines if line["event"] == "peer_unreachable"]
+    assert unreachable and unreachable[0]["level"] == "warning"
+    assert unreachable[0]["peer"] == f"127.0.0.1:{nowhere.port}"
