@@ -46,6 +46,7 @@ from zmesos.protocol import (
     RunTask,
     ShutdownAgent,
     ShutdownFramework,
+    ShutdownFrameworkExecutor,
     StatusUpdateAcknowledgement,
     StatusUpdateMessage,
     UpdateFramework,
@@ -80,6 +81,7 @@ class Agent(RegistrationHandlers, TaskHandlers, ExecutorHandlers, VolumeHandlers
         self.install(RunTask, self.run_task)
         self.install(KillTask, self.kill_task)
         self.install(ShutdownFramework, self.shutdown_framework)
+        self.install(ShutdownFrameworkExecutor, self.shutdown_framework_executor)
         self.install(UpdateFramework, self.update_framework)
         self.install(StatusUpdateAcknowledgement, self.status_update_acknowledgement)
         self.install(FrameworkToExecutor, self.framework_to_executor)

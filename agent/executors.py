@@ -38,6 +38,7 @@ from zmesos.protocol import (
     RegisterExecutor,
     ReregisterExecutor,
     ShutdownExecutor,
+    ShutdownFrameworkExecutor,
     TaskInfo,
     TaskState,
 )
@@ -294,6 +295,18 @@ class ExecutorHandlers(AgentBase):
             state=TaskState.FAILED,
         )
         self._destroy_executor(executor)
+
+    def shutdown_framework_executor(self, sender: PID, message: ShutdownFrameworkExecutor) -> None:
+        """The framework asked (Mesos's SHUTDOWN call): shut that executor down."""
+        self.metrics["messages/ShutdownFrameworkExecutor"] += 1
+        if not self._from_master(sender, message):
+            return
+        framework = self.frameworks.get(message.framework_id)
+        executor = framework.executors.get(message.executor_id) if framework else None
+        if executor is None:
+            self._drop(message, "no such executor")
+            return
+        self._shutdown_executor(executor)
 
     def _shutdown_executor(self, executor: Executor) -> None:
         """Ask the executor to stop; kill its container after the shutdown grace period."""

@@ -1,4 +1,5 @@
-"""The master's HTTP: /health, /state, /metrics/snapshot, /actor (aiohttp).
+"""The master's HTTP: /health, /state, /metrics/snapshot, /version, /actor and the
+v1 scheduler API, /api/v1/scheduler (master.v1), on aiohttp.
 
 `/actor` answers `{"pid": "master@host:port"}`: how zmesos's agents and
 schedulers, given the master's HTTP address, find its actor endpoint
@@ -16,13 +17,20 @@ from __future__ import annotations
 from aiohttp import web
 
 from libprocess import PID, Node, ProcessTerminated
+from master.v1 import SchedulerApi
 from zmesos.http import HttpServer, json_response, serve_app
+from zmesos.v1.http import api_endpoint
+from zmesos.version import version_json
 
 __all__ = ["HttpServer", "serve_http"]
 
 
-def make_app(master_pid: PID, node: Node) -> web.Application:
-    """The aiohttp application for the master at `master_pid` (a process on `node`)."""
+def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
+    """The aiohttp application for the master at `master_pid` (a process on `node`).
+
+    `ip`: the address it serves on, for the MasterInfo the v1 APIs report.
+    """
+    scheduler_api = SchedulerApi(master_pid, node, ip)
 
     async def health(request: web.Request) -> web.Response:
         return web.Response(status=200)
@@ -46,16 +54,23 @@ def make_app(master_pid: PID, node: Node) -> web.Application:
     async def actor(request: web.Request) -> web.Response:
         return json_response({"pid": str(master_pid)})
 
+    async def version(request: web.Request) -> web.Response:
+        return json_response(version_json())
+
     app = web.Application()
     app.router.add_get("/actor", actor)
+    app.router.add_get("/version", version)
     for prefix in ("", "/master"):
         app.router.add_get(f"{prefix}/health", health)
         app.router.add_get(f"{prefix}/state", state)
         app.router.add_get(f"{prefix}/state.json", state)
+        app.router.add_post(
+            f"{prefix}/api/v1/scheduler", api_endpoint("scheduler", scheduler_api.handle)
+        )
     app.router.add_get("/metrics/snapshot", metrics)
     return app
 
 
 async def serve_http(master_pid: PID, node: Node, host: str, port: int) -> HttpServer:
     """Start serving on `host:port` (0: an ephemeral port) on the running loop."""
-    return await serve_app(make_app(master_pid, node), host, port)
+    return await serve_app(make_app(master_pid, node, host), host, port)

@@ -54,12 +54,14 @@ from zmesos.protocol import (
     ReregisterAgent,
     ReregisterFramework,
     ReviveOffers,
+    ShutdownFrameworkExecutor,
     StatusUpdateAcknowledgement,
     StatusUpdateMessage,
     SuppressOffers,
     UnregisterAgent,
     UnregisterFramework,
 )
+from zmesos.version import MESOS_VERSION
 
 __all__ = ["Master"]
 
@@ -74,6 +76,7 @@ class Master(AgentHandlers, FrameworkHandlers, OfferHandlers, TaskHandlers):
             pid=str(self.pid),
             hostname=self.flags.hostname or self.pid.host,
             port=self.flags.port,  # the HTTP address users name it by
+            version=MESOS_VERSION,
         )
         self.allocator = self.node.spawn(
             AllocatorProcess(
@@ -99,6 +102,7 @@ class Master(AgentHandlers, FrameworkHandlers, OfferHandlers, TaskHandlers):
         self.install(ReviveOffers, self.revive_offers)
         self.install(SuppressOffers, self.suppress_offers)
         self.install(KillTask, self.kill_task)
+        self.install(ShutdownFrameworkExecutor, self.shutdown_framework_executor)
         self.install(ReconcileTasks, self.reconcile_tasks)
         self.install(StatusUpdateAcknowledgement, self.status_update_acknowledgement)
         self.install(FrameworkToExecutor, self.framework_to_executor)

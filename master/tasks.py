@@ -18,6 +18,7 @@ from zmesos.protocol import (
     KillTask,
     Reason,
     ReconcileTasks,
+    ShutdownFrameworkExecutor,
     StatusUpdateAcknowledgement,
     StatusUpdateMessage,
     TaskState,
@@ -62,6 +63,23 @@ class TaskHandlers(MasterBase):
             ),
         )
         self.log.info("task_kill_requested", framework_id=framework.id, task_id=task.id)
+
+    def shutdown_framework_executor(self, sender: PID, message: ShutdownFrameworkExecutor) -> None:
+        self.metrics["messages_shutdown_executor"] += 1
+        framework = self._framework_for(sender, message.framework_id, message)
+        if framework is None:
+            return
+        agent = self.cluster.agents.get(message.agent_id)
+        if agent is None or not agent.connected:
+            self._drop(message, sender, f"agent {message.agent_id!r} is not connected")
+            return
+        self.send(agent.pid, message)
+        self.log.info(
+            "executor_shutdown_requested",
+            framework_id=framework.id,
+            executor_id=message.executor_id,
+            agent_id=agent.id,
+        )
 
     def reconcile_tasks(self, sender: PID, message: ReconcileTasks) -> None:
         self.metrics["messages_reconcile_tasks"] += 1

@@ -31,8 +31,12 @@ def json_response(payload: object, status: int = 200) -> web.Response:
 
 
 async def serve_app(app: web.Application, host: str, port: int) -> HttpServer:
-    """Start serving `app` on `host:port` (0: an ephemeral port) on the running loop."""
-    runner = web.AppRunner(app, access_log=None)
+    """Start serving `app` on `host:port` (0: an ephemeral port) on the running loop.
+
+    A client that goes away cancels its handler (`handler_cancellation`): that is
+    how a long event stream learns its reader left.
+    """
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:

@@ -65,6 +65,15 @@ class KillTask(Message, frozen=True):
     grace_period_seconds: float | None = None
 
 
+class ShutdownFrameworkExecutor(Message, frozen=True):
+    """Scheduler -> master -> agent: shut one of the framework's executors down
+    (Mesos's SHUTDOWN call); its tasks end as when an executor exits."""
+
+    framework_id: str
+    executor_id: str
+    agent_id: str
+
+
 class ReconcileTasks(Message, frozen=True):
     framework_id: str
     statuses: tuple[TaskStatus, ...] = ()  # empty: implicit reconciliation
@@ -156,6 +165,7 @@ __all__ = [
     "RescindResourceOffer",
     "ResourceOffers",
     "ReviveOffers",
+    "ShutdownFrameworkExecutor",
     "StatusUpdateAcknowledgement",
     "StatusUpdateMessage",
     "SuppressOffers",

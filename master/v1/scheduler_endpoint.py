@@ -1,0 +1,112 @@
+"""`POST /api/v1/scheduler`: Mesos's v1 scheduler API on the master's HTTP address.
+
+SUBSCRIBE opens the framework's event stream (200, chunked, `Mesos-Stream-Id`,
+RecordIO JSON events) served by an `HttpScheduler` actor, the adapter that
+speaks to the master as an actor scheduler would. Every other call comes on
+another connection, names its framework and carries that stream id; it is
+checked here, turned into the master's message (master.v1.scheduler_calls)
+and answered 202 at once -- the master's verdict, if any, arrives on the
+stream as Mesos's would (an UPDATE with TASK_DROPPED, an ERROR, ...).
+
+Answers: 400 for a malformed or invalid call, a missing or wrong stream id;
+403 for a framework with no open subscription; 415/406/413 as in
+zmesos.v1.http.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from libprocess import PID, Node
+from master.v1.http_scheduler import HttpScheduler
+from master.v1.scheduler_calls import CALLS, UNSUPPORTED_CALLS
+from zmesos.errors import ApiError
+from zmesos.v1.http import EventStream, Refused, read_call
+from zmesos.v1.objects import framework_info_from_v1
+from zmesos.v1.reader import array, id_value, obj
+
+__all__ = ["SchedulerApi"]
+
+STREAM_ID = "Mesos-Stream-Id"
+
+
+class SchedulerApi:
+    """The endpoint for the master at `master_pid` on `node`; `handle` is the aiohttp handler.
+
+    `subscriptions` maps a framework id to its open subscription (one at a
+    time: a newer SUBSCRIBE fails the older over).
+    """
+
+    def __init__(self, master_pid: PID, node: Node, master_ip: str) -> None:
+        self.master_pid = master_pid
+        self.node = node
+        self.master_ip = master_ip
+        self.subscriptions: dict[str, HttpScheduler] = {}
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        call = await read_call(request)
+        kind = call["type"]
+        if kind == "SUBSCRIBE":
+            return await self._subscribe(request, call)
+        stream_id = request.headers.get(STREAM_ID)
+        if not stream_id:
+            raise Refused(400, f"All non-subscribe calls should include the '{STREAM_ID}' header")
+        if kind in UNSUPPORTED_CALLS:
+            raise Refused(400, f"{kind} is not supported by zmesos")
+        reader = CALLS.get(kind)
+        if reader is None:
+            raise Refused(400, f"Unknown call type {kind[:64]!r}")
+        framework_id = id_value(call, "framework_id", "call", required=True)
+        message = reader(call, framework_id)
+        subscription = self.subscriptions.get(framework_id)
+        if subscription is None or subscription.terminated:
+            raise Refused(403, f"Framework {framework_id[:128]!r} is not subscribed")
+        if subscription.stream_id != stream_id:
+            raise Refused(
+                400,
+                f"The stream ID '{stream_id[:128]}' included in this request didn't match"
+                f" the stream ID currently associated with framework ID {framework_id}",
+            )
+        if message is not None:
+            subscription.forward(message)
+        if kind == "TEARDOWN":
+            subscription.stream.close("the framework tore itself down")
+        return web.Response(status=202)
+
+    async def _subscribe(self, request: web.Request, call: dict[str, Any]) -> web.StreamResponse:
+        if request.headers.get(STREAM_ID):
+            raise Refused(400, f"Subscribe calls should not include the '{STREAM_ID}' header")
+        subscribe = obj(call.get("subscribe"), "subscribe")
+        framework = framework_info_from_v1(
+            subscribe.get("framework_info"), "subscribe.framework_info"
+        )
+        framework_id = id_value(call, "framework_id", "call")
+        if framework_id != framework.id:
+            raise ApiError("'framework_id' differs from 'subscribe.framework_info.id'")
+        suppressed = array(subscribe, "suppressed_roles", "subscribe")
+        if not all(isinstance(role, str) and role in framework.roles for role in suppressed):
+            raise ApiError("subscribe.suppressed_roles must be roles of the framework")
+        stream = EventStream()
+        stream_id = str(uuid.uuid4())
+        scheduler = HttpScheduler(
+            self.master_pid,
+            stream,
+            framework,
+            stream_id=stream_id,
+            suppressed_roles=tuple(suppressed),
+            master_ip=self.master_ip,
+            on_subscribed=self._subscribed,
+        )
+        stream.on_close(lambda _: self._unsubscribed(scheduler))
+        self.node.spawn(scheduler)
+        return await stream.serve(request, {STREAM_ID: stream_id})
+
+    def _subscribed(self, scheduler: HttpScheduler) -> None:
+        self.subscriptions[scheduler.framework_id] = scheduler
+
+    def _unsubscribed(self, scheduler: HttpScheduler) -> None:
+        if self.subscriptions.get(scheduler.framework_id) is scheduler:
+            del self.subscriptions[scheduler.framework_id]

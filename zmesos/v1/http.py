@@ -1,0 +1,181 @@
+"""The HTTP side every v1 API shares: reading a JSON call, refusing bad ones, event streams.
+
+A call is `POST` with `Content-Type: application/json` and a body of at most
+`MAX_CALL_BYTES`; protobuf bodies get 415 (zmesos speaks JSON only), a client
+that accepts only protobuf gets 406, an oversized body 413, malformed JSON
+or a call without a `type` 400. Handlers raise `Refused(status, reason)` or
+`ApiError` (400) and `api_endpoint` turns them into a plain-text answer.
+
+`EventStream` is one long response: 200, chunked, RecordIO of JSON events.
+Actors feed it with `send(event)`, which never blocks: events wait in a
+bounded queue that one writer task drains. A client that does not read its
+stream fills the queue; the stream is then closed (its connection aborted),
+so a slow or hostile reader costs at most the queue's bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+import structlog
+from aiohttp import web
+
+from zmesos.errors import ApiError
+from zmesos.v1.recordio import encode
+
+__all__ = [
+    "MAX_CALL_BYTES",
+    "EventStream",
+    "Refused",
+    "api_endpoint",
+    "read_call",
+]
+
+MAX_CALL_BYTES = 16 * 1024 * 1024  # an ACCEPT of thousands of tasks fits
+JSON = "application/json"
+PROTOBUF = "application/x-protobuf"
+RECORDIO = "application/recordio"
+
+log = structlog.get_logger("zmesos.v1")
+
+
+class Refused(Exception):
+    """Answer the request with `status` and `reason` (plain text)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def api_endpoint(name: str, handler: Handler) -> Handler:
+    """`handler`, with Refused and ApiError answered as plain text (and logged)."""
+
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as error:
+            status, reason = 400, str(error)
+        except Refused as refusal:
+            status, reason = refusal.status, refusal.reason
+        log.info("api_call_refused", endpoint=name, status=status, reason=reason)
+        return web.Response(status=status, text=reason)
+
+    return endpoint
+
+
+async def read_call(request: web.Request, max_bytes: int = MAX_CALL_BYTES) -> dict[str, Any]:
+    """The call's JSON object, with a string `type`; Refused otherwise."""
+    content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if content_type == PROTOBUF:
+        raise Refused(415, "Protobuf requests are not supported; send JSON (application/json)")
+    if content_type != JSON:
+        raise Refused(415, f"Expecting 'Content-Type' of {JSON}, got {content_type!r}")
+    accepts = request.headers.get("Accept", "")
+    message_accepts = request.headers.get("Message-Accept", "")
+    if _only_protobuf(accepts) or _only_protobuf(message_accepts):
+        raise Refused(406, "Protobuf responses are not supported; accept application/json")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise Refused(413, f"Request body is over the limit of {max_bytes} bytes")
+    body = await request.content.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        raise Refused(413, f"Request body is over the limit of {max_bytes} bytes")
+    try:
+        call = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise Refused(400, f"Malformed JSON: {error}") from None
+    if not isinstance(call, dict):
+        raise Refused(400, "Expecting a JSON object")
+    if not isinstance(call.get("type"), str):
+        raise Refused(400, "Expecting 'type' to be present")
+    return call
+
+
+def _only_protobuf(accept: str) -> bool:
+    kinds = {part.split(";")[0].strip().lower() for part in accept.split(",") if part.strip()}
+    return bool(kinds) and not kinds & {JSON, "*/*", "application/*", RECORDIO}
+
+
+class EventStream:
+    """A RecordIO stream of JSON events; see the module docstring.
+
+    `on_close` callbacks run once, when the stream ends for any reason (the
+    client went away, `close()`, the queue overflowed).
+    """
+
+    def __init__(self, *, max_pending: int = 10_000, max_pending_bytes: int = 32 << 20) -> None:
+        self.max_pending = max_pending
+        self.max_pending_bytes = max_pending_bytes
+        self.closed = False
+        self.close_reason = ""
+        self._pending: collections.deque[bytes] = collections.deque()
+        self._pending_bytes = 0
+        self._wakeup = asyncio.Event()
+        self._on_close: list[Callable[[EventStream], None]] = []
+        self._transport: asyncio.BaseTransport | None = None
+
+    def on_close(self, callback: Callable[[EventStream], None]) -> None:
+        if self.closed:
+            callback(self)
+        else:
+            self._on_close.append(callback)
+
+    def send(self, event: dict[str, Any]) -> None:
+        """Queue one event; never blocks. Overflow closes the stream."""
+        if self.closed:
+            return
+        record = encode(msgspec.json.encode(event))
+        self._pending.append(record)
+        self._pending_bytes += len(record)
+        if len(self._pending) > self.max_pending or self._pending_bytes > self.max_pending_bytes:
+            self.close("the client is not reading its stream", abort=True)
+            return
+        self._wakeup.set()
+
+    def close(self, reason: str, *, abort: bool = False) -> None:
+        """End the stream once what is queued is written (`abort`: drop it, cut the connection)."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        if abort:
+            self._pending.clear()
+            if self._transport is not None:
+                self._transport.abort()  # type: ignore[attr-defined]
+        self._wakeup.set()
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            callback(self)
+
+    async def serve(self, request: web.Request, headers: dict[str, str]) -> web.StreamResponse:
+        """Write the stream as the response to `request` until it closes."""
+        response = web.StreamResponse(status=200, headers={"Content-Type": JSON, **headers})
+        response.enable_chunked_encoding()
+        self._transport = request.transport
+        try:
+            await response.prepare(request)
+            while True:
+                while self._pending:
+                    batch = [self._pending.popleft() for _ in range(min(len(self._pending), 256))]
+                    self._pending_bytes -= sum(map(len, batch))
+                    await response.write(b"".join(batch))
+                if self.closed:
+                    break
+                self._wakeup.clear()
+                await self._wakeup.wait()
+        except (ConnectionError, RuntimeError) as error:  # the client went away mid-write
+            self.close(f"connection lost: {error}")
+        finally:
+            self.close("the client closed the connection")
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await response.write_eof()
+        return response

@@ -1,0 +1,304 @@
+"""Mesos's v1 JSON objects and our structs, both ways: frameworks, tasks, statuses, offers.
+
+Reading (`*_from_v1`) validates and raises ApiError naming the field;
+writing (`*_to_v1`) gives what Mesos's JSON mapping of its protobufs gives:
+ids as `{"value": ...}`, bytes as Base64, enums as their names, fields at
+their defaults left out.
+
+Not carried (accepted and ignored, as zmesos has no such feature yet):
+ContainerInfo, health checks, discovery info, CommandInfo.uris.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+from typing import Any
+
+from zmesos.errors import ApiError
+from zmesos.protocol import (
+    AgentInfo,
+    CommandInfo,
+    ExecutorInfo,
+    FrameworkInfo,
+    KillPolicy,
+    MasterInfo,
+    Offer,
+    TaskInfo,
+    TaskStatus,
+)
+from zmesos.resources import Resources
+from zmesos.v1.reader import array, b64, boolean, id_value, number, obj, optional_obj, string
+from zmesos.v1.resources import resources_from_v1, resources_to_v1
+
+__all__ = [
+    "agent_info_to_v1",
+    "b64_text",
+    "command_from_v1",
+    "executor_from_v1",
+    "executor_to_v1",
+    "framework_info_from_v1",
+    "framework_info_to_v1",
+    "ident",
+    "master_info_to_v1",
+    "offer_to_v1",
+    "task_info_from_v1",
+    "task_info_to_v1",
+    "task_status_to_v1",
+]
+
+NANOSECONDS = 1e9
+
+
+def ident(value: str) -> dict[str, str]:
+    """An id as Mesos writes it: `{"value": "..."}`."""
+    return {"value": value}
+
+
+def b64_text(data: bytes) -> str:
+    """Bytes as protobuf's JSON writes them: Base64."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def _labels_from_v1(parent: dict[str, Any], where: str) -> dict[str, str]:
+    holder = optional_obj(parent, "labels", where) or {}
+    labels: dict[str, str] = {}
+    for index, label in enumerate(array(holder, "labels", f"{where}.labels")):
+        pair = obj(label, f"{where}.labels.labels[{index}]")
+        labels[string(pair, "key", where, required=True)] = string(pair, "value", where)
+    return labels
+
+
+def _labels_to_v1(labels: dict[str, str]) -> dict[str, Any]:
+    return {"labels": [{"key": key, "value": value} for key, value in labels.items()]}
+
+
+# -- frameworks ------------------------------------------------------------------------
+
+
+def framework_info_from_v1(value: Any, where: str) -> FrameworkInfo:
+    info = obj(value, where)
+    roles = array(info, "roles", where)
+    if not all(isinstance(role, str) for role in roles):
+        raise ApiError(f"{where}.roles: expected strings")
+    if not roles:
+        roles = [string(info, "role", where) or "*"]
+    capabilities = []
+    for index, capability in enumerate(array(info, "capabilities", where)):
+        capabilities.append(
+            string(obj(capability, f"{where}.capabilities[{index}]"), "type", where)
+        )
+    return FrameworkInfo(
+        user=string(info, "user", where),
+        name=string(info, "name", where),
+        id=id_value(info, "id", where),
+        roles=tuple(roles),
+        failover_timeout=number(info, "failover_timeout", where),
+        checkpoint=boolean(info, "checkpoint", where),
+        principal=string(info, "principal", where),
+        hostname=string(info, "hostname", where),
+        capabilities=tuple(capabilities),
+        webui_url=string(info, "webui_url", where),
+    )
+
+
+def framework_info_to_v1(info: FrameworkInfo) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "user": info.user,
+        "name": info.name,
+        "roles": list(info.roles),
+        "failover_timeout": info.failover_timeout,
+        "checkpoint": info.checkpoint,
+        "capabilities": [{"type": capability} for capability in info.capabilities],
+    }
+    if info.id:
+        result["id"] = ident(info.id)
+    for key in ("principal", "hostname", "webui_url"):
+        if getattr(info, key):
+            result[key] = getattr(info, key)
+    return result
+
+
+# -- tasks -----------------------------------------------------------------------------
+
+
+def command_from_v1(value: Any, where: str) -> CommandInfo:
+    command = obj(value, where)
+    arguments = array(command, "arguments", where)
+    if not all(isinstance(argument, str) for argument in arguments):
+        raise ApiError(f"{where}.arguments: expected strings")
+    environment: dict[str, str] = {}
+    holder = optional_obj(command, "environment", where) or {}
+    for index, variable in enumerate(array(holder, "variables", f"{where}.environment")):
+        entry = obj(variable, f"{where}.environment.variables[{index}]")
+        environment[string(entry, "name", where, required=True)] = string(entry, "value", where)
+    return CommandInfo(
+        value=string(command, "value", where),
+        shell=boolean(command, "shell", where, default=True),
+        arguments=tuple(arguments),
+        environment=environment,
+        user=string(command, "user", where),
+    )
+
+
+def command_to_v1(command: CommandInfo) -> dict[str, Any]:
+    result: dict[str, Any] = {"shell": command.shell, "value": command.value}
+    if command.arguments:
+        result["arguments"] = list(command.arguments)
+    if command.environment:
+        result["environment"] = {
+            "variables": [{"name": k, "value": v} for k, v in command.environment.items()]
+        }
+    if command.user:
+        result["user"] = command.user
+    return result
+
+
+def executor_from_v1(value: Any, where: str) -> ExecutorInfo:
+    executor = obj(value, where)
+    kind = string(executor, "type", where) or "CUSTOM"
+    if kind != "CUSTOM":
+        raise ApiError(f"{where}.type: {kind} executors are not supported (CUSTOM only)")
+    command = optional_obj(executor, "command", where)
+    return ExecutorInfo(
+        executor_id=id_value(executor, "executor_id", where, required=True),
+        framework_id=id_value(executor, "framework_id", where),
+        command=command_from_v1(command, f"{where}.command") if command else CommandInfo(),
+        resources=tuple(resources_from_v1(executor.get("resources"), f"{where}.resources")),
+        name=string(executor, "name", where),
+        source=string(executor, "source", where),
+    )
+
+
+def executor_to_v1(executor: ExecutorInfo) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "type": "CUSTOM",
+        "executor_id": ident(executor.executor_id),
+        "command": command_to_v1(executor.command),
+        "resources": resources_to_v1(executor.resources),
+    }
+    if executor.framework_id:
+        result["framework_id"] = ident(executor.framework_id)
+    if executor.name:
+        result["name"] = executor.name
+    if executor.source:
+        result["source"] = executor.source
+    return result
+
+
+def task_info_from_v1(value: Any, where: str) -> TaskInfo:
+    task = obj(value, where)
+    command = optional_obj(task, "command", where)
+    executor = optional_obj(task, "executor", where)
+    kill_policy = None
+    policy = optional_obj(task, "kill_policy", where)
+    if policy is not None:
+        grace = optional_obj(policy, "grace_period", f"{where}.kill_policy") or {}
+        nanoseconds = number(grace, "nanoseconds", f"{where}.kill_policy.grace_period", 3e9)
+        kill_policy = KillPolicy(grace_period_seconds=nanoseconds / NANOSECONDS)
+    return TaskInfo(
+        name=string(task, "name", where, required=True),
+        task_id=id_value(task, "task_id", where, required=True),
+        agent_id=id_value(task, "agent_id", where, required=True),
+        resources=tuple(resources_from_v1(task.get("resources"), f"{where}.resources")),
+        command=command_from_v1(command, f"{where}.command") if command is not None else None,
+        executor=executor_from_v1(executor, f"{where}.executor") if executor is not None else None,
+        data=b64(task, "data", where),
+        labels=_labels_from_v1(task, where),
+        kill_policy=kill_policy,
+    )
+
+
+def task_info_to_v1(task: TaskInfo) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "name": task.name,
+        "task_id": ident(task.task_id),
+        "agent_id": ident(task.agent_id),
+        "resources": resources_to_v1(task.resources),
+    }
+    if task.command is not None:
+        result["command"] = command_to_v1(task.command)
+    if task.executor is not None:
+        result["executor"] = executor_to_v1(task.executor)
+    if task.data:
+        result["data"] = b64_text(task.data)
+    if task.labels:
+        result["labels"] = _labels_to_v1(task.labels)
+    if task.kill_policy is not None:
+        nanoseconds = int(task.kill_policy.grace_period_seconds * NANOSECONDS)
+        result["kill_policy"] = {"grace_period": {"nanoseconds": nanoseconds}}
+    return result
+
+
+def task_status_to_v1(status: TaskStatus) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "task_id": ident(status.task_id),
+        "state": str(status.state),
+        "source": str(status.source),
+        "timestamp": status.timestamp,
+    }
+    if status.reason is not None:
+        result["reason"] = str(status.reason)
+    if status.message:
+        result["message"] = status.message
+    if status.agent_id:
+        result["agent_id"] = ident(status.agent_id)
+    if status.executor_id:
+        result["executor_id"] = ident(status.executor_id)
+    if status.uuid is not None:
+        result["uuid"] = b64_text(status.uuid)
+    if status.data:
+        result["data"] = b64_text(status.data)
+    return result
+
+
+# -- offers, agents, masters -------------------------------------------------------------
+
+
+def _attributes_to_v1(attributes: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "type": "TEXT", "text": {"value": value}}
+        for name, value in attributes.items()
+    ]
+
+
+def offer_to_v1(offer: Offer) -> dict[str, Any]:
+    return {
+        "id": ident(offer.id),
+        "framework_id": ident(offer.framework_id),
+        "agent_id": ident(offer.agent_id),
+        "hostname": offer.hostname,
+        "allocation_info": {"role": offer.role},
+        "resources": resources_to_v1(Resources(offer.resources), offer.role),
+        "attributes": _attributes_to_v1(offer.attributes),
+        "executor_ids": [ident(executor_id) for executor_id in offer.executor_ids],
+    }
+
+
+def agent_info_to_v1(info: AgentInfo) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "hostname": info.hostname,
+        "port": info.port,
+        "resources": resources_to_v1(info.resources),
+        "attributes": _attributes_to_v1(info.attributes),
+    }
+    if info.id:
+        result["id"] = ident(info.id)
+    return result
+
+
+def master_info_to_v1(info: MasterInfo, ip: str) -> dict[str, Any]:
+    """`ip`: the address the master serves on (MasterInfo.ip is its IPv4 as a uint32)."""
+    try:
+        packed = int(ipaddress.IPv4Address(ip))
+    except ValueError:
+        packed = 0
+    return {
+        "id": info.id,
+        "ip": packed,
+        "port": info.port,
+        "pid": info.pid,
+        "hostname": info.hostname,
+        "version": info.version,
+        "address": {"hostname": info.hostname, "ip": ip, "port": info.port},
+    }
