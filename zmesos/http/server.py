@@ -9,6 +9,8 @@ from aiohttp import web
 
 __all__ = ["HttpServer", "json_response", "serve_app"]
 
+SHUTDOWN_GRACE = 1.0  # seconds
+
 
 @dataclasses.dataclass
 class HttpServer:
@@ -34,9 +36,12 @@ async def serve_app(app: web.Application, host: str, port: int) -> HttpServer:
     """Start serving `app` on `host:port` (0: an ephemeral port) on the running loop.
 
     A client that goes away cancels its handler (`handler_cancellation`): that is
-    how a long event stream learns its reader left.
+    how a long event stream learns its reader left. Closing waits at most
+    `SHUTDOWN_GRACE` for requests in flight (event streams never end by themselves).
     """
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    runner = web.AppRunner(
+        app, access_log=None, handler_cancellation=True, shutdown_timeout=SHUTDOWN_GRACE
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:

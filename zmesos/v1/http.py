@@ -86,9 +86,14 @@ async def read_call(request: web.Request, max_bytes: int = MAX_CALL_BYTES) -> di
         raise Refused(406, "Protobuf responses are not supported; accept application/json")
     if request.content_length is not None and request.content_length > max_bytes:
         raise Refused(413, f"Request body is over the limit of {max_bytes} bytes")
-    body = await request.content.read(max_bytes + 1)
-    if len(body) > max_bytes:
-        raise Refused(413, f"Request body is over the limit of {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > max_bytes:
+            raise Refused(413, f"Request body is over the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
     try:
         call = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:

@@ -1,0 +1,98 @@
+"""zmesos.v1: Mesos's JSON shapes both ways, RecordIO, and refusals that name the field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+
+from tests.zmesos.test_resources import some_resources
+from zmesos.errors import ApiError
+from zmesos.protocol import CommandInfo, TaskInfo
+from zmesos.resources import Resources
+from zmesos.v1.objects import framework_info_from_v1, task_info_from_v1, task_info_to_v1
+from zmesos.v1.recordio import RecordReader, encode
+from zmesos.v1.resources import resources_from_v1, resources_to_v1
+
+
+@given(some_resources())
+def test_v1_resources_round_trip_through_json(resources: Resources) -> None:
+    text = json.dumps(resources_to_v1(resources))
+    assert resources_from_v1(json.loads(text), "resources") == resources
+
+
+def test_v1_resources_read_mesos_older_role_and_reservation_fields():
+    [static, dynamic] = resources_from_v1(
+        [
+            {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1}, "role": "db"},
+            {
+                "name": "mem",
+                "type": "SCALAR",
+                "scalar": {"value": 64},
+                "role": "db",
+                "reservation": {"principal": "ops"},
+            },
+        ],
+        "r",
+    )
+    assert (static.reservations[0].type, static.role) == ("STATIC", "db")
+    assert (dynamic.reservations[0].type, dynamic.reservations[0].principal) == ("DYNAMIC", "ops")
+
+
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [
+        ([{"name": "cpus", "type": "SCALAR", "scalar": {"value": -1}}], "r[0]"),
+        ([{"name": "cpus", "type": "TEXT"}], "r[0].type"),
+        ([{"name": "cpus", "type": "SCALAR"}], "r[0].scalar"),
+        ([{"name": "p", "type": "RANGES", "ranges": {"range": [{"begin": "a"}]}}], "range"),
+        ([{"type": "SCALAR", "scalar": {"value": 1}}], "r[0].name"),
+        ({"name": "cpus"}, "expected an array"),
+    ],
+)
+def test_v1_bad_resources_name_the_field(value, field):
+    with pytest.raises(ApiError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        resources_from_v1(value, "r")
+
+
+def test_v1_task_info_round_trips():
+    task = TaskInfo(
+        name="t",
+        task_id="t1",
+        agent_id="S1",
+        resources=tuple(Resources.parse("cpus:1;ports:[31000-31001]").to_list()),
+        command=CommandInfo(value="echo", environment={"A": "1"}),
+        data=b"\x00\xff",
+        labels={"k": "v"},
+    )
+    assert task_info_from_v1(json.loads(json.dumps(task_info_to_v1(task))), "t") == task
+
+
+def test_v1_framework_info_defaults_and_bad_fields():
+    info = framework_info_from_v1({"user": "u", "name": "n", "role": "eng"}, "f")
+    assert info.roles == ("eng",) and info.failover_timeout == 0
+    for bad, field in [
+        ({"user": 1}, "f.user"),
+        ({"roles": [1]}, "f.roles"),
+        ({"id": "raw"}, "f.id"),
+        ({"failover_timeout": "soon"}, "f.failover_timeout"),
+    ]:
+        with pytest.raises(ApiError, match=field):
+            framework_info_from_v1(bad, "f")
+
+
+def test_v1_recordio_frames_and_reads_in_any_chunks():
+    stream = encode(b'{"type":"HEARTBEAT"}') + encode(b"") + encode("é".encode())
+    assert stream.startswith(b'20\n{"type"')
+    reader = RecordReader()
+    records = [
+        record for byte in range(len(stream)) for record in reader.feed(stream[byte : byte + 1])
+    ]
+    assert records == [b'{"type":"HEARTBEAT"}', b"", "é".encode()]
+
+
+@pytest.mark.parametrize("stream", [b"12x\n", b"9" * 30, b"999999999\n"])
+def test_v1_recordio_refuses_bad_or_huge_lengths(stream):
+    with pytest.raises(ApiError, match="RecordIO"):
+        RecordReader(max_record=1000).feed(stream)
