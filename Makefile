@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test lint format bench bench-actors bench-allocator bench-cluster bench-flood clean
+.PHONY: venv zookeeper run test lint format bench bench-actors bench-allocator bench-cluster bench-flood clean
 
 venv: $(STAMP)
 
@@ -13,6 +13,16 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# Debian's ZooKeeper, for the high-availability tests and `zmesos local --masters 3`.
+# Installed only when missing; the package index is refreshed first, and only then.
+ZOOKEEPER_JAR := /usr/share/java/zookeeper.jar
+zookeeper:
+	@test -f $(ZOOKEEPER_JAR) || { \
+		echo "installing Debian's zookeeper package"; \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends zookeeper >/dev/null; \
+	}
 
 # A local cluster (master + agents as OS processes) runs the example frameworks and exits.
 run: venv
@@ -26,7 +36,7 @@ format: venv
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-test: lint
+test: lint zookeeper
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: bench-actors bench-allocator bench-cluster bench-flood

@@ -1,9 +1,12 @@
 """The master's agent handlers: registration, re-registration, liveness (pings), removal.
 
+Admission goes through the registry: an agent hears AgentRegistered only once
+the registry durably holds it (a failed write refuses it; the agent retries).
 An agent whose link breaks is only disconnected (no offers of it); it is
-removed after `max_agent_ping_timeouts` consecutive pings went unanswered for
-`agent_ping_timeout` each, as in Mesos. Removal loses its tasks (TASK_LOST,
-REASON_SLAVE_REMOVED), rescinds its offers and tells every framework.
+marked unreachable after `max_agent_ping_timeouts` consecutive pings went
+unanswered for `agent_ping_timeout` each, as in Mesos (master.partitions).
+An agent that unregisters is removed: its tasks are lost (TASK_LOST,
+REASON_SLAVE_REMOVED), its offers rescinded, every framework told.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ import msgspec
 
 from libprocess import PID, clock
 from master.allocation import AllocatorProcess
-from master.base import MasterBase
+from master.partitions import PartitionHandlers
+from master.registry import AdmitAgent, MarkAgentReachable, RemoveAgent
 from master.state import Agent, Task
 from zmesos.errors import ResourcesError
 from zmesos.protocol import (
@@ -20,7 +24,6 @@ from zmesos.protocol import (
     AgentRegistered,
     AgentReregistered,
     ExecutorInfo,
-    LostAgent,
     Ping,
     Pong,
     Reason,
@@ -43,7 +46,7 @@ from zmesos.resources import (
 __all__ = ["AgentHandlers"]
 
 
-class AgentHandlers(MasterBase):
+class AgentHandlers(PartitionHandlers):
     """Handlers of the master <-> agent conversation (registration and liveness)."""
 
     def register_agent(self, sender: PID, message: RegisterAgent) -> None:
@@ -53,20 +56,35 @@ class AgentHandlers(MasterBase):
             # A retry whose answer was lost: answer again, same id.
             self.send(sender, AgentRegistered(existing.id, self.flags.agent_ping_timeout))
             return
+        if sender in self._admitting:
+            self._drop(message, sender, "its admission is being written to the registry")
+            return
         total = self._agent_resources(sender, message.agent, message)
         if total is None:
             return
-        agent_id = f"{self.id}-S{next(self._agent_numbers)}"
+        agent_id = f"{self.id_prefix}-S{next(self._agent_numbers)}"
         info = msgspec.structs.replace(message.agent, id=agent_id)
-        agent = Agent(agent_id, info, sender, total, registered_time=clock.now())
+        self._admitting.add(sender)
+        self._registry_apply(
+            AdmitAgent(info=info),
+            lambda error: self._agent_admitted(sender, info, total, error),
+        )
+
+    def _agent_admitted(
+        self, sender: PID, info: AgentInfo, total: Resources, error: BaseException | None
+    ) -> None:
+        self._admitting.discard(sender)
+        if error is not None or self.abdicated:
+            return  # not admitted: the agent's retry tries again
+        agent = Agent(info.id, info, sender, total, registered_time=clock.now())
         self.cluster.add_agent(agent)
         self.link(sender)
-        self.send(sender, AgentRegistered(agent_id, self.flags.agent_ping_timeout))
-        self._allocator_call(AllocatorProcess.add_agent, agent_id, total, {})
+        self.send(sender, AgentRegistered(agent.id, self.flags.agent_ping_timeout))
+        self._allocator_call(AllocatorProcess.add_agent, agent.id, total, {})
         self._start_pinging(agent)
         self.metrics["agent_registrations"] += 1
         self.log.info(
-            "agent_registered", agent_id=agent_id, agent=str(sender), resources=str(total)
+            "agent_registered", agent_id=agent.id, agent=str(sender), resources=str(total)
         )
 
     def _agent_resources(self, sender: PID, info: AgentInfo, message: object) -> Resources | None:
@@ -83,9 +101,13 @@ class AgentHandlers(MasterBase):
         if not agent_id:
             self._drop(message, sender, "re-registration without an agent id", "invalid_messages")
             return
-        if agent_id in self._removed_agents:
+        registry = self.registrar.registry
+        if agent_id in self._removed_agents or agent_id in registry.gone:
             self._drop(message, sender, f"agent {agent_id} was removed")
             self.send(sender, ShutdownAgent(message="Agent was removed by the master"))
+            return
+        if agent_id in self._admitting or agent_id in self._marking_unreachable:
+            self._drop(message, sender, f"agent {agent_id} is being written to the registry")
             return
         total = self._agent_resources(sender, message.agent, message)
         if total is None:
@@ -98,6 +120,29 @@ class AgentHandlers(MasterBase):
                 self._checkpoint_resources(agent)
             self._reconcile_reported(agent, message)
             return
+        if agent_id in registry.agents:
+            # Admitted before this master recovered the registry: nothing to write.
+            self.awaiting_reregistration.discard(agent_id)
+            self._recover_agent(sender, message, total)
+            return
+        # Unreachable (or forgotten by the registry): admitted again before anything else.
+        self._admitting.add(agent_id)
+        self._registry_apply(
+            MarkAgentReachable(info=message.agent),
+            lambda error: self._agent_readmitted(sender, message, total, error),
+        )
+
+    def _agent_readmitted(
+        self,
+        sender: PID,
+        message: ReregisterAgent,
+        total: Resources,
+        error: BaseException | None,
+    ) -> None:
+        self._admitting.discard(message.agent.id)
+        if error is not None or self.abdicated or message.agent.id in self.cluster.agents:
+            return
+        self.log.info("agent_reachable", agent_id=message.agent.id)
         self._recover_agent(sender, message, total)
 
     def _reconcile_checkpointed(
@@ -191,7 +236,8 @@ class AgentHandlers(MasterBase):
         self.log.info("agent_reregistered", agent_id=agent.id, agent=str(sender))
 
     def _recover_agent(self, sender: PID, message: ReregisterAgent, total: Resources) -> None:
-        """An agent this master never saw (it restarted): admit it with its tasks."""
+        """An agent this master does not have (it failed over, or the agent was unreachable):
+        admit it with its frameworks, executors and tasks."""
         info = message.agent
         agent = Agent(info.id, info, sender, total, registered_time=clock.now())
         agent.reregistered_time = clock.now()
@@ -201,19 +247,25 @@ class AgentHandlers(MasterBase):
             if framework_id not in self.cluster.frameworks:
                 self._recover_framework(framework_info, message.framework_pids.get(framework_id))
         executors_by_id = {executor.executor_id: executor for executor in message.executors}
-        for executor in message.executors:
-            if executor.framework_id in self.cluster.frameworks:
-                self.cluster.add_executor(agent.id, executor.framework_id, executor)
+        reported: list[tuple[str, TaskInfo, TaskState]] = []
         for index, task_info in enumerate(message.tasks):
             framework_id = _task_framework(index, task_info, executors_by_id, message)
             if framework_id not in self.cluster.frameworks:
                 self.log.warning("dropping_recovered_task", task_id=task_info.task_id)
                 continue
+            state = TaskState(message.task_states.get(task_info.task_id, TaskState.STAGING))
+            reported.append((framework_id, task_info, state))
+        kept, shutdown = self._returning_tasks(agent.id, reported)
+        for executor in message.executors:
+            if executor.framework_id in self.cluster.frameworks and (
+                executor.framework_id not in shutdown
+            ):
+                self.cluster.add_executor(agent.id, executor.framework_id, executor)
+        for framework_id, task_info, state in kept:
             try:
                 resources = Resources.from_list(task_info.resources)
             except ResourcesError:
                 resources = Resources()
-            state = TaskState(message.task_states.get(task_info.task_id, TaskState.STAGING))
             executor_id = (
                 task_info.executor.executor_id if task_info.executor else task_info.task_id
             )
@@ -222,6 +274,7 @@ class AgentHandlers(MasterBase):
                 self.cluster.add_task(task)
         self.link(sender)
         self.send(sender, AgentReregistered(agent.id, self.flags.agent_ping_timeout))
+        self._shutdown_frameworks_on(agent, shutdown)
         self._allocator_call(
             AllocatorProcess.add_agent, agent.id, total, dict(agent.used_by_framework)
         )
@@ -235,6 +288,7 @@ class AgentHandlers(MasterBase):
         if agent is None or agent.pid != sender:
             self._drop(message, sender, f"agent {message.agent_id!r} is not registered there")
             return
+        self._registry_apply(RemoveAgent(agent_id=agent.id), lambda error: None)
         self._remove_agent(agent, "agent unregistered")
 
     def _agent_disconnected(self, agent: Agent) -> None:
@@ -264,7 +318,7 @@ class AgentHandlers(MasterBase):
             agent.pings_missed += 1
             self.log.info("agent_ping_missed", agent_id=agent_id, missed=agent.pings_missed)
             if agent.pings_missed >= self.flags.max_agent_ping_timeouts:
-                self._remove_agent(agent, "health check timed out")
+                self._mark_unreachable(agent, "health check timed out")
                 return
         agent.pong_received = False
         self.send(agent.pid, Ping(connected=agent.connected))
@@ -278,38 +332,20 @@ class AgentHandlers(MasterBase):
         agent.pong_received = True
 
     def _remove_agent(self, agent: Agent, why: str) -> None:
-        """Forget an agent: its tasks are lost, its offers rescinded, frameworks told."""
+        """Forget an agent that left: its tasks are lost, its offers rescinded, frameworks told."""
         self.log.warning("agent_removed", agent_id=agent.id, reason=why)
-        if agent.ping_timer is not None:
-            agent.ping_timer.cancel()
-        for outstanding in self.offers.of_agent(agent.id):
-            self._rescind(outstanding, recover=False)
-        for task in list(agent.tasks.values()):
-            framework = self.cluster.frameworks.get(task.framework_id)
-            status = self._master_status(
-                task.id,
-                TaskState.LOST,
-                Reason.AGENT_REMOVED,
-                f"Agent {agent.id} removed: {why}",
-                agent.id,
-                task.executor_id,
-            )
-            self._set_task_status(task, status)
-            self.cluster.remove_task(task)
-            if framework is not None:
-                self._send_status(framework, status)
-        for framework_id, executors in list(agent.executors.items()):
-            for executor_id in list(executors):
-                self.cluster.remove_executor(agent.id, framework_id, executor_id)
-        self.cluster.remove_agent(agent)
+        pid = agent.pid
+        self._take_agent_out(
+            agent,
+            lambda framework: TaskState.LOST,
+            Reason.AGENT_REMOVED,
+            f"Agent {agent.id} removed: {why}",
+            unreachable=False,
+        )
         self._removed_agents[agent.id] = None
         while len(self._removed_agents) > 10_000:
             self._removed_agents.popitem(last=False)
-        self._allocator_call(AllocatorProcess.remove_agent, agent.id)
-        self.send(agent.pid, ShutdownAgent(message=f"Agent removed: {why}"))
-        for framework in self.cluster.frameworks.values():
-            if framework.connected and framework.pid is not None:
-                self.send(framework.pid, LostAgent(agent.id))
+        self.send(pid, ShutdownAgent(message=f"Agent removed: {why}"))
         self.metrics["agent_removals"] += 1
 
 

@@ -109,6 +109,22 @@ class AllocatorProcess(Process):
         self.allocator.update_agent_total(agent_id, total)
         self.request_allocation()
 
+    # -- weights and quota ---------------------------------------------------------
+
+    def set_weight(self, role: str, weight: float) -> None:
+        self.allocator.set_weight(role, weight)
+        self.request_allocation()
+
+    def set_quota(
+        self, role: str, guarantee: Mapping[str, float], limit: Mapping[str, float]
+    ) -> None:
+        self.allocator.set_quota(role, guarantee=dict(guarantee), limit=dict(limit))
+        self.request_allocation()
+
+    def remove_quota(self, role: str) -> None:
+        self.allocator.remove_quota(role)
+        self.request_allocation()
+
     # -- resources -----------------------------------------------------------------
 
     def recover_resources(

@@ -7,17 +7,28 @@ registries, the offer book and these helpers.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import itertools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
-from libprocess import PID, Process, clock
+from libprocess import PID, Message, Process, clock
 from master.allocation import AllocatorProcess
 from master.flags import MasterFlags
 from master.offers import OfferBook, OutstandingOffer
+from master.registry import (
+    FileStore,
+    InMemoryStore,
+    Operation,
+    QuotaRecord,
+    Registrar,
+    RegistryError,
+    RegistryFenced,
+    RegistryStore,
+)
 from master.state import Agent, Cluster, Framework, Task
 from zmesos.protocol import (
     CheckpointResources,
@@ -25,6 +36,7 @@ from zmesos.protocol import (
     MasterInfo,
     Reason,
     RescindResourceOffer,
+    ShutdownFramework,
     Source,
     StatusUpdate,
     StatusUpdateMessage,
@@ -37,26 +49,127 @@ __all__ = ["MasterBase"]
 
 
 _MAX_STATUSES_PER_TASK = 20
+_MAX_HELD_MESSAGES = 100_000  # messages kept while the registry is read; more are dropped
+
+M = TypeVar("M", bound=Message)
+
+
+def registry_store(flags: MasterFlags) -> RegistryStore:
+    """The store the flags name: a file in --work-dir, else memory."""
+    if flags.registry == "file" and flags.work_dir:
+        return FileStore(flags.work_dir)
+    return InMemoryStore()
 
 
 class MasterBase(Process):
     """State and helpers shared by the master's handler groups (see master.master)."""
 
-    def __init__(self, flags: MasterFlags | None = None, *, name: str = "master") -> None:
+    def __init__(
+        self,
+        flags: MasterFlags | None = None,
+        *,
+        name: str = "master",
+        store: RegistryStore | None = None,
+    ) -> None:
         super().__init__(name)
         self.flags = flags or MasterFlags()
         self.id = self.flags.new_master_id()
+        self.registrar = Registrar(store or registry_store(self.flags))
+        # Leading: this master serves (always, without --zk). Recovered: it has read the
+        # registry; until then the messages it leads for are held, then replayed in order.
+        self.leading = True
+        self.recovered = False
+        self.abdicated = False
+        self.id_prefix = self.id  # `<master id>-<registry generation>` once recovered
+        self._held: list[tuple[Callable[[PID, Any], None], PID, Any]] = []
+        self._marking_unreachable: set[str] = set()  # agent ids, registry write in flight
+        self._admitting: set[PID | str] = set()  # agent pids and ids, registry write in flight
+        self.awaiting_reregistration: set[str] = set()  # registry agents not back yet
         self.cluster = Cluster(
             self.flags.max_completed_frameworks, self.flags.max_completed_tasks_per_framework
         )
-        self.offers = OfferBook(self.id)
+        self.offers = OfferBook(self.id)  # re-made with the id prefix once recovered
         self.metrics: collections.Counter[str] = collections.Counter()
         self.start_time = 0.0
         self.info: MasterInfo = None  # type: ignore[assignment]  # set in initialize
+        self.leader: MasterInfo | None = None  # the leading master's info, when known
         self.allocator: PID = None  # type: ignore[assignment]
         self._agent_numbers = itertools.count()
         self._framework_numbers = itertools.count()
         self._removed_agents: collections.OrderedDict[str, None] = collections.OrderedDict()
+
+    def _install_leading(self, message_type: type[M], handler: Callable[[PID, M], None]) -> None:
+        """Install a handler that runs only on the recovered leader.
+
+        While the registry is read, messages are held and then replayed in
+        arrival order; a master that does not lead refuses them (see
+        `_refuse_not_leading`).
+        """
+
+        def guarded(sender: PID, message: M) -> None:
+            if not self.leading:
+                self._refuse_not_leading(sender, message)
+            elif not self.recovered:
+                self._hold(handler, sender, message)
+            else:
+                handler(sender, message)
+
+        self.install(message_type, guarded)
+
+    def _hold(self, handler: Callable[[PID, Any], None], sender: PID, message: object) -> None:
+        if len(self._held) >= _MAX_HELD_MESSAGES:
+            self._drop(message, sender, "the master is recovering and holds too many messages")
+            return
+        self._held.append((handler, sender, message))
+
+    def _replay_held(self) -> None:
+        held, self._held = self._held, []
+        for handler, sender, message in held:
+            handler(sender, message)
+
+    def _refuse_not_leading(self, sender: PID, message: object) -> None:
+        """A message for the leader reached a master that does not lead (see master.election)."""
+        self._drop(message, sender, "this master is not the leader", "messages_not_leading")
+
+    def _registry_apply(
+        self, operation: Operation, continuation: Callable[[BaseException | None], None]
+    ) -> None:
+        """Apply a registry operation; `continuation(error)` runs in the master once it is
+        durable (error None) or refused. A fenced write means another master leads:
+        this one abdicates before the continuation runs."""
+
+        def done(future: asyncio.Future[bool]) -> None:
+            error = None if future.cancelled() else future.exception()
+            if future.cancelled():
+                error = RegistryError("registry operation cancelled")
+            if error is not None:
+                self.metrics["registrar/failed_operations"] += 1
+                self.log.error(
+                    "registry_operation_failed",
+                    operation=type(operation).__name__,
+                    error=str(error),
+                )
+                if isinstance(error, RegistryFenced):
+                    self._abdicate(str(error))
+            continuation(error)
+
+        self.defer(self.registrar.apply(operation), done)
+
+    def _abdicate(self, why: str) -> None:
+        """Stop leading: the registry is no longer ours to write, or leadership was lost.
+
+        As a Mesos master does, this one ends (its state is no longer the
+        cluster's); the runner (master.runner) starts a fresh master on the same
+        node, which reads the registry again if it is elected. Agents and
+        schedulers see the link break and look for the leader.
+        """
+        if self.abdicated:
+            return
+        self.abdicated = True
+        self.leading = False
+        self.metrics["abdications"] += 1
+        self.log.warning("master_abdicating", reason=why)
+        self.terminate()
 
     def _drop(self, message: object, sender: PID, reason: str, metric: str = "") -> None:
         """Log and count a message the master refuses."""
@@ -75,6 +188,15 @@ class MasterBase(Process):
     def _allocator_call_done(self, future: Any) -> None:
         if not future.cancelled() and future.exception() is not None:
             self.log.error("allocator_call_failed", error=repr(future.exception()))
+
+    def _allocator_weight(self, role: str, weight: float) -> None:
+        self._allocator_call(AllocatorProcess.set_weight, role, weight)
+
+    def _allocator_quota(self, role: str, quota: QuotaRecord | None) -> None:
+        if quota is None:
+            self._allocator_call(AllocatorProcess.remove_quota, role)
+        else:
+            self._allocator_call(AllocatorProcess.set_quota, role, quota.guarantee, quota.limit)
 
     def _recover(
         self,
@@ -191,9 +313,53 @@ class MasterBase(Process):
         if pid is not None:
             framework.pid = pid
         self._allocator_call(AllocatorProcess.add_framework, info.id, framework.roles, {}, False)
-        self.log.info("framework_recovered", framework_id=info.id)
+        # Its scheduler has as long as the agents to find this master, and at least its
+        # failover timeout (rebuilt from what the agent reports, as Mesos does).
+        timeout = max(info.failover_timeout, self.flags.agent_reregister_timeout)
+        framework.failover_timer = self.delay(
+            timeout, self._failover_timed_out, framework.id, framework.pid
+        )
+        self.log.info("framework_recovered", framework_id=info.id, failover_timeout=timeout)
         return framework
 
     def _agents_of(self, framework: Framework) -> set[str]:
         agents = {task.agent_id for task in framework.tasks.values()}
         return agents | set(framework.executors)
+
+    def _failover_timed_out(self, framework_id: str, pid: PID | None) -> None:
+        framework = self.cluster.frameworks.get(framework_id)
+        if framework is None or framework.connected or framework.pid != pid:
+            return
+        self._remove_framework(framework, "failover timeout")
+
+    def _remove_framework(self, framework: Framework, why: str) -> None:
+        """Forget a framework: offers rescinded, tasks killed, agents told to shut it down."""
+        self.log.info("framework_removed", framework_id=framework.id, reason=why)
+        if framework.failover_timer is not None:
+            framework.failover_timer.cancel()
+        for outstanding in self.offers.of_framework(framework.id):
+            self._rescind(outstanding, notify=False, recover=False)
+        for agent_id in self._agents_of(framework):
+            agent = self.cluster.agents.get(agent_id)
+            if agent is not None:
+                self.send(agent.pid, ShutdownFramework(framework.id))
+        for task in list(framework.tasks.values()):
+            status = self._master_status(
+                task.id,
+                TaskState.KILLED,
+                Reason.FRAMEWORK_REMOVED,
+                f"Framework removed: {why}",
+                task.agent_id,
+                task.executor_id,
+            )
+            self._set_task_status(task, status)
+            self.cluster.remove_task(task)
+        for agent_id, executors in list(framework.executors.items()):
+            for executor_id in list(executors):
+                self.cluster.remove_executor(agent_id, framework.id, executor_id)
+        framework.active = False
+        framework.connected = False
+        framework.unregistered_time = clock.now()
+        self.cluster.remove_framework(framework)
+        self._allocator_call(AllocatorProcess.remove_framework, framework.id)
+        self.metrics["framework_removals"] += 1

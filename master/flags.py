@@ -8,6 +8,8 @@ import uuid
 from zmesos.errors import FlagsError
 from zmesos.flags import flag
 
+REGISTRIES = ("file", "in_memory")
+
 
 @dataclasses.dataclass
 class MasterFlags:
@@ -19,6 +21,8 @@ class MasterFlags:
     (ZeroMQ) endpoint, which agents and schedulers learn over HTTP (`GET
     /actor`); 0 binds either to an ephemeral port. `master_id` None draws a fresh
     UUID, the prefix of every agent, framework and offer id this master hands out.
+    The registry is a file in `work_dir` when `registry` is "file" and a work
+    dir is given; without a work dir it is kept in memory (and said so at start).
     """
 
     ip: str = flag("127.0.0.1", "address the master binds and advertises")
@@ -35,6 +39,19 @@ class MasterFlags:
     )
     master_id: str | None = flag(
         None, "prefix of every id this master hands out (random when unset)"
+    )
+    work_dir: str = flag("", "where the file registry lives (registry.json); none: in memory")
+    registry: str = flag(
+        "file", "where the registry lives: file (in --work-dir) or in_memory (lost on restart)"
+    )
+    agent_reregister_timeout: float = flag(
+        600.0, "after a master failover, time agents have to re-register before unreachable"
+    )
+    registry_max_agent_age: float = flag(
+        14 * 86400.0, "unreachable and gone agents are forgotten after this long"
+    )
+    registry_gc_interval: float = flag(
+        900.0, "how often unreachable and gone agents past their age are forgotten"
     )
 
     def __post_init__(self) -> None:
@@ -54,6 +71,11 @@ class MasterFlags:
         for name in ("max_completed_frameworks", "max_completed_tasks_per_framework"):
             if getattr(self, name) < 0:
                 raise FlagsError(f"--{name.replace('_', '-')}: must not be negative")
+        if self.registry not in REGISTRIES:
+            raise FlagsError(f"--registry must be one of {', '.join(REGISTRIES)}")
+        for name in ("agent_reregister_timeout", "registry_max_agent_age", "registry_gc_interval"):
+            if getattr(self, name) <= 0:
+                raise FlagsError(f"--{name.replace('_', '-')} must be > 0")
 
     def new_master_id(self) -> str:
         return self.master_id or str(uuid.uuid4())

@@ -22,11 +22,8 @@ from zmesos.protocol import (
     FrameworkInfo,
     FrameworkRegistered,
     FrameworkReregistered,
-    Reason,
     RegisterFramework,
     ReregisterFramework,
-    ShutdownFramework,
-    TaskState,
     UnregisterFramework,
     UpdateFramework,
 )
@@ -67,7 +64,7 @@ class FrameworkHandlers(MasterBase):
             self._drop(message, sender, problem, "invalid_messages")
             self.send(sender, FrameworkError(message=problem))
             return
-        framework_id = f"{self.id}-{next(self._framework_numbers):04d}"
+        framework_id = f"{self.id_prefix}-{next(self._framework_numbers):04d}"
         info = msgspec.structs.replace(info, id=framework_id, roles=info.roles or ("*",))
         framework = Framework(framework_id, info, sender, registered_time=clock.now())
         self.cluster.add_framework(framework)
@@ -178,41 +175,3 @@ class FrameworkHandlers(MasterBase):
         framework.failover_timer = self.delay(
             timeout, self._failover_timed_out, framework.id, framework.pid
         )
-
-    def _failover_timed_out(self, framework_id: str, pid: PID | None) -> None:
-        framework = self.cluster.frameworks.get(framework_id)
-        if framework is None or framework.connected or framework.pid != pid:
-            return
-        self._remove_framework(framework, "failover timeout")
-
-    def _remove_framework(self, framework: Framework, why: str) -> None:
-        """Forget a framework: offers rescinded, tasks killed, agents told to shut it down."""
-        self.log.info("framework_removed", framework_id=framework.id, reason=why)
-        if framework.failover_timer is not None:
-            framework.failover_timer.cancel()
-        for outstanding in self.offers.of_framework(framework.id):
-            self._rescind(outstanding, notify=False, recover=False)
-        for agent_id in self._agents_of(framework):
-            agent = self.cluster.agents.get(agent_id)
-            if agent is not None:
-                self.send(agent.pid, ShutdownFramework(framework.id))
-        for task in list(framework.tasks.values()):
-            status = self._master_status(
-                task.id,
-                TaskState.KILLED,
-                Reason.FRAMEWORK_REMOVED,
-                f"Framework removed: {why}",
-                task.agent_id,
-                task.executor_id,
-            )
-            self._set_task_status(task, status)
-            self.cluster.remove_task(task)
-        for agent_id, executors in list(framework.executors.items()):
-            for executor_id in list(executors):
-                self.cluster.remove_executor(agent_id, framework.id, executor_id)
-        framework.active = False
-        framework.connected = False
-        framework.unregistered_time = clock.now()
-        self.cluster.remove_framework(framework)
-        self._allocator_call(AllocatorProcess.remove_framework, framework.id)
-        self.metrics["framework_removals"] += 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from libprocess import PID, Node, ProcessTerminated
+from master.http_operator import add_operator_routes
 from master.v1 import SchedulerApi
 from zmesos.http import HttpServer, json_response, serve_app
 from zmesos.v1.http import api_endpoint
@@ -68,6 +69,7 @@ def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
             f"{prefix}/api/v1/scheduler", api_endpoint("scheduler", scheduler_api.handle)
         )
     app.router.add_get("/metrics/snapshot", metrics)
+    add_operator_routes(app, master_pid, node)
     return app
 
 

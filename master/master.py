@@ -3,10 +3,13 @@ launches tasks, relays status updates and keeps agents' liveness.
 
 Every message the master takes is installed in `initialize`, one line each;
 the handlers live in groups, one module each: master.agents (registration,
-pings, removal), master.frameworks (registration, failover, removal),
-master.accept (offers, decline, revive, suppress, Accept), master.tasks (kill,
-reconcile, status updates, framework messages), over master.base (state and
-shared helpers).
+pings, removal), master.partitions (unreachable, returning and gone agents),
+master.recovery (reading the registry), master.frameworks (registration,
+failover, removal), master.accept (offers, decline, revive, suppress, Accept),
+master.tasks (kill, reconcile, status updates, framework messages),
+master.operator (weights, quota), over master.base (state and shared helpers).
+Messages are installed with `_install_leading`: held until the registry is
+read, refused by a master that does not lead.
 Handlers follow one shape: count the message, guard clauses that log
 `dropping_message` with a reason (and count it) and return, then the change.
 State lives in `self.cluster` (registries), `self.offers` (outstanding offers)
@@ -36,6 +39,8 @@ from master.accept import OfferHandlers
 from master.agents import AgentHandlers
 from master.allocation import AllocatorProcess
 from master.frameworks import FrameworkHandlers
+from master.operator import OperatorCalls
+from master.recovery import RecoveryHandlers
 from master.tasks import TaskHandlers
 from master.views import metrics_view, state_view
 from zmesos.protocol import (
@@ -66,7 +71,14 @@ from zmesos.version import MESOS_VERSION
 __all__ = ["Master"]
 
 
-class Master(AgentHandlers, FrameworkHandlers, OfferHandlers, TaskHandlers):
+class Master(
+    AgentHandlers,
+    RecoveryHandlers,
+    FrameworkHandlers,
+    OfferHandlers,
+    TaskHandlers,
+    OperatorCalls,
+):
     """The master. Spawn it on a node (its name is "master"); it spawns its allocator."""
 
     def initialize(self) -> None:
@@ -78,6 +90,7 @@ class Master(AgentHandlers, FrameworkHandlers, OfferHandlers, TaskHandlers):
             port=self.flags.port,  # the HTTP address users name it by
             version=MESOS_VERSION,
         )
+        self.leader = self.info
         self.allocator = self.node.spawn(
             AllocatorProcess(
                 self.pid, self.flags.allocation_interval, name=f"{self.pid.name}-allocator"
@@ -85,28 +98,31 @@ class Master(AgentHandlers, FrameworkHandlers, OfferHandlers, TaskHandlers):
         )
 
         # Agents.
-        self.install(RegisterAgent, self.register_agent)
-        self.install(ReregisterAgent, self.reregister_agent)
-        self.install(UnregisterAgent, self.unregister_agent)
-        self.install(Pong, self.pong)
-        self.install(StatusUpdateMessage, self.status_update)
-        self.install(ExitedExecutor, self.exited_executor)
-        self.install(ExecutorToFramework, self.executor_to_framework)
+        self._install_leading(RegisterAgent, self.register_agent)
+        self._install_leading(ReregisterAgent, self.reregister_agent)
+        self._install_leading(UnregisterAgent, self.unregister_agent)
+        self._install_leading(Pong, self.pong)
+        self._install_leading(StatusUpdateMessage, self.status_update)
+        self._install_leading(ExitedExecutor, self.exited_executor)
+        self._install_leading(ExecutorToFramework, self.executor_to_framework)
         # Frameworks.
-        self.install(RegisterFramework, self.register_framework)
-        self.install(ReregisterFramework, self.reregister_framework)
-        self.install(UnregisterFramework, self.unregister_framework)
-        self.install(DeactivateFramework, self.deactivate_framework)
-        self.install(AcceptOffers, self.accept_offers)
-        self.install(DeclineOffers, self.decline_offers)
-        self.install(ReviveOffers, self.revive_offers)
-        self.install(SuppressOffers, self.suppress_offers)
-        self.install(KillTask, self.kill_task)
-        self.install(ShutdownFrameworkExecutor, self.shutdown_framework_executor)
-        self.install(ReconcileTasks, self.reconcile_tasks)
-        self.install(StatusUpdateAcknowledgement, self.status_update_acknowledgement)
-        self.install(FrameworkToExecutor, self.framework_to_executor)
-        self.log.info("master_started", master_id=self.id)
+        self._install_leading(RegisterFramework, self.register_framework)
+        self._install_leading(ReregisterFramework, self.reregister_framework)
+        self._install_leading(UnregisterFramework, self.unregister_framework)
+        self._install_leading(DeactivateFramework, self.deactivate_framework)
+        self._install_leading(AcceptOffers, self.accept_offers)
+        self._install_leading(DeclineOffers, self.decline_offers)
+        self._install_leading(ReviveOffers, self.revive_offers)
+        self._install_leading(SuppressOffers, self.suppress_offers)
+        self._install_leading(KillTask, self.kill_task)
+        self._install_leading(ShutdownFrameworkExecutor, self.shutdown_framework_executor)
+        self._install_leading(ReconcileTasks, self.reconcile_tasks)
+        self._install_leading(StatusUpdateAcknowledgement, self.status_update_acknowledgement)
+        self._install_leading(FrameworkToExecutor, self.framework_to_executor)
+        self.log.info("master_started", master_id=self.id, registry=self.registrar.store.kind)
+        if self.registrar.store.kind == "in_memory":
+            self.log.warning("registry_in_memory", consequence="nothing survives a restart")
+        self._recover_registry()
 
     def finalize(self) -> None:
         self.node.terminate(self.allocator)

@@ -1,8 +1,9 @@
 """What the master knows: agents, frameworks, tasks and executors, in memory.
 
-Plain records mutated only by the Master actor. A registrar (issue to come)
-persists the part that must survive a master restart (admitted agents); the
-rest is rebuilt from agents and frameworks re-registering, as in Mesos.
+Plain records mutated only by the Master actor. The registrar
+(master.registry) persists the part that must survive a master restart
+(admitted, unreachable and gone agents, weights, quota); the rest is rebuilt
+from agents and frameworks re-registering, as in Mesos.
 
 Invariants kept by `Cluster`'s methods:
 - a live (non-terminal, or terminal but not yet removed) task is indexed in
@@ -28,7 +29,9 @@ from zmesos.protocol import (
 )
 from zmesos.resources import Resources
 
-__all__ = ["Agent", "Cluster", "Framework", "Task"]
+__all__ = ["PARTITION_AWARE", "Agent", "Cluster", "Framework", "Task"]
+
+PARTITION_AWARE = "PARTITION_AWARE"  # FrameworkInfo capability (Mesos's name)
 
 
 @dataclasses.dataclass(eq=False)
@@ -70,10 +73,17 @@ class Framework:
     executors: dict[str, dict[str, ExecutorInfo]] = dataclasses.field(default_factory=dict)
     suppressed_roles: set[str] = dataclasses.field(default_factory=set)
     failover_timer: Timer | None = None
+    # Tasks of agents marked unreachable, by task id (UNREACHABLE, or LOST when the
+    # framework is not partition-aware); bounded like completed_tasks.
+    unreachable_tasks: dict[str, Task] = dataclasses.field(default_factory=dict)
 
     @property
     def roles(self) -> tuple[str, ...]:
         return self.info.roles or ("*",)
+
+    @property
+    def partition_aware(self) -> bool:
+        return PARTITION_AWARE in self.info.capabilities
 
     def has_executor(self, agent_id: str, executor_id: str) -> bool:
         return executor_id in self.executors.get(agent_id, {})
@@ -183,12 +193,18 @@ class Cluster:
         agent.tasks[(task.framework_id, task.id)] = task
         agent.charge(task.framework_id, task.resources)
 
-    def remove_task(self, task: Task) -> None:
-        """Unindex a task and release its resources; it joins the completed tasks."""
+    def remove_task(self, task: Task, *, unreachable: bool = False) -> None:
+        """Unindex a task and release its resources; it joins the completed tasks, or the
+        framework's unreachable tasks when `unreachable` (its agent went silent)."""
         framework = self.frameworks.get(task.framework_id)
         if framework is not None and framework.tasks.get(task.id) is task:
             del framework.tasks[task.id]
-            framework.completed_tasks.append(task)
+            if unreachable:
+                framework.unreachable_tasks[task.id] = task
+                while len(framework.unreachable_tasks) > self.max_completed_tasks:
+                    del framework.unreachable_tasks[next(iter(framework.unreachable_tasks))]
+            else:
+                framework.completed_tasks.append(task)
         agent = self.agents.get(task.agent_id)
         if agent is not None and agent.tasks.get((task.framework_id, task.id)) is task:
             del agent.tasks[(task.framework_id, task.id)]

@@ -4,8 +4,6 @@ executor exits, and framework messages both ways.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import msgspec
 
 from libprocess import PID
@@ -22,6 +20,7 @@ from zmesos.protocol import (
     StatusUpdateAcknowledgement,
     StatusUpdateMessage,
     TaskState,
+    TaskStatus,
 )
 from zmesos.resources import Resources
 
@@ -82,32 +81,64 @@ class TaskHandlers(MasterBase):
         )
 
     def reconcile_tasks(self, sender: PID, message: ReconcileTasks) -> None:
+        """Answer with the latest known state of each task (Mesos's reconciliation).
+
+        Implicit (no statuses): every task of the framework, its tasks on
+        unreachable agents included. Explicit: each task named; one the master
+        does not have is answered by what it knows of the agent named: UNREACHABLE
+        or GONE_BY_OPERATOR for a partition-aware framework (LOST otherwise), no
+        answer while that agent may still re-register after a master failover,
+        else UNKNOWN (LOST for a framework that is not partition-aware).
+        """
         self.metrics["messages_reconcile_tasks"] += 1
         framework = self._framework_for(sender, message.framework_id, message)
         if framework is None:
             return
         if not message.statuses:
-            tasks: Iterable[Task | str] = list(framework.tasks.values())
-        else:
-            tasks = [framework.tasks.get(s.task_id) or s.task_id for s in message.statuses]
-        for task in tasks:
-            if isinstance(task, str):
+            known = [*framework.tasks.values(), *framework.unreachable_tasks.values()]
+            for task in known:
+                self._send_status(framework, self._reconciled(task))
+            return
+        for named in message.statuses:
+            task = framework.tasks.get(named.task_id) or framework.unreachable_tasks.get(
+                named.task_id
+            )
+            if task is not None:
+                self._send_status(framework, self._reconciled(task))
+                continue
+            state = self._state_of_unknown_task(framework.partition_aware, named.agent_id)
+            if state is not None:
                 status = self._master_status(
-                    task, TaskState.LOST, Reason.RECONCILIATION, "Reconciliation: Task is unknown"
-                )
-            else:
-                latest = task.status
-                status = self._master_status(
-                    task.id,
-                    task.state,
+                    named.task_id,
+                    state,
                     Reason.RECONCILIATION,
-                    "Reconciliation: Latest task state",
-                    task.agent_id,
-                    task.executor_id,
+                    "Reconciliation: Task is unknown",
+                    named.agent_id,
                 )
-                if latest is not None:
-                    status = msgspec.structs.replace(status, data=latest.data)
-            self._send_status(framework, status)
+                self._send_status(framework, status)
+
+    def _reconciled(self, task: Task) -> TaskStatus:
+        status = self._master_status(
+            task.id,
+            task.state,
+            Reason.RECONCILIATION,
+            "Reconciliation: Latest task state",
+            task.agent_id,
+            task.executor_id,
+        )
+        if task.status is not None:
+            status = msgspec.structs.replace(status, data=task.status.data)
+        return status
+
+    def _state_of_unknown_task(self, partition_aware: bool, agent_id: str) -> TaskState | None:
+        registry = self.registrar.registry
+        if agent_id and agent_id in self.awaiting_reregistration:
+            return None
+        if agent_id and agent_id in registry.unreachable:
+            return TaskState.UNREACHABLE if partition_aware else TaskState.LOST
+        if agent_id and agent_id in registry.gone:
+            return TaskState.GONE_BY_OPERATOR if partition_aware else TaskState.LOST
+        return TaskState.UNKNOWN if partition_aware else TaskState.LOST
 
     def status_update(self, sender: PID, message: StatusUpdateMessage) -> None:
         self.metrics["messages_status_update"] += 1

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from master.state import Agent, Framework, Task
 from zmesos.protocol import TaskState
 from zmesos.resources import Resources
@@ -125,6 +127,7 @@ def _framework_json(master: Master, framework: Framework, completed: bool) -> di
         "used_resources": resources_json(used),
         "offered_resources": resources_json(offered),
         "tasks": [_task_json(t) for t in framework.tasks.values()],
+        "unreachable_tasks": [_task_json(t) for t in framework.unreachable_tasks.values()],
         "completed_tasks": [_task_json(t) for t in framework.completed_tasks],
         "offers": [
             {
@@ -153,23 +156,38 @@ def state_view(master: Master) -> dict[str, Any]:
     frameworks = [_framework_json(master, f, False) for f in cluster.frameworks.values()]
     completed = [_framework_json(master, f, True) for f in cluster.completed_frameworks]
     active_agents = sum(1 for agent in cluster.agents.values() if agent.active)
+    registry = master.registrar.registry
+    leader = master.leader
     return {
         "version": master.info.version or "0.1.0",
         "id": master.id,
         "pid": str(master.pid),
         "hostname": master.info.hostname,
-        "leader": str(master.pid),
-        "leader_info": {
-            "id": master.id,
-            "pid": str(master.pid),
-            "hostname": master.info.hostname,
-            "port": master.info.port,
+        "leader": leader.pid if leader is not None else "",
+        "leader_info": msgspec.to_builtins(leader) if leader is not None else {},
+        "elected": master.leading,
+        "registry": {
+            "store": master.registrar.store.kind,
+            "generation": registry.generation,
+            "recovered": master.recovered,
         },
+        "recovered_slaves": [
+            msgspec.to_builtins(registry.agents[agent_id])
+            for agent_id in sorted(master.awaiting_reregistration)
+            if agent_id in registry.agents
+        ],
+        "unreachable_slaves_info": [
+            {"id": agent_id, "unreachable_time": time}
+            for agent_id, time in sorted(registry.unreachable.items())
+        ],
+        "gone_slaves": [
+            {"id": agent_id, "gone_time": time} for agent_id, time in sorted(registry.gone.items())
+        ],
         "start_time": master.start_time,
         "elected_time": master.start_time,
         "activated_slaves": active_agents,
         "deactivated_slaves": len(cluster.agents) - active_agents,
-        "unreachable_slaves": 0,
+        "unreachable_slaves": len(registry.unreachable),
         "flags": {k: _flag(v) for k, v in vars(master.flags).items()},
         "agents": agents,
         "slaves": agents,
@@ -192,7 +210,7 @@ def metrics_view(master: Master) -> dict[str, float]:
     counters = master.metrics
     node = master.node.metrics
     metrics: dict[str, float] = {
-        "master/elected": 1.0,
+        "master/elected": 1.0 if master.leading else 0.0,
         "master/uptime_secs": clock.now() - master.start_time,
     }
     # Tasks: gauges of live states, counters of terminal ones.
@@ -232,6 +250,9 @@ def metrics_view(master: Master) -> dict[str, float]:
             "master/slave_registrations": float(counters["agent_registrations"]),
             "master/slave_reregistrations": float(counters["agent_reregistrations"]),
             "master/slave_removals": float(counters["agent_removals"]),
+            "master/slaves_unreachable": float(len(master.registrar.registry.unreachable)),
+            "registrar/writes": float(master.registrar.writes),
+            "registrar/failed_writes": float(master.registrar.failed_writes),
             "master/frameworks_active": float(sum(f.active for f in frameworks)),
             "master/frameworks_inactive": float(sum(not f.active for f in frameworks)),
             "master/frameworks_connected": float(sum(f.connected for f in frameworks)),

@@ -5,13 +5,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
+
+import aiohttp
 
 from frameworks.scheduler import Scheduler, SchedulerDriver
 from zmesos.cli.local import LocalCluster
 from zmesos.protocol import CommandInfo, Offer, TaskInfo, TaskState, TaskStatus
 from zmesos.resources import Resources
+
+
+async def get_json(url: str) -> Any:
+    """GET a JSON endpoint; None when nobody answers or the answer is not 200."""
+    try:
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            if response.status != 200:
+                return None
+            return await response.json()
+    except aiohttp.ClientError:
+        return None
+
+
+async def eventually_json(url: str, predicate: Callable[[Any], bool], timeout: float = 30.0) -> Any:
+    """Poll `url` until its JSON satisfies `predicate`; that JSON (fails after `timeout`)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        payload = await get_json(url)
+        if payload is not None and predicate(payload):
+            return payload
+        assert asyncio.get_running_loop().time() < deadline, f"{url} never satisfied the test"
+        await asyncio.sleep(0.1)
 
 
 def free_port() -> int:
@@ -39,9 +64,11 @@ class OneSleeper(Scheduler):
     """Launches one `sleep 60` task on the first offer (declining the rest) and records
     its states; with `kill_when_running` it kills the task once it runs."""
 
-    def __init__(self, kill_when_running: bool = False) -> None:
+    def __init__(self, kill_when_running: bool = False, command: str = "sleep 60") -> None:
         loop = asyncio.get_running_loop()
         self.kill_when_running = kill_when_running
+        self.command = command
+        self._state_seen = asyncio.Event()
         self.states: list[TaskState] = []
         self.running: asyncio.Future[TaskStatus] = loop.create_future()
         self.final: asyncio.Future[TaskStatus] = loop.create_future()
@@ -59,12 +86,13 @@ class OneSleeper(Scheduler):
                 task_id="sleeper",
                 agent_id=offer.agent_id,
                 resources=tuple(Resources.parse("cpus:0.1;mem:32").to_list()),
-                command=CommandInfo(value="sleep 60"),
+                command=CommandInfo(value=self.command),
             )
             driver.launch_tasks([offer.id], [task])
 
     def status_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
         self.states.append(status.state)
+        self._state_seen.set()
         if status.state == TaskState.RUNNING and not self.running.done():
             self.running.set_result(status)
             if self.kill_when_running:
@@ -74,3 +102,23 @@ class OneSleeper(Scheduler):
 
     def agent_lost(self, driver: SchedulerDriver, agent_id: str) -> None:
         self.lost_agents.append(agent_id)
+
+    async def wait_for(
+        self, state: TaskState, timeout: float, after: TaskState | None = None
+    ) -> None:
+        """Until the task has been in `state` (after having been in `after`, if given)."""
+
+        def seen() -> bool:
+            states = self.states
+            if after is not None:
+                if after not in states:
+                    return False
+                states = states[states.index(after) + 1 :]
+            return state in states
+
+        async def wait() -> None:
+            while not seen():
+                self._state_seen.clear()
+                await self._state_seen.wait()
+
+        await asyncio.wait_for(wait(), timeout)

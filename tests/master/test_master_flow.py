@@ -21,11 +21,11 @@ async def test_master_registers_agent_and_framework_and_offers():
         driver = SchedulerDriver(scheduler, framework_info(), master_pid)
         node.spawn(driver)
         await settle()
-        assert agent.agent_id == "M-S0"
-        assert scheduler.framework_id == "M-0000"
+        assert agent.agent_id == "M-0001-S0"
+        assert scheduler.framework_id == "M-0001-0000"
         offers = list(scheduler.offers.values())
         assert len(offers) == 1
-        assert offers[0].agent_id == "M-S0"
+        assert offers[0].agent_id == "M-0001-S0"
         assert offers[0].hostname == "host1"
 
 

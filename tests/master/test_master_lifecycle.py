@@ -38,7 +38,7 @@ async def test_master_pings_agents_and_keeps_answering_ones():
         assert cluster.agent.agent_id in cluster.master.cluster.agents
 
 
-async def test_master_removes_agent_after_missed_pings_with_task_lost_and_lost_agent():
+async def test_master_marks_agent_unreachable_after_missed_pings_with_task_lost_and_lost_agent():
     clock.pause()
     async with Node() as node:
         cluster = await start_cluster(node)
@@ -57,13 +57,18 @@ async def test_master_removes_agent_after_missed_pings_with_task_lost_and_lost_a
         assert lost.reason == Reason.AGENT_REMOVED
         assert lost.source == Source.MASTER and lost.uuid is None
         assert cluster.master.metrics["tasks_lost"] == 1
-        assert cluster.agent.shutdowns  # told to shut down, should it hear
+        # Unreachable, not removed: it is not told to shut down, and the registry says so.
+        assert cluster.agent.shutdowns == []
+        assert cluster.agent.agent_id in cluster.master.registrar.registry.unreachable
         assert len(cluster.scheduler.rescinded) == 1  # the offer of what t1 left unused
         assert len(cluster.master.offers) == 0
-        # A removed agent that tries to come back is told to shut down.
+        # An unreachable agent that comes back is admitted again (Mesos 1.x).
         cluster.agent.reregister()
         await settle()
-        assert len(cluster.agent.shutdowns) == 2
+        assert cluster.agent.shutdowns == []
+        assert cluster.agent.agent_id in cluster.master.cluster.agents
+        assert cluster.agent.agent_id in cluster.master.registrar.registry.agents
+        assert not cluster.master.registrar.registry.unreachable
 
 
 async def test_master_agent_link_loss_disconnects_but_removal_waits_for_pings():

@@ -3,6 +3,10 @@
 Ctrl-C or SIGTERM stop the agent; executors of frameworks that do not
 checkpoint die with it (as in Mesos). SIGUSR1 shuts the agent down gently:
 executors are asked to stop, killed after the grace period, then it exits.
+
+`zmesos agent gone AGENT_ID --master HOST:PORT` tells the master (its HTTP
+address) that the agent is gone for good (Mesos's MARK_AGENT_GONE): its tasks
+are reported gone and it may never register again.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 
+import aiohttp
 import uvloop
 
 from agent import Agent, AgentFlags
@@ -21,11 +27,22 @@ from zmesos.cli.signals import stop_event_on_signals
 
 
 def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
-    parser = commands.add_parser(name, help="run an agent", description=__doc__)
+    parser = commands.add_parser(
+        name,
+        help="run an agent (or: agent gone AGENT_ID)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("action", nargs="?", choices=["gone"], help="gone: mark an agent gone")
+    parser.add_argument("agent_id", nargs="?", help="the agent to mark gone")
     add_flags(parser, AgentFlags)
 
 
 def run(options: argparse.Namespace, parser: Parser) -> int:
+    if options.action == "gone":
+        return mark_gone(options, parser)
+    if options.agent_id is not None:
+        parser.error(f"unexpected argument {options.agent_id!r}")
     flags = build(AgentFlags, options, parser)
     if not flags.master:
         parser.error("--master is required (HOST:PORT of the master)")
@@ -49,4 +66,29 @@ async def serve(flags: AgentFlags, parser: Parser) -> int:
     waiting.cancel()
     stopping.cancel()
     await handle.stop()
+    return 0
+
+
+def mark_gone(options: argparse.Namespace, parser: Parser) -> int:
+    """POST MARK_AGENT_GONE to the master's HTTP address; exit 0 once it is durable."""
+    master = getattr(options, "master", "")
+    if not options.agent_id:
+        parser.error("agent gone: which agent? (agent gone AGENT_ID --master HOST:PORT)")
+    if not master or "://" in master or ":" not in master:
+        parser.error("agent gone: --master HOST:PORT (the master's HTTP address) is required")
+    call = {"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": {"value": options.agent_id}}}
+    return uvloop.run(_post_call(f"http://{master}/api/v1", call))
+
+
+async def _post_call(url: str, call: dict[str, object]) -> int:
+    try:
+        async with aiohttp.ClientSession() as session, session.post(url, json=call) as response:
+            text = await response.text()
+    except aiohttp.ClientError as error:
+        print(f"zmesos agent gone: {url}: {error}", file=sys.stderr)
+        return 1
+    if response.status != 200:
+        print(f"zmesos agent gone: refused ({response.status}): {text}", file=sys.stderr)
+        return 1
+    print("agent marked gone", flush=True)
     return 0

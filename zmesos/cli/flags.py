@@ -37,7 +37,8 @@ def _converter(kind: Any, name: str) -> Any:
         optional = len(members) < len(typing.get_args(kind))
         kind = members[0]
     is_duration = kind is float and any(
-        word in name for word in ("timeout", "interval", "period", "seconds", "delay", "factor")
+        word in name
+        for word in ("timeout", "interval", "period", "seconds", "delay", "factor", "age")
     )
 
     def convert(text: str) -> Any:

@@ -90,6 +90,7 @@ class LocalCluster:
         await self.wait_for_agents(agents)
 
     async def start_master(self, *extra: str) -> None:
+        """The master, its file registry in `<work dir>/master` (a restart reads it back)."""
         await self.spawn(
             "master",
             "master",
@@ -97,10 +98,12 @@ class LocalCluster:
             self.ip,
             "--port",
             str(self.port),
+            "--work-dir",
+            str(self.work_dir / "master"),
             *extra,
         )
 
-    async def start_agent(self, index: int) -> None:
+    async def start_agent(self, index: int, *extra: str) -> None:
         agent_dir = self.work_dir / f"agent-{index}"
         await self.spawn(
             f"agent-{index}",
@@ -115,6 +118,7 @@ class LocalCluster:
             str(agent_dir),
             "--resources",
             self.resources,
+            *extra,
         )
 
     async def spawn(self, label: str, *arguments: str, module: str = "zmesos.cli") -> None:
