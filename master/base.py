@@ -81,7 +81,7 @@ class MasterBase(Process):
         self.recovered = False
         self.abdicated = False
         self.id_prefix = self.id  # `<master id>-<registry generation>` once recovered
-        self._held: list[tuple[Callable[[PID, Any], None], PID, Any]] = []
+        self._held_messages: list[tuple[Callable[[PID, Any], None], PID, Any]] = []
         self._marking_unreachable: set[str] = set()  # agent ids, registry write in flight
         self._admitting: set[PID | str] = set()  # agent pids and ids, registry write in flight
         self.awaiting_reregistration: set[str] = set()  # registry agents not back yet
@@ -117,13 +117,13 @@ class MasterBase(Process):
         self.install(message_type, guarded)
 
     def _hold(self, handler: Callable[[PID, Any], None], sender: PID, message: object) -> None:
-        if len(self._held) >= _MAX_HELD_MESSAGES:
+        if len(self._held_messages) >= _MAX_HELD_MESSAGES:
             self._drop(message, sender, "the master is recovering and holds too many messages")
             return
-        self._held.append((handler, sender, message))
+        self._held_messages.append((handler, sender, message))
 
     def _replay_held(self) -> None:
-        held, self._held = self._held, []
+        held, self._held_messages = self._held_messages, []
         for handler, sender, message in held:
             handler(sender, message)
 

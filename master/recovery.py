@@ -56,6 +56,6 @@ class RecoveryHandlers(PartitionHandlers):
             agents=len(registry.agents),
             unreachable=len(registry.unreachable),
             gone=len(registry.gone),
-            held_messages=len(self._held),
+            held_messages=len(self._held_messages),
         )
         self._replay_held()
