@@ -78,6 +78,7 @@ class TaskHandlers(AgentBase):
             self._remove_framework_if_idle(framework)
             return
         executor = framework.executors.get(executor_info.executor_id)
+        running_executor = executor is not None  # its sandbox exists: volumes get symlinks
         if executor is None:
             executor = self._launch_executor(
                 framework, executor_info, task.executor is None, volumes
@@ -113,7 +114,7 @@ class TaskHandlers(AgentBase):
                 "Executor terminating",
             )
             return
-        elif volumes and not self._link_volumes(executor.sandbox, volumes, bind=False):
+        if running_executor and self._link_volumes(executor.sandbox, volumes, bind=False) is None:
             self._agent_update(
                 framework_id,
                 task.task_id,

@@ -213,10 +213,18 @@ async def _run(options: argparse.Namespace, parser: Parser) -> int:
     return status
 
 
-async def _run_example(master: str, stop: asyncio.Event) -> int:
+async def _examples(master: str) -> int:
+    """The batch frameworks, then the key-value service surviving a kill."""
     from frameworks.examples.mixed import run_example
+    from frameworks.examples.stateful import run_stateful_example
 
-    example = asyncio.ensure_future(run_example(master))
+    batch = await run_example(master)
+    stateful = await run_stateful_example(master)
+    return batch or stateful
+
+
+async def _run_example(master: str, stop: asyncio.Event) -> int:
+    example = asyncio.ensure_future(_examples(master))
     stopping = asyncio.ensure_future(stop.wait())
     await asyncio.wait({example, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
