@@ -54,12 +54,14 @@ class KeyValueScheduler(Scheduler):
         mem: float = 64,
         disk: float = 64,
         python: str = sys.executable,
+        bind: str = "127.0.0.1",
         on_event: Callable[[str], None] | None = None,
     ) -> None:
         self.role = role
         self.principal = principal
         self.persistence_id = persistence_id
         self.python = python
+        self.bind = bind  # the service's --host; 0.0.0.0 serves on the agent's hostname
         self.on_event = on_event
         reservation = ReservationInfo(DYNAMIC, role, principal)
         self.plain = Resources.parse(f"cpus:{cpus};mem:{mem};disk:{disk}")
@@ -109,7 +111,9 @@ class KeyValueScheduler(Scheduler):
     def _launch(self, driver: SchedulerDriver, offer: Offer, port: int, *, first: bool) -> None:
         task_id = f"kv-{next(self._numbers)}"
         argv = [self.python, "-m", "frameworks.kvstore.service"]
-        command = shlex.join([*argv, "--port", str(port), "--data", CONTAINER_PATH])
+        command = shlex.join(
+            [*argv, "--host", self.bind, "--port", str(port), "--data", CONTAINER_PATH]
+        )
         task_resources = (
             self.reserved.filter(lambda r: r.name != "disk")
             + Resources((self.volume,))
@@ -128,7 +132,8 @@ class KeyValueScheduler(Scheduler):
                 Operation(OperationType.RESERVE, resources=tuple(self.reserved.to_list())),
                 Operation(OperationType.CREATE, resources=(self.volume,)),
             ]
-        self._endpoints[task_id] = (offer.hostname, port)
+        host = offer.hostname if self.bind == "0.0.0.0" else self.bind
+        self._endpoints[task_id] = (host, port)
         self.launches += 1
         what = "reserving, creating volume, launching" if first else "relaunching on the volume"
         self._event(f"{what} {task_id} on {offer.hostname}:{port}")

@@ -29,7 +29,7 @@ KEYS = {f"key-{index}": f"value-{index}" for index in range(5)}
 
 def _service_pid(port: int) -> int:
     """The OS process of the key-value service listening on `port`."""
-    wanted = f"frameworks.kvstore.service\0--port\0{port}\0".encode()
+    wanted = f"\0--port\0{port}\0--data\0".encode()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
