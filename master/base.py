@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from libprocess import PID, Message, Process, clock
+from libprocess import PID, Message, Process, Timer, clock
 from master.allocation import AllocatorProcess
 from master.flags import MasterFlags
 from master.offers import OfferBook, OutstandingOffer
@@ -97,6 +97,9 @@ class MasterBase(Process):
         self._agent_numbers = itertools.count()
         self._framework_numbers = itertools.count()
         self._removed_agents: collections.OrderedDict[str, None] = collections.OrderedDict()
+        # Operator event streams (master.operator_v1).
+        self.operator_streams: dict[Any, Callable[..., None]] = {}
+        self._operator_heartbeat: Timer | None = None
 
     def _install_leading(self, message_type: type[M], handler: Callable[[PID, M], None]) -> None:
         """Install a handler that runs only on the recovered leader.
@@ -296,6 +299,7 @@ class MasterBase(Process):
         task.statuses.append(status)
         if len(task.statuses) > _MAX_STATUSES_PER_TASK:
             del task.statuses[0]
+        self.cluster.notify("TASK_UPDATED", task)
 
     def _recover_framework(self, info: FrameworkInfo, pid_text: str | None) -> Framework:
         """A framework named by a re-registering agent: kept inactive until it re-registers."""

@@ -139,6 +139,7 @@ class FrameworkHandlers(MasterBase):
             framework.active = True
             self._allocator_call(AllocatorProcess.activate_framework, framework.id)
         self._answer_reregistration(pid, framework.id, failover)
+        self.cluster.notify("FRAMEWORK_UPDATED", framework)
         for agent_id in self._agents_of(framework):
             agent = self.cluster.agents.get(agent_id)
             if agent is not None:
@@ -170,6 +171,7 @@ class FrameworkHandlers(MasterBase):
             return
         framework.connected = False
         self._deactivate(framework)
+        self.cluster.notify("FRAMEWORK_UPDATED", framework)
         timeout = framework.info.failover_timeout
         self.log.info("framework_disconnected", framework_id=framework.id, failover_timeout=timeout)
         framework.failover_timer = self.delay(

@@ -1,5 +1,5 @@
 """The master's HTTP: /health, /state, /metrics/snapshot, /version, /actor and the
-v1 scheduler API, /api/v1/scheduler (master.v1), on aiohttp.
+v1 scheduler and operator APIs, /api/v1/scheduler and /api/v1 (master.v1), on aiohttp.
 
 `/actor` answers `{"pid": "master@host:port"}`: how zmesos's agents and
 schedulers, given the master's HTTP address, find its actor endpoint
@@ -18,7 +18,7 @@ from aiohttp import web
 
 from libprocess import PID, Node, ProcessTerminated
 from master.http_operator import add_operator_routes
-from master.v1 import SchedulerApi
+from master.v1 import OperatorApi, SchedulerApi
 from zmesos.http import HttpServer, json_response, serve_app
 from zmesos.v1.http import api_endpoint
 from zmesos.version import version_json
@@ -32,6 +32,7 @@ def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
     `ip`: the address it serves on, for the MasterInfo the v1 APIs report.
     """
     scheduler_api = SchedulerApi(master_pid, node, ip)
+    operator_api = OperatorApi(master_pid, node)
 
     async def health(request: web.Request) -> web.Response:
         return web.Response(status=200)
@@ -68,6 +69,7 @@ def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
         app.router.add_post(
             f"{prefix}/api/v1/scheduler", api_endpoint("scheduler", scheduler_api.handle)
         )
+        app.router.add_post(f"{prefix}/api/v1", api_endpoint("operator", operator_api.handle))
     app.router.add_get("/metrics/snapshot", metrics)
     add_operator_routes(app, master_pid, node)
     return app

@@ -7,7 +7,8 @@ pings, removal), master.partitions (unreachable, returning and gone agents),
 master.recovery (reading the registry), master.frameworks (registration,
 failover, removal), master.accept (offers, decline, revive, suppress, Accept),
 master.tasks (kill, reconcile, status updates, framework messages),
-master.operator (weights, quota), over master.base (state and shared helpers).
+master.operator (weights, quota), master.operator_v1 (v1 views and operator
+event streams, reached by dispatch from HTTP), over master.base (state and shared helpers).
 Messages are installed with `_install_leading`: held until the registry is
 read, refused by a master that does not lead.
 Handlers follow one shape: count the message, guard clauses that log
@@ -40,6 +41,7 @@ from master.agents import AgentHandlers
 from master.allocation import AllocatorProcess
 from master.frameworks import FrameworkHandlers
 from master.operator import OperatorCalls
+from master.operator_v1 import OperatorV1Handlers
 from master.recovery import RecoveryHandlers
 from master.tasks import TaskHandlers
 from master.views import metrics_view, state_view
@@ -78,6 +80,7 @@ class Master(
     OfferHandlers,
     TaskHandlers,
     OperatorCalls,
+    OperatorV1Handlers,
 ):
     """The master. Spawn it on a node (its name is "master"); it spawns its allocator."""
 

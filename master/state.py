@@ -10,13 +10,18 @@ Invariants kept by `Cluster`'s methods:
   its framework's `tasks` and its agent's `tasks`;
 - an executor is indexed in its framework's and its agent's `executors`;
 - `Agent.used` is the sum of its tasks' and executors' resources.
+
+Observers (the operator API's event streams) hear of each change as
+`observer(event, record)`, with Mesos's event names: AGENT_ADDED,
+AGENT_REMOVED, FRAMEWORK_ADDED, FRAMEWORK_UPDATED, FRAMEWORK_REMOVED,
+TASK_ADDED, TASK_UPDATED. They run inside the master's actor, at the change.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from libprocess import PID, Timer
 from zmesos.protocol import (
@@ -29,9 +34,11 @@ from zmesos.protocol import (
 )
 from zmesos.resources import Resources
 
-__all__ = ["PARTITION_AWARE", "Agent", "Cluster", "Framework", "Task"]
+__all__ = ["PARTITION_AWARE", "Agent", "Cluster", "ClusterObserver", "Framework", "Task"]
 
 PARTITION_AWARE = "PARTITION_AWARE"  # FrameworkInfo capability (Mesos's name)
+
+ClusterObserver = Callable[[str, "Task | Framework | Agent"], None]
 
 
 @dataclasses.dataclass(eq=False)
@@ -144,12 +151,19 @@ class Cluster:
             maxlen=max_completed_frameworks
         )
         self.max_completed_tasks = max_completed_tasks
+        self.observers: list[ClusterObserver] = []
+
+    def notify(self, event: str, record: Task | Framework | Agent) -> None:
+        """Tell the observers of a change (see the module docstring)."""
+        for observer in self.observers:
+            observer(event, record)
 
     # -- agents ------------------------------------------------------------------
 
     def add_agent(self, agent: Agent) -> None:
         self.agents[agent.id] = agent
         self.agents_by_pid[agent.pid] = agent
+        self.notify("AGENT_ADDED", agent)
 
     def set_agent_pid(self, agent: Agent, pid: PID) -> None:
         if self.agents_by_pid.get(agent.pid) is agent:
@@ -161,6 +175,7 @@ class Cluster:
         self.agents.pop(agent.id, None)
         if self.agents_by_pid.get(agent.pid) is agent:
             del self.agents_by_pid[agent.pid]
+        self.notify("AGENT_REMOVED", agent)
 
     # -- frameworks --------------------------------------------------------------
 
@@ -169,6 +184,7 @@ class Cluster:
         self.frameworks[framework.id] = framework
         if framework.pid is not None:
             self.frameworks_by_pid[framework.pid] = framework
+        self.notify("FRAMEWORK_ADDED", framework)
 
     def set_framework_pid(self, framework: Framework, pid: PID | None) -> None:
         if framework.pid is not None and self.frameworks_by_pid.get(framework.pid) is framework:
@@ -181,6 +197,7 @@ class Cluster:
         self.frameworks.pop(framework.id, None)
         self.set_framework_pid(framework, None)
         self.completed_frameworks.append(framework)
+        self.notify("FRAMEWORK_REMOVED", framework)
 
     # -- tasks and executors -------------------------------------------------------
 
@@ -192,6 +209,7 @@ class Cluster:
         agent = self.agents[task.agent_id]
         agent.tasks[(task.framework_id, task.id)] = task
         agent.charge(task.framework_id, task.resources)
+        self.notify("TASK_ADDED", task)
 
     def remove_task(self, task: Task, *, unreachable: bool = False) -> None:
         """Unindex a task and release its resources; it joins the completed tasks, or the

@@ -35,7 +35,7 @@ from zmesos.protocol import (
 )
 from zmesos.v1.objects import NANOSECONDS, task_info_from_v1
 from zmesos.v1.reader import array, b64, id_value, number, obj, optional_obj
-from zmesos.v1.resources import resources_from_v1
+from zmesos.v1.resources import resource_from_v1, resources_from_v1
 
 __all__ = ["CALLS", "UNSUPPORTED_CALLS"]
 
@@ -107,6 +107,21 @@ def _operation(value: Any, where: str) -> Operation:
                 for index, task in enumerate(tasks)
             ),
         )
+    if kind == "GROW_VOLUME":
+        grow = _body(operation, "grow_volume")
+        return Operation(
+            type=OperationType.GROW_VOLUME,
+            volume=resource_from_v1(grow.get("volume"), f"{where}.grow_volume.volume"),
+            addition=resource_from_v1(grow.get("addition"), f"{where}.grow_volume.addition"),
+        )
+    if kind == "SHRINK_VOLUME":
+        shrink = _body(operation, "shrink_volume")
+        subtract = obj(shrink.get("subtract"), f"{where}.shrink_volume.subtract")
+        return Operation(
+            type=OperationType.SHRINK_VOLUME,
+            volume=resource_from_v1(shrink.get("volume"), f"{where}.shrink_volume.volume"),
+            subtract=number(subtract, "value", f"{where}.shrink_volume.subtract"),
+        )
     holders = {
         "RESERVE": ("reserve", "resources"),
         "UNRESERVE": ("unreserve", "resources"),
@@ -114,7 +129,8 @@ def _operation(value: Any, where: str) -> Operation:
         "DESTROY": ("destroy", "volumes"),
     }
     if kind not in holders:
-        raise ApiError(f"{where}.type: {kind!r} is not supported (LAUNCH, {', '.join(holders)})")
+        supported = ", ".join(["LAUNCH", *holders, "GROW_VOLUME", "SHRINK_VOLUME"])
+        raise ApiError(f"{where}.type: {kind!r} is not supported ({supported})")
     key, field = holders[kind]
     body = _body(operation, key)
     resources = resources_from_v1(body.get(field), f"{where}.{key}.{field}")

@@ -1,0 +1,112 @@
+"""The master's side of the v1 operator API: views and operator event streams.
+
+Methods here are called by `dispatch` from the HTTP side (master.v1), so
+each runs in the master's serial context and answers one consistent moment.
+Weights and quota are master.operator's.
+
+Operator SUBSCRIBE streams observe the cluster (master.state observers):
+each change becomes a v1 event at the moment it happens, and every
+subscriber hears a HEARTBEAT each `OPERATOR_HEARTBEAT_INTERVAL` seconds on
+the runtime clock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from master.base import MasterBase
+from master.state import Agent, Framework, Task
+from master.v1 import operator_views as views
+from zmesos.v1.http import EventStream
+from zmesos.v1.objects import framework_info_to_v1, ident, task_status_to_v1
+
+__all__ = ["OPERATOR_HEARTBEAT_INTERVAL", "OperatorV1Handlers"]
+
+OPERATOR_HEARTBEAT_INTERVAL = 15.0
+
+_VIEWS = {
+    "GET_STATE": views.get_state,
+    "GET_AGENTS": views.get_agents,
+    "GET_FRAMEWORKS": views.get_frameworks,
+    "GET_EXECUTORS": views.get_executors,
+    "GET_TASKS": views.get_tasks,
+    "GET_MASTER": views.get_master,
+}
+
+
+class OperatorV1Handlers(MasterBase):
+    """v1 operator views and event streams (see the module docstring)."""
+
+    # -- views -------------------------------------------------------------------------
+
+    def operator_view(self, call: str) -> dict[str, Any]:
+        """GET_STATE, GET_AGENTS, ... as Mesos's JSON (a KeyError for anything else)."""
+        return _VIEWS[call](self)  # type: ignore[arg-type]
+
+    def roles_view(self, weights: dict[str, float]) -> dict[str, Any]:
+        """GET_ROLES; `weights` as master.operator's `weights()` gives them."""
+        return views.get_roles(self, weights)  # type: ignore[arg-type]
+
+    # -- event streams -----------------------------------------------------------------
+
+    def subscribe_operator(self, stream: EventStream) -> None:
+        """Start `stream` with SUBSCRIBED (the whole state), then every change, in order."""
+        stream.send(
+            {
+                "type": "SUBSCRIBED",
+                "subscribed": {
+                    "get_state": views.get_state(self),  # type: ignore[arg-type]
+                    "heartbeat_interval_seconds": OPERATOR_HEARTBEAT_INTERVAL,
+                },
+            }
+        )
+        stream.send({"type": "HEARTBEAT"})
+
+        def observe(event: str, record: Task | Framework | Agent) -> None:
+            stream.send(self._operator_event(event, record))
+
+        self.operator_streams[stream] = observe
+        self.cluster.observers.append(observe)
+        if self._operator_heartbeat is None:
+            self._operator_heartbeat = self.delay(
+                OPERATOR_HEARTBEAT_INTERVAL, self._beat_operator_streams
+            )
+
+    def unsubscribe_operator(self, stream: EventStream) -> None:
+        observe = self.operator_streams.pop(stream, None)
+        if observe is not None:
+            self.cluster.observers.remove(observe)
+
+    def _beat_operator_streams(self) -> None:
+        self._operator_heartbeat = None
+        if not self.operator_streams:
+            return
+        for stream in list(self.operator_streams):
+            stream.send({"type": "HEARTBEAT"})
+        self._operator_heartbeat = self.delay(
+            OPERATOR_HEARTBEAT_INTERVAL, self._beat_operator_streams
+        )
+
+    def _operator_event(self, event: str, record: Task | Framework | Agent) -> dict[str, Any]:
+        key = event.lower()
+        if isinstance(record, Task):
+            if event == "TASK_ADDED":
+                return {"type": event, key: {"task": views.task_v1(record)}}
+            status = record.status
+            updated: dict[str, Any] = {
+                "framework_id": ident(record.framework_id),
+                "agent_id": ident(record.agent_id),
+                "state": str(record.state),
+            }
+            if record.info.executor is not None:
+                updated["executor_id"] = ident(record.executor_id)
+            if status is not None:
+                updated["status"] = task_status_to_v1(status)
+            return {"type": event, key: updated}
+        if isinstance(record, Framework):
+            if event == "FRAMEWORK_REMOVED":
+                return {"type": event, key: {"framework_info": framework_info_to_v1(record.info)}}
+            return {"type": event, key: {"framework": views.framework_v1(self, record)}}  # type: ignore[arg-type]
+        if event == "AGENT_REMOVED":
+            return {"type": event, key: {"agent_id": ident(record.id)}}
+        return {"type": event, key: {"agent": views.agent_v1(self, record)}}  # type: ignore[arg-type]

@@ -1,0 +1,195 @@
+"""What the v1 operator API answers about the master, in Mesos's JSON shapes (master.proto).
+
+Pure functions of the master's state, run inside the master's actor (by
+`dispatch`, or from a cluster observer at the moment of a change), so every
+answer is one consistent moment. Times are TimeInfo, `{"nanoseconds": n}`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from master.state import Agent, Framework, Task
+from zmesos.resources import Resources
+from zmesos.v1.objects import (
+    agent_info_to_v1,
+    executor_to_v1,
+    framework_info_to_v1,
+    ident,
+    master_info_to_v1,
+    offer_to_v1,
+    task_status_to_v1,
+)
+from zmesos.v1.resources import resources_to_v1
+from zmesos.version import MESOS_VERSION
+
+if TYPE_CHECKING:
+    from master.master import Master
+
+__all__ = [
+    "agent_v1",
+    "framework_v1",
+    "get_agents",
+    "get_executors",
+    "get_frameworks",
+    "get_master",
+    "get_roles",
+    "get_state",
+    "get_tasks",
+    "task_v1",
+]
+
+
+def time_info(seconds: float | None) -> dict[str, int]:
+    return {"nanoseconds": int((seconds or 0.0) * 1e9)}
+
+
+def task_v1(task: Task) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "name": task.info.name,
+        "task_id": ident(task.id),
+        "framework_id": ident(task.framework_id),
+        "agent_id": ident(task.agent_id),
+        "state": str(task.state),
+        "resources": resources_to_v1(task.resources),
+        "statuses": [task_status_to_v1(status) for status in task.statuses],
+    }
+    if task.info.executor is not None:
+        result["executor_id"] = ident(task.executor_id)
+    if task.status is not None:
+        result["status_update_state"] = str(task.status.state)
+        if task.status.uuid is not None:
+            result["status_update_uuid"] = task_status_to_v1(task.status)["uuid"]
+    if task.info.labels:
+        result["labels"] = {
+            "labels": [{"key": key, "value": value} for key, value in task.info.labels.items()]
+        }
+    if task.role:
+        result["role"] = task.role
+    return result
+
+
+def agent_v1(master: Master, agent: Agent) -> dict[str, Any]:
+    offered = master.offers.offered_on(agent.id)
+    return {
+        "agent_info": agent_info_to_v1(agent.info),
+        "active": agent.active,
+        "deactivated": not agent.active,
+        "pid": str(agent.pid),
+        "registered_time": time_info(agent.registered_time),
+        **(
+            {"reregistered_time": time_info(agent.reregistered_time)}
+            if agent.reregistered_time
+            else {}
+        ),
+        "total_resources": resources_to_v1(agent.total),
+        "allocated_resources": resources_to_v1(agent.used),
+        "offered_resources": resources_to_v1(offered),
+        "version": MESOS_VERSION,
+    }
+
+
+def framework_v1(master: Master, framework: Framework, completed: bool = False) -> dict[str, Any]:
+    offers = [] if completed else master.offers.of_framework(framework.id)
+    used = sum((task.resources for task in framework.tasks.values()), Resources())
+    result: dict[str, Any] = {
+        "framework_info": framework_info_to_v1(framework.info),
+        "active": framework.active,
+        "connected": framework.connected,
+        "recovered": False,
+        "registered_time": time_info(framework.registered_time),
+        "offers": [offer_to_v1(outstanding.offer) for outstanding in offers],
+        "allocated_resources": resources_to_v1(used),
+        "offered_resources": resources_to_v1(
+            sum((outstanding.resources for outstanding in offers), Resources())
+        ),
+    }
+    if framework.reregistered_time:
+        result["reregistered_time"] = time_info(framework.reregistered_time)
+    if framework.unregistered_time:
+        result["unregistered_time"] = time_info(framework.unregistered_time)
+    return result
+
+
+def get_agents(master: Master) -> dict[str, Any]:
+    return {
+        "agents": [agent_v1(master, agent) for agent in master.cluster.agents.values()],
+        "recovered_agents": [],
+    }
+
+
+def get_frameworks(master: Master) -> dict[str, Any]:
+    cluster = master.cluster
+    return {
+        "frameworks": [framework_v1(master, f) for f in cluster.frameworks.values()],
+        "completed_frameworks": [
+            framework_v1(master, f, completed=True) for f in cluster.completed_frameworks
+        ],
+    }
+
+
+def get_executors(master: Master) -> dict[str, Any]:
+    return {
+        "executors": [
+            {"agent_id": ident(agent.id), "executor_info": executor_to_v1(executor)}
+            for agent in master.cluster.agents.values()
+            for executors in agent.executors.values()
+            for executor in executors.values()
+        ],
+    }
+
+
+def get_tasks(master: Master) -> dict[str, Any]:
+    cluster = master.cluster
+    return {
+        "pending_tasks": [],
+        "tasks": [task_v1(task) for task in cluster.tasks()],
+        "unreachable_tasks": [],
+        "completed_tasks": [
+            task_v1(task)
+            for framework in (*cluster.frameworks.values(), *cluster.completed_frameworks)
+            for task in framework.completed_tasks
+        ],
+    }
+
+
+def get_state(master: Master) -> dict[str, Any]:
+    return {
+        "get_tasks": get_tasks(master),
+        "get_executors": get_executors(master),
+        "get_frameworks": get_frameworks(master),
+        "get_agents": get_agents(master),
+    }
+
+
+def get_master(master: Master) -> dict[str, Any]:
+    return {
+        "master_info": master_info_to_v1(master.info, master.flags.ip),
+        "start_time": master.start_time,
+        "elected_time": master.start_time,
+    }
+
+
+def get_roles(master: Master, weights: dict[str, float]) -> dict[str, Any]:
+    """Roles with frameworks, weights or allocations, each with its weight and what it holds."""
+    frameworks: dict[str, list[str]] = {}
+    for framework in master.cluster.frameworks.values():
+        for role in framework.roles:
+            frameworks.setdefault(role, []).append(framework.id)
+    allocated: dict[str, Resources] = {}
+    for task in master.cluster.tasks():
+        role = task.role or "*"
+        allocated[role] = allocated.get(role, Resources()) + task.resources
+    names = sorted({*frameworks, *weights, *allocated})
+    return {
+        "roles": [
+            {
+                "name": role,
+                "weight": weights.get(role, 1.0),
+                "frameworks": [ident(framework_id) for framework_id in frameworks.get(role, [])],
+                "resources": resources_to_v1(allocated.get(role, Resources())),
+                "allocated": resources_to_v1(allocated.get(role, Resources())),
+            }
+            for role in names
+        ]
+    }

@@ -1,0 +1,184 @@
+"""The master's v1 operator API over real HTTP: calls, GET_STATE against /state, SUBSCRIBE."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+import pytest
+
+from libprocess import clock
+from libprocess.testing import settle
+from tests.master.test_v1_scheduler import FRAMEWORK, v1_cluster
+from tests.master.v1_client import V1Scheduler, launch
+from zmesos.protocol import TaskState
+
+
+async def _call(session: aiohttp.ClientSession, url: str, call: dict[str, Any]) -> Any:
+    async with session.post(f"{url}/api/v1", json=call) as response:
+        text = await response.text()
+        return response.status, (json.loads(text) if text and response.status == 200 else text)
+
+
+class OperatorStream:
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self.response = response
+
+    async def next(self, *skip: str) -> dict[str, Any]:
+        while True:
+            line = await asyncio.wait_for(self.response.content.readline(), 10)
+            event = json.loads(await self.response.content.readexactly(int(line)))
+            if event["type"] not in ("HEARTBEAT", *skip):
+                return event
+
+
+@pytest.mark.parametrize(
+    ("call", "key"),
+    [
+        ("GET_HEALTH", "healthy"),
+        ("GET_FLAGS", "flags"),
+        ("GET_VERSION", "version_info"),
+        ("GET_METRICS", "metrics"),
+        ("GET_LOGGING_LEVEL", "level"),
+        ("GET_AGENTS", "agents"),
+        ("GET_FRAMEWORKS", "frameworks"),
+        ("GET_EXECUTORS", "executors"),
+        ("GET_TASKS", "tasks"),
+        ("GET_ROLES", "roles"),
+        ("GET_WEIGHTS", "weight_infos"),
+        ("GET_QUOTA", "status"),
+        ("GET_MASTER", "master_info"),
+    ],
+)
+async def test_v1_operator_get_calls_answer_in_mesos_shape(call, key):
+    async with v1_cluster() as (handle, _, session):
+        status, answer = await _call(session, handle.http.url, {"type": call})
+        assert status == 200 and answer["type"] == call
+        assert key in answer[call.lower()]
+
+
+async def test_v1_operator_get_state_agrees_with_state_and_subscribe_follows_a_task():
+    async with v1_cluster() as (handle, [agent], session):
+        url = handle.http.url
+        response = await session.post(f"{url}/api/v1", json={"type": "SUBSCRIBE"})
+        assert response.status == 200
+        events = OperatorStream(response)
+        subscribed = await events.next()
+        assert subscribed["type"] == "SUBSCRIBED"
+        assert len(subscribed["subscribed"]["get_state"]["get_agents"]["agents"]) == 1
+
+        scheduler = V1Scheduler(url, session)
+        await scheduler.subscribe(FRAMEWORK)
+        offer = (await scheduler.next_event())["offers"]["offers"][0]
+        assert await scheduler.call("ACCEPT", launch(offer, "watched")) == 202
+        await scheduler.next_event("OFFERS")  # RUNNING
+        agent.update(scheduler.framework_id, "watched", TaskState.FINISHED)
+
+        assert (await events.next())["type"] == "FRAMEWORK_ADDED"
+        added = await events.next("FRAMEWORK_UPDATED")
+        assert added["type"] == "TASK_ADDED"
+        assert added["task_added"]["task"]["task_id"] == {"value": "watched"}
+        assert added["task_added"]["task"]["state"] == "TASK_STAGING"
+        states = [(await events.next("FRAMEWORK_UPDATED"))["task_updated"] for _ in range(2)]
+        assert [s["state"] for s in states] == ["TASK_RUNNING", "TASK_FINISHED"]
+        assert states[1]["status"]["task_id"] == {"value": "watched"}
+
+        _, answer = await _call(session, url, {"type": "GET_STATE"})
+        v1_state = answer["get_state"]
+        async with session.get(f"{url}/state") as state_response:
+            state = await state_response.json()
+        assert [a["agent_info"]["id"]["value"] for a in v1_state["get_agents"]["agents"]] == [
+            a["id"] for a in state["agents"]
+        ]
+        assert [
+            f["framework_info"]["id"]["value"] for f in v1_state["get_frameworks"]["frameworks"]
+        ] == [f["id"] for f in state["frameworks"]]
+        completed = v1_state["get_tasks"]["completed_tasks"]
+        assert [(t["task_id"]["value"], t["state"]) for t in completed] == [
+            (t["id"], t["state"]) for f in state["frameworks"] for t in f["completed_tasks"]
+        ]
+
+        assert await scheduler.call("TEARDOWN") == 202
+        removed = await events.next("FRAMEWORK_UPDATED", "TASK_UPDATED")
+        assert removed["type"] == "FRAMEWORK_REMOVED"
+        assert (
+            removed["framework_removed"]["framework_info"]["id"]["value"] == scheduler.framework_id
+        )
+        handle.node.terminate(agent.pid)
+        response.close()
+        await scheduler.close()
+
+
+async def test_v1_operator_subscribers_hear_heartbeats_on_the_runtime_clock():
+    async with v1_cluster(agents=0) as (handle, _, session):
+        response = await session.post(f"{handle.http.url}/api/v1", json={"type": "SUBSCRIBE"})
+        for _ in range(2):  # SUBSCRIBED, then a first HEARTBEAT
+            await response.content.readexactly(int(await response.content.readline()))
+        clock.pause()
+        try:
+            clock.advance(15)
+            await settle()
+            record = await response.content.readexactly(int(await response.content.readline()))
+            assert json.loads(record) == {"type": "HEARTBEAT"}
+        finally:
+            clock.resume()
+        response.close()
+
+
+async def test_v1_operator_weights_and_quota_update_and_read_back():
+    async with v1_cluster(agents=0) as (handle, _, session):
+        url = handle.http.url
+        update = {"weight_infos": [{"role": "eng", "weight": 2.5}]}
+        assert (await _call(session, url, {"type": "UPDATE_WEIGHTS", "update_weights": update}))[
+            0
+        ] == 200
+        _, weights = await _call(session, url, {"type": "GET_WEIGHTS"})
+        assert {"role": "eng", "weight": 2.5} in weights["get_weights"]["weight_infos"]
+        quota = {"quota_configs": [{"role": "eng", "guarantees": {"cpus": {"value": 2}}}]}
+        assert (await _call(session, url, {"type": "UPDATE_QUOTA", "update_quota": quota}))[
+            0
+        ] == 200
+        _, answer = await _call(session, url, {"type": "GET_QUOTA"})
+        [config] = answer["get_quota"]["status"]["configs"]
+        assert config == {"role": "eng", "guarantees": {"cpus": {"value": 2.0}}, "limits": {}}
+
+
+@pytest.mark.parametrize(
+    ("call", "reason"),
+    [
+        ({"type": "FROBNICATE"}, "Unsupported call"),
+        ({"type": "UPDATE_WEIGHTS"}, "update_weights"),
+        (
+            {
+                "type": "UPDATE_WEIGHTS",
+                "update_weights": {"weight_infos": [{"role": "e", "weight": -1}]},
+            },
+            "weight",
+        ),
+        (
+            {
+                "type": "UPDATE_WEIGHTS",
+                "update_weights": {"weight_infos": [{"role": "a b", "weight": 1}]},
+            },
+            "invalid role",
+        ),
+        (
+            {
+                "type": "UPDATE_QUOTA",
+                "update_quota": {
+                    "quota_configs": [
+                        {"role": "e", "guarantees": {"cpus": 4}, "limits": {"cpus": 1}}
+                    ]
+                },
+            },
+            "exceeds its limit",
+        ),
+    ],
+)
+async def test_v1_operator_bad_calls_get_400_with_the_reason(call, reason):
+    async with v1_cluster(agents=0) as (handle, _, session):
+        status, text = await _call(session, handle.http.url, call)
+        assert status == 400 and reason in text
+        assert (await _call(session, handle.http.url, {"type": "GET_HEALTH"}))[0] == 200
