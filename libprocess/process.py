@@ -52,6 +52,9 @@ class Process:
         self._running = False
         self._terminate_requested = False
         self._terminated = False
+        # Set whenever the loop in `_run` must stop and look: a termination requested
+        # or done, or a hold. One check per event instead of one per reason.
+        self._interrupted = False
         self._timers: set[Timer] = set()
         self._tasks: set[asyncio.Future[Any]] = set()
         # Dispatch results still waiting on a future the method returned: they fail
@@ -128,7 +131,7 @@ class Process:
     def terminate(self) -> None:
         """Stop this process after the current event; pending events are dropped."""
         if self._running:
-            self._terminate_requested = True
+            self._terminate_requested = self._interrupted = True
         else:
             self._terminate_now()
 
@@ -208,12 +211,11 @@ class Process:
                     fn(a, b)
                 except Exception:
                     self._handler_failed(fn)
-                if self._terminate_requested:
-                    self._terminate_now()
-                if self._terminated:
-                    return
-                if self._held:
-                    return  # a peer it sends to is backlogged; `_release` runs it again
+                if self._interrupted:
+                    if self._terminate_requested:
+                        self._terminate_now()
+                    if self._terminated or self._held:
+                        return  # held: a peer it sends to is backlogged; `_release` runs it
         finally:
             self._running = False
         if mailbox:
@@ -224,9 +226,14 @@ class Process:
         if self._pausing_transport:
             self.node._mailbox_emptied(self)
 
+    def _hold(self) -> None:
+        """A peer this process sends to is backlogged: run no event until `_release`."""
+        self._held = self._interrupted = True
+
     def _release(self) -> None:
         """The peer that held this process has taken its backlog: run what waits."""
         self._held = False
+        self._interrupted = self._terminate_requested or self._terminated
         if self._scheduled and not self._terminated:
             self._loop.call_soon(self._run)
 
@@ -234,7 +241,7 @@ class Process:
         self.node.metrics["handler_errors"] += 1
         self.log.exception("handler_failed", handler=getattr(fn, "__qualname__", repr(fn)))
         if self.terminate_on_error:
-            self._terminate_requested = True
+            self._terminate_requested = self._interrupted = True
 
     def _unhandled(self, sender: PID, message: Message) -> None:
         self.node.count_drop("no_handler")
@@ -252,7 +259,7 @@ class Process:
     def _terminate_now(self) -> None:
         if self._terminated:
             return
-        self._terminated = True
+        self._terminated = self._interrupted = True
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()

@@ -280,12 +280,14 @@ class Transport:
             if self._closed:
                 return
             peer = self._connect(to.address)
-        if peer.holding:
-            self._hold(peer, sender)
         kind = type(message)
         if sender is peer.last_sender and to is peer.last_to and kind is peer.last_kind:
             peer.last_messages.append(message)
         else:
+            # Checked as a run starts, not per message: a flush ends every run, so a
+            # sender is held at most one batch (1024 messages) after its peer backs up.
+            if peer.holding:
+                self._hold(peer, sender)
             peer.last_sender, peer.last_to, peer.last_kind = sender, to, kind
             peer.last_messages = [message]
             peer.queue.append([sender._text, to.name, kind.__name__, peer.last_messages])
@@ -303,7 +305,7 @@ class Transport:
         process = self.node.processes.get(sender.name)
         if process is None or process._held or process.pid != sender:
             return
-        process._held = True
+        process._hold()
         peer.held.append(process)
         self.node.metrics["senders_held"] += 1
 
