@@ -1,6 +1,6 @@
 """Actor runtime benchmarks, each measured side by side with its baseline in one run.
 
-    python -m benchmarks.actors [--json FILE] [--quick]
+    python -m benchmarks.actors [--json FILE] [--quick] [--runs N]
 
 - local_oneway: messages between two processes of one node,
   against a bare deque mailbox drained by call_soon.
@@ -12,7 +12,11 @@
 
 The payload is the same ~100-byte MessagePack struct everywhere. Ours and the
 baseline alternate, five pairs each; the table shows medians, and the ratio is
-the median of the per-pair ratios, as machines here are noisy.
+the median of the per-pair ratios, as machines here are noisy. Each OS process
+is pinned to its own core (this one to the first allowed core, the other end of
+a remote scenario to the second), ours and the baseline alike, so figures do
+not move with where the scheduler happens to put them. `--runs N` repeats the
+whole suite and prints the spread (lowest, median, highest) of each figure.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ import zmq
 from libprocess import PID, Message, Node, Process
 
 ROOT = Path(__file__).resolve().parents[1]
+# This process runs on the first allowed core, the other end of a remote scenario on the next.
+CORES = sorted(os.sched_getaffinity(0))
+HERE_CORE = CORES[0]
+CHILD_CORE = CORES[1] if len(CORES) > 1 else CORES[0]
 TARGETS = {"local_oneway": 0.30, "remote_oneway": 0.60, "remote_pingpong": 0.50}
 
 
@@ -198,9 +206,21 @@ async def local_pingpong(rounds: int) -> float:
 # -- remote: our runtime -------------------------------------------------------
 
 
+def _serve_command(*args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "benchmarks.actors",
+        "--core",
+        str(CHILD_CORE),
+        "--serve",
+        *args,
+    ]
+
+
 def _child(*args: str) -> tuple[subprocess.Popen[str], str]:
     child = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.actors", "--serve", *args],
+        _serve_command(*args),
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -291,15 +311,7 @@ def raw_oneway(count: int) -> float:
     port = inbound.bind_to_random_port("tcp://127.0.0.1")
     decoder = msgspec.msgpack.Decoder(list[BenchUpdate])
     child = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.actors",
-            "--serve",
-            "raw-blaster",
-            f"tcp://127.0.0.1:{port}",
-            str(count),
-        ],
+        _serve_command("raw-blaster", f"tcp://127.0.0.1:{port}", str(count)),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -423,12 +435,35 @@ def print_table(results: dict[str, dict[str, float | None]]) -> None:
         )
 
 
+def print_spread(runs: list[dict[str, dict[str, float | None]]]) -> dict[str, dict[str, float]]:
+    """Lowest, median and highest ratio (and ours/s) of each scenario over the runs."""
+    spread: dict[str, dict[str, float]] = {}
+    print(f"spread over {len(runs)} runs (lowest / median / highest)")
+    for name in runs[0]:
+        for figure in ("ratio", "value"):
+            values = [run[name][figure] for run in runs]
+            if any(value is None for value in values):
+                continue
+            numbers = sorted(float(value) for value in values if value is not None)
+            low, middle, high = numbers[0], statistics.median(numbers), numbers[-1]
+            spread[f"{name}/{figure}"] = {"min": low, "median": middle, "max": high}
+            form = ".2f" if figure == "ratio" else ",.0f"
+            print(
+                f"  {name:<17} {figure:<6} {low:{form}} / {middle:{form}} / {high:{form}}"
+                f"  (spread {(high - low) / middle:.0%} of the median)"
+            )
+    return spread
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     parser.add_argument("--quick", action="store_true", help="a fifth of the work, one repeat")
+    parser.add_argument("--runs", type=int, default=1, help="repeat the suite, print the spread")
     parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--core", type=int, default=HERE_CORE, help=argparse.SUPPRESS)
     options = parser.parse_args()
+    os.sched_setaffinity(0, {options.core})
     if options.serve:
         role, *rest = options.serve
         if role.startswith("raw-"):
@@ -438,12 +473,17 @@ def main() -> None:
         return
     print(
         f"actor benchmarks: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-        f"pyzmq {zmq.__version__}"
+        f"pyzmq {zmq.__version__}, pinned to cores {HERE_CORE} and {CHILD_CORE}"
     )
-    results = run_all(options.quick)
-    print_table(results)
+    runs = []
+    for _ in range(max(1, options.runs)):
+        runs.append(run_all(options.quick))
+        print_table(runs[-1])
+    figures: object = runs[0]
+    if len(runs) > 1:
+        figures = {"runs": runs, "spread": print_spread(runs)}
     if options.json:
-        Path(options.json).write_text(json.dumps(results, indent=2) + "\n")
+        Path(options.json).write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":
