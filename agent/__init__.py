@@ -6,7 +6,7 @@ HTTP and actor, as the CLI starts them), `detect_resources`,
 """
 
 from agent.agent import Agent
-from agent.errors import AgentError, FlagsError, StatusUpdateError
+from agent.errors import AgentError, FlagsError, RecoveryError, StatusUpdateError
 from agent.flags import AgentFlags, detect_resources, parse_attributes, parse_duration
 from agent.runner import AgentHandle, run_agent
 
@@ -16,6 +16,7 @@ __all__ = [
     "AgentFlags",
     "AgentHandle",
     "FlagsError",
+    "RecoveryError",
     "StatusUpdateError",
     "detect_resources",
     "parse_attributes",

@@ -3,10 +3,12 @@
 Every message it takes is installed in `initialize`, one line each; the handlers
 live in groups, one module each: agent.registration (the master connection),
 agent.tasks (tasks, updates, framework messages), agent.executors (executor
-life) and agent.volumes (checkpointed resources, persistent volumes). Shared
-state and helpers are in agent.base; updates reach the master through the
-status update manager (agent.status_updates), one at a time per task, until
-acknowledged.
+life), agent.volumes (checkpointed resources, persistent volumes) and
+agent.recovery (coming back from the checkpoint on start). Shared state and
+helpers are in agent.base; updates reach the master through the status update
+manager (agent.status_updates), one at a time per task, until acknowledged;
+what frameworks that checkpoint need after a restart is written under
+`<work_dir>/meta/` first (agent.checkpoints).
 
 Choices where Mesos leaves room, stated once:
 - ExitedExecutor goes to the master for command executors too (Mesos skips it):
@@ -24,9 +26,8 @@ from typing import Any
 
 import msgspec
 
-from agent.executors import ExecutorHandlers
 from agent.flags import detect_resources
-from agent.registration import RegistrationHandlers
+from agent.recovery import RecoveryHandlers
 from agent.state import ExecutorState
 from agent.status_updates import StatusUpdateManager
 from agent.tasks import TaskHandlers
@@ -55,7 +56,7 @@ from zmesos.protocol import (
 __all__ = ["Agent"]
 
 
-class Agent(RegistrationHandlers, TaskHandlers, ExecutorHandlers, VolumeHandlers):
+class Agent(RecoveryHandlers, TaskHandlers, VolumeHandlers):
     """One agent. `name` defaults to "agent"; give each its own when several share a node.
 
     Construct with `Agent(flags, name, containerizer=..., rng=...)`: `containerizer`
@@ -98,12 +99,14 @@ class Agent(RegistrationHandlers, TaskHandlers, ExecutorHandlers, VolumeHandlers
             resources=str(resources),
             work_dir=self.flags.work_dir,
         )
-        self._start_registration()
+        self._recover()
 
     def shutdown_agent(self, sender: PID, message: ShutdownAgent) -> None:
         self.metrics["messages/ShutdownAgent"] += 1
         if not self._from_master(sender, message):
             return
+        # The master removed this agent: the next start must register as a new one.
+        self.checkpointer.forget_agent()
         self.shutdown(message.message or "the master asked")
 
     def shutdown(self, reason: str = "asked to shut down") -> None:

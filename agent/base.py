@@ -13,7 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from agent import paths
+from agent.checkpoints import Checkpointer, UpdateLog
 from agent.containerizer import Containerizer
 from agent.flags import AgentFlags
 from agent.state import Executor, ExecutorState, Framework, FrameworkState
@@ -62,6 +65,10 @@ class AgentBase(Process):
         self.frameworks: dict[str, Framework] = {}
         self.metrics: collections.Counter[str] = collections.Counter()
         self.status_updates: StatusUpdateManager = None  # type: ignore[assignment]
+        self.checkpointer = Checkpointer(flags.work_dir)
+        self.recovering = False  # waiting for recovered executors to re-register
+        self._recovery_timer: Timer | None = None
+        self._unsent_notices: list[Message] = []  # for the master, kept while it is away
         self._registration_timer: Timer | None = None
         self._registration_backoff = flags.registration_backoff_factor
         self._ping_timer: Timer | None = None
@@ -128,6 +135,83 @@ class AgentBase(Process):
             "dropping_message", message=type(message).__name__, reason=reason, **fields
         )
 
+    def _recovered_executor_back(self) -> None:
+        """A recovered executor re-registered: recovery ends once none is awaited."""
+        if not self.recovering:
+            return
+        for framework in self.frameworks.values():
+            for executor in framework.executors.values():
+                if executor.recovered and executor.state is ExecutorState.REGISTERING:
+                    return
+        self._end_recovery()
+
+    def _end_recovery(self) -> None:
+        raise NotImplementedError  # agent.recovery.RecoveryHandlers
+
+    def _notify_master(self, notice: Message) -> None:
+        """Send a notice the master must not miss (ExitedExecutor): now if connected, else
+        when the agent next (re-)registers. A stopping agent sends at once: it has no next."""
+        if self.connected or self.shutting_down:
+            self.send(self.master, notice)
+        else:
+            self._unsent_notices.append(notice)
+
+    def _checkpoints(self, framework: Framework) -> bool:
+        return framework.info.checkpoint and bool(self.agent_id)
+
+    def _update_log(self, framework_id: str, executor: Executor, task_id: str) -> UpdateLog | None:
+        """Where a task's update stream is persisted (frameworks that checkpoint), else None."""
+        framework = self.frameworks.get(framework_id)
+        if framework is None or not self._checkpoints(framework) or task_id not in executor.tasks:
+            return None
+        return self.checkpointer.update_log(
+            self.agent_id, framework_id, executor.id, executor.container_id, task_id
+        )
+
+    def _take_executor_update(self, sender: PID, update: StatusUpdate) -> None:
+        """An executor's update: into its task's stream (on disk first), then acknowledged."""
+        status = update.status
+        framework = self.frameworks.get(update.framework_id)
+        executor_id = update.executor_id or status.executor_id
+        executor = framework.executors.get(executor_id) if framework else None
+        if framework is None or executor is None or update.uuid is None:
+            self.metrics["invalid_status_updates"] += 1
+            self._drop(update, "unknown framework or executor, or no uuid", status.task_id)
+            return
+        if executor.pid is not None and sender != executor.pid:
+            self.metrics["invalid_status_updates"] += 1
+            self._drop(update, "it did not come from the task's executor", sender=str(sender))
+            return
+        if framework.state is FrameworkState.TERMINATING:
+            # The master has marked its tasks killed already; nobody would acknowledge.
+            self._acknowledge_executor(sender, update)
+            self._drop(update, "the framework is terminating", status.task_id)
+            return
+        task = executor.tasks.get(status.task_id)
+        if task is None or task.state.terminal:
+            # Forgotten or finished: acknowledge so the executor stops resending.
+            self._acknowledge_executor(sender, update)
+            self._drop(update, "the task is unknown or terminal already", status.task_id)
+            return
+        status = msgspec.structs.replace(
+            status, agent_id=self.agent_id, executor_id=executor.id, uuid=update.uuid
+        )
+        update = msgspec.structs.replace(
+            update, status=status, agent_id=self.agent_id, executor_id=executor.id
+        )
+        log = self._update_log(framework.id, executor, task.id)
+        if self.status_updates.update(update, log):
+            task.state = status.state
+            self.metrics["status_updates"] += 1
+            self.log.info(
+                "status_update",
+                task_id=task.id,
+                state=status.state.value,
+                framework_id=framework.id,
+                source=status.source.value,
+            )
+        self._acknowledge_executor(sender, update)
+
     def _agent_update(
         self,
         framework_id: str,
@@ -148,8 +232,10 @@ class AgentBase(Process):
         )
         framework = self.frameworks.get(framework_id)
         executor = framework.executors.get(executor_id) if framework else None
+        log = None
         if executor is not None and task_id in executor.tasks:
             executor.tasks[task_id].state = state
+            log = self._update_log(framework_id, executor, task_id)
         self.log.info(
             "status_update",
             task_id=task_id,
@@ -158,7 +244,7 @@ class AgentBase(Process):
             source=Source.AGENT.value,
             reason=reason.value,
         )
-        self.status_updates.update(update)
+        self.status_updates.update(update, log)
 
     def _send_master(self, message: Message) -> None:
         """To the master, once one is known (before that, no master could want it)."""
@@ -187,6 +273,8 @@ class AgentBase(Process):
             return  # terminal updates still wait for acknowledgements
         if framework.executors.get(executor.id) is executor:
             del framework.executors[executor.id]
+            if self._checkpoints(framework):
+                self.checkpointer.remove_executor(self.agent_id, framework.id, executor.id)
             self.log.info("executor_removed", executor_id=executor.id, framework_id=framework.id)
         self._remove_framework_if_idle(framework)
 
@@ -194,6 +282,8 @@ class AgentBase(Process):
         if framework.executors or self.frameworks.get(framework.id) is not framework:
             return
         del self.frameworks[framework.id]
+        if self._checkpoints(framework):
+            self.checkpointer.remove_framework(self.agent_id, framework.id)
         if framework.state is FrameworkState.TERMINATING:
             self.status_updates.cleanup(framework.id)
         self.log.info("framework_removed", framework_id=framework.id)
@@ -202,7 +292,10 @@ class AgentBase(Process):
             self.terminate()
 
     def _forget_everything(self) -> None:
+        self._unsent_notices.clear()
         for framework in self.frameworks.values():
+            if self._checkpoints(framework):
+                self.checkpointer.remove_framework(self.agent_id, framework.id)
             for executor in framework.executors.values():
                 executor.cancel_timers()
                 if executor.container is not None:

@@ -15,8 +15,13 @@ session, sandbox cwd and files, the same environment). Custom executors are
 always exec'd. If the fork server cannot start or is lost, launches are exec'd
 for a while (agent.launcher.keeper).
 
-`launch` and `wait` are coroutines the agent runs through `defer`; `destroy` and
-`signal` are plain calls safe to make from a handler. After the leader has been
+After an agent restart, `recover` reattaches to a container whose leader is
+still alive (it leads its own session, so the agent's death did not take it):
+its exit is watched through a pidfd, but its status is unknown (it is not the
+new agent's child), so its `wait` raises ExitStatusUnknown.
+
+`launch` and `wait` are coroutines the agent runs through `defer`; `destroy`,
+`recover` and `signal` are plain calls safe to make from a handler. After the leader has been
 reaped its pid may be reused, so a reaped container is signalled only once more,
 by `cleanup` right at reaping, and never after.
 """
@@ -33,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
+from agent.errors import ExitStatusUnknown
 from agent.launcher import SUPPORTED as FORK_SERVER_SUPPORTED
 from agent.launcher import ForkServerError, ForkServerKeeper
 
@@ -42,7 +48,10 @@ __all__ = [
     "Containerizer",
     "describe_exit",
     "kill_session",
+    "leads_live_session",
 ]
+
+RECOVERED_POLL_SECONDS = 1.0  # where pidfds are missing, how often a recovered leader is checked
 
 STDOUT = "stdout"
 STDERR = "stderr"
@@ -117,6 +126,67 @@ def kill_session(session_id: int, sig: int) -> int:
     return signalled
 
 
+def leads_live_session(pid: int) -> bool:
+    """Whether `pid` is a live (not zombie) process leading its own session, as a container's
+    leader does: a pid reused by some other process almost never is."""
+    try:
+        if os.getsid(pid) != pid:
+            return False
+    except OSError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return sys.platform != "linux"
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
+class RecoveredProcess:
+    """A container leader found alive after an agent restart; not this agent's child."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None  # never known: the status went to its old parent
+        self._loop = asyncio.get_running_loop()
+        self._exit: asyncio.Future[None] = self._loop.create_future()
+        self._pidfd = -1
+        self._poller: asyncio.TimerHandle | None = None
+        try:
+            self._pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            self._poll()
+        else:
+            self._loop.add_reader(self._pidfd, self._exited)
+
+    async def wait(self) -> int:
+        """Returns only by raising ExitStatusUnknown, once the leader has exited."""
+        await asyncio.shield(self._exit)
+        raise ExitStatusUnknown(f"process {self.pid} was started before the agent restarted")
+
+    def send_signal(self, sig: int) -> None:
+        if self._pidfd >= 0:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self._pidfd, sig)
+        elif not self._exit.done():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def _poll(self) -> None:
+        if not leads_live_session(self.pid):
+            self._exited()
+        else:
+            self._poller = self._loop.call_later(RECOVERED_POLL_SECONDS, self._poll)
+
+    def _exited(self) -> None:
+        if self._pidfd >= 0:
+            if not self._loop.is_closed():
+                self._loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = -1
+        if not self._exit.done():
+            self._exit.set_result(None)
+
+
 class Containerizer:
     """Launches executors as OS processes in their own session and destroys them.
 
@@ -162,6 +232,12 @@ class Containerizer:
                 start_new_session=True,
             )
         return Container(container_id=container_id, sandbox=sandbox, process=process)
+
+    def recover(self, container_id: str, sandbox: Path, pid: int) -> Container | None:
+        """Reattach to a container that outlived the agent; None when its leader is gone."""
+        if not leads_live_session(pid):
+            return None
+        return Container(container_id=container_id, sandbox=sandbox, process=RecoveredProcess(pid))
 
     async def wait(self, container: Container) -> int:
         """The leader's exit: its status (>= 0) or minus the signal that ended it.

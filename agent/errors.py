@@ -3,6 +3,10 @@
 AgentError
  ├── StatusUpdateError: an update the status update manager cannot take (no uuid,
  │                or the wrong stream)
+ ├── ExitStatusUnknown: a recovered container's leader exited; its status went
+ │                to the agent that started it
+ ├── RecoveryError: the checkpoint cannot be recovered (another agent's, damaged,
+ │                or incompatible with the flags); the agent refuses to start
  └── ForkServerError (agent.launcher): the executor fork server cannot start or
                   answer; the containerizer falls back to exec
 
@@ -13,7 +17,13 @@ from __future__ import annotations
 
 from zmesos.errors import FlagsError
 
-__all__ = ["AgentError", "FlagsError", "StatusUpdateError"]
+__all__ = [
+    "AgentError",
+    "ExitStatusUnknown",
+    "FlagsError",
+    "RecoveryError",
+    "StatusUpdateError",
+]
 
 
 class AgentError(Exception):
@@ -22,3 +32,11 @@ class AgentError(Exception):
 
 class StatusUpdateError(AgentError):
     """The status update manager refused an update or acknowledgement."""
+
+
+class RecoveryError(AgentError):
+    """The checkpointed agent cannot be recovered; the message says why, in one line."""
+
+
+class ExitStatusUnknown(AgentError):
+    """A container recovered after a restart ended; this agent cannot know its status."""

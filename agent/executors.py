@@ -24,6 +24,7 @@ import msgspec
 
 from agent import paths
 from agent.base import AgentBase
+from agent.checkpoints import ExecutorRecord
 from agent.containerizer import COMMAND_EXECUTOR_MODULE, Container, describe_exit
 from agent.state import Executor, ExecutorState, Framework, FrameworkState, Termination
 from agent.volume_links import BIND, can_bind_mount
@@ -69,7 +70,9 @@ class ExecutorHandlers(AgentBase):
         if executor.state is ExecutorState.RUNNING and executor.pid == sender:
             self.send(sender, ExecutorRegistered(executor.info, framework.info, self.info))
             return  # a retried registration: the answer may have crossed it
-        if executor.state is not ExecutorState.REGISTERING:
+        if executor.state is not ExecutorState.REGISTERING or (
+            executor.recovered and executor.pid is not None
+        ):
             self._refuse_executor(sender, message, "it is not expected to register")
             return
         executor.state = ExecutorState.RUNNING
@@ -78,23 +81,72 @@ class ExecutorHandlers(AgentBase):
             executor.registration_timer.cancel()
             executor.registration_timer = None
         self.link(sender)
+        self._checkpoint_executor_pid(framework, executor)
         self.log.info("executor_registered", executor_id=executor.id, executor_pid=str(sender))
         self.send(sender, ExecutorRegistered(executor.info, framework.info, self.info))
         for task in executor.queued_tasks():
             if not task.state.terminal:
                 self._hand_over(framework, executor, task)
+        if executor.recovered:
+            self._recovered_executor_back()
 
     def reregister_executor(self, sender: PID, message: ReregisterExecutor) -> None:
+        """An executor back after the agent restarted (or after a broken link healed).
+
+        A recovered executor hands back its unacknowledged updates (duplicates of
+        what the agent checkpointed are dropped) and the tasks it knows; a task
+        still STAGING that it does not know never reached it: TASK_LOST, reason
+        AGENT_RESTARTED, as in Mesos.
+        """
         self.metrics["messages/ReregisterExecutor"] += 1
         framework = self.frameworks.get(message.framework_id)
         executor = framework.executors.get(message.executor_id) if framework else None
-        if executor is None or executor.state is not ExecutorState.RUNNING:
+        if framework is None or executor is None:
+            self._refuse_executor(sender, message, "not an executor of this agent")
+            return
+        recovering = executor.recovered and executor.state is ExecutorState.REGISTERING
+        if not recovering and executor.state is not ExecutorState.RUNNING:
             self._refuse_executor(sender, message, "not a running executor of this agent")
             return
         executor.pid = sender
         self.link(sender)
-        self.log.info("executor_reregistered", executor_id=executor.id, executor_pid=str(sender))
+        if not recovering:
+            self.log.info(
+                "executor_reregistered", executor_id=executor.id, executor_pid=str(sender)
+            )
+            self.send(sender, ExecutorReregistered(agent=self.info))
+            return
+        executor.state = ExecutorState.RUNNING
+        self._checkpoint_executor_pid(framework, executor)
+        for update in message.updates:
+            if update.framework_id == framework.id and update.executor_id in ("", executor.id):
+                self._take_executor_update(sender, update)
+        known = {task.task_id for task in message.tasks}
+        for task in list(executor.tasks.values()):
+            if task.state is TaskState.STAGING and task.id not in known:
+                self._agent_update(
+                    framework.id,
+                    task.id,
+                    executor.id,
+                    TaskState.LOST,
+                    Reason.AGENT_RESTARTED,
+                    "Task launched during agent restart",
+                )
+        self.log.info(
+            "executor_reregistered",
+            executor_id=executor.id,
+            executor_pid=str(sender),
+            updates=len(message.updates),
+            tasks=len(message.tasks),
+        )
         self.send(sender, ExecutorReregistered(agent=self.info))
+        self._recovered_executor_back()
+
+    def _checkpoint_executor_pid(self, framework: Framework, executor: Executor) -> None:
+        if executor.pid is not None and self._checkpoints(framework):
+            self.checkpointer.libprocess_pid(
+                self.agent_id, framework.id, executor.id, executor.container_id, str(executor.pid)
+            )
 
     def _executor_info_for(self, task: TaskInfo, framework_id: str) -> ExecutorInfo:
         if task.executor is not None:
@@ -144,6 +196,9 @@ class ExecutorHandlers(AgentBase):
             command_executor=command_executor,
         )
         framework.executors[info.executor_id] = executor
+        if self._checkpoints(framework):
+            record = ExecutorRecord(info=info, command_executor=command_executor)
+            self.checkpointer.executor(self.agent_id, framework.id, record, container_id)
         executor.registration_timer = self.delay(
             self.flags.executor_registration_timeout,
             self._registration_timed_out,
@@ -225,6 +280,11 @@ class ExecutorHandlers(AgentBase):
             self.containerizer.destroy(container)
             return
         executor.container = container
+        framework = self.frameworks[framework_id]
+        if self._checkpoints(framework):
+            self.checkpointer.forked_pid(
+                self.agent_id, framework_id, executor_id, container_id, container.pid
+            )
         self.log.info("executor_launched", executor_id=executor_id, os_pid=container.pid)
         if executor.state is ExecutorState.TERMINATING:
             self.containerizer.destroy(container)  # killed while it was starting
@@ -270,13 +330,13 @@ class ExecutorHandlers(AgentBase):
                     termination.reason,
                     termination.message,
                 )
-        self._send_master(
+        self._notify_master(
             ExitedExecutor(
                 agent_id=self.agent_id,
                 framework_id=framework.id,
                 executor_id=executor.id,
                 status=EXIT_STATUS_NOT_STARTED if status is None else status,
-            ),
+            )
         )
         self._remove_executor_if_done(framework, executor)
 

@@ -27,6 +27,7 @@ __all__ = [
     "parse_duration",
 ]
 
+RECOVER_MODES = ("reconnect", "cleanup")
 DEFAULT_PORTS = "[31000-32000]"
 # Mesos leaves min(1 GB, half of it) of memory and min(5 GB, half of it) of disk to the host.
 MEMORY_RESERVE_MB = 1024.0
@@ -52,7 +53,7 @@ class AgentFlags:
     attributes: str = flag("", "e.g. rack:a;zone:b")
     work_dir: str = dataclasses.field(
         default_factory=_default_work_dir,
-        metadata={"help": "where sandboxes (and later checkpoints and volumes) live"},
+        metadata={"help": "where sandboxes, checkpoints (meta/) and volumes live"},
     )
     hostname: str = flag("", "hostname to report to the master (default: the machine's)")
     registration_backoff_factor: float = flag(
@@ -67,6 +68,14 @@ class AgentFlags:
     recovery_timeout: float = flag(
         15 * 60.0, "time executors of checkpointing frameworks wait for a lost agent"
     )
+    recover: str = flag(
+        "reconnect",
+        "on start: reconnect (to the executors that outlived the last run, keeping the "
+        "agent id) or cleanup (kill them, report their tasks, start clean)",
+    )
+    executor_reregistration_timeout: float = flag(
+        2.0, "after a restart, time recovered executors have to re-register before they are killed"
+    )
     executor_fork_server: bool = flag(
         True, "fork command executors from a process that has imported them (faster launches)"
     )
@@ -79,6 +88,10 @@ class AgentFlags:
         parse_attributes(self.attributes)
         if not self.work_dir:
             raise FlagsError("--work-dir must not be empty")
+        if self.recover not in RECOVER_MODES:
+            raise FlagsError(
+                f"--recover: {self.recover!r} is not one of {', '.join(RECOVER_MODES)}"
+            )
         for name in ("port", "actor_port"):
             if not 0 <= getattr(self, name) < 65536:
                 raise FlagsError(
@@ -88,6 +101,7 @@ class AgentFlags:
             "registration_backoff_factor",
             "executor_shutdown_grace_period",
             "executor_registration_timeout",
+            "executor_reregistration_timeout",
             "recovery_timeout",
         ):
             if getattr(self, name) < 0:

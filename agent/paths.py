@@ -4,8 +4,18 @@
 <work_dir>/agents/<agent_id>/frameworks/<framework_id>/executors/<executor_id>/runs/<container_id>
 <work_dir>/volumes/roles/<role>/<persistence_id>
 <work_dir>/meta/resources/resources.info      the checkpointed resources (any agent id)
+<work_dir>/meta/boot_id
+<work_dir>/meta/agents/latest                     (the current agent id)
+<work_dir>/meta/agents/<agent_id>/agent.info
+    .../frameworks/<framework_id>/framework.info, framework.pid
+    .../executors/<executor_id>/executor.info
+    .../executors/<executor_id>/runs/latest       (the current container id)
+    .../runs/<container_id>/pids/forked.pid, pids/libprocess.pid
+    .../runs/<container_id>/tasks/<task_id>/task.info, task.updates
 ```
-Every function is pure path arithmetic except `create_sandbox`. Ids become single
+Mesos's `latest` is a symlink; ours is a small file holding the name, written
+like every checkpoint (zmesos.durable.write_atomically). Every function is pure
+path arithmetic except `create_sandbox`. Ids become single
 path components: one holding a path separator, or `.`/`..`, is refused with
 ValueError so a peer-chosen id can never point outside the work directory.
 """
@@ -19,13 +29,29 @@ from zmesos.resources import Resource
 
 __all__ = [
     "agent_dir",
+    "agent_info_path",
+    "agent_meta_dir",
+    "boot_id_path",
     "create_sandbox",
     "executor_dir",
+    "executor_info_path",
+    "executor_meta_dir",
+    "forked_pid_path",
     "framework_dir",
+    "framework_info_path",
+    "framework_meta_dir",
+    "framework_pid_path",
+    "latest_agent_path",
+    "latest_run_path",
+    "libprocess_pid_path",
     "meta_dir",
     "new_container_id",
     "resources_info_path",
+    "run_meta_dir",
     "sandbox_dir",
+    "task_info_path",
+    "task_meta_dir",
+    "task_updates_path",
     "volume_dir",
     "volume_path",
 ]
@@ -105,3 +131,125 @@ def volume_path(work_dir: str | Path, volume: Resource) -> Path:
     if volume.disk is None or not volume.disk.persistence_id:
         raise ValueError(f"{volume} is not a persistent volume")
     return volume_dir(work_dir, volume.role, volume.disk.persistence_id)
+
+
+def boot_id_path(work_dir: str | Path) -> Path:
+    """The boot id the agent last ran under: a different one means the machine rebooted."""
+    return meta_dir(work_dir) / "boot_id"
+
+
+def latest_agent_path(work_dir: str | Path) -> Path:
+    """Holds the id of the agent to recover (Mesos: the `latest` symlink)."""
+    return meta_dir(work_dir) / "agents" / "latest"
+
+
+def agent_meta_dir(work_dir: str | Path, agent_id: str) -> Path:
+    return meta_dir(work_dir) / "agents" / _component("agent id", agent_id)
+
+
+def agent_info_path(work_dir: str | Path, agent_id: str) -> Path:
+    return agent_meta_dir(work_dir, agent_id) / "agent.info"
+
+
+def framework_meta_dir(work_dir: str | Path, agent_id: str, framework_id: str) -> Path:
+    return (
+        agent_meta_dir(work_dir, agent_id) / "frameworks" / _component("framework id", framework_id)
+    )
+
+
+def framework_info_path(work_dir: str | Path, agent_id: str, framework_id: str) -> Path:
+    return framework_meta_dir(work_dir, agent_id, framework_id) / "framework.info"
+
+
+def framework_pid_path(work_dir: str | Path, agent_id: str, framework_id: str) -> Path:
+    return framework_meta_dir(work_dir, agent_id, framework_id) / "framework.pid"
+
+
+def executor_meta_dir(
+    work_dir: str | Path, agent_id: str, framework_id: str, executor_id: str
+) -> Path:
+    return (
+        framework_meta_dir(work_dir, agent_id, framework_id)
+        / "executors"
+        / _component("executor id", executor_id)
+    )
+
+
+def executor_info_path(
+    work_dir: str | Path, agent_id: str, framework_id: str, executor_id: str
+) -> Path:
+    return executor_meta_dir(work_dir, agent_id, framework_id, executor_id) / "executor.info"
+
+
+def latest_run_path(
+    work_dir: str | Path, agent_id: str, framework_id: str, executor_id: str
+) -> Path:
+    """Holds the container id of the executor's current run."""
+    return executor_meta_dir(work_dir, agent_id, framework_id, executor_id) / "runs" / "latest"
+
+
+def run_meta_dir(
+    work_dir: str | Path, agent_id: str, framework_id: str, executor_id: str, container_id: str
+) -> Path:
+    return (
+        executor_meta_dir(work_dir, agent_id, framework_id, executor_id)
+        / "runs"
+        / _component("container id", container_id)
+    )
+
+
+def forked_pid_path(
+    work_dir: str | Path, agent_id: str, framework_id: str, executor_id: str, container_id: str
+) -> Path:
+    """The OS pid of the executor's process (it leads the container's session)."""
+    run = run_meta_dir(work_dir, agent_id, framework_id, executor_id, container_id)
+    return run / "pids" / "forked.pid"
+
+
+def libprocess_pid_path(
+    work_dir: str | Path, agent_id: str, framework_id: str, executor_id: str, container_id: str
+) -> Path:
+    """The executor's actor PID (name@host:port), once it has registered."""
+    run = run_meta_dir(work_dir, agent_id, framework_id, executor_id, container_id)
+    return run / "pids" / "libprocess.pid"
+
+
+def task_meta_dir(
+    work_dir: str | Path,
+    agent_id: str,
+    framework_id: str,
+    executor_id: str,
+    container_id: str,
+    task_id: str,
+) -> Path:
+    run = run_meta_dir(work_dir, agent_id, framework_id, executor_id, container_id)
+    return run / "tasks" / _component("task id", task_id)
+
+
+def task_info_path(
+    work_dir: str | Path,
+    agent_id: str,
+    framework_id: str,
+    executor_id: str,
+    container_id: str,
+    task_id: str,
+) -> Path:
+    return (
+        task_meta_dir(work_dir, agent_id, framework_id, executor_id, container_id, task_id)
+        / "task.info"
+    )
+
+
+def task_updates_path(
+    work_dir: str | Path,
+    agent_id: str,
+    framework_id: str,
+    executor_id: str,
+    container_id: str,
+    task_id: str,
+) -> Path:
+    """The task's status update stream: each update, then each acknowledgement, in order."""
+    return (
+        task_meta_dir(work_dir, agent_id, framework_id, executor_id, container_id, task_id)
+        / "task.updates"
+    )

@@ -159,8 +159,10 @@ class RegistrationHandlers(AgentBase):
         self._connected(message.agent_id, message.ping_interval, "agent_reregistered")
 
     def _connected(self, agent_id: str, ping_interval: float, event: str) -> None:
-        self.agent_id = agent_id
-        self.info = msgspec.structs.replace(self.info, id=agent_id)
+        if agent_id != self.info.id:
+            self.agent_id = agent_id
+            self.info = msgspec.structs.replace(self.info, id=agent_id)
+            self.checkpointer.agent(self.info)
         self.connected = True
         if self._registration_timer is not None:
             self._registration_timer.cancel()
@@ -169,8 +171,11 @@ class RegistrationHandlers(AgentBase):
         self.link(self.master)
         self._ping_timeout = ping_interval * MAX_MISSED_PINGS
         self._arm_ping_timer()
-        self.status_updates.resume()
         self.log.info(event, agent_id=agent_id, master=str(self.master))
+        notices, self._unsent_notices = self._unsent_notices, []
+        for notice in notices:
+            self.send(self.master, notice)
+        self.status_updates.resume()
 
     def _master_lost(self) -> None:
         self.metrics["master_disconnections"] += 1

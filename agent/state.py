@@ -28,7 +28,7 @@ __all__ = [
 
 
 class ExecutorState(enum.Enum):
-    REGISTERING = "REGISTERING"  # launched (or launching); has not registered yet
+    REGISTERING = "REGISTERING"  # launched (or recovered); has not (re-)registered yet
     RUNNING = "RUNNING"  # registered: tasks go straight to it
     TERMINATING = "TERMINATING"  # being shut down or killed
     TERMINATED = "TERMINATED"  # its process has been reaped
@@ -74,6 +74,7 @@ class Executor:
     shutdown_timer: Timer | None = None
     termination: Termination | None = None
     exit_status: int | None = None
+    recovered: bool = False  # found in the checkpoint after a restart; re-registers, not registers
 
     @property
     def id(self) -> str:

@@ -10,8 +10,14 @@ When a terminal update is acknowledged the stream is closed and forgotten.
 While paused (no master) nothing is forwarded and no retry timer runs; `resume`
 forwards every stream's head at once with a fresh backoff. The manager lives
 inside the agent actor and never awaits: `forward` sends, `delay` arms a timer
-whose callback runs as an event of the owning process. Updates are kept in
-memory only; checkpointing the streams to disk is a later addition.
+whose callback runs as an event of the owning process.
+
+A stream of a checkpointing framework has an UpdateLog (agent.checkpoints):
+each update is written to it before it is forwarded (or acknowledged to the
+executor, which the caller does after `update` returns), each acknowledgement
+before the next update leaves. After a restart `recover` replays a stream's
+records, so its unacknowledged updates are forwarded again once the agent
+re-registers, and a duplicate of one it had is still recognised.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from agent.checkpoints import UpdateLog, UpdateRecord
 from agent.errors import StatusUpdateError
 from libprocess import Timer
 from zmesos.protocol import StatusUpdate
@@ -35,10 +42,11 @@ StreamKey = tuple[str, str]  # (framework id, task id)
 
 
 class _Stream:
-    __slots__ = ("interval", "key", "pending", "received", "timer")
+    __slots__ = ("interval", "key", "log", "pending", "received", "timer")
 
-    def __init__(self, key: StreamKey) -> None:
+    def __init__(self, key: StreamKey, log: UpdateLog | None) -> None:
         self.key = key
+        self.log = log
         self.pending: deque[StatusUpdate] = deque()
         self.received: set[bytes] = set()  # every uuid taken, acknowledged or not
         self.timer: Timer | None = None
@@ -85,20 +93,23 @@ class StatusUpdateManager:
 
     # -- updates and acknowledgements ------------------------------------------
 
-    def update(self, update: StatusUpdate) -> bool:
+    def update(self, update: StatusUpdate, log: UpdateLog | None = None) -> bool:
         """Take an update into its task's stream. False: a duplicate, dropped.
 
-        Raises StatusUpdateError when the update has no uuid (it would never be
-        acknowledged).
+        `log` persists a stream this update opens (checkpointing frameworks); the
+        update is on disk when this returns. Raises StatusUpdateError when the
+        update has no uuid (it would never be acknowledged).
         """
         if update.uuid is None:
             raise StatusUpdateError(f"update for task {update.status.task_id} has no uuid")
         key = (update.framework_id, update.status.task_id)
         stream = self._streams.get(key)
         if stream is None:
-            stream = self._streams[key] = _Stream(key)
+            stream = self._streams[key] = _Stream(key, log)
         elif update.uuid in stream.received:
             return False
+        if stream.log is not None:
+            stream.log.append(UpdateRecord(update=update))
         stream.received.add(update.uuid)
         stream.pending.append(update)
         if len(stream.pending) == 1 and not self._paused:
@@ -116,6 +127,8 @@ class StatusUpdateManager:
         stream = self._streams.get((framework_id, task_id))
         if stream is None or not stream.pending or stream.pending[0].uuid != uuid:
             return None
+        if stream.log is not None:
+            stream.log.append(UpdateRecord(acknowledged=uuid))
         stream.cancel_timer()
         acknowledged = stream.pending.popleft()
         if acknowledged.status.state.terminal:
@@ -123,6 +136,35 @@ class StatusUpdateManager:
         elif stream.pending and not self._paused:
             self._send_head(stream, fresh=True)
         return acknowledged
+
+    def recover(
+        self,
+        framework_id: str,
+        task_id: str,
+        records: list[UpdateRecord],
+        log: UpdateLog | None,
+    ) -> tuple[StatusUpdate, ...]:
+        """Rebuild a stream from its checkpointed records; returns its pending updates.
+
+        Nothing is forwarded now (the manager is paused while the agent
+        recovers). A stream whose terminal update was acknowledged stays closed.
+        """
+        key = (framework_id, task_id)
+        stream = _Stream(key, log)
+        for record in records:
+            if record.update is not None and record.update.uuid is not None:
+                if record.update.uuid not in stream.received:
+                    stream.received.add(record.update.uuid)
+                    stream.pending.append(record.update)
+                continue
+            if not stream.pending or stream.pending[0].uuid != record.acknowledged:
+                continue  # an acknowledgement of nothing pending: nothing to replay
+            if stream.pending.popleft().status.state.terminal:
+                return ()
+        self._streams[key] = stream
+        if stream.pending and not self._paused:
+            self._send_head(stream, fresh=True)
+        return tuple(stream.pending)
 
     # -- life cycle ------------------------------------------------------------
 

@@ -10,8 +10,6 @@ task is forgotten.
 
 from __future__ import annotations
 
-import msgspec
-
 from agent.base import AgentBase
 from agent.state import Executor, ExecutorState, Framework, FrameworkState, Task
 from libprocess import PID
@@ -55,8 +53,12 @@ class TaskHandlers(AgentBase):
             framework = self.frameworks[framework_id] = Framework(
                 info=message.framework, pid=message.framework_pid
             )
+            changed = True
         else:
+            changed = (framework.info, framework.pid) != (message.framework, message.framework_pid)
             framework.info, framework.pid = message.framework, message.framework_pid
+        if changed and self._checkpoints(framework):
+            self.checkpointer.framework(self.agent_id, framework.info, framework.pid)
         if framework.state is FrameworkState.TERMINATING:
             self._drop(message, "the framework is terminating", task.task_id)
             return
@@ -124,6 +126,10 @@ class TaskHandlers(AgentBase):
                 "Failed to make the task's volumes appear in its sandbox",
             )
             return
+        if self._checkpoints(framework):
+            self.checkpointer.task(
+                self.agent_id, framework_id, executor.id, executor.container_id, task
+            )
         record = executor.tasks[task.task_id] = Task(info=task)
         self.log.info(
             "task_received",
@@ -212,8 +218,10 @@ class TaskHandlers(AgentBase):
         if not self._from_master(sender, message):
             return
         framework = self.frameworks.get(message.framework_id)
-        if framework is not None:
+        if framework is not None and framework.pid != message.framework_pid:
             framework.pid = message.framework_pid
+            if self._checkpoints(framework):
+                self.checkpointer.framework_pid(self.agent_id, framework.id, framework.pid)
 
     def status_update_acknowledgement(
         self, sender: PID, message: StatusUpdateAcknowledgement
@@ -245,47 +253,7 @@ class TaskHandlers(AgentBase):
 
     def status_update(self, sender: PID, message: StatusUpdateMessage) -> None:
         self.metrics["messages/StatusUpdateMessage"] += 1
-        update = message.update
-        status = update.status
-        framework = self.frameworks.get(update.framework_id)
-        executor_id = update.executor_id or status.executor_id
-        executor = framework.executors.get(executor_id) if framework else None
-        if framework is None or executor is None or update.uuid is None:
-            self.metrics["invalid_status_updates"] += 1
-            self._drop(message, "unknown framework or executor, or no uuid", status.task_id)
-            return
-        if executor.pid is not None and sender != executor.pid:
-            self.metrics["invalid_status_updates"] += 1
-            self._drop(message, "it did not come from the task's executor", sender=str(sender))
-            return
-        if framework.state is FrameworkState.TERMINATING:
-            # The master has marked its tasks killed already; nobody would acknowledge.
-            self._acknowledge_executor(sender, update)
-            self._drop(message, "the framework is terminating", status.task_id)
-            return
-        task = executor.tasks.get(status.task_id)
-        if task is None or task.state.terminal:
-            # Forgotten or finished: acknowledge so the executor stops resending.
-            self._acknowledge_executor(sender, update)
-            self._drop(message, "the task is unknown or terminal already", status.task_id)
-            return
-        status = msgspec.structs.replace(
-            status, agent_id=self.agent_id, executor_id=executor.id, uuid=update.uuid
-        )
-        update = msgspec.structs.replace(
-            update, status=status, agent_id=self.agent_id, executor_id=executor.id
-        )
-        task.state = status.state
-        if self.status_updates.update(update):
-            self.metrics["status_updates"] += 1
-            self.log.info(
-                "status_update",
-                task_id=task.id,
-                state=status.state.value,
-                framework_id=framework.id,
-                source=status.source.value,
-            )
-        self._acknowledge_executor(sender, update)
+        self._take_executor_update(sender, message.update)
 
     def executor_to_framework(self, sender: PID, message: ExecutorToFramework) -> None:
         self.metrics["messages/ExecutorToFramework"] += 1
@@ -320,6 +288,10 @@ class TaskHandlers(AgentBase):
         if not task.state.terminal:
             return  # a stale terminal ack; the task runs again under the same id
         del executor.tasks[task_id]
+        if self._checkpoints(framework):
+            self.checkpointer.remove_task(
+                self.agent_id, framework_id, executor.id, executor.container_id, task_id
+            )
         self._remove_executor_if_done(framework, executor)
 
 

@@ -7,7 +7,9 @@ TASK_RUNNING; when the command exits it sends TASK_FINISHED (status 0) or
 TASK_FAILED (the message names the status or signal). A kill sends SIGTERM to
 the task's process group and SIGKILL after the grace period (the KillTask's, else
 the task's kill policy, else 3 s), then TASK_KILLED. Once the agent acknowledges
-the terminal update (or after `TERMINAL_ACK_TIMEOUT`), the executor exits.
+the terminal update (or after `TERMINAL_ACK_TIMEOUT` connected to it), the
+executor exits. While the agent of a checkpointing framework is away, it waits
+for the agent's return (up to the recovery timeout) so the update is not lost.
 """
 
 from __future__ import annotations
@@ -209,7 +211,14 @@ class CommandExecutor(Executor):
 
     def _terminal(self, driver: ExecutorDriver, state: TaskState, message: str) -> None:
         self.terminal_uuid = self._update(driver, state, message)
-        driver.delay(self.terminal_ack_timeout, driver.stop)
+        driver.delay(self.terminal_ack_timeout, self._terminal_ack_timed_out, driver)
+
+    def _terminal_ack_timed_out(self, driver: ExecutorDriver) -> None:
+        if not driver.connected and driver.environment.checkpoint:
+            # The agent is away; it takes the update when it re-registers us.
+            driver.delay(self.terminal_ack_timeout, self._terminal_ack_timed_out, driver)
+            return
+        driver.stop()
 
 
 def main() -> int:

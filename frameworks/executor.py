@@ -11,9 +11,12 @@ continuations run in the same context.
 
 Status updates: `send_status_update` fills in the uuid, timestamp and source
 (EXECUTOR) and keeps the update until the agent acknowledges it. If the agent is
-lost and comes back (frameworks that checkpoint), the driver re-registers and
-sends the unacknowledged updates again. A framework that does not checkpoint is
-shut down as soon as its agent is lost, as in Mesos.
+lost and comes back (frameworks that checkpoint), the driver re-registers with
+its tasks and unacknowledged updates: on its own, retrying with backoff, and at
+once when the restarted agent sends ReconnectExecutor (from wherever it now
+listens; the agent id must match). It gives up after the recovery timeout. A
+framework that does not checkpoint is shut down as soon as its agent is lost,
+as in Mesos.
 
 Shutdown: on ShutdownExecutor (or SIGTERM under `run_executor`) the driver calls
 `shutdown(driver)` and, if the executor has not stopped the driver within the
@@ -43,6 +46,7 @@ from zmesos.protocol import (
     FrameworkInfo,
     FrameworkToExecutor,
     KillTask,
+    ReconnectExecutor,
     RegisterExecutor,
     ReregisterExecutor,
     RunTask,
@@ -258,6 +262,7 @@ class ExecutorDriver(Process):
     def initialize(self) -> None:
         self.install(ExecutorRegistered, self._registered)
         self.install(ExecutorReregistered, self._reregistered)
+        self.install(ReconnectExecutor, self._reconnect)
         self.install(RunTask, self._run_task)
         self.install(KillTask, self._kill_task)
         self.install(FrameworkToExecutor, self._framework_message)
@@ -308,8 +313,13 @@ class ExecutorDriver(Process):
         if self.executor_info is None:
             self.send(self.agent, RegisterExecutor(framework_id, executor_id))
         else:
-            tasks = tuple(self.tasks.values())
-            self.send(self.agent, ReregisterExecutor(framework_id, executor_id, tasks))
+            message = ReregisterExecutor(
+                framework_id=framework_id,
+                executor_id=executor_id,
+                tasks=tuple(self.tasks.values()),
+                updates=tuple(self.unacknowledged.values()),
+            )
+            self.send(self.agent, message)
         delay = self._registration_backoff
         self._registration_backoff = min(delay * 2, REGISTRATION_RETRY_MAX)
         self._registration_timer = self.delay(delay, self._attempt_registration)
@@ -333,6 +343,29 @@ class ExecutorDriver(Process):
         for update in list(self.unacknowledged.values()):
             self.send(self.agent, StatusUpdateMessage(update=update, pid=str(self.pid)))
         self._callback("reregistered", message.agent)
+
+    def _reconnect(self, sender: PID, message: ReconnectExecutor) -> None:
+        """A restarted agent recovered this executor: re-register with it now."""
+        expected = self.environment.agent_id
+        if not self.environment.checkpoint or not expected or message.agent_id != expected:
+            self.log.warning(
+                "dropping_message",
+                message="ReconnectExecutor",
+                sender=str(sender),
+                agent_id=message.agent_id,
+                reason="not this executor's agent, or the framework does not checkpoint",
+            )
+            return
+        if self._shutting_down:
+            return
+        self.log.info("agent_reconnecting", agent=str(sender))
+        self.connected = False
+        self.agent = sender
+        self.link(sender)
+        if self._registration_timer is not None:
+            self._registration_timer.cancel()
+        self._registration_backoff = REGISTRATION_RETRY_MIN
+        self._attempt_registration()
 
     def _now_connected(self) -> None:
         self.connected = True

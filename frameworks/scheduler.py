@@ -23,11 +23,17 @@ master's messages arrived. The driver's methods (`launch_tasks`, `decline`,
 loop. With implicit acknowledgements (the default) the driver acknowledges
 each status update that carries a uuid after `status_update` returns; if the
 callback raises, the update is not acknowledged, so the agent sends it again.
+It also remembers the uuids it acknowledged (the last `ACKNOWLEDGED_MEMORY`): an
+update the agent sends again because the acknowledgement was lost (say, the
+agent restarted just then) is acknowledged again without reaching the
+scheduler a second time. With explicit acknowledgements every copy is passed on,
+as in Mesos: the scheduler acknowledges each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import itertools
 import random
@@ -74,6 +80,7 @@ from zmesos.protocol import (
 
 __all__ = ["DriverStatus", "Scheduler", "SchedulerDriver"]
 
+ACKNOWLEDGED_MEMORY = 100_000  # uuids; ~5 MB at most
 _names = itertools.count(1)
 
 
@@ -154,6 +161,7 @@ class SchedulerDriver(Process):
         self._backoff = self._backoff_initial
         self._retry: Timer | None = None
         self._random = random.Random()
+        self._acknowledged: collections.OrderedDict[bytes, None] = collections.OrderedDict()
 
     # -- life cycle --------------------------------------------------------------
 
@@ -291,9 +299,18 @@ class SchedulerDriver(Process):
             status = msgspec.structs.replace(
                 status, agent_id=status.agent_id or update.agent_id, uuid=update.uuid
             )
+        implicit = self.implicit_acknowledgements and update.uuid is not None
+        if implicit and update.uuid in self._acknowledged:
+            self.log.info("duplicate_status_update", task_id=status.task_id, action="acknowledged")
+            self.acknowledge(status)
+            return
         if not self._callback("status_update", status):
             return
-        if self.implicit_acknowledgements and update.uuid is not None:
+        if implicit:
+            assert update.uuid is not None
+            self._acknowledged[update.uuid] = None
+            if len(self._acknowledged) > ACKNOWLEDGED_MEMORY:
+                self._acknowledged.popitem(last=False)
             self.acknowledge(status)
 
     def _agent_lost(self, sender: PID, message: LostAgent) -> None:

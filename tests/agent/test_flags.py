@@ -70,6 +70,10 @@ def test_flags_other_bad_values():
         AgentFlags(port=70000)
     with pytest.raises(FlagsError, match="--actor-port"):
         AgentFlags(actor_port=-1)
+    with pytest.raises(FlagsError, match="--recover: 'restart' is not one of reconnect, cleanup"):
+        AgentFlags(recover="restart")
+    with pytest.raises(FlagsError, match="--executor-reregistration-timeout"):
+        AgentFlags(executor_reregistration_timeout=-1)
 
 
 def test_flags_defaults_follow_mesos():

@@ -5,9 +5,12 @@ from __future__ import annotations
 import itertools
 import uuid
 
+import msgspec
 import pytest
 
+from agent.checkpoints import UpdateLog, UpdateRecord
 from agent.errors import StatusUpdateError
+from agent.records import split
 from agent.status_updates import StatusUpdateManager
 from libprocess import Node, Process, clock
 from libprocess.testing import settle
@@ -184,3 +187,37 @@ async def test_status_updates_cleanup_forgets_a_frameworks_streams():
         assert len(host.manager) == 1
         await advance(10)
         assert [u.framework_id for _, u in host.forwarded[3:]] == ["f2"]
+
+
+async def test_status_updates_persisted_streams_recover_in_order_and_know_duplicates(tmp_path):
+    clock.pause()
+    async with Node(host="127.0.0.1", port=0) as node:
+        host = hosted(node)
+        running, finished = update("t1", TaskState.RUNNING), update("t1", TaskState.FINISHED)
+        log = UpdateLog(tmp_path / "task.updates")
+        host.manager.update(running, log)
+        host.manager.update(finished)
+        host.manager.acknowledge("f1", "t1", running.uuid)
+
+        records = split((tmp_path / "task.updates").read_bytes()).records
+        assert len(records) == 3  # update, update, acknowledgement: in the order taken
+
+        restarted = hosted(node)  # a new agent's manager, paused until it registers
+        restarted.manager.pause()
+        data = (tmp_path / "task.updates").read_bytes()
+        replayed = [msgspec.msgpack.decode(r, type=UpdateRecord) for r in records]
+        log = UpdateLog(tmp_path / "task.updates", data)
+        assert restarted.manager.recover("f1", "t1", replayed, log) == (finished,)
+        assert not restarted.manager.update(finished)  # a duplicate, still known
+        assert not restarted.manager.update(running)
+        restarted.manager.resume()
+        assert restarted.sent() == [("t1", TaskState.FINISHED)]
+        await advance(10)
+        assert restarted.sent() == [("t1", TaskState.FINISHED)] * 2  # retried as before
+
+        restarted.manager.acknowledge("f1", "t1", finished.uuid)
+        records = split((tmp_path / "task.updates").read_bytes()).records
+        replayed = [msgspec.msgpack.decode(r, type=UpdateRecord) for r in records]
+        again = hosted(node)
+        assert again.manager.recover("f1", "t1", replayed, None) == ()
+        assert len(again.manager) == 0  # terminal and acknowledged: closed

@@ -22,6 +22,7 @@ from zmesos.protocol import (
     FrameworkInfo,
     FrameworkToExecutor,
     KillTask,
+    ReconnectExecutor,
     RegisterExecutor,
     ReregisterExecutor,
     RunTask,
@@ -45,9 +46,14 @@ class FakeAgent(Process):
     """Records what the executor sends; answers registration when `answer` is set."""
 
     def __init__(
-        self, *, answer: bool = True, auto_ack: bool = False, framework: FrameworkInfo = FRAMEWORK
+        self,
+        *,
+        answer: bool = True,
+        auto_ack: bool = False,
+        framework: FrameworkInfo = FRAMEWORK,
+        name: str = "agent",
     ) -> None:
-        super().__init__("agent")
+        super().__init__(name)
         self.framework = framework
         self.answer = answer
         self.auto_ack = auto_ack
@@ -305,6 +311,44 @@ async def test_executor_with_checkpoint_reregisters_and_resends_unacknowledged_u
         clock.advance(120)  # past the recovery timeout: reregistered, so it stays
         await settle()
         assert not driver.terminated
+
+
+async def test_executor_reconnect_from_a_restarted_agent_at_a_new_address():
+    clock.pause()
+    async with Node(host="127.0.0.1", port=0) as node:
+        executor = Recording()
+        agent, driver = start(node, executor, checkpoint=True, recovery_timeout=60.0)
+        await settle()
+        agent.send(driver.pid, RunTask(FRAMEWORK, "scheduler@h:1", TASK))
+        await settle()
+        [unacknowledged] = agent.of_type(StatusUpdateMessage)
+        node.terminate(agent.pid)
+        await settle()
+
+        restarted = FakeAgent(name="agent-restarted")  # another address than the old agent's
+        node.spawn(restarted)
+        restarted.send(driver.pid, ReconnectExecutor(agent_id="a1"))
+        await settle()  # no clock advance: it answers the reconnect at once
+
+        [reregistration] = restarted.of_type(ReregisterExecutor)
+        assert [task.task_id for task in reregistration.tasks] == ["t1"]
+        assert list(reregistration.updates) == [unacknowledged.update]
+        assert driver.agent == restarted.pid
+        assert executor.names()[-1] == "reregistered"
+
+
+async def test_executor_reconnect_naming_another_agent_is_dropped():
+    clock.pause()
+    async with Node(host="127.0.0.1", port=0) as node:
+        executor = Recording()
+        agent, driver = start(node, executor, checkpoint=True, recovery_timeout=60.0)
+        await settle()
+        stranger = FakeAgent(name="stranger")
+        node.spawn(stranger)
+        stranger.send(driver.pid, ReconnectExecutor(agent_id="someone-else"))
+        await settle()
+        assert stranger.of_type(ReregisterExecutor) == []
+        assert driver.agent == agent.pid and driver.connected
 
 
 async def test_executor_with_checkpoint_gives_up_after_the_recovery_timeout():

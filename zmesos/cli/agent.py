@@ -1,7 +1,9 @@
 """`zmesos agent`: an agent that registers with a master and runs its tasks.
 
 Ctrl-C or SIGTERM stop the agent; executors of frameworks that do not
-checkpoint die with it (as in Mesos). SIGUSR1 shuts the agent down gently:
+checkpoint die with it (as in Mesos), the others keep running and are
+reconnected by the next start (`--recover=reconnect`, the default) from the
+checkpoint under `<work_dir>/meta/`. SIGUSR1 shuts the agent down gently:
 executors are asked to stop, killed after the grace period, then it exits.
 
 `zmesos agent gone AGENT_ID --master HOST:PORT` tells the master (its HTTP
@@ -19,7 +21,7 @@ import sys
 import aiohttp
 import uvloop
 
-from agent import Agent, AgentFlags
+from agent import Agent, AgentFlags, RecoveryError
 from agent.runner import run_agent
 from libprocess import NodeError
 from zmesos.cli.flags import Parser, add_flags, build
@@ -52,6 +54,9 @@ def run(options: argparse.Namespace, parser: Parser) -> int:
 async def serve(flags: AgentFlags, parser: Parser) -> int:
     try:
         handle = await run_agent(flags)
+    except RecoveryError as error:  # one line, and no usage: the flags are fine
+        print(f"{parser.prog}: error: cannot recover: {error}", file=sys.stderr, flush=True)
+        return 1
     except (NodeError, OSError, ValueError) as error:
         parser.error(str(error))
     node, pid = handle.node, handle.pid

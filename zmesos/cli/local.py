@@ -72,6 +72,7 @@ class LocalCluster:
         self.work_dir = work_dir
         self.resources = resources
         self.children: list[asyncio.subprocess.Process] = []
+        self.agents: dict[int, asyncio.subprocess.Process] = {}  # the latest of each index
         self._drains: list[asyncio.Future[bytes]] = []
 
     @property
@@ -103,8 +104,11 @@ class LocalCluster:
             *extra,
         )
 
-    async def start_agent(self, index: int, *extra: str) -> None:
-        agent_dir = self.work_dir / f"agent-{index}"
+    def agent_work_dir(self, index: int) -> Path:
+        return self.work_dir / f"agent-{index}"
+
+    async def start_agent(self, index: int, *extra: str, actor_port: int = 0) -> None:
+        """Start agent `index` (again: it recovers from its work directory's checkpoint)."""
         await self.spawn(
             f"agent-{index}",
             "agent",
@@ -114,12 +118,22 @@ class LocalCluster:
             self.ip,
             "--port",
             "0",
+            "--actor-port",
+            str(actor_port),
             "--work-dir",
-            str(agent_dir),
+            str(self.agent_work_dir(index)),
             "--resources",
             self.resources,
             *extra,
         )
+        self.agents[index] = self.children[-1]
+
+    async def kill_agent(self, index: int) -> None:
+        """SIGKILL agent `index` (not its executors: they lead sessions of their own)."""
+        agent = self.agents[index]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(agent.pid, signal.SIGKILL)
+        await agent.wait()
 
     async def spawn(self, label: str, *arguments: str, module: str = "zmesos.cli") -> None:
         """Start `python -m module arguments` in its own session; wait for its first line."""

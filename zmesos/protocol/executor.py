@@ -5,7 +5,7 @@ executor sends `StatusUpdateMessage` and `ExecutorToFramework`."""
 from __future__ import annotations
 
 from libprocess import Message
-from zmesos.protocol.common import AgentInfo, ExecutorInfo, FrameworkInfo, TaskInfo
+from zmesos.protocol.common import AgentInfo, ExecutorInfo, FrameworkInfo, StatusUpdate, TaskInfo
 
 
 class RegisterExecutor(Message, frozen=True):
@@ -20,9 +20,20 @@ class ExecutorRegistered(Message, frozen=True):
 
 
 class ReregisterExecutor(Message, frozen=True):
+    """Executor -> agent after the agent came back: the tasks it runs whose terminal
+    update the agent has not acknowledged, and its unacknowledged updates."""
+
     framework_id: str
     executor_id: str
     tasks: tuple[TaskInfo, ...] = ()
+    updates: tuple[StatusUpdate, ...] = ()
+
+
+class ReconnectExecutor(Message, frozen=True):
+    """Agent -> executor, from a restarted agent recovering it: re-register with the
+    sender (which may have a new address)."""
+
+    agent_id: str
 
 
 class ExecutorReregistered(Message, frozen=True):
@@ -36,6 +47,7 @@ class ShutdownExecutor(Message, frozen=True):
 __all__ = [
     "ExecutorRegistered",
     "ExecutorReregistered",
+    "ReconnectExecutor",
     "RegisterExecutor",
     "ReregisterExecutor",
     "ShutdownExecutor",

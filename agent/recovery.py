@@ -1,0 +1,272 @@
+"""Recovery on start: the checkpointed agent comes back with its id, executors and updates.
+
+`_recover` runs in `initialize`, before the agent talks to anyone:
+1. Read the checkpoint (agent.checkpoints). None: a first start, register anew.
+   A checkpoint whose agent info does not match the flags (resources,
+   attributes, hostname) refuses the start with RecoveryError -- unless
+   `--recover=cleanup`: then what the old agent ran is killed and the agent
+   registers as a new one.
+2. Keep the agent id; rebuild frameworks, executors, tasks (each task's state
+   is its latest checkpointed update) and their status update streams.
+3. Reattach to each executor's container if its leader still runs (and the
+   machine did not reboot). One that died meanwhile is terminated at once: its
+   live tasks become TASK_FAILED (command executors) or TASK_LOST, reason
+   EXECUTOR_TERMINATED, and the master hears ExitedExecutor once connected.
+4. `--recover=reconnect`: send ReconnectExecutor to each live executor that had
+   registered; it answers ReregisterExecutor (agent.executors). Those silent after
+   `--executor-reregistration-timeout` are killed: their tasks become TASK_LOST,
+   reason EXECUTOR_REREGISTRATION_TIMEOUT. `--recover=cleanup`: kill them all at
+   once; their tasks become TASK_KILLED, reason AGENT_RESTARTED.
+5. Then, and only then, re-register with the master (ReregisterAgent carries
+   every task, with its latest state) and resend the unacknowledged updates.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from agent import paths
+from agent.checkpoints import (
+    AgentCheckpoint,
+    ExecutorCheckpoint,
+    FrameworkCheckpoint,
+    current_boot_id,
+    read_checkpoint,
+)
+from agent.errors import RecoveryError
+from agent.executors import ExecutorHandlers
+from agent.registration import RegistrationHandlers
+from agent.state import Executor, ExecutorState, Framework, Task, Termination
+from libprocess import PID
+from zmesos.protocol import AgentInfo, Reason, ReconnectExecutor, TaskState
+from zmesos.resources import Resources
+
+__all__ = ["RecoveryHandlers"]
+
+
+class RecoveryHandlers(RegistrationHandlers, ExecutorHandlers):
+    """Recovery from the checkpoint (see the module docstring); it ends by registering
+    and terminates executors as the executor handlers do, so it builds on both."""
+
+    def _recover(self) -> None:
+        """Recover what the checkpoint holds, then start (re-)registering; RecoveryError
+        when the checkpoint cannot be this agent's."""
+        checkpoint = read_checkpoint(self.flags.work_dir, self.log)
+        if checkpoint is not None:
+            mismatch = _mismatch(checkpoint.info, self.info)
+            if mismatch and self.flags.recover != "cleanup":
+                raise RecoveryError(
+                    f"the checkpointed agent {checkpoint.info.id} does not match: {mismatch}; "
+                    "restart with --recover=cleanup to kill what it ran and register anew"
+                )
+            if mismatch:
+                self.log.warning("checkpoint_discarded", agent_id=checkpoint.info.id, why=mismatch)
+                self._kill_leftovers(checkpoint)
+                self.checkpointer.forget_agent()
+                checkpoint = None
+        self.checkpointer.boot_id()
+        if checkpoint is None:
+            self._start_registration()
+            return
+        self.agent_id = checkpoint.info.id
+        self.info = msgspec.structs.replace(self.info, id=self.agent_id)
+        self.checkpointer.agent(self.info)
+        rebooted = bool(checkpoint.boot_id) and checkpoint.boot_id != current_boot_id()
+        live: list[Executor] = []
+        for framework_checkpoint in checkpoint.frameworks.values():
+            live += self._recover_framework(framework_checkpoint, rebooted)
+        self.log.info(
+            "agent_recovered",
+            agent_id=self.agent_id,
+            frameworks=len(self.frameworks),
+            executors_alive=len(live),
+            dropped_files=checkpoint.dropped,
+            rebooted=rebooted,
+            mode=self.flags.recover,
+        )
+        for executor in live:
+            self._reconnect_or_kill(executor)
+        if self.flags.recover == "reconnect" and live:
+            self.recovering = True
+            self._recovery_timer = self.delay(
+                self.flags.executor_reregistration_timeout, self._reregistration_timed_out
+            )
+            self._recovered_executor_back()  # none may be awaited (no pid to reconnect to)
+            return
+        self._start_registration()
+
+    def _recover_framework(self, checkpoint: FrameworkCheckpoint, rebooted: bool) -> list[Executor]:
+        """Rebuild one framework; returns its executors whose process still runs."""
+        framework = Framework(info=checkpoint.info, pid=checkpoint.pid)
+        self.frameworks[framework.id] = framework
+        live: list[Executor] = []
+        for executor_checkpoint in checkpoint.executors.values():
+            executor = self._recover_executor(framework, executor_checkpoint, rebooted)
+            if executor is not None and executor.container is not None:
+                live.append(executor)
+        for executor in list(framework.executors.values()):
+            if executor.container is None:
+                executor.termination = Termination(
+                    reason=Reason.EXECUTOR_TERMINATED,
+                    message="Executor terminated while the agent was down",
+                )
+                self._executor_terminated(executor, None)
+        self._remove_framework_if_idle(framework)
+        return live
+
+    def _recover_executor(
+        self, framework: Framework, checkpoint: ExecutorCheckpoint, rebooted: bool
+    ) -> Executor | None:
+        run = checkpoint.run
+        if run is None:
+            self.checkpointer.remove_executor(
+                self.agent_id, framework.id, checkpoint.info.executor_id
+            )
+            return None
+        sandbox = paths.sandbox_dir(
+            self.flags.work_dir,
+            self.agent_id,
+            framework.id,
+            checkpoint.info.executor_id,
+            run.container_id,
+        )
+        executor = Executor(
+            info=checkpoint.info,
+            framework_id=framework.id,
+            container_id=run.container_id,
+            sandbox=sandbox,
+            command_executor=checkpoint.command_executor,
+            recovered=True,
+        )
+        if run.libprocess_pid:
+            try:
+                executor.pid = PID.parse(run.libprocess_pid)
+            except ValueError:
+                self.log.warning(
+                    "checkpoint_dropped", what="executor pid", value=run.libprocess_pid
+                )
+        framework.executors[executor.id] = executor
+        for task_checkpoint in run.tasks.values():
+            task_id = task_checkpoint.info.task_id
+            log = self.checkpointer.update_log(
+                self.agent_id,
+                framework.id,
+                executor.id,
+                run.container_id,
+                task_id,
+                task_checkpoint.updates_data,
+            )
+            updates = [r.update for r in task_checkpoint.records if r.update is not None]
+            state = updates[-1].status.state if updates else TaskState.STAGING
+            pending = self.status_updates.recover(
+                framework.id, task_id, task_checkpoint.records, log
+            )
+            if state.terminal and not pending:
+                # Acknowledged, but the agent died before it forgot the task.
+                self.checkpointer.remove_task(
+                    self.agent_id, framework.id, executor.id, run.container_id, task_id
+                )
+                continue
+            executor.tasks[task_id] = Task(
+                info=task_checkpoint.info, state=state, delivered=executor.pid is not None
+            )
+        if run.forked_pid is not None and not rebooted:
+            executor.container = self.containerizer.recover(
+                run.container_id, sandbox, run.forked_pid
+            )
+        if executor.container is not None:
+            self.defer(
+                self.containerizer.wait(executor.container),
+                functools.partial(
+                    self._executor_exited, framework.id, executor.id, run.container_id
+                ),
+            )
+        self.log.info(
+            "executor_recovered",
+            executor_id=executor.id,
+            framework_id=framework.id,
+            tasks=len(executor.tasks),
+            os_pid=run.forked_pid,
+            alive=executor.container is not None,
+        )
+        return executor
+
+    def _reconnect_or_kill(self, executor: Executor) -> None:
+        if self.flags.recover == "cleanup":
+            executor.termination = Termination(
+                reason=Reason.AGENT_RESTARTED,
+                message="Killed as the agent restarted with --recover=cleanup",
+                state=TaskState.KILLED,
+            )
+            self._destroy_executor(executor)
+            return
+        if executor.pid is not None:
+            self.send(executor.pid, ReconnectExecutor(agent_id=self.agent_id))
+
+    def _reregistration_timed_out(self) -> None:
+        self._recovery_timer = None
+        if not self.recovering:
+            return
+        timeout = self.flags.executor_reregistration_timeout
+        for framework in self.frameworks.values():
+            for executor in list(framework.executors.values()):
+                if executor.recovered and executor.state is ExecutorState.REGISTERING:
+                    self.log.warning(
+                        "executor_reregistration_timeout", executor_id=executor.id, seconds=timeout
+                    )
+                    executor.termination = Termination(
+                        reason=Reason.EXECUTOR_REREGISTRATION_TIMEOUT,
+                        message=f"Executor did not re-register within {timeout}s",
+                        state=TaskState.LOST,
+                    )
+                    self._destroy_executor(executor)
+        self._end_recovery()
+
+    def _end_recovery(self) -> None:
+        """Every recovered executor is back (or given up on): now register with the master."""
+        if not self.recovering:
+            return
+        self.recovering = False
+        if self._recovery_timer is not None:
+            self._recovery_timer.cancel()
+            self._recovery_timer = None
+        self.log.info("recovery_finished", agent_id=self.agent_id)
+        self._start_registration()
+
+    def _kill_leftovers(self, checkpoint: AgentCheckpoint) -> None:
+        """Kill every executor of a discarded checkpoint that still runs."""
+        for framework in checkpoint.frameworks.values():
+            for executor in framework.executors.values():
+                run = executor.run
+                if run is None or run.forked_pid is None:
+                    continue
+                container = self.containerizer.recover(run.container_id, Path("/"), run.forked_pid)
+                if container is not None:
+                    self.log.info(
+                        "killing_leftover_executor",
+                        executor_id=executor.info.executor_id,
+                        os_pid=run.forked_pid,
+                    )
+                    self.containerizer.destroy(container)
+
+
+def _mismatch(checkpointed: AgentInfo, current: AgentInfo) -> str:
+    """Why the checkpointed agent cannot be this one ('' when it can)."""
+    differences: list[str] = []
+    checked: list[tuple[str, Any, Any]] = [
+        ("resources", checkpointed.resources, current.resources),
+        ("attributes", checkpointed.attributes, current.attributes),
+        ("hostname", checkpointed.hostname, current.hostname),
+    ]
+    for name, before, now in checked:
+        if before != now:
+            differences.append(f"{name}: {_text(name, before)} then, {_text(name, now)} now")
+    return "; ".join(differences)
+
+
+def _text(name: str, value: Any) -> str:
+    return repr(str(Resources.from_list(value))) if name == "resources" else repr(value)
