@@ -148,11 +148,17 @@ class AgentBase(Process):
     def _end_recovery(self) -> None:
         raise NotImplementedError  # agent.recovery.RecoveryHandlers
 
+    def _info_to_checkpoint(self) -> AgentInfo:
+        """The agent's info as checkpointed: with the resources it was started with (the
+        flags and the machine), which a restart must match; reservations and volumes
+        have their own checkpoint (agent.volumes)."""
+        return msgspec.structs.replace(self.info, resources=tuple(self.flag_resources.to_list()))
+
     def _notify_master(self, notice: Message) -> None:
         """Send a notice the master must not miss (ExitedExecutor): now if connected, else
         when the agent next (re-)registers. A stopping agent sends at once: it has no next."""
         if self.connected or self.shutting_down:
-            self.send(self.master, notice)
+            self._send_master(notice)
         else:
             self._unsent_notices.append(notice)
 

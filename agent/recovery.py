@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
@@ -57,7 +56,12 @@ class RecoveryHandlers(RegistrationHandlers, ExecutorHandlers):
         when the checkpoint cannot be this agent's."""
         checkpoint = read_checkpoint(self.flags.work_dir, self.log)
         if checkpoint is not None:
-            mismatch = _mismatch(checkpoint.info, self.info)
+            given = (
+                Resources.parse(self.flags.resources).names()
+                if self.flags.resources
+                else frozenset()
+            )
+            mismatch = _mismatch(checkpoint.info, self._info_to_checkpoint(), given)
             if mismatch and self.flags.recover != "cleanup":
                 raise RecoveryError(
                     f"the checkpointed agent {checkpoint.info.id} does not match: {mismatch}; "
@@ -74,7 +78,7 @@ class RecoveryHandlers(RegistrationHandlers, ExecutorHandlers):
             return
         self.agent_id = checkpoint.info.id
         self.info = msgspec.structs.replace(self.info, id=self.agent_id)
-        self.checkpointer.agent(self.info)
+        self.checkpointer.agent(self._info_to_checkpoint())
         rebooted = bool(checkpoint.boot_id) and checkpoint.boot_id != current_boot_id()
         live: list[Executor] = []
         for framework_checkpoint in checkpoint.frameworks.values():
@@ -254,19 +258,19 @@ class RecoveryHandlers(RegistrationHandlers, ExecutorHandlers):
                     self.containerizer.destroy(container)
 
 
-def _mismatch(checkpointed: AgentInfo, current: AgentInfo) -> str:
-    """Why the checkpointed agent cannot be this one ('' when it can)."""
+def _mismatch(checkpointed: AgentInfo, current: AgentInfo, given: frozenset[str]) -> str:
+    """Why the checkpointed agent cannot be this one ('' when it can).
+
+    Resources are compared for the names `--resources` gives; those the agent
+    detects (free disk, say) may drift between runs without making it another agent.
+    """
     differences: list[str] = []
-    checked: list[tuple[str, Any, Any]] = [
-        ("resources", checkpointed.resources, current.resources),
-        ("attributes", checkpointed.attributes, current.attributes),
-        ("hostname", checkpointed.hostname, current.hostname),
-    ]
-    for name, before, now in checked:
-        if before != now:
-            differences.append(f"{name}: {_text(name, before)} then, {_text(name, now)} now")
+    before = Resources.from_list(checkpointed.resources).filter(lambda r: r.name in given)
+    now = Resources.from_list(current.resources).filter(lambda r: r.name in given)
+    if before != now:
+        differences.append(f"resources: {str(before)!r} then, {str(now)!r} now")
+    for name in ("attributes", "hostname"):
+        then_value, now_value = getattr(checkpointed, name), getattr(current, name)
+        if then_value != now_value:
+            differences.append(f"{name}: {then_value!r} then, {now_value!r} now")
     return "; ".join(differences)
-
-
-def _text(name: str, value: Any) -> str:
-    return repr(str(Resources.from_list(value))) if name == "resources" else repr(value)

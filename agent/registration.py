@@ -162,7 +162,7 @@ class RegistrationHandlers(AgentBase):
         if agent_id != self.info.id:
             self.agent_id = agent_id
             self.info = msgspec.structs.replace(self.info, id=agent_id)
-            self.checkpointer.agent(self.info)
+            self.checkpointer.agent(self._info_to_checkpoint())
         self.connected = True
         if self._registration_timer is not None:
             self._registration_timer.cancel()
@@ -174,7 +174,7 @@ class RegistrationHandlers(AgentBase):
         self.log.info(event, agent_id=agent_id, master=str(self.master))
         notices, self._unsent_notices = self._unsent_notices, []
         for notice in notices:
-            self.send(self.master, notice)
+            self._send_master(notice)
         self.status_updates.resume()
 
     def _master_lost(self) -> None:

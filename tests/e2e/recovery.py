@@ -97,15 +97,17 @@ class RestartableCluster(LocalCluster):
     """A master and one agent that keeps its port across restarts."""
 
     def __init__(self, work_dir: Path, resources: str, agent_flags: tuple[str, ...]) -> None:
-        super().__init__("127.0.0.1", free_port(), free_port(), work_dir, resources)
+        super().__init__("127.0.0.1", free_port(), work_dir, resources)
         self.agent_port = free_port()
         self.agent_flags = agent_flags
 
     async def start_agent_again(self, *extra: str) -> None:
-        await self.start_agent(0, *AGENT_FLAGS, *self.agent_flags, *extra, actor_port=self.agent_port)
+        await self.start_agent(
+            0, *AGENT_FLAGS, *self.agent_flags, *extra, actor_port=self.agent_port
+        )
 
     async def metric(self, name: str) -> float:
-        url = f"http://{self.ip}:{self.http_port}/metrics/snapshot"
+        url = f"{self.url}/metrics/snapshot"
         async with aiohttp.ClientSession() as session, session.get(url) as response:
             return float((await response.json()).get(name, 0.0))
 
