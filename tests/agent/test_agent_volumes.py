@@ -14,7 +14,7 @@ from agent.volumes import load_checkpointed_resources
 from libprocess import Node
 from tests.agent.fakes import FakeMaster, command_task
 from tests.agent.test_agent_tasks import flags_for
-from zmesos.protocol import CheckpointResources, Reason, RegisterAgent, TaskState
+from zmesos.protocol import CheckpointResources, Reason, ReregisterAgent, TaskState
 from zmesos.resources import Resources
 
 DB = "(db DYNAMIC principal=p)"
@@ -116,7 +116,7 @@ async def test_agent_volumes_restarted_agent_advertises_its_reservations_and_vol
         node.spawn(master)
         node.spawn(Agent(flags_for(node, tmp_path)))
         await master.wait_for(lambda: master.agent is not None)
-        [register] = master.of_type(RegisterAgent)
+        [register] = master.of_type(ReregisterAgent)  # it kept its id (agent.recovery)
         advertised = Resources(register.agent.resources)
         assert advertised.reserved("db") == Resources.parse(f"{RESERVED_CPU};{RW}")
         assert advertised.cpus == 2 and advertised.disk == 1024
