@@ -1,13 +1,14 @@
 """The Agent actor: registers with the master, runs executors, relays tasks and updates.
 
-Every message it takes is installed in `initialize`, one line each; the handlers
-live in groups, one module each: agent.registration (the master connection),
-agent.tasks (tasks, updates, framework messages), agent.executors (executor
-life), agent.volumes (checkpointed resources, persistent volumes) and
-agent.recovery (coming back from the checkpoint on start). Shared state and
-helpers are in agent.base; updates reach the master through the status update
-manager (agent.status_updates), one at a time per task, until acknowledged;
-what frameworks that checkpoint need after a restart is written under
+Every message it takes is installed in `initialize`, one line each, grouped by
+the module that holds its handler: agent.registration_handlers (the master
+connection), agent.task_handlers (tasks, updates, framework messages),
+agent.executor_handlers (executor life), agent.volume_handlers (checkpointed
+resources, persistent volumes), agent.recovery_handlers (coming back from the
+checkpoint on start) and this module (shutdown). Shared state and helpers are
+in agent.base; updates reach the master through the status update manager
+(agent.status_updates), one at a time per task, until acknowledged; what
+frameworks that checkpoint need after a restart is written under
 `<work_dir>/meta/` first (agent.checkpoints).
 
 Choices where Mesos leaves room, stated once:
@@ -27,11 +28,11 @@ from typing import Any
 import msgspec
 
 from agent.flags import detect_resources
-from agent.recovery import RecoveryHandlers
+from agent.recovery_handlers import RecoveryHandlers
 from agent.state import ExecutorState
 from agent.status_updates import StatusUpdateManager
-from agent.tasks import TaskHandlers
-from agent.volumes import VolumeHandlers
+from agent.task_handlers import TaskHandlers
+from agent.volume_handlers import VolumeHandlers
 from libprocess import PID
 from zmesos.protocol import (
     AgentInfo,
@@ -76,22 +77,27 @@ class Agent(RecoveryHandlers, TaskHandlers, VolumeHandlers):
         self.status_updates = StatusUpdateManager(self._forward_update, self.delay)
         self.status_updates.pause()  # until registered
 
+        # agent/registration_handlers.py
         self.install(AgentRegistered, self.registered)
         self.install(AgentReregistered, self.reregistered)
         self.install(Ping, self.ping)
+        # agent/task_handlers.py
         self.install(RunTask, self.run_task)
         self.install(KillTask, self.kill_task)
         self.install(ShutdownFramework, self.shutdown_framework)
-        self.install(ShutdownFrameworkExecutor, self.shutdown_framework_executor)
         self.install(UpdateFramework, self.update_framework)
+        self.install(StatusUpdateMessage, self.status_update)
         self.install(StatusUpdateAcknowledgement, self.status_update_acknowledgement)
         self.install(FrameworkToExecutor, self.framework_to_executor)
+        self.install(ExecutorToFramework, self.executor_to_framework)
+        # agent/executor_handlers.py
         self.install(RegisterExecutor, self.register_executor)
         self.install(ReregisterExecutor, self.reregister_executor)
-        self.install(StatusUpdateMessage, self.status_update)
-        self.install(ExecutorToFramework, self.executor_to_framework)
-        self.install(ShutdownAgent, self.shutdown_agent)
+        self.install(ShutdownFrameworkExecutor, self.shutdown_framework_executor)
+        # agent/volume_handlers.py
         self.install(CheckpointResources, self.checkpoint_resources)
+        # agent/agent.py
+        self.install(ShutdownAgent, self.shutdown_agent)
 
         self.log.info(
             "agent_started",

@@ -1,8 +1,9 @@
 """The agent's state and the helpers its handler groups share.
 
 The Agent actor (agent.agent) is assembled from handler groups, one module
-each: registration with the master, tasks and updates, executors. They share
-the framework table, the status update manager and these helpers.
+each (agent.registration_handlers, task_handlers, executor_handlers,
+volume_handlers, recovery_handlers). They share the framework table, the
+status update manager and these helpers.
 """
 
 from __future__ import annotations
@@ -146,12 +147,12 @@ class AgentBase(Process):
         self._end_recovery()
 
     def _end_recovery(self) -> None:
-        raise NotImplementedError  # agent.recovery.RecoveryHandlers
+        raise NotImplementedError  # agent.recovery_handlers.RecoveryHandlers
 
     def _info_to_checkpoint(self) -> AgentInfo:
         """The agent's info as checkpointed: with the resources it was started with (the
         flags and the machine), which a restart must match; reservations and volumes
-        have their own checkpoint (agent.volumes)."""
+        have their own checkpoint (agent.volume_handlers)."""
         return msgspec.structs.replace(self.info, resources=tuple(self.flag_resources.to_list()))
 
     def _notify_master(self, notice: Message) -> None:

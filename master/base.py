@@ -1,8 +1,9 @@
 """The master's state and the helpers its handler groups share.
 
 The Master actor (master.master) is assembled from handler groups, one
-module each: agents, frameworks, offers and Accept, tasks. They share the
-registries, the offer book and these helpers.
+module each (master.agent_handlers, framework_handlers, offer_handlers,
+task_handlers, partition_handlers, recovery_handlers, operator_calls). They
+share the registries, the offer book and these helpers.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Any, TypeVar
 import msgspec
 
 from libprocess import PID, Message, Process, Timer, clock
-from master.allocation import AllocatorProcess
+from master.allocator_process import AllocatorProcess
 from master.flags import MasterFlags
-from master.offers import OfferBook, OutstandingOffer
+from master.offer_book import OfferBook, OutstandingOffer
 from master.registry import (
     FileStore,
     InMemoryStore,

@@ -4,8 +4,8 @@ Mesos's shapes: `GET|PUT /weights` (a list of `{"role", "weight"}`),
 `GET|POST /quota` and `DELETE /quota/<role>` (a role's guarantee as Mesos JSON
 scalar resources, or `guarantees`/`limits` maps of name to amount), and
 `POST /api/v1` with `{"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id":
-{"value": ID}}}`. Each dispatches a call into the master (master.operator,
-master.partitions) and answers 200 once the change is durable in the
+{"value": ID}}}`. Each dispatches a call into the master (master.operator_calls,
+master.partition_handlers) and answers 200 once the change is durable in the
 registry, 400 with a one-line reason when the master refuses it, 503 when the
 master is gone. `OPERATOR_CALLS` maps a v1 call type to its handler; the v1
 operator API extends it.

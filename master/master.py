@@ -1,14 +1,15 @@
 """The Master actor: admits agents and frameworks, turns allocations into offers,
 launches tasks, relays status updates and keeps agents' liveness.
 
-Every message the master takes is installed in `initialize`, one line each;
-the handlers live in groups, one module each: master.agents (registration,
-pings, removal), master.partitions (unreachable, returning and gone agents),
-master.recovery (reading the registry), master.frameworks (registration,
-failover, removal), master.accept (offers, decline, revive, suppress, Accept),
-master.tasks (kill, reconcile, status updates, framework messages),
-master.operator (weights, quota), master.operator_v1 (v1 views and operator
-event streams, reached by dispatch from HTTP), over master.base (state and shared helpers).
+Every message the master takes is installed in `initialize`, one line each,
+grouped by the module that holds its handler: master.agent_handlers
+(registration, pings, removal), master.framework_handlers (registration,
+failover, removal), master.offer_handlers (offers, decline, revive, suppress,
+Accept), master.task_handlers (kill, reconcile, status updates, executor and
+framework messages). Beside them: master.partition_handlers (unreachable,
+returning and gone agents), master.recovery_handlers (reading the registry),
+master.operator_calls (weights, quota), all over master.base (state and
+shared helpers).
 Messages are installed with `_install_leading`: held until the registry is
 read, refused by a master that does not lead.
 Handlers follow one shape: count the message, guard clauses that log
@@ -36,14 +37,14 @@ from __future__ import annotations
 from typing import Any
 
 from libprocess import PID, clock
-from master.accept import OfferHandlers
-from master.agents import AgentHandlers
-from master.allocation import AllocatorProcess
-from master.frameworks import FrameworkHandlers
-from master.operator import OperatorCalls
+from master.agent_handlers import AgentHandlers
+from master.allocator_process import AllocatorProcess
+from master.framework_handlers import FrameworkHandlers
+from master.offer_handlers import OfferHandlers
+from master.operator_calls import OperatorCalls
 from master.operator_v1 import OperatorV1Handlers
-from master.recovery import RecoveryHandlers
-from master.tasks import TaskHandlers
+from master.recovery_handlers import RecoveryHandlers
+from master.task_handlers import TaskHandlers
 from master.views import metrics_view, state_view
 from zmesos.protocol import (
     AcceptOffers,
@@ -100,28 +101,30 @@ class Master(
             )
         )
 
-        # Agents.
+        # master/agent_handlers.py
         self._install_leading(RegisterAgent, self.register_agent)
         self._install_leading(ReregisterAgent, self.reregister_agent)
         self._install_leading(UnregisterAgent, self.unregister_agent)
         self._install_leading(Pong, self.pong)
-        self._install_leading(StatusUpdateMessage, self.status_update)
-        self._install_leading(ExitedExecutor, self.exited_executor)
-        self._install_leading(ExecutorToFramework, self.executor_to_framework)
-        # Frameworks.
+        # master/framework_handlers.py
         self._install_leading(RegisterFramework, self.register_framework)
         self._install_leading(ReregisterFramework, self.reregister_framework)
         self._install_leading(UnregisterFramework, self.unregister_framework)
         self._install_leading(DeactivateFramework, self.deactivate_framework)
+        # master/offer_handlers.py (and receive_allocations, dispatched by the allocator)
         self._install_leading(AcceptOffers, self.accept_offers)
         self._install_leading(DeclineOffers, self.decline_offers)
         self._install_leading(ReviveOffers, self.revive_offers)
         self._install_leading(SuppressOffers, self.suppress_offers)
+        # master/task_handlers.py
         self._install_leading(KillTask, self.kill_task)
         self._install_leading(ShutdownFrameworkExecutor, self.shutdown_framework_executor)
         self._install_leading(ReconcileTasks, self.reconcile_tasks)
+        self._install_leading(StatusUpdateMessage, self.status_update)
         self._install_leading(StatusUpdateAcknowledgement, self.status_update_acknowledgement)
+        self._install_leading(ExitedExecutor, self.exited_executor)
         self._install_leading(FrameworkToExecutor, self.framework_to_executor)
+        self._install_leading(ExecutorToFramework, self.executor_to_framework)
         self.log.info("master_started", master_id=self.id, registry=self.registrar.store.kind)
         if self.registrar.store.kind == "in_memory":
             self.log.warning("registry_in_memory", consequence="nothing survives a restart")

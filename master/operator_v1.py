@@ -2,7 +2,7 @@
 
 Methods here are called by `dispatch` from the HTTP side (master.v1), so
 each runs in the master's serial context and answers one consistent moment.
-Weights and quota are master.operator's.
+Weights and quota are master.operator_calls's.
 
 Operator SUBSCRIBE streams observe the cluster (master.state observers):
 each change becomes a v1 event at the moment it happens, and every
@@ -44,7 +44,7 @@ class OperatorV1Handlers(MasterBase):
         return _VIEWS[call](self)  # type: ignore[arg-type]
 
     def roles_view(self, weights: dict[str, float]) -> dict[str, Any]:
-        """GET_ROLES; `weights` as master.operator's `weights()` gives them."""
+        """GET_ROLES; `weights` as master.operator_calls's `weights()` gives them."""
         return views.get_roles(self, weights)  # type: ignore[arg-type]
 
     # -- event streams -----------------------------------------------------------------

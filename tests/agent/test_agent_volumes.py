@@ -9,8 +9,8 @@ import msgspec
 import pytest
 
 from agent import Agent, paths
+from agent.volume_handlers import load_checkpointed_resources
 from agent.volume_links import SYMLINK, can_bind_mount, prepare_volume_links
-from agent.volumes import load_checkpointed_resources
 from libprocess import Node
 from tests.agent.fakes import FakeMaster, command_task
 from tests.agent.test_agent_tasks import flags_for
@@ -116,7 +116,7 @@ async def test_agent_volumes_restarted_agent_advertises_its_reservations_and_vol
         node.spawn(master)
         node.spawn(Agent(flags_for(node, tmp_path)))
         await master.wait_for(lambda: master.agent is not None)
-        [register] = master.of_type(ReregisterAgent)  # it kept its id (agent.recovery)
+        [register] = master.of_type(ReregisterAgent)  # it kept its id (agent.recovery_handlers)
         advertised = Resources(register.agent.resources)
         assert advertised.reserved("db") == Resources.parse(f"{RESERVED_CPU};{RW}")
         assert advertised.cpus == 2 and advertised.disk == 1024

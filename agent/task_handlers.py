@@ -2,7 +2,7 @@
 and framework messages both ways.
 
 A task sent to an executor that has not registered waits in its queue; once the
-executor registers, queued tasks go to it (agent.executors). Executors' updates
+executor registers, queued tasks go to it (agent.executor_handlers). Executors' updates
 are acknowledged to them at once and go to the master through the status update
 manager; when the master's acknowledgement of a terminal update comes back, the
 task is forgotten.

@@ -4,7 +4,7 @@ Admission goes through the registry: an agent hears AgentRegistered only once
 the registry durably holds it (a failed write refuses it; the agent retries).
 An agent whose link breaks is only disconnected (no offers of it); it is
 marked unreachable after `max_agent_ping_timeouts` consecutive pings went
-unanswered for `agent_ping_timeout` each, as in Mesos (master.partitions).
+unanswered for `agent_ping_timeout` each, as in Mesos (master.partition_handlers).
 An agent that unregisters is removed: its tasks are lost (TASK_LOST,
 REASON_SLAVE_REMOVED), its offers rescinded, every framework told.
 """
@@ -14,8 +14,8 @@ from __future__ import annotations
 import msgspec
 
 from libprocess import PID, clock
-from master.allocation import AllocatorProcess
-from master.partitions import PartitionHandlers
+from master.allocator_process import AllocatorProcess
+from master.partition_handlers import PartitionHandlers
 from master.registry import AdmitAgent, MarkAgentReachable, RemoveAgent
 from master.state import Agent, Task
 from zmesos.errors import ResourcesError

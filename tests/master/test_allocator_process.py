@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from libprocess import Node, Process, clock
 from libprocess.testing import settle
-from master.allocation import AllocatorProcess
+from master.allocator_process import AllocatorProcess
 from zmesos.resources import Resources
 
 
@@ -27,7 +27,7 @@ async def _actor(node: Node) -> tuple[Sink, AllocatorProcess]:
     return sink, actor
 
 
-async def test_allocation_actor_burst_of_events_is_one_run():
+async def test_allocator_process_burst_of_events_is_one_run():
     clock.pause()
     async with Node() as node:
         sink, actor = await _actor(node)
@@ -41,7 +41,7 @@ async def test_allocation_actor_burst_of_events_is_one_run():
         assert {a.framework_id for a in batch} == {"F"}
 
 
-async def test_allocation_actor_runs_every_interval_and_after_recovery():
+async def test_allocator_process_runs_every_interval_and_after_recovery():
     clock.pause()
     async with Node() as node:
         sink, actor = await _actor(node)
@@ -62,7 +62,7 @@ async def test_allocation_actor_runs_every_interval_and_after_recovery():
         assert actor.runs == runs + 4
 
 
-async def test_allocation_actor_inactive_framework_gets_nothing_until_activated():
+async def test_allocator_process_inactive_framework_gets_nothing_until_activated():
     clock.pause()
     async with Node() as node:
         sink, actor = await _actor(node)
@@ -77,7 +77,7 @@ async def test_allocation_actor_inactive_framework_gets_nothing_until_activated(
         assert len(sink.batches) == 1
 
 
-async def test_allocation_actor_metrics_are_numbers():
+async def test_allocator_process_metrics_are_numbers():
     clock.pause()
     async with Node() as node:
         _, actor = await _actor(node)

@@ -12,7 +12,7 @@ import math
 import msgspec
 
 from libprocess import PID, clock
-from master.allocation import AllocatorProcess
+from master.allocator_process import AllocatorProcess
 from master.base import MasterBase
 from master.state import Framework
 from zmesos.errors import ResourcesError

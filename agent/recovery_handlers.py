@@ -13,7 +13,7 @@
    live tasks become TASK_FAILED (command executors) or TASK_LOST, reason
    EXECUTOR_TERMINATED, and the master hears ExitedExecutor once connected.
 4. `--recover=reconnect`: send ReconnectExecutor to each live executor that had
-   registered; it answers ReregisterExecutor (agent.executors). Those silent after
+   registered; it answers ReregisterExecutor (agent.executor_handlers). Those silent after
    `--executor-reregistration-timeout` are killed: their tasks become TASK_LOST,
    reason EXECUTOR_REREGISTRATION_TIMEOUT. `--recover=cleanup`: kill them all at
    once; their tasks become TASK_KILLED, reason AGENT_RESTARTED.
@@ -37,8 +37,8 @@ from agent.checkpoints import (
     read_checkpoint,
 )
 from agent.errors import RecoveryError
-from agent.executors import ExecutorHandlers
-from agent.registration import RegistrationHandlers
+from agent.executor_handlers import ExecutorHandlers
+from agent.registration_handlers import RegistrationHandlers
 from agent.state import Executor, ExecutorState, Framework, Task, Termination
 from libprocess import PID
 from zmesos.protocol import AgentInfo, Reason, ReconnectExecutor, TaskState

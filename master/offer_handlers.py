@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from libprocess import PID, clock
-from master.allocation import AllocatorProcess
+from master.allocator_process import AllocatorProcess
 from master.base import MasterBase
 from master.operations import Conversion, Refusal, apply_operation
 from master.state import Agent, Framework, Task

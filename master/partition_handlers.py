@@ -24,7 +24,7 @@ import asyncio
 from collections.abc import Callable
 
 from libprocess import clock
-from master.allocation import AllocatorProcess
+from master.allocator_process import AllocatorProcess
 from master.base import MasterBase
 from master.registry import MarkAgentGone, MarkAgentUnreachable, PruneUnreachable
 from master.state import Agent, Framework

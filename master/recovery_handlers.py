@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 
-from master.offers import OfferBook
-from master.partitions import PartitionHandlers
+from master.offer_book import OfferBook
+from master.partition_handlers import PartitionHandlers
 from master.registry import Registry
 
 __all__ = ["RecoveryHandlers"]
