@@ -31,7 +31,7 @@ from agent.flags import detect_resources
 from agent.recovery_handlers import RecoveryHandlers
 from agent.state import ExecutorState
 from agent.status_updates import StatusUpdateManager
-from agent.task_handlers import TaskHandlers
+from agent.task_handlers import AgentTaskHandlers
 from agent.volume_handlers import VolumeHandlers
 from libprocess import PID
 from zmesos.protocol import (
@@ -57,7 +57,7 @@ from zmesos.protocol import (
 __all__ = ["Agent"]
 
 
-class Agent(RecoveryHandlers, TaskHandlers, VolumeHandlers):
+class Agent(RecoveryHandlers, AgentTaskHandlers, VolumeHandlers):
     """One agent. `name` defaults to "agent"; give each its own when several share a node.
 
     Construct with `Agent(flags, name, containerizer=..., rng=...)`: `containerizer`

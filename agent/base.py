@@ -20,7 +20,7 @@ from agent import paths
 from agent.checkpoints import Checkpointer, UpdateLog
 from agent.containerizer import Containerizer
 from agent.flags import AgentFlags
-from agent.state import Executor, ExecutorState, Framework, FrameworkState
+from agent.state import AgentExecutor, AgentFramework, ExecutorState, FrameworkState
 from agent.status_updates import StatusUpdateManager
 from agent.volume_links import BIND, VolumeLink, prepare_volume_links
 from libprocess import PID, Message, Process, Timer, clock
@@ -63,7 +63,7 @@ class AgentBase(Process):
         self.agent_id = ""
         self.info: AgentInfo = None  # type: ignore[assignment]  # set in initialize
         self.connected = False
-        self.frameworks: dict[str, Framework] = {}
+        self.frameworks: dict[str, AgentFramework] = {}
         self.metrics: collections.Counter[str] = collections.Counter()
         self.status_updates: StatusUpdateManager = None  # type: ignore[assignment]
         self.checkpointer = Checkpointer(flags.work_dir)
@@ -102,7 +102,9 @@ class AgentBase(Process):
             )
         return links
 
-    def _executor(self, framework_id: str, executor_id: str, container_id: str) -> Executor | None:
+    def _executor(
+        self, framework_id: str, executor_id: str, container_id: str
+    ) -> AgentExecutor | None:
         """The executor of that run, if the agent still has it (else a stale event)."""
         framework = self.frameworks.get(framework_id)
         executor = framework.executors.get(executor_id) if framework else None
@@ -110,7 +112,7 @@ class AgentBase(Process):
             return None
         return executor
 
-    def _executor_by_pid(self, pid: PID) -> Executor | None:
+    def _executor_by_pid(self, pid: PID) -> AgentExecutor | None:
         for framework in self.frameworks.values():
             for executor in framework.executors.values():
                 if executor.pid == pid:
@@ -163,10 +165,12 @@ class AgentBase(Process):
         else:
             self._unsent_notices.append(notice)
 
-    def _checkpoints(self, framework: Framework) -> bool:
+    def _checkpoints(self, framework: AgentFramework) -> bool:
         return framework.info.checkpoint and bool(self.agent_id)
 
-    def _update_log(self, framework_id: str, executor: Executor, task_id: str) -> UpdateLog | None:
+    def _update_log(
+        self, framework_id: str, executor: AgentExecutor, task_id: str
+    ) -> UpdateLog | None:
         """Where a task's update stream is persisted (frameworks that checkpoint), else None."""
         framework = self.frameworks.get(framework_id)
         if framework is None or not self._checkpoints(framework) or task_id not in executor.tasks:
@@ -273,7 +277,7 @@ class AgentBase(Process):
             ),
         )
 
-    def _remove_executor_if_done(self, framework: Framework, executor: Executor) -> None:
+    def _remove_executor_if_done(self, framework: AgentFramework, executor: AgentExecutor) -> None:
         if executor.state is not ExecutorState.TERMINATED:
             return
         if executor.tasks and framework.state is not FrameworkState.TERMINATING:
@@ -285,7 +289,7 @@ class AgentBase(Process):
             self.log.info("executor_removed", executor_id=executor.id, framework_id=framework.id)
         self._remove_framework_if_idle(framework)
 
-    def _remove_framework_if_idle(self, framework: Framework) -> None:
+    def _remove_framework_if_idle(self, framework: AgentFramework) -> None:
         if framework.executors or self.frameworks.get(framework.id) is not framework:
             return
         del self.frameworks[framework.id]

@@ -26,7 +26,7 @@ from agent import paths
 from agent.base import AgentBase
 from agent.checkpoints import ExecutorRecord
 from agent.containerizer import COMMAND_EXECUTOR_MODULE, Container, describe_exit
-from agent.state import Executor, ExecutorState, Framework, FrameworkState, Termination
+from agent.state import AgentExecutor, AgentFramework, ExecutorState, FrameworkState, Termination
 from agent.volume_links import BIND, can_bind_mount
 from libprocess import PID
 from zmesos.protocol import (
@@ -142,7 +142,7 @@ class ExecutorHandlers(AgentBase):
         self.send(sender, ExecutorReregistered(agent=self.info))
         self._recovered_executor_back()
 
-    def _checkpoint_executor_pid(self, framework: Framework, executor: Executor) -> None:
+    def _checkpoint_executor_pid(self, framework: AgentFramework, executor: AgentExecutor) -> None:
         if executor.pid is not None and self._checkpoints(framework):
             self.checkpointer.libprocess_pid(
                 self.agent_id, framework.id, executor.id, executor.container_id, str(executor.pid)
@@ -166,11 +166,11 @@ class ExecutorHandlers(AgentBase):
 
     def _launch_executor(
         self,
-        framework: Framework,
+        framework: AgentFramework,
         info: ExecutorInfo,
         command_executor: bool,
         volumes: Sequence[Resource] = (),
-    ) -> Executor | None:
+    ) -> AgentExecutor | None:
         """Make the sandbox (with `volumes` in it) and start the executor's container.
 
         A command executor's volumes are bind-mounted in its task's own mount
@@ -188,7 +188,7 @@ class ExecutorHandlers(AgentBase):
         links = self._link_volumes(sandbox, volumes, bind=bind)
         if links is None:
             return None
-        executor = Executor(
+        executor = AgentExecutor(
             info=info,
             framework_id=framework.id,
             container_id=container_id,
@@ -227,13 +227,17 @@ class ExecutorHandlers(AgentBase):
         )
         return executor
 
-    async def _start_container(self, executor: Executor, environment: dict[str, str]) -> Container:
+    async def _start_container(
+        self, executor: AgentExecutor, environment: dict[str, str]
+    ) -> Container:
         argv = command_argv(executor.info.command)
         return await self.containerizer.launch(
             executor.container_id, executor.sandbox, argv, environment
         )
 
-    def _executor_environment(self, framework: Framework, executor: Executor) -> dict[str, str]:
+    def _executor_environment(
+        self, framework: AgentFramework, executor: AgentExecutor
+    ) -> dict[str, str]:
         environment = dict(os.environ)
         for inherited in (
             "LIBPROCESS_PORT",
@@ -309,7 +313,7 @@ class ExecutorHandlers(AgentBase):
         )
         self._executor_terminated(executor, status)
 
-    def _executor_terminated(self, executor: Executor, status: int | None) -> None:
+    def _executor_terminated(self, executor: AgentExecutor, status: int | None) -> None:
         """The executor's process is gone: fail its live tasks, tell the master, tidy up."""
         executor.state = ExecutorState.TERMINATED
         executor.exit_status = status
@@ -368,7 +372,7 @@ class ExecutorHandlers(AgentBase):
             return
         self._shutdown_executor(executor)
 
-    def _shutdown_executor(self, executor: Executor) -> None:
+    def _shutdown_executor(self, executor: AgentExecutor) -> None:
         """Ask the executor to stop; kill its container after the shutdown grace period."""
         if executor.state in (ExecutorState.TERMINATING, ExecutorState.TERMINATED):
             return
@@ -380,7 +384,7 @@ class ExecutorHandlers(AgentBase):
         self.send(executor.pid, ShutdownExecutor())
         self._arm_shutdown_timer(executor)
 
-    def _arm_shutdown_timer(self, executor: Executor) -> None:
+    def _arm_shutdown_timer(self, executor: AgentExecutor) -> None:
         if executor.shutdown_timer is None:
             executor.shutdown_timer = self.delay(
                 self.flags.executor_shutdown_grace_period,
@@ -398,7 +402,7 @@ class ExecutorHandlers(AgentBase):
         self.log.warning("executor_shutdown_timeout", executor_id=executor_id, action="killing")
         self._destroy_executor(executor)
 
-    def _destroy_executor(self, executor: Executor) -> None:
+    def _destroy_executor(self, executor: AgentExecutor) -> None:
         """Kill the executor's container now; its exit arrives as the usual event."""
         if executor.state is ExecutorState.TERMINATED:
             return

@@ -39,7 +39,7 @@ from agent.checkpoints import (
 from agent.errors import RecoveryError
 from agent.executor_handlers import ExecutorHandlers
 from agent.registration_handlers import RegistrationHandlers
-from agent.state import Executor, ExecutorState, Framework, Task, Termination
+from agent.state import AgentExecutor, AgentFramework, AgentTask, ExecutorState, Termination
 from libprocess import PID
 from zmesos.protocol import AgentInfo, Reason, ReconnectExecutor, TaskState
 from zmesos.resources import Resources
@@ -80,7 +80,7 @@ class RecoveryHandlers(RegistrationHandlers, ExecutorHandlers):
         self.info = msgspec.structs.replace(self.info, id=self.agent_id)
         self.checkpointer.agent(self._info_to_checkpoint())
         rebooted = bool(checkpoint.boot_id) and checkpoint.boot_id != current_boot_id()
-        live: list[Executor] = []
+        live: list[AgentExecutor] = []
         for framework_checkpoint in checkpoint.frameworks.values():
             live += self._recover_framework(framework_checkpoint, rebooted)
         self.log.info(
@@ -103,11 +103,13 @@ class RecoveryHandlers(RegistrationHandlers, ExecutorHandlers):
             return
         self._start_registration()
 
-    def _recover_framework(self, checkpoint: FrameworkCheckpoint, rebooted: bool) -> list[Executor]:
+    def _recover_framework(
+        self, checkpoint: FrameworkCheckpoint, rebooted: bool
+    ) -> list[AgentExecutor]:
         """Rebuild one framework; returns its executors whose process still runs."""
-        framework = Framework(info=checkpoint.info, pid=checkpoint.pid)
+        framework = AgentFramework(info=checkpoint.info, pid=checkpoint.pid)
         self.frameworks[framework.id] = framework
-        live: list[Executor] = []
+        live: list[AgentExecutor] = []
         for executor_checkpoint in checkpoint.executors.values():
             executor = self._recover_executor(framework, executor_checkpoint, rebooted)
             if executor is not None and executor.container is not None:
@@ -123,8 +125,8 @@ class RecoveryHandlers(RegistrationHandlers, ExecutorHandlers):
         return live
 
     def _recover_executor(
-        self, framework: Framework, checkpoint: ExecutorCheckpoint, rebooted: bool
-    ) -> Executor | None:
+        self, framework: AgentFramework, checkpoint: ExecutorCheckpoint, rebooted: bool
+    ) -> AgentExecutor | None:
         run = checkpoint.run
         if run is None:
             self.checkpointer.remove_executor(
@@ -138,7 +140,7 @@ class RecoveryHandlers(RegistrationHandlers, ExecutorHandlers):
             checkpoint.info.executor_id,
             run.container_id,
         )
-        executor = Executor(
+        executor = AgentExecutor(
             info=checkpoint.info,
             framework_id=framework.id,
             container_id=run.container_id,
@@ -175,7 +177,7 @@ class RecoveryHandlers(RegistrationHandlers, ExecutorHandlers):
                     self.agent_id, framework.id, executor.id, run.container_id, task_id
                 )
                 continue
-            executor.tasks[task_id] = Task(
+            executor.tasks[task_id] = AgentTask(
                 info=task_checkpoint.info, state=state, delivered=executor.pid is not None
             )
         if run.forked_pid is not None and not rebooted:
@@ -199,7 +201,7 @@ class RecoveryHandlers(RegistrationHandlers, ExecutorHandlers):
         )
         return executor
 
-    def _reconnect_or_kill(self, executor: Executor) -> None:
+    def _reconnect_or_kill(self, executor: AgentExecutor) -> None:
         if self.flags.recover == "cleanup":
             executor.termination = Termination(
                 reason=Reason.AGENT_RESTARTED,

@@ -18,11 +18,11 @@ from libprocess import PID, Timer
 from zmesos.protocol import ExecutorInfo, FrameworkInfo, Reason, TaskInfo, TaskState
 
 __all__ = [
-    "Executor",
+    "AgentExecutor",
+    "AgentFramework",
+    "AgentTask",
     "ExecutorState",
-    "Framework",
     "FrameworkState",
-    "Task",
     "Termination",
 ]
 
@@ -40,7 +40,7 @@ class FrameworkState(enum.Enum):
 
 
 @dataclasses.dataclass
-class Task:
+class AgentTask:
     info: TaskInfo
     state: TaskState = TaskState.STAGING
     delivered: bool = False  # handed to the executor (Mesos: launched, not queued)
@@ -60,7 +60,7 @@ class Termination:
 
 
 @dataclasses.dataclass
-class Executor:
+class AgentExecutor:
     info: ExecutorInfo
     framework_id: str
     container_id: str
@@ -69,7 +69,7 @@ class Executor:
     state: ExecutorState = ExecutorState.REGISTERING
     pid: PID | None = None
     container: Container | None = None
-    tasks: dict[str, Task] = dataclasses.field(default_factory=dict)
+    tasks: dict[str, AgentTask] = dataclasses.field(default_factory=dict)
     registration_timer: Timer | None = None
     shutdown_timer: Timer | None = None
     termination: Termination | None = None
@@ -80,10 +80,10 @@ class Executor:
     def id(self) -> str:
         return self.info.executor_id
 
-    def queued_tasks(self) -> list[Task]:
+    def queued_tasks(self) -> list[AgentTask]:
         return [task for task in self.tasks.values() if not task.delivered]
 
-    def live_tasks(self) -> list[Task]:
+    def live_tasks(self) -> list[AgentTask]:
         return [task for task in self.tasks.values() if not task.state.terminal]
 
     def cancel_timers(self) -> None:
@@ -94,17 +94,17 @@ class Executor:
 
 
 @dataclasses.dataclass
-class Framework:
+class AgentFramework:
     info: FrameworkInfo
     pid: str  # the scheduler's PID, as the master gave it
     state: FrameworkState = FrameworkState.RUNNING
-    executors: dict[str, Executor] = dataclasses.field(default_factory=dict)
+    executors: dict[str, AgentExecutor] = dataclasses.field(default_factory=dict)
 
     @property
     def id(self) -> str:
         return self.info.id
 
-    def executor_of_task(self, task_id: str) -> Executor | None:
+    def executor_of_task(self, task_id: str) -> AgentExecutor | None:
         for executor in self.executors.values():
             if task_id in executor.tasks:
                 return executor

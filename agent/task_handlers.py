@@ -11,7 +11,7 @@ task is forgotten.
 from __future__ import annotations
 
 from agent.base import AgentBase
-from agent.state import Executor, ExecutorState, Framework, FrameworkState, Task
+from agent.state import AgentExecutor, AgentFramework, AgentTask, ExecutorState, FrameworkState
 from libprocess import PID
 from zmesos.protocol import (
     ExecutorInfo,
@@ -28,10 +28,10 @@ from zmesos.protocol import (
 )
 from zmesos.resources import Resources
 
-__all__ = ["TaskHandlers"]
+__all__ = ["AgentTaskHandlers"]
 
 
-class TaskHandlers(AgentBase):
+class AgentTaskHandlers(AgentBase):
     """The master's task messages and the executors' updates and messages."""
 
     def run_task(self, sender: PID, message: RunTask) -> None:
@@ -50,7 +50,7 @@ class TaskHandlers(AgentBase):
             return
         framework = self.frameworks.get(framework_id)
         if framework is None:
-            framework = self.frameworks[framework_id] = Framework(
+            framework = self.frameworks[framework_id] = AgentFramework(
                 info=message.framework, pid=message.framework_pid
             )
             changed = True
@@ -130,7 +130,7 @@ class TaskHandlers(AgentBase):
             self.checkpointer.task(
                 self.agent_id, framework_id, executor.id, executor.container_id, task
             )
-        record = executor.tasks[task.task_id] = Task(info=task)
+        record = executor.tasks[task.task_id] = AgentTask(info=task)
         self.log.info(
             "task_received",
             task_id=task.task_id,
@@ -202,7 +202,7 @@ class TaskHandlers(AgentBase):
             return
         self._shutdown_framework(framework)
 
-    def _shutdown_framework(self, framework: Framework) -> None:
+    def _shutdown_framework(self, framework: AgentFramework) -> None:
         """Shut its executors down; no more updates for it; forget it once they are gone."""
         self.log.info("shutting_down_framework", framework_id=framework.id)
         framework.state = FrameworkState.TERMINATING
@@ -273,7 +273,9 @@ class TaskHandlers(AgentBase):
             ),
         )
 
-    def _hand_over(self, framework: Framework, executor: Executor, task: Task) -> None:
+    def _hand_over(
+        self, framework: AgentFramework, executor: AgentExecutor, task: AgentTask
+    ) -> None:
         assert executor.pid is not None
         task.delivered = True
         self.send(executor.pid, RunTask(framework.info, framework.pid, task.info))

@@ -17,7 +17,7 @@ from libprocess import PID, clock
 from master.allocator_process import AllocatorProcess
 from master.partition_handlers import PartitionHandlers
 from master.registry import AdmitAgent, MarkAgentReachable, RemoveAgent
-from master.state import Agent, Task
+from master.state import MasterAgent, MasterTask
 from zmesos.errors import ResourcesError
 from zmesos.protocol import (
     AgentInfo,
@@ -76,7 +76,7 @@ class AgentHandlers(PartitionHandlers):
         self._admitting.discard(sender)
         if error is not None or self.abdicated:
             return  # not admitted: the agent's retry tries again
-        agent = Agent(info.id, info, sender, total, registered_time=clock.now())
+        agent = MasterAgent(info.id, info, sender, total, registered_time=clock.now())
         self.cluster.add_agent(agent)
         self.link(sender)
         self.send(sender, AgentRegistered(agent.id, self.flags.agent_ping_timeout))
@@ -146,7 +146,7 @@ class AgentHandlers(PartitionHandlers):
         self._recover_agent(sender, message, total)
 
     def _reconcile_checkpointed(
-        self, agent: Agent, message: ReregisterAgent, total: Resources
+        self, agent: MasterAgent, message: ReregisterAgent, total: Resources
     ) -> tuple[Resources, bool]:
         """The master's view of a known agent's reservations and volumes wins (Mesos too).
 
@@ -176,7 +176,7 @@ class AgentHandlers(PartitionHandlers):
         )
         return total, True
 
-    def _reconcile_reported(self, agent: Agent, message: ReregisterAgent) -> None:
+    def _reconcile_reported(self, agent: MasterAgent, message: ReregisterAgent) -> None:
         """Align with what a known agent reports (Mesos's reconciliation of a known agent).
 
         A task the master has there that the agent does not report is lost
@@ -207,7 +207,7 @@ class AgentHandlers(PartitionHandlers):
                 self.send(agent.pid, ShutdownFramework(info.id))
 
     def _agent_reconnected(
-        self, agent: Agent, sender: PID, info: AgentInfo, total: Resources
+        self, agent: MasterAgent, sender: PID, info: AgentInfo, total: Resources
     ) -> None:
         """A known agent re-registered (it restarted, or its link broke and healed)."""
         if agent.pid != sender:
@@ -239,7 +239,7 @@ class AgentHandlers(PartitionHandlers):
         """An agent this master does not have (it failed over, or the agent was unreachable):
         admit it with its frameworks, executors and tasks."""
         info = message.agent
-        agent = Agent(info.id, info, sender, total, registered_time=clock.now())
+        agent = MasterAgent(info.id, info, sender, total, registered_time=clock.now())
         agent.reregistered_time = clock.now()
         self.cluster.add_agent(agent)
         infos = {framework.id: framework for framework in message.frameworks if framework.id}
@@ -269,7 +269,9 @@ class AgentHandlers(PartitionHandlers):
             executor_id = (
                 task_info.executor.executor_id if task_info.executor else task_info.task_id
             )
-            task = Task(task_info, framework_id, agent.id, executor_id, resources, state=state)
+            task = MasterTask(
+                task_info, framework_id, agent.id, executor_id, resources, state=state
+            )
             if not state.terminal:
                 self.cluster.add_task(task)
         self.link(sender)
@@ -291,7 +293,7 @@ class AgentHandlers(PartitionHandlers):
         self._registry_apply(RemoveAgent(agent_id=agent.id), lambda error: None)
         self._remove_agent(agent, "agent unregistered")
 
-    def _agent_disconnected(self, agent: Agent) -> None:
+    def _agent_disconnected(self, agent: MasterAgent) -> None:
         """The agent's link broke: no more offers on it; removal waits for the pings."""
         if not agent.connected:
             return
@@ -302,7 +304,7 @@ class AgentHandlers(PartitionHandlers):
         for outstanding in self.offers.of_agent(agent.id):
             self._rescind(outstanding)
 
-    def _start_pinging(self, agent: Agent) -> None:
+    def _start_pinging(self, agent: MasterAgent) -> None:
         agent.pings_missed = 0
         agent.pong_received = True
         self._ping(agent.id)
@@ -331,7 +333,7 @@ class AgentHandlers(PartitionHandlers):
             return
         agent.pong_received = True
 
-    def _remove_agent(self, agent: Agent, why: str) -> None:
+    def _remove_agent(self, agent: MasterAgent, why: str) -> None:
         """Forget an agent that left: its tasks are lost, its offers rescinded, frameworks told."""
         self.log.warning("agent_removed", agent_id=agent.id, reason=why)
         pid = agent.pid

@@ -30,7 +30,7 @@ from master.registry import (
     RegistryFenced,
     RegistryStore,
 )
-from master.state import Agent, Cluster, Framework, Task
+from master.state import Cluster, MasterAgent, MasterFramework, MasterTask
 from zmesos.protocol import (
     CheckpointResources,
     FrameworkInfo,
@@ -216,7 +216,9 @@ class MasterBase(Process):
                 AllocatorProcess.recover_resources, framework_id, agent_id, resources, refuse, role
             )
 
-    def _framework_for(self, sender: PID, framework_id: str, message: object) -> Framework | None:
+    def _framework_for(
+        self, sender: PID, framework_id: str, message: object
+    ) -> MasterFramework | None:
         """The registered framework `framework_id` if `sender` is its scheduler, else drop."""
         framework = self.cluster.frameworks.get(framework_id)
         if framework is None:
@@ -232,7 +234,7 @@ class MasterBase(Process):
             return None
         return framework
 
-    def _send_status(self, framework: Framework, status: TaskStatus) -> None:
+    def _send_status(self, framework: MasterFramework, status: TaskStatus) -> None:
         """A status update the master makes up: no uuid, never acknowledged."""
         if framework.pid is None or not framework.connected:
             return
@@ -245,7 +247,7 @@ class MasterBase(Process):
         )
         self.send(framework.pid, StatusUpdateMessage(update=update))
 
-    def _checkpoint_resources(self, agent: Agent) -> None:
+    def _checkpoint_resources(self, agent: MasterAgent) -> None:
         """Send the agent its checkpointed resources (dynamic reservations, volumes) as now."""
         checkpointed = checkpointed_part(agent.total)
         self.send(agent.pid, CheckpointResources(resources=tuple(checkpointed.to_list())))
@@ -291,7 +293,7 @@ class MasterBase(Process):
                 role=outstanding.role,
             )
 
-    def _set_task_status(self, task: Task, status: TaskStatus) -> None:
+    def _set_task_status(self, task: MasterTask, status: TaskStatus) -> None:
         """Record a task's latest status; a first terminal one is counted."""
         if status.state.terminal and not task.state.terminal:
             self._count_terminal(status.state)
@@ -302,7 +304,7 @@ class MasterBase(Process):
             del task.statuses[0]
         self.cluster.notify("TASK_UPDATED", task)
 
-    def _recover_framework(self, info: FrameworkInfo, pid_text: str | None) -> Framework:
+    def _recover_framework(self, info: FrameworkInfo, pid_text: str | None) -> MasterFramework:
         """A framework named by a re-registering agent: kept inactive until it re-registers."""
         pid = None
         if pid_text:
@@ -311,7 +313,7 @@ class MasterBase(Process):
             except ValueError:
                 pid = None
         info = msgspec.structs.replace(info, roles=info.roles or ("*",))
-        framework = Framework(info.id, info, None, registered_time=clock.now())
+        framework = MasterFramework(info.id, info, None, registered_time=clock.now())
         framework.active = False
         framework.connected = False
         self.cluster.add_framework(framework)
@@ -327,7 +329,7 @@ class MasterBase(Process):
         self.log.info("framework_recovered", framework_id=info.id, failover_timeout=timeout)
         return framework
 
-    def _agents_of(self, framework: Framework) -> set[str]:
+    def _agents_of(self, framework: MasterFramework) -> set[str]:
         agents = {task.agent_id for task in framework.tasks.values()}
         return agents | set(framework.executors)
 
@@ -337,7 +339,7 @@ class MasterBase(Process):
             return
         self._remove_framework(framework, "failover timeout")
 
-    def _remove_framework(self, framework: Framework, why: str) -> None:
+    def _remove_framework(self, framework: MasterFramework, why: str) -> None:
         """Forget a framework: offers rescinded, tasks killed, agents told to shut it down."""
         self.log.info("framework_removed", framework_id=framework.id, reason=why)
         if framework.failover_timer is not None:

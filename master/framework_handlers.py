@@ -14,7 +14,7 @@ import msgspec
 from libprocess import PID, clock
 from master.allocator_process import AllocatorProcess
 from master.base import MasterBase
-from master.state import Framework
+from master.state import MasterFramework
 from zmesos.errors import ResourcesError
 from zmesos.protocol import (
     DeactivateFramework,
@@ -66,7 +66,7 @@ class FrameworkHandlers(MasterBase):
             return
         framework_id = f"{self.id_prefix}-{next(self._framework_numbers):04d}"
         info = msgspec.structs.replace(info, id=framework_id, roles=info.roles or ("*",))
-        framework = Framework(framework_id, info, sender, registered_time=clock.now())
+        framework = MasterFramework(framework_id, info, sender, registered_time=clock.now())
         self.cluster.add_framework(framework)
         self.link(sender)
         self.send(sender, FrameworkRegistered(framework_id, self.info))
@@ -94,7 +94,7 @@ class FrameworkHandlers(MasterBase):
         framework = self.cluster.frameworks.get(info.id)
         if framework is None:
             # This master never saw it (a master restart): admit it under its id.
-            framework = Framework(info.id, info, sender, registered_time=clock.now())
+            framework = MasterFramework(info.id, info, sender, registered_time=clock.now())
             framework.reregistered_time = clock.now()
             self.cluster.add_framework(framework)
             self.link(sender)
@@ -112,7 +112,7 @@ class FrameworkHandlers(MasterBase):
             self.send(pid, FrameworkReregistered(framework_id, self.info))
 
     def _framework_reconnected(
-        self, framework: Framework, info: FrameworkInfo, pid: PID, failover: bool
+        self, framework: MasterFramework, info: FrameworkInfo, pid: PID, failover: bool
     ) -> None:
         """A known framework is back (a failed-over scheduler, or the old one reconnecting)."""
         if framework.connected and framework.pid == pid:
@@ -158,14 +158,14 @@ class FrameworkHandlers(MasterBase):
         if framework is not None:
             self._deactivate(framework)
 
-    def _deactivate(self, framework: Framework) -> None:
+    def _deactivate(self, framework: MasterFramework) -> None:
         if framework.active:
             framework.active = False
             self._allocator_call(AllocatorProcess.deactivate_framework, framework.id)
         for outstanding in self.offers.of_framework(framework.id):
             self._rescind(outstanding, notify=False)
 
-    def _framework_disconnected(self, framework: Framework) -> None:
+    def _framework_disconnected(self, framework: MasterFramework) -> None:
         """The scheduler's link broke: inactive now, removed after its failover timeout."""
         if not framework.connected:
             return

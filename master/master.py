@@ -44,7 +44,7 @@ from master.offer_handlers import OfferHandlers
 from master.operator_calls import OperatorCalls
 from master.operator_v1 import OperatorV1Handlers
 from master.recovery_handlers import RecoveryHandlers
-from master.task_handlers import TaskHandlers
+from master.task_handlers import MasterTaskHandlers
 from master.views import metrics_view, state_view
 from zmesos.protocol import (
     AcceptOffers,
@@ -79,7 +79,7 @@ class Master(
     RecoveryHandlers,
     FrameworkHandlers,
     OfferHandlers,
-    TaskHandlers,
+    MasterTaskHandlers,
     OperatorCalls,
     OperatorV1Handlers,
 ):

@@ -18,7 +18,7 @@ from libprocess import PID, clock
 from master.allocator_process import AllocatorProcess
 from master.base import MasterBase
 from master.operations import Conversion, Refusal, apply_operation
-from master.state import Agent, Framework, Task
+from master.state import MasterAgent, MasterFramework, MasterTask
 from master.validation import validate_offers, validate_task
 from zmesos.protocol import (
     AcceptOffers,
@@ -180,7 +180,7 @@ class OfferHandlers(MasterBase):
         self._recover(framework.id, agent.id, available, _refuse_seconds(message.filters), role)
 
     def _refuse_operation(
-        self, framework: Framework, agent: Agent, operation: Operation, refusal: Refusal
+        self, framework: MasterFramework, agent: MasterAgent, operation: Operation, refusal: Refusal
     ) -> None:
         """An invalid operation: logged and counted; the rest of the Accept goes on."""
         self.metrics["operations_refused"] += 1
@@ -196,8 +196,8 @@ class OfferHandlers(MasterBase):
 
     def _convert(
         self,
-        framework: Framework,
-        agent: Agent,
+        framework: MasterFramework,
+        agent: MasterAgent,
         operation: Operation,
         conversion: Conversion,
         role: str | None,
@@ -225,8 +225,8 @@ class OfferHandlers(MasterBase):
 
     def _launch_operation(
         self,
-        framework: Framework,
-        agent: Agent,
+        framework: MasterFramework,
+        agent: MasterAgent,
         operation: Operation,
         available: Resources,
         role: str | None,
@@ -256,7 +256,9 @@ class OfferHandlers(MasterBase):
         outstanding = self.offers.get(offer_id)
         return None if outstanding is None else outstanding.offer
 
-    def _refuse_accept(self, framework: Framework, message: AcceptOffers, problem: str) -> None:
+    def _refuse_accept(
+        self, framework: MasterFramework, message: AcceptOffers, problem: str
+    ) -> None:
         """Invalid offers: every task is dropped; the framework's valid offers come back."""
         self.log.warning("accept_refused", framework_id=framework.id, reason=problem)
         self.metrics["invalid_accepts"] += 1
@@ -288,7 +290,7 @@ class OfferHandlers(MasterBase):
             self._send_status(framework, status)
 
     def _task_invalid(
-        self, framework: Framework, task: TaskInfo, agent_id: str, error: str
+        self, framework: MasterFramework, task: TaskInfo, agent_id: str, error: str
     ) -> None:
         self.log.warning(
             "task_invalid", framework_id=framework.id, task_id=task.task_id, reason=error
@@ -301,8 +303,8 @@ class OfferHandlers(MasterBase):
 
     def _launch(
         self,
-        framework: Framework,
-        agent: Agent,
+        framework: MasterFramework,
+        agent: MasterAgent,
         task: TaskInfo,
         resources: Resources,
         role: str | None,
@@ -313,7 +315,7 @@ class OfferHandlers(MasterBase):
                 executor=msgspec.structs.replace(task.executor, framework_id=framework.id),
             )
         executor_id = task.executor.executor_id if task.executor is not None else task.task_id
-        record = Task(task, framework.id, agent.id, executor_id, resources, role=role)
+        record = MasterTask(task, framework.id, agent.id, executor_id, resources, role=role)
         record.status = self._master_status(
             task.task_id, TaskState.STAGING, None, "", agent.id, executor_id
         )

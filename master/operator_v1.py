@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from master.base import MasterBase
-from master.state import Agent, Framework, Task
+from master.state import MasterAgent, MasterFramework, MasterTask
 from master.v1 import operator_views as views
 from zmesos.v1.http import EventStream
 from zmesos.v1.objects import framework_info_to_v1, ident, task_status_to_v1
@@ -62,7 +62,7 @@ class OperatorV1Handlers(MasterBase):
         )
         stream.send({"type": "HEARTBEAT"})
 
-        def observe(event: str, record: Task | Framework | Agent) -> None:
+        def observe(event: str, record: MasterTask | MasterFramework | MasterAgent) -> None:
             stream.send(self._operator_event(event, record))
 
         self.operator_streams[stream] = observe
@@ -87,9 +87,11 @@ class OperatorV1Handlers(MasterBase):
             OPERATOR_HEARTBEAT_INTERVAL, self._beat_operator_streams
         )
 
-    def _operator_event(self, event: str, record: Task | Framework | Agent) -> dict[str, Any]:
+    def _operator_event(
+        self, event: str, record: MasterTask | MasterFramework | MasterAgent
+    ) -> dict[str, Any]:
         key = event.lower()
-        if isinstance(record, Task):
+        if isinstance(record, MasterTask):
             if event == "TASK_ADDED":
                 return {"type": event, key: {"task": views.task_v1(record)}}
             status = record.status
@@ -103,7 +105,7 @@ class OperatorV1Handlers(MasterBase):
             if status is not None:
                 updated["status"] = task_status_to_v1(status)
             return {"type": event, key: updated}
-        if isinstance(record, Framework):
+        if isinstance(record, MasterFramework):
             if event == "FRAMEWORK_REMOVED":
                 return {"type": event, key: {"framework_info": framework_info_to_v1(record.info)}}
             return {"type": event, key: {"framework": views.framework_v1(self, record)}}  # type: ignore[arg-type]

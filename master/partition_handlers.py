@@ -27,7 +27,7 @@ from libprocess import clock
 from master.allocator_process import AllocatorProcess
 from master.base import MasterBase
 from master.registry import MarkAgentGone, MarkAgentUnreachable, PruneUnreachable
-from master.state import Agent, Framework
+from master.state import MasterAgent, MasterFramework
 from zmesos.protocol import (
     LostAgent,
     Reason,
@@ -45,7 +45,7 @@ class PartitionHandlers(MasterBase):
 
     # -- unreachable -----------------------------------------------------------------
 
-    def _mark_unreachable(self, agent: Agent, why: str) -> None:
+    def _mark_unreachable(self, agent: MasterAgent, why: str) -> None:
         """Record the agent unreachable; the rest follows once the registry has it."""
         if agent.id in self._marking_unreachable:
             return
@@ -60,7 +60,7 @@ class PartitionHandlers(MasterBase):
         )
 
     def _agent_marked_unreachable(
-        self, agent: Agent, why: str, error: BaseException | None
+        self, agent: MasterAgent, why: str, error: BaseException | None
     ) -> None:
         self._marking_unreachable.discard(agent.id)
         if self.abdicated or self.cluster.agents.get(agent.id) is not agent:
@@ -85,8 +85,8 @@ class PartitionHandlers(MasterBase):
 
     def _take_agent_out(
         self,
-        agent: Agent,
-        state_for: Callable[[Framework | None], TaskState],
+        agent: MasterAgent,
+        state_for: Callable[[MasterFramework | None], TaskState],
         reason: Reason,
         message: str,
         *,
@@ -236,7 +236,7 @@ class PartitionHandlers(MasterBase):
         if any(t < before for t in (*registry.unreachable.values(), *registry.gone.values())):
             self._registry_apply(PruneUnreachable(before=before), _ignore)
 
-    def _shutdown_frameworks_on(self, agent: Agent, framework_ids: set[str]) -> None:
+    def _shutdown_frameworks_on(self, agent: MasterAgent, framework_ids: set[str]) -> None:
         for framework_id in sorted(framework_ids):
             self.log.info(
                 "killing_tasks_of_returning_agent", agent_id=agent.id, framework_id=framework_id
@@ -244,7 +244,7 @@ class PartitionHandlers(MasterBase):
             self.send(agent.pid, ShutdownFramework(framework_id))
 
 
-def _gone_state(framework: Framework | None) -> TaskState:
+def _gone_state(framework: MasterFramework | None) -> TaskState:
     if framework is not None and framework.partition_aware:
         return TaskState.GONE_BY_OPERATOR
     return TaskState.LOST

@@ -9,7 +9,7 @@ Invariants kept by `Cluster`'s methods:
 - a live (non-terminal, or terminal but not yet removed) task is indexed in
   its framework's `tasks` and its agent's `tasks`;
 - an executor is indexed in its framework's and its agent's `executors`;
-- `Agent.used` is the sum of its tasks' and executors' resources.
+- `MasterAgent.used` is the sum of its tasks' and executors' resources.
 
 Observers (the operator API's event streams) hear of each change as
 `observer(event, record)`, with Mesos's event names: AGENT_ADDED,
@@ -34,15 +34,22 @@ from zmesos.protocol import (
 )
 from zmesos.resources import Resources
 
-__all__ = ["PARTITION_AWARE", "Agent", "Cluster", "ClusterObserver", "Framework", "Task"]
+__all__ = [
+    "PARTITION_AWARE",
+    "Cluster",
+    "ClusterObserver",
+    "MasterAgent",
+    "MasterFramework",
+    "MasterTask",
+]
 
 PARTITION_AWARE = "PARTITION_AWARE"  # FrameworkInfo capability (Mesos's name)
 
-ClusterObserver = Callable[[str, "Task | Framework | Agent"], None]
+ClusterObserver = Callable[[str, "MasterTask | MasterFramework | MasterAgent"], None]
 
 
 @dataclasses.dataclass(eq=False)
-class Task:
+class MasterTask:
     """A task the master launched or learned of from a re-registering agent."""
 
     info: TaskInfo
@@ -61,7 +68,7 @@ class Task:
 
 
 @dataclasses.dataclass(eq=False)
-class Framework:
+class MasterFramework:
     """A registered framework, connected or waiting out its failover timeout."""
 
     id: str
@@ -72,8 +79,8 @@ class Framework:
     connected: bool = True
     reregistered_time: float | None = None
     unregistered_time: float | None = None
-    tasks: dict[str, Task] = dataclasses.field(default_factory=dict)
-    completed_tasks: collections.deque[Task] = dataclasses.field(
+    tasks: dict[str, MasterTask] = dataclasses.field(default_factory=dict)
+    completed_tasks: collections.deque[MasterTask] = dataclasses.field(
         default_factory=lambda: collections.deque(maxlen=1000)
     )
     # agent id -> executor id -> info
@@ -82,7 +89,7 @@ class Framework:
     failover_timer: Timer | None = None
     # Tasks of agents marked unreachable, by task id (UNREACHABLE, or LOST when the
     # framework is not partition-aware); bounded like completed_tasks.
-    unreachable_tasks: dict[str, Task] = dataclasses.field(default_factory=dict)
+    unreachable_tasks: dict[str, MasterTask] = dataclasses.field(default_factory=dict)
 
     @property
     def roles(self) -> tuple[str, ...]:
@@ -97,7 +104,7 @@ class Framework:
 
 
 @dataclasses.dataclass(eq=False)
-class Agent:
+class MasterAgent:
     """A registered agent. `connected` falls when its link breaks; removal waits for pings."""
 
     id: str
@@ -108,7 +115,7 @@ class Agent:
     connected: bool = True
     active: bool = True
     reregistered_time: float | None = None
-    tasks: dict[tuple[str, str], Task] = dataclasses.field(default_factory=dict)
+    tasks: dict[tuple[str, str], MasterTask] = dataclasses.field(default_factory=dict)
     # framework id -> executor id -> info
     executors: dict[str, dict[str, ExecutorInfo]] = dataclasses.field(default_factory=dict)
     used: Resources = dataclasses.field(default_factory=Resources)
@@ -143,35 +150,35 @@ class Cluster:
     """The registries: agents and frameworks by id, and the operations that keep them aligned."""
 
     def __init__(self, max_completed_frameworks: int = 50, max_completed_tasks: int = 1000) -> None:
-        self.agents: dict[str, Agent] = {}
-        self.agents_by_pid: dict[PID, Agent] = {}
-        self.frameworks: dict[str, Framework] = {}
-        self.frameworks_by_pid: dict[PID, Framework] = {}
-        self.completed_frameworks: collections.deque[Framework] = collections.deque(
+        self.agents: dict[str, MasterAgent] = {}
+        self.agents_by_pid: dict[PID, MasterAgent] = {}
+        self.frameworks: dict[str, MasterFramework] = {}
+        self.frameworks_by_pid: dict[PID, MasterFramework] = {}
+        self.completed_frameworks: collections.deque[MasterFramework] = collections.deque(
             maxlen=max_completed_frameworks
         )
         self.max_completed_tasks = max_completed_tasks
         self.observers: list[ClusterObserver] = []
 
-    def notify(self, event: str, record: Task | Framework | Agent) -> None:
+    def notify(self, event: str, record: MasterTask | MasterFramework | MasterAgent) -> None:
         """Tell the observers of a change (see the module docstring)."""
         for observer in self.observers:
             observer(event, record)
 
     # -- agents ------------------------------------------------------------------
 
-    def add_agent(self, agent: Agent) -> None:
+    def add_agent(self, agent: MasterAgent) -> None:
         self.agents[agent.id] = agent
         self.agents_by_pid[agent.pid] = agent
         self.notify("AGENT_ADDED", agent)
 
-    def set_agent_pid(self, agent: Agent, pid: PID) -> None:
+    def set_agent_pid(self, agent: MasterAgent, pid: PID) -> None:
         if self.agents_by_pid.get(agent.pid) is agent:
             del self.agents_by_pid[agent.pid]
         agent.pid = pid
         self.agents_by_pid[pid] = agent
 
-    def remove_agent(self, agent: Agent) -> None:
+    def remove_agent(self, agent: MasterAgent) -> None:
         self.agents.pop(agent.id, None)
         if self.agents_by_pid.get(agent.pid) is agent:
             del self.agents_by_pid[agent.pid]
@@ -179,21 +186,21 @@ class Cluster:
 
     # -- frameworks --------------------------------------------------------------
 
-    def add_framework(self, framework: Framework) -> None:
+    def add_framework(self, framework: MasterFramework) -> None:
         framework.completed_tasks = collections.deque(maxlen=self.max_completed_tasks)
         self.frameworks[framework.id] = framework
         if framework.pid is not None:
             self.frameworks_by_pid[framework.pid] = framework
         self.notify("FRAMEWORK_ADDED", framework)
 
-    def set_framework_pid(self, framework: Framework, pid: PID | None) -> None:
+    def set_framework_pid(self, framework: MasterFramework, pid: PID | None) -> None:
         if framework.pid is not None and self.frameworks_by_pid.get(framework.pid) is framework:
             del self.frameworks_by_pid[framework.pid]
         framework.pid = pid
         if pid is not None:
             self.frameworks_by_pid[pid] = framework
 
-    def remove_framework(self, framework: Framework) -> None:
+    def remove_framework(self, framework: MasterFramework) -> None:
         self.frameworks.pop(framework.id, None)
         self.set_framework_pid(framework, None)
         self.completed_frameworks.append(framework)
@@ -201,7 +208,7 @@ class Cluster:
 
     # -- tasks and executors -------------------------------------------------------
 
-    def add_task(self, task: Task) -> None:
+    def add_task(self, task: MasterTask) -> None:
         """Index a task under its framework (if known) and agent, and charge its resources."""
         framework = self.frameworks.get(task.framework_id)
         if framework is not None:
@@ -211,7 +218,7 @@ class Cluster:
         agent.charge(task.framework_id, task.resources)
         self.notify("TASK_ADDED", task)
 
-    def remove_task(self, task: Task, *, unreachable: bool = False) -> None:
+    def remove_task(self, task: MasterTask, *, unreachable: bool = False) -> None:
         """Unindex a task and release its resources; it joins the completed tasks, or the
         framework's unreachable tasks when `unreachable` (its agent went silent)."""
         framework = self.frameworks.get(task.framework_id)
@@ -256,6 +263,6 @@ class Cluster:
                 framework.executors.pop(agent_id, None)
         return executor
 
-    def tasks(self) -> Iterator[Task]:
+    def tasks(self) -> Iterator[MasterTask]:
         for agent in self.agents.values():
             yield from agent.tasks.values()

@@ -8,7 +8,7 @@ import msgspec
 
 from libprocess import PID
 from master.base import MasterBase
-from master.state import Task
+from master.state import MasterTask
 from zmesos.protocol import (
     ExecutorToFramework,
     ExitedExecutor,
@@ -24,10 +24,10 @@ from zmesos.protocol import (
 )
 from zmesos.resources import Resources
 
-__all__ = ["TaskHandlers"]
+__all__ = ["MasterTaskHandlers"]
 
 
-class TaskHandlers(MasterBase):
+class MasterTaskHandlers(MasterBase):
     """Tasks after launch, and the messages the master relays between schedulers and agents."""
 
     def kill_task(self, sender: PID, message: KillTask) -> None:
@@ -117,7 +117,7 @@ class TaskHandlers(MasterBase):
                 )
                 self._send_status(framework, status)
 
-    def _reconciled(self, task: Task) -> TaskStatus:
+    def _reconciled(self, task: MasterTask) -> TaskStatus:
         status = self._master_status(
             task.id,
             task.state,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from master.state import Agent, Framework, Task
+from master.state import MasterAgent, MasterFramework, MasterTask
 from zmesos.protocol import TaskState
 from zmesos.resources import Resources
 
@@ -54,7 +54,7 @@ def _coalesced(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def _task_json(task: Task) -> dict[str, Any]:
+def _task_json(task: MasterTask) -> dict[str, Any]:
     statuses = [
         {"state": str(s.state), "timestamp": s.timestamp, "message": s.message}
         for s in task.statuses
@@ -74,7 +74,7 @@ def _task_json(task: Task) -> dict[str, Any]:
     }
 
 
-def _agent_json(agent: Agent, offered: Resources) -> dict[str, Any]:
+def _agent_json(agent: MasterAgent, offered: Resources) -> dict[str, Any]:
     return {
         "id": agent.id,
         "pid": str(agent.pid),
@@ -96,7 +96,7 @@ def _agent_json(agent: Agent, offered: Resources) -> dict[str, Any]:
     }
 
 
-def _framework_json(master: Master, framework: Framework, completed: bool) -> dict[str, Any]:
+def _framework_json(master: Master, framework: MasterFramework, completed: bool) -> dict[str, Any]:
     info = framework.info
     offers = [] if completed else master.offers.of_framework(framework.id)
     used = sum((t.resources for t in framework.tasks.values()), Resources())

@@ -51,7 +51,7 @@ from master.allocator.metrics import (
 )
 from master.allocator.quantities import Quantities, add_into, subtract, subtract_from
 from master.allocator.quota import available_headroom, limit_room, required_headroom
-from master.allocator.records import Agent, Allocation
+from master.allocator.records import Allocation, AllocatorAgent
 from master.allocator.roles import RoleNode
 from master.allocator.sorter import DRFSorter
 from zmesos.resources import Resources
@@ -92,11 +92,11 @@ class AllocationCycle:
 
     # ------------------------------------------------------------------ stage 1
 
-    def candidates(self, agent_ids: Iterable[str] | None) -> list[Agent]:
+    def candidates(self, agent_ids: Iterable[str] | None) -> list[AllocatorAgent]:
         """Active agents with something allocatable, in a deterministic order."""
         agents = self.allocator.agents
         if agent_ids is None:
-            pool: Iterable[Agent | None] = agents.values()
+            pool: Iterable[AllocatorAgent | None] = agents.values()
         else:
             pool = (agents.get(agent_id) for agent_id in sorted(set(agent_ids)))
         allocatable = self.allocatable
@@ -108,7 +108,7 @@ class AllocationCycle:
 
     # ------------------------------------------------------------------ stage 3
 
-    def quota_stage(self, agents: list[Agent]) -> None:
+    def quota_stage(self, agents: list[AllocatorAgent]) -> None:
         """Serve unmet guarantees first, roles in DRF order, agent by agent."""
         order = DRFSorter(self.allocator.totals)
         for node in self.quota_roles:
@@ -136,7 +136,7 @@ class AllocationCycle:
             for role in met:
                 order.deactivate(role)
 
-    def offer_guarantee(self, agent: Agent, node: RoleNode) -> bool:
+    def offer_guarantee(self, agent: AllocatorAgent, node: RoleNode) -> bool:
         """Offer `node`'s frameworks what this agent can give toward its guarantee."""
         unmet = node.unmet_guarantee()
         if not unmet:
@@ -176,7 +176,7 @@ class AllocationCycle:
 
     # ------------------------------------------------------------------ stage 4
 
-    def fair_share_stage(self, agents: list[Agent]) -> None:
+    def fair_share_stage(self, agents: list[AllocatorAgent]) -> None:
         """Offer each agent to roles, then frameworks, in weighted DRF order."""
         allocatable = self.allocatable
         # The quota stage may have met every guarantee: then no headroom is held.
@@ -190,7 +190,7 @@ class AllocationCycle:
             else:
                 self.offer_agent_by_role(agent)
 
-    def offer_whole_agent(self, agent: Agent) -> None:
+    def offer_whole_agent(self, agent: AllocatorAgent) -> None:
         """The hot path: nothing reserved here and no quota to respect.
 
         Every role may take everything, so the whole available `Resources`
@@ -243,7 +243,7 @@ class AllocationCycle:
                 refused_by_all[node.name] = (offer, frameworks.membership, filters_version, until)
         self.rejections[FILTERED] += filtered
 
-    def offer_agent_by_role(self, agent: Agent) -> None:
+    def offer_agent_by_role(self, agent: AllocatorAgent) -> None:
         """The general path: reservations on the agent, or quota limits and headroom.
 
         Roles are walked in DRF order while unreserved resources are left;
@@ -273,7 +273,7 @@ class AllocationCycle:
                 if not allocatable(agent.available_amounts):
                     return
 
-    def offer_to_role(self, agent: Agent, node: RoleNode) -> None:
+    def offer_to_role(self, agent: AllocatorAgent, node: RoleNode) -> None:
         """Offer what `node` may take here to its first unfiltered framework."""
         role = node.name
         available = agent.available.allocatable_to(role) if agent.reservations else agent.available
@@ -329,7 +329,9 @@ class AllocationCycle:
             self.reject(HEADROOM, "role:" + role)
         return shrunk
 
-    def first_unfiltered(self, agent: Agent, node: RoleNode, offer: Resources) -> str | None:
+    def first_unfiltered(
+        self, agent: AllocatorAgent, node: RoleNode, offer: Resources
+    ) -> str | None:
         """The first framework of `node`, in DRF order, that does not filter `offer`."""
         refusals_by_role: AgentFilters | None = self.filters.for_agent(agent.id)
         refusals = refusals_by_role.get(node.name) if refusals_by_role else None
@@ -351,7 +353,7 @@ class AllocationCycle:
 
     def make_offer(
         self,
-        agent: Agent,
+        agent: AllocatorAgent,
         node: RoleNode,
         framework_id: str,
         offer: Resources,

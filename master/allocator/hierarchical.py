@@ -41,7 +41,7 @@ from master.allocator.filters import OfferFilters
 from master.allocator.metrics import AllocatorMetrics
 from master.allocator.quantities import Quantities, add_into, subtract_from
 from master.allocator.quota import Quota
-from master.allocator.records import Agent, Allocation, Framework
+from master.allocator.records import Allocation, AllocatorAgent, AllocatorFramework
 from master.allocator.roles import RoleTree
 from master.allocator.sorter import Totals
 from zmesos.resources import Resources, role_ancestors
@@ -73,8 +73,8 @@ class HierarchicalAllocator:
         self.totals = Totals()
         self.roles = RoleTree(self.totals)
         self.filters = OfferFilters()
-        self.agents: dict[str, Agent] = {}
-        self.frameworks: dict[str, Framework] = {}
+        self.agents: dict[str, AllocatorAgent] = {}
+        self.frameworks: dict[str, AllocatorFramework] = {}
         self.min_allocatable: tuple[tuple[tuple[str, float], ...], ...] = tuple(
             tuple(requirement.items()) for requirement in min_allocatable
         )
@@ -103,7 +103,7 @@ class HierarchicalAllocator:
         if framework is not None and framework.known:
             raise AllocatorError(f"framework {framework_id} is already added")
         if framework is None:
-            framework = self.frameworks[framework_id] = Framework(framework_id)
+            framework = self.frameworks[framework_id] = AllocatorFramework(framework_id)
         framework.known = True
         framework.active = active
         framework.roles = frozenset(roles)
@@ -197,14 +197,14 @@ class HierarchicalAllocator:
         """
         if agent_id in self.agents:
             raise AllocatorError(f"agent {agent_id} is already added")
-        agent = self.agents[agent_id] = Agent(agent_id, total, active=active)
+        agent = self.agents[agent_id] = AllocatorAgent(agent_id, total, active=active)
         self.totals.add(agent.total_amounts)
         for role, amounts in agent.reservations.items():
             self.roles.reserve(role, amounts)
         for framework_id, held in (used or {}).items():
             framework = self.frameworks.get(framework_id)
             if framework is None:
-                framework = self.frameworks[framework_id] = Framework(framework_id)
+                framework = self.frameworks[framework_id] = AllocatorFramework(framework_id)
             self._track_held(framework, agent, held)
             self._sync_roles(framework, list(framework.allocation))
         self.events += 1
@@ -455,13 +455,13 @@ class HierarchicalAllocator:
 
     # ------------------------------------------------------------------ internals
 
-    def _agent(self, agent_id: str) -> Agent:
+    def _agent(self, agent_id: str) -> AllocatorAgent:
         try:
             return self.agents[agent_id]
         except KeyError:
             raise AllocatorError(f"unknown agent {agent_id}") from None
 
-    def _framework(self, framework_id: str) -> Framework:
+    def _framework(self, framework_id: str) -> AllocatorFramework:
         framework = self.frameworks.get(framework_id)
         if framework is None or not framework.known:
             raise AllocatorError(f"unknown framework {framework_id}")
@@ -469,8 +469,8 @@ class HierarchicalAllocator:
 
     def charge(
         self,
-        framework: Framework,
-        agent: Agent,
+        framework: AllocatorFramework,
+        agent: AllocatorAgent,
         role: str,
         resources: Resources,
         amounts: Quantities,
@@ -490,7 +490,9 @@ class HierarchicalAllocator:
         add_into(allocation, amounts)
         self.roles.allocated(role, framework.id, amounts, reserved)
 
-    def _release(self, framework: Framework, agent: Agent, role: str, resources: Resources) -> None:
+    def _release(
+        self, framework: AllocatorFramework, agent: AllocatorAgent, role: str, resources: Resources
+    ) -> None:
         amounts = scalar_quantities(resources)
         reserved = reserved_scalar_quantities(resources) if agent.reservations else None
         if agent.give_back(framework.id, role, resources, amounts):
@@ -504,7 +506,7 @@ class HierarchicalAllocator:
         subtract_from(framework.allocation[role], amounts)
         self.roles.unallocated(role, framework.id, amounts, reserved)
 
-    def _track_held(self, framework: Framework, agent: Agent, held: Held) -> None:
+    def _track_held(self, framework: AllocatorFramework, agent: AllocatorAgent, held: Held) -> None:
         by_role = (
             {_infer_role(framework, held): held} if isinstance(held, Resources) else dict(held)
         )
@@ -520,7 +522,7 @@ class HierarchicalAllocator:
             reserved = reserved_scalar_quantities(resources) if agent.reservations else None
             self.charge(framework, agent, role, resources, amounts, reserved)
 
-    def _sync_roles(self, framework: Framework, roles: Iterable[str]) -> None:
+    def _sync_roles(self, framework: AllocatorFramework, roles: Iterable[str]) -> None:
         """Make each role's view of the framework match its state.
 
         A framework is tracked under a role while subscribed to it or holding
@@ -542,7 +544,7 @@ class HierarchicalAllocator:
                 continue
             tree.set_framework_active(role, framework.id, framework.offerable_in(role))
 
-    def _forget_if_unknown(self, framework: Framework) -> None:
+    def _forget_if_unknown(self, framework: AllocatorFramework) -> None:
         """Drop a never-added framework once it holds nothing anywhere."""
         if not framework.known and not framework.agents:
             self._sync_roles(framework, list(framework.allocation))
@@ -557,7 +559,7 @@ def _amounts(value: Resources | Mapping[str, float] | None) -> dict[str, float]:
     return {name: float(amount) for name, amount in value.items() if amount}
 
 
-def _holding_role(agent: Agent, framework_id: str, resources: Resources) -> str:
+def _holding_role(agent: AllocatorAgent, framework_id: str, resources: Resources) -> str:
     """The role in which a framework holds `resources` on an agent (when the caller did not say)."""
     by_role = agent.holding(framework_id)
     if len(by_role) == 1:
@@ -570,7 +572,7 @@ def _holding_role(agent: Agent, framework_id: str, resources: Resources) -> str:
     )
 
 
-def _infer_role(framework: Framework, resources: Resources) -> str:
+def _infer_role(framework: AllocatorFramework, resources: Resources) -> str:
     """The role reported holdings belong to: one of the framework's roles that may hold them."""
     reserved = reserved_roles(resources)
     for role in sorted(framework.roles):

@@ -20,7 +20,7 @@ from master.allocator.errors import AccountingError
 from master.allocator.quantities import Quantities, add_into, subtract_from
 from zmesos.resources import Resources
 
-__all__ = ["Agent", "Allocation", "Framework"]
+__all__ = ["Allocation", "AllocatorAgent", "AllocatorFramework"]
 
 
 class Allocation(msgspec.Struct, frozen=True, gc=False):
@@ -37,7 +37,7 @@ class Allocation(msgspec.Struct, frozen=True, gc=False):
     resources: Resources
 
 
-class Agent:
+class AllocatorAgent:
     """One agent's resources and who holds them."""
 
     __slots__ = (
@@ -154,10 +154,10 @@ class Agent:
         self.available_amounts = scalar_quantities(self.available)
 
     def __repr__(self) -> str:
-        return f"Agent({self.id!r})"
+        return f"AllocatorAgent({self.id!r})"
 
 
-class Framework:
+class AllocatorFramework:
     """One framework as the allocator sees it."""
 
     __slots__ = (
@@ -190,4 +190,4 @@ class Framework:
         return self.known and self.active and role in self.roles and role not in self.suppressed
 
     def __repr__(self) -> str:
-        return f"Framework({self.id!r})"
+        return f"AllocatorFramework({self.id!r})"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from master.state import Agent, Framework, Task
+from master.state import MasterAgent, MasterFramework, MasterTask
 from zmesos.resources import Resources
 from zmesos.v1.objects import (
     agent_info_to_v1,
@@ -44,7 +44,7 @@ def time_info(seconds: float | None) -> dict[str, int]:
     return {"nanoseconds": int((seconds or 0.0) * 1e9)}
 
 
-def task_v1(task: Task) -> dict[str, Any]:
+def task_v1(task: MasterTask) -> dict[str, Any]:
     result: dict[str, Any] = {
         "name": task.info.name,
         "task_id": ident(task.id),
@@ -69,7 +69,7 @@ def task_v1(task: Task) -> dict[str, Any]:
     return result
 
 
-def agent_v1(master: Master, agent: Agent) -> dict[str, Any]:
+def agent_v1(master: Master, agent: MasterAgent) -> dict[str, Any]:
     offered = master.offers.offered_on(agent.id)
     return {
         "agent_info": agent_info_to_v1(agent.info),
@@ -89,7 +89,9 @@ def agent_v1(master: Master, agent: Agent) -> dict[str, Any]:
     }
 
 
-def framework_v1(master: Master, framework: Framework, completed: bool = False) -> dict[str, Any]:
+def framework_v1(
+    master: Master, framework: MasterFramework, completed: bool = False
+) -> dict[str, Any]:
     offers = [] if completed else master.offers.of_framework(framework.id)
     used = sum((task.resources for task in framework.tasks.values()), Resources())
     result: dict[str, Any] = {
