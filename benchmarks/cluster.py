@@ -1,6 +1,6 @@
 """Whole-cluster benchmarks: real processes, and a master facing 10,000 simulated agents.
 
-    python -m benchmarks.cluster [--json FILE] [--quick] [--only real|simulated]
+    python -m benchmarks.cluster [--json FILE] [--quick] [--only real|simulated|v1]
 
 1. real: a master and 4 agents as OS processes (`zmesos local`'s cluster), one
    framework launching 2,000 trivial command tasks (`true`), each in its own
@@ -11,12 +11,18 @@
    100,000 tasks that finish at once: tasks per second through the master,
    messages per second it received, and offer-to-RUNNING latency, beside the
    Mesos paper's figure (task launch overhead under 1 s at 50,000 emulated nodes).
+3. v1: the two doors side by side on one simulated cluster (1,000 agents): an
+   actor framework, then a v1 HTTP framework (benchmarks.v1_framework: ACCEPT,
+   ACKNOWLEDGE, ... as HTTP calls, events on the RecordIO stream), 20,000 tasks
+   each, three rounds: tasks per second and offer-to-RUNNING latency of each,
+   and their ratio (target: v1 at least half of the actor framework's tasks/s).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import os
@@ -25,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -41,6 +48,7 @@ from zmesos.resources import Resources
 MESOS_PAPER_LAUNCH_OVERHEAD_S = 1.0  # Hindman et al., NSDI 2011: < 1 s at 50,000 nodes
 TARGET_TASKS_PER_S = 2000.0
 PROBE_TASKS = 200
+V1_TARGET_RATIO = 0.5  # the v1 HTTP door reaches at least half the actor door's tasks/s
 
 
 def _free_port() -> int:
@@ -123,24 +131,35 @@ async def real(tasks: int, agents: int) -> dict[str, object]:
     }
 
 
+@contextlib.asynccontextmanager
+async def _simulated_cluster(
+    work_dir: str, agents: int, agent_processes: int
+) -> AsyncIterator[LocalCluster]:
+    """A master (its own OS process) and `agents` simulated agents in `agent_processes`."""
+    cluster = LocalCluster("127.0.0.1", _free_port(), Path(work_dir), "")
+    try:
+        await cluster.start_master("--allocation-interval", "1")
+        per_process = -(-agents // agent_processes)
+        for index in range(agent_processes):
+            count = min(per_process, agents - index * per_process)
+            await cluster.spawn(
+                f"simulated-{index}",
+                "--serve-agents",
+                str(count),
+                str(index * per_process),
+                cluster.master,
+                module="benchmarks.cluster",
+            )
+        await cluster.wait_for_agents(agents, timeout=300)
+        yield cluster
+    finally:
+        await cluster.stop()
+
+
 async def simulated(agents: int, tasks: int, frameworks: int, agent_processes: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="zmesos-bench-") as work_dir:
-        cluster = LocalCluster("127.0.0.1", _free_port(), Path(work_dir), "")
-        http = cluster.url
-        try:
-            await cluster.start_master("--allocation-interval", "1")
-            per_process = -(-agents // agent_processes)
-            for index in range(agent_processes):
-                count = min(per_process, agents - index * per_process)
-                await cluster.spawn(
-                    f"simulated-{index}",
-                    "--serve-agents",
-                    str(count),
-                    str(index * per_process),
-                    cluster.master,
-                    module="benchmarks.cluster",
-                )
-            await cluster.wait_for_agents(agents, timeout=300)
+        async with _simulated_cluster(work_dir, agents, agent_processes) as cluster:
+            http = cluster.url
             before = await _master_metrics(http)
             resources = Resources.parse("cpus:1;mem:128")
             plans = [
@@ -154,8 +173,6 @@ async def simulated(agents: int, tasks: int, frameworks: int, agent_processes: i
             # per-task overhead the Mesos paper measured.
             probe_plan = [Command(f"probe-{t:03d}", "true", resources) for t in range(PROBE_TASKS)]
             _, probe = await _run_frameworks(cluster.master, [probe_plan], timeout=120)
-        finally:
-            await cluster.stop()
     records = [record for scheduler in schedulers for record in scheduler.records.values()]
     finished = sum(1 for r in records if r.state is not None and r.state.value == "TASK_FINISHED")
     latencies = [r.launch_to_running for r in records if r.launch_to_running is not None]
@@ -177,6 +194,49 @@ async def simulated(agents: int, tasks: int, frameworks: int, agent_processes: i
     }
 
 
+async def v1_side_by_side(agents: int, tasks: int, rounds: int, agent_processes: int) -> dict:
+    """One actor framework, then one v1 HTTP framework, `rounds` times on one simulated cluster.
+
+    Each runs `tasks` tasks of cpus:1;mem:128 alone on the cluster; figures are
+    the medians over the rounds, and the v1/actor ratio of tasks per second.
+    """
+    from benchmarks.v1_framework import V1BatchFramework
+
+    resources = Resources.parse("cpus:1;mem:128")
+    runs: dict[str, list[dict[str, float | None]]] = {"actor": [], "v1": []}
+    with tempfile.TemporaryDirectory(prefix="zmesos-bench-") as work_dir:
+        async with _simulated_cluster(work_dir, agents, agent_processes) as cluster:
+            for round_index in range(rounds):
+                plan = [Command(f"a{round_index}-{t:06d}", "true", resources) for t in range(tasks)]
+                seconds, [scheduler] = await _run_frameworks(cluster.master, [plan], timeout=600)
+                records = scheduler.records.values()
+                finished = sum(1 for r in records if r.state and r.state.value == "TASK_FINISHED")
+                latencies = [r.launch_to_running for r in records if r.launch_to_running]
+                runs["actor"].append(
+                    {"tasks_per_s": finished / seconds, **_latency_figures(latencies)}
+                )
+                framework = V1BatchFramework(
+                    cluster.url, [f"v{round_index}-{t:06d}" for t in range(tasks)]
+                )
+                start = time.perf_counter()
+                await asyncio.wait_for(framework.run(), 600)
+                seconds = time.perf_counter() - start
+                runs["v1"].append(
+                    {
+                        "tasks_per_s": framework.finished / seconds,
+                        **_latency_figures(list(framework.running_latency.values())),
+                    }
+                )
+                await asyncio.sleep(1.0)  # let the torn-down framework's resources return
+    figures: dict[str, object] = {"agents": agents, "tasks": tasks, "rounds": rounds}
+    for door, results in runs.items():
+        for key in ("tasks_per_s", "p50_s", "p99_s"):
+            values = [r[key] for r in results if r[key] is not None]
+            figures[f"{door}_{key}"] = statistics.median(values) if values else None
+    figures["v1_over_actor"] = figures["v1_tasks_per_s"] / figures["actor_tasks_per_s"]  # type: ignore[operator]
+    return figures
+
+
 async def serve_agents(count: int, first: int, master: str) -> None:
     """An OS process hosting `count` simulated agents on one node."""
     from benchmarks.simulated_agent import SimulatedAgent
@@ -191,7 +251,9 @@ async def serve_agents(count: int, first: int, master: str) -> None:
 
 
 def _print(results: dict[str, dict]) -> None:
-    real_figures, sim = results.get("real"), results.get("simulated")
+    real_figures, sim, v1 = results.get("real"), results.get("simulated"), results.get("v1")
+    if v1:
+        _print_v1(v1)
     if real_figures:
         print(f"\nreal: {real_figures['agents']} agents, {real_figures['tasks']} command tasks")
         print(
@@ -222,11 +284,25 @@ def _print(results: dict[str, dict]) -> None:
         )
 
 
+def _print_v1(v1: dict) -> None:
+    print(
+        f"\nv1 HTTP vs actor framework: {v1['agents']} simulated agents, {v1['tasks']} tasks "
+        f"each, median of {v1['rounds']} rounds"
+    )
+    for door in ("actor", "v1"):
+        print(
+            f"  {door:<5} {v1[f'{door}_tasks_per_s']:,.0f} tasks/s; offer->RUNNING "
+            f"p50 {v1[f'{door}_p50_s']:.3f} s, p99 {v1[f'{door}_p99_s']:.3f} s"
+        )
+    ok = "yes" if v1["v1_over_actor"] >= V1_TARGET_RATIO else "NO"
+    print(f"  v1/actor {v1['v1_over_actor']:.2f} (target >= {V1_TARGET_RATIO}: {ok})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     parser.add_argument("--quick", action="store_true", help="a tenth of the work")
-    parser.add_argument("--only", choices=("real", "simulated"))
+    parser.add_argument("--only", choices=("real", "simulated", "v1"))
     parser.add_argument("--serve-agents", nargs=3, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve_agents:
@@ -241,6 +317,8 @@ def main() -> None:
         results["real"] = uvloop.run(real(2000 // scale, 4))
     if options.only in (None, "simulated"):
         results["simulated"] = uvloop.run(simulated(10_000 // scale, 100_000 // scale, 10, 4))
+    if options.only in (None, "v1"):
+        results["v1"] = uvloop.run(v1_side_by_side(1000 // scale, 20_000 // scale, 3, 2))
     _print(results)
     if options.json:
         Path(options.json).write_text(json.dumps(results, indent=2) + "\n")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -84,25 +83,35 @@ async def read_call(request: web.Request, max_bytes: int = MAX_CALL_BYTES) -> di
     message_accepts = request.headers.get("Message-Accept", "")
     if _only_protobuf(accepts) or _only_protobuf(message_accepts):
         raise Refused(406, "Protobuf responses are not supported; accept application/json")
-    if request.content_length is not None and request.content_length > max_bytes:
+    length = request.content_length
+    if length is not None and length > max_bytes:
         raise Refused(413, f"Request body is over the limit of {max_bytes} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(1 << 16):
-        size += len(chunk)
-        if size > max_bytes:
-            raise Refused(413, f"Request body is over the limit of {max_bytes} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    if length is not None:
+        try:
+            body = await request.content.readexactly(length)
+        except asyncio.IncompleteReadError:
+            raise Refused(400, "Request body is shorter than its Content-Length") from None
+    else:  # chunked: read up to the limit
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.content.iter_chunked(1 << 16):
+            size += len(chunk)
+            if size > max_bytes:
+                raise Refused(413, f"Request body is over the limit of {max_bytes} bytes")
+            chunks.append(chunk)
+        body = b"".join(chunks)
     try:
-        call = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
+        call = _decode(body)
+    except msgspec.DecodeError as error:
         raise Refused(400, f"Malformed JSON: {error}") from None
     if not isinstance(call, dict):
         raise Refused(400, "Expecting a JSON object")
     if not isinstance(call.get("type"), str):
         raise Refused(400, "Expecting 'type' to be present")
     return call
+
+
+_decode = msgspec.json.Decoder().decode
 
 
 def _only_protobuf(accept: str) -> bool:
