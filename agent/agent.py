@@ -108,7 +108,7 @@ class Agent(RecoveryHandlers, AgentTaskHandlers, VolumeHandlers):
         self._recover()
 
     def shutdown_agent(self, sender: PID, message: ShutdownAgent) -> None:
-        self.metrics["messages/ShutdownAgent"] += 1
+        self.metrics["messages_shutdown_agent"] += 1
         if not self._from_master(sender, message):
             return
         # The master removed this agent: the next start must register as a new one.

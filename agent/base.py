@@ -24,6 +24,7 @@ from agent.state import AgentExecutor, AgentFramework, ExecutorState, FrameworkS
 from agent.status_updates import StatusUpdateManager
 from agent.volume_links import BIND, VolumeLink, prepare_volume_links
 from libprocess import PID, Message, Process, Timer, clock
+from zmesos.backoff import Backoff
 from zmesos.protocol import (
     AgentInfo,
     Reason,
@@ -40,6 +41,9 @@ from zmesos.resources import Resource, Resources
 
 __all__ = ["AgentBase"]
 
+REGISTRATION_RETRY_MAX = 60.0  # Mesos: REGISTER_RETRY_INTERVAL_MAX
+REGISTRATION_RETRY_MIN = 0.01  # a zero backoff factor must not spin
+
 
 class AgentBase(Process):
     """State and shared helpers of the Agent actor; see agent.agent.Agent."""
@@ -55,7 +59,6 @@ class AgentBase(Process):
         super().__init__(name)
         self.flags = flags
         self.containerizer = containerizer or Containerizer(fork_server=flags.executor_fork_server)
-        self.rng = rng or random.Random()
         self.detector = flags.master_detector
         # The master's actor: known from the start when --master names it, else once
         # detected; it may change on every re-registration (a restarted or new master).
@@ -71,7 +74,12 @@ class AgentBase(Process):
         self._recovery_timer: Timer | None = None
         self._unsent_notices: list[Message] = []  # for the master, kept while it is away
         self._registration_timer: Timer | None = None
-        self._registration_backoff = flags.registration_backoff_factor
+        self._registration_backoff = Backoff(
+            flags.registration_backoff_factor,
+            REGISTRATION_RETRY_MAX,
+            minimum=REGISTRATION_RETRY_MIN,
+            rng=rng,
+        )
         self._ping_timer: Timer | None = None
         self._ping_timeout = 0.0
         self.shutting_down = False
@@ -122,7 +130,7 @@ class AgentBase(Process):
     def _from_master(self, sender: PID, message: Any) -> bool:
         if sender == self.master:
             return True
-        self.metrics["messages_not_from_master"] += 1
+        self.metrics["invalid_messages"] += 1
         self._drop(message, f"it did not come from the master ({self.master})", sender=str(sender))
         return False
 

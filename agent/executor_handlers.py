@@ -58,7 +58,7 @@ class ExecutorHandlers(AgentBase):
     """Executor life: launch, registration, exit, timeouts, shutdown."""
 
     def register_executor(self, sender: PID, message: RegisterExecutor) -> None:
-        self.metrics["messages/RegisterExecutor"] += 1
+        self.metrics["messages_register_executor"] += 1
         framework = self.frameworks.get(message.framework_id)
         executor = framework.executors.get(message.executor_id) if framework else None
         if framework is None or executor is None:
@@ -98,7 +98,7 @@ class ExecutorHandlers(AgentBase):
         still STAGING that it does not know never reached it: TASK_LOST, reason
         AGENT_RESTARTED, as in Mesos.
         """
-        self.metrics["messages/ReregisterExecutor"] += 1
+        self.metrics["messages_reregister_executor"] += 1
         framework = self.frameworks.get(message.framework_id)
         executor = framework.executors.get(message.executor_id) if framework else None
         if framework is None or executor is None:
@@ -362,7 +362,7 @@ class ExecutorHandlers(AgentBase):
 
     def shutdown_framework_executor(self, sender: PID, message: ShutdownFrameworkExecutor) -> None:
         """The framework asked (Mesos's SHUTDOWN call): shut that executor down."""
-        self.metrics["messages/ShutdownFrameworkExecutor"] += 1
+        self.metrics["messages_shutdown_framework_executor"] += 1
         if not self._from_master(sender, message):
             return
         framework = self.frameworks.get(message.framework_id)

@@ -34,8 +34,6 @@ from zmesos.protocol import (
 
 __all__ = ["RegistrationHandlers"]
 
-REGISTRATION_RETRY_MAX = 60.0  # Mesos: REGISTER_RETRY_INTERVAL_MAX
-REGISTRATION_RETRY_MIN = 0.01  # a zero backoff factor must not spin
 MAX_MISSED_PINGS = 5  # Mesos's default --max_agent_ping_timeouts
 
 
@@ -44,7 +42,7 @@ class RegistrationHandlers(AgentBase):
 
     def _start_registration(self) -> None:
         self._stop_registration()
-        self._registration_backoff = self.flags.registration_backoff_factor
+        self._registration_backoff.reset()
         self._attempt_registration()
 
     def _stop_registration(self) -> None:
@@ -65,8 +63,7 @@ class RegistrationHandlers(AgentBase):
             self._send_registration(fixed)
         else:
             self.defer(self.detector.detect(), self._master_detected)
-        delay = max(self.rng.uniform(0, self._registration_backoff), REGISTRATION_RETRY_MIN)
-        self._registration_backoff = min(self._registration_backoff * 2, REGISTRATION_RETRY_MAX)
+        delay = self._registration_backoff.next()
         self._registration_timer = self.delay(delay, self._attempt_registration)
 
     def _master_detected(self, done: asyncio.Future[PID]) -> None:
@@ -122,7 +119,7 @@ class RegistrationHandlers(AgentBase):
         )
 
     def registered(self, sender: PID, message: AgentRegistered) -> None:
-        self.metrics["messages/AgentRegistered"] += 1
+        self.metrics["messages_agent_registered"] += 1
         if not self._from_master(sender, message):
             return
         if self.connected and message.agent_id == self.agent_id:
@@ -142,7 +139,7 @@ class RegistrationHandlers(AgentBase):
         self._connected(message.agent_id, message.ping_interval, "agent_registered")
 
     def reregistered(self, sender: PID, message: AgentReregistered) -> None:
-        self.metrics["messages/AgentReregistered"] += 1
+        self.metrics["messages_agent_reregistered"] += 1
         if not self._from_master(sender, message):
             return
         if message.agent_id != self.agent_id:
@@ -185,7 +182,7 @@ class RegistrationHandlers(AgentBase):
         self._start_registration()
 
     def ping(self, sender: PID, message: Ping) -> None:
-        self.metrics["messages/Ping"] += 1
+        self.metrics["messages_ping"] += 1
         self.send(sender, Pong())
         if sender != self.master or not self.connected:
             return

@@ -35,7 +35,7 @@ class AgentTaskHandlers(AgentBase):
     """The master's task messages and the executors' updates and messages."""
 
     def run_task(self, sender: PID, message: RunTask) -> None:
-        self.metrics["messages/RunTask"] += 1
+        self.metrics["messages_run_task"] += 1
         if not self._from_master(sender, message):
             return
         task, framework_id = message.task, message.framework.id
@@ -142,7 +142,7 @@ class AgentTaskHandlers(AgentBase):
             self._hand_over(framework, executor, record)
 
     def kill_task(self, sender: PID, message: KillTask) -> None:
-        self.metrics["messages/KillTask"] += 1
+        self.metrics["messages_kill_task"] += 1
         if not self._from_master(sender, message):
             return
         framework = self.frameworks.get(message.framework_id)
@@ -193,7 +193,7 @@ class AgentTaskHandlers(AgentBase):
         )
 
     def shutdown_framework(self, sender: PID, message: ShutdownFramework) -> None:
-        self.metrics["messages/ShutdownFramework"] += 1
+        self.metrics["messages_shutdown_framework"] += 1
         if not self._from_master(sender, message):
             return
         framework = self.frameworks.get(message.framework_id)
@@ -226,7 +226,7 @@ class AgentTaskHandlers(AgentBase):
     def status_update_acknowledgement(
         self, sender: PID, message: StatusUpdateAcknowledgement
     ) -> None:
-        self.metrics["messages/StatusUpdateAcknowledgement"] += 1
+        self.metrics["messages_status_update_acknowledgement"] += 1
         if not self._from_master(sender, message):
             return
         acknowledged = self.status_updates.acknowledge(
@@ -240,7 +240,7 @@ class AgentTaskHandlers(AgentBase):
             self._task_completed(message.framework_id, message.task_id)
 
     def framework_to_executor(self, sender: PID, message: FrameworkToExecutor) -> None:
-        self.metrics["messages/FrameworkToExecutor"] += 1
+        self.metrics["messages_framework_to_executor"] += 1
         if not self._from_master(sender, message):
             return
         framework = self.frameworks.get(message.framework_id)
@@ -252,11 +252,11 @@ class AgentTaskHandlers(AgentBase):
         self.send(executor.pid, message)
 
     def status_update(self, sender: PID, message: StatusUpdateMessage) -> None:
-        self.metrics["messages/StatusUpdateMessage"] += 1
+        self.metrics["messages_status_update"] += 1
         self._take_executor_update(sender, message.update)
 
     def executor_to_framework(self, sender: PID, message: ExecutorToFramework) -> None:
-        self.metrics["messages/ExecutorToFramework"] += 1
+        self.metrics["messages_executor_to_framework"] += 1
         framework = self.frameworks.get(message.framework_id)
         if framework is None or message.executor_id not in framework.executors:
             self._drop(message, "unknown framework or executor")

@@ -91,7 +91,7 @@ class VolumeHandlers(AgentBase):
         return total
 
     def checkpoint_resources(self, sender: PID, message: CheckpointResources) -> None:
-        self.metrics["messages/CheckpointResources"] += 1
+        self.metrics["messages_checkpoint_resources"] += 1
         if not self._from_master(sender, message):
             return
         try:

@@ -37,6 +37,7 @@ import uvloop
 
 from frameworks.scheduler import DriverStatus  # one status enum for both drivers, as in Mesos
 from libprocess import PID, Node, Process, Timer, clock
+from zmesos.backoff import Backoff
 from zmesos.protocol import (
     AgentInfo,
     ExecutorInfo,
@@ -197,7 +198,9 @@ class ExecutorDriver(Process):
         self.unacknowledged: dict[bytes, StatusUpdate] = {}  # by uuid, in send order
         self._kill_grace_periods: dict[str, float] = {}
         self._registration_timer: Timer | None = None
-        self._registration_backoff = REGISTRATION_RETRY_MIN
+        self._registration_backoff = Backoff(
+            REGISTRATION_RETRY_MIN, REGISTRATION_RETRY_MAX, jitter=(1.0, 1.0)
+        )
         self._recovery_timer: Timer | None = None
         self._shutdown_timer: Timer | None = None
         self._shutting_down = False
@@ -296,7 +299,7 @@ class ExecutorDriver(Process):
             self._recovery_timer = self.delay(
                 self.environment.recovery_timeout, self._recovery_timed_out
             )
-        self._registration_backoff = REGISTRATION_RETRY_MIN
+        self._registration_backoff.reset()
         self._attempt_registration()
 
     def shutdown_now(self) -> None:
@@ -320,8 +323,7 @@ class ExecutorDriver(Process):
                 updates=tuple(self.unacknowledged.values()),
             )
             self.send(self.agent, message)
-        delay = self._registration_backoff
-        self._registration_backoff = min(delay * 2, REGISTRATION_RETRY_MAX)
+        delay = self._registration_backoff.next()
         self._registration_timer = self.delay(delay, self._attempt_registration)
 
     def _registered(self, sender: PID, message: ExecutorRegistered) -> None:
@@ -364,7 +366,7 @@ class ExecutorDriver(Process):
         self.link(sender)
         if self._registration_timer is not None:
             self._registration_timer.cancel()
-        self._registration_backoff = REGISTRATION_RETRY_MIN
+        self._registration_backoff.reset()
         self._attempt_registration()
 
     def _now_connected(self) -> None:

@@ -36,12 +36,12 @@ import asyncio
 import collections
 import enum
 import itertools
-import random
 from collections.abc import Iterable, Sequence
 
 import msgspec
 
 from libprocess import PID, Message, Node, Process, Timer
+from zmesos.backoff import Backoff
 from zmesos.detector import master_detector
 from zmesos.protocol import (
     AcceptOffers,
@@ -157,10 +157,9 @@ class SchedulerDriver(Process):
         self.connected = False
         self.status = DriverStatus.NOT_STARTED
         self._failover = bool(framework.id)  # a scheduler started with an id fails over
-        self._backoff_initial, self._backoff_cap = registration_backoff
-        self._backoff = self._backoff_initial
+        initial, cap = registration_backoff
+        self._backoff = Backoff(initial, cap, jitter=(0.5, 1.0))
         self._retry: Timer | None = None
-        self._random = random.Random()
         self._acknowledged: collections.OrderedDict[bytes, None] = collections.OrderedDict()
 
     # -- life cycle --------------------------------------------------------------
@@ -190,7 +189,7 @@ class SchedulerDriver(Process):
         self.connected = False
         self.log.warning("master_disconnected", master=str(self.master))
         self._callback("disconnected")
-        self._backoff = self._backoff_initial
+        self._backoff.reset()
         self._register()
 
     async def join(self) -> DriverStatus:
@@ -218,8 +217,7 @@ class SchedulerDriver(Process):
             self._send_registration(fixed)
         else:
             self.defer(self.detector.detect(), self._master_detected)
-        delay = self._backoff * self._random.uniform(0.5, 1.0)
-        self._backoff = min(self._backoff * 2, self._backoff_cap)
+        delay = self._backoff.next()
         self._retry = self.delay(delay, self._register)
 
     def _master_detected(self, done: asyncio.Future[PID]) -> None:
@@ -273,7 +271,7 @@ class SchedulerDriver(Process):
         self.master_info = master
         self.connected = True
         self._failover = False
-        self._backoff = self._backoff_initial
+        self._backoff.reset()
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None

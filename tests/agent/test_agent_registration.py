@@ -108,7 +108,7 @@ async def test_agent_ignores_registration_answers_from_others(tmp_path):
         agent_pid = node.spawn(agent)
         impostor.send(agent_pid, AgentRegistered("agent-x"))
         await settle()
-        assert not agent.connected and agent.metrics["messages_not_from_master"] == 1
+        assert not agent.connected and agent.metrics["invalid_messages"] == 1
 
 
 async def test_agent_reregisters_with_its_tasks_when_the_master_returns(tmp_path):

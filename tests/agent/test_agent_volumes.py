@@ -146,7 +146,7 @@ async def test_agent_volumes_checkpoint_not_from_the_master_is_dropped(tmp_path)
         node.spawn(intruder)
         assert master.agent is not None
         intruder.send(master.agent, CheckpointResources(tuple(Resources.parse(RW).to_list())))
-        await master.wait_for(lambda: agent.metrics["messages_not_from_master"] == 1)
+        await master.wait_for(lambda: agent.metrics["invalid_messages"] == 1)
         assert not paths.resources_info_path(tmp_path).exists()
 
 
