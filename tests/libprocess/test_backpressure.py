@@ -94,23 +94,34 @@ async def test_transport_flood_from_another_process_stays_bounded_and_others_get
 
 @pytest.mark.timeout(30)
 async def test_transport_flood_of_many_runs_a_frame_pauses_reading_and_bounds_the_mailbox():
-    async with Node() as node:
+    async with Node() as node, Node() as neighbour:
         sink = SlowSink("sink")
         node.spawn(sink)
+        recorder = Recorder("recorder")
+        node.spawn(recorder)
+        polite = neighbour.spawn(Process())
         runs = 1000  # each run one event: a frame brings more events than a turn handles
         body = {"text": "x", "number": 1}
         flooder = start_flooder(
-            f"tcp://{node.host}:{node.port}", "sink", "Note", body, seconds=1.5, runs=runs
+            f"tcp://{node.host}:{node.port}", "sink", "Note", body, seconds=2.0, runs=runs
         )
+        arrived_during_pauses = False
         try:
+            sent = False
             while flooder.poll() is None:
                 await asyncio.sleep(0.02)
+                if not sent and node.metrics["inbound_pauses"] > 0:
+                    neighbour.send(polite, recorder.pid, Note(text="hello"))
+                    sent = True
+                if sent and recorder.notes and flooder.poll() is None:
+                    arrived_during_pauses = True
             flooder.communicate(timeout=10)
         finally:
             if flooder.poll() is None:
                 flooder.kill()
                 flooder.wait()
         assert node.metrics["inbound_pauses"] > 0
+        assert arrived_during_pauses, "a polite peer's note did not get through the flood"
         assert sink.received > 0
         assert sink.longest_mailbox <= transport_module._MAILBOX_HIGH + runs
 
