@@ -161,6 +161,41 @@ class Agent(RecoveryHandlers, AgentTaskHandlers, VolumeHandlers):
             self.log.info("executor_disconnected", executor_id=executor.id, executor_pid=str(pid))
             self._arm_shutdown_timer(executor)
 
+    def http_executor_expected(self, framework_id: str, executor_id: str) -> dict[str, Any] | None:
+        """For a v1 executor's SUBSCRIBE (agent.v1): None when this agent does not run that
+        executor; else its container id and whether it re-registers (it runs already, or
+        was recovered after a restart) rather than registers."""
+        framework = self.frameworks.get(framework_id)
+        executor = framework.executors.get(executor_id) if framework else None
+        if executor is None or executor.state in (
+            ExecutorState.TERMINATING,
+            ExecutorState.TERMINATED,
+        ):
+            return None
+        return {
+            "container_id": executor.container_id,
+            "reregister": executor.state is ExecutorState.RUNNING or executor.recovered,
+        }
+
+    def containers(self) -> list[dict[str, Any]]:
+        """GET_CONTAINERS (agent.v1): one entry per executor's container, Mesos's shape."""
+        return [
+            {
+                "framework_id": {"value": framework.id},
+                "executor_id": {"value": executor.id},
+                "executor_name": executor.info.name,
+                "container_id": {"value": executor.container_id},
+                **(
+                    {"container_status": {"executor_pid": executor.container.pid}}
+                    if executor.container is not None
+                    else {}
+                ),
+            }
+            for framework in self.frameworks.values()
+            for executor in framework.executors.values()
+            if executor.state is not ExecutorState.TERMINATED
+        ]
+
     def state(self) -> dict[str, Any]:
         """A plain snapshot: the agent's id and connection, frameworks, executors, tasks."""
         return {

@@ -49,6 +49,7 @@ from zmesos.resources import Resource
 
 __all__ = ["ExecutorHandlers"]
 
+SUBSCRIPTION_BACKOFF_MAX = 2.0  # seconds; Mesos's default --executor_reregistration_timeout
 EXIT_STATUS_NOT_STARTED = 127  # ExitedExecutor.status when the program never ran
 # The directory that holds the agent and frameworks packages: executors import from it.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -111,6 +112,9 @@ class ExecutorHandlers(AgentBase):
         executor.pid = sender
         self.link(sender)
         if not recovering:
+            if executor.shutdown_timer is not None:  # its old link broke; it is back in time
+                executor.shutdown_timer.cancel()
+                executor.shutdown_timer = None
             self.log.info(
                 "executor_reregistered", executor_id=executor.id, executor_pid=str(sender)
             )
@@ -259,6 +263,18 @@ class ExecutorHandlers(AgentBase):
                 env.RECOVERY_TIMEOUT: str(self.flags.recovery_timeout),
                 env.SHUTDOWN_GRACE_PERIOD: str(self.flags.executor_shutdown_grace_period),
                 env.LIBPROCESS_IP: self.pid.host,
+                env.MESOS_FRAMEWORK_ID: framework.id,
+                env.MESOS_EXECUTOR_ID: executor.id,
+                env.MESOS_AGENT_ID: self.agent_id,
+                env.MESOS_DIRECTORY: str(executor.sandbox),
+                env.MESOS_SANDBOX: str(executor.sandbox),
+                env.MESOS_AGENT_ENDPOINT: f"{self.flags.ip}:{self.flags.port}",
+                env.MESOS_CHECKPOINT: "1" if framework.info.checkpoint else "0",
+                env.MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD: _duration(
+                    self.flags.executor_shutdown_grace_period
+                ),
+                env.MESOS_RECOVERY_TIMEOUT: _duration(self.flags.recovery_timeout),
+                env.MESOS_SUBSCRIPTION_BACKOFF_MAX: _duration(SUBSCRIPTION_BACKOFF_MAX),
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), python_path])),
             }
         )
@@ -412,3 +428,8 @@ class ExecutorHandlers(AgentBase):
             executor.registration_timer = None
         if executor.container is not None:
             self.containerizer.destroy(executor.container)
+
+
+def _duration(seconds: float) -> str:
+    """Seconds in Mesos's spelling of a duration (`5secs`, `0.5secs`)."""
+    return f"{seconds:g}secs"

@@ -43,7 +43,7 @@ async def run_agent(flags: AgentFlags) -> AgentHandle:
     node = await Node(host=flags.ip, port=flags.actor_port).start()
     pid = PID(AGENT_NAME, *node.address)
     try:
-        http = await serve_http(pid, node, flags.ip, flags.port)
+        http = await serve_http(pid, node, flags.ip, flags.port, flags)
     except BaseException:
         await node.stop()
         raise

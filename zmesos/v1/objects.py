@@ -24,7 +24,10 @@ from zmesos.protocol import (
     KillPolicy,
     MasterInfo,
     Offer,
+    Reason,
+    Source,
     TaskInfo,
+    TaskState,
     TaskStatus,
 )
 from zmesos.resources import Resources
@@ -44,6 +47,7 @@ __all__ = [
     "offer_to_v1",
     "task_info_from_v1",
     "task_info_to_v1",
+    "task_status_from_v1",
     "task_status_to_v1",
 ]
 
@@ -228,6 +232,35 @@ def task_info_to_v1(task: TaskInfo) -> dict[str, Any]:
         nanoseconds = int(task.kill_policy.grace_period_seconds * NANOSECONDS)
         result["kill_policy"] = {"grace_period": {"nanoseconds": nanoseconds}}
     return result
+
+
+def task_status_from_v1(value: Any, where: str) -> TaskStatus:
+    """A TaskStatus an executor sends (UPDATE): state and uuid required, reason if known."""
+    status = obj(value, where)
+    state = string(status, "state", where, required=True)
+    try:
+        task_state = TaskState(state)
+    except ValueError:
+        raise ApiError(f"{where}.state: unknown task state {state[:64]!r}") from None
+    reason_text = string(status, "reason", where)
+    try:
+        reason = Reason(reason_text) if reason_text else None
+    except ValueError:
+        reason = None  # a reason zmesos does not name; the message still says why
+    uuid = b64(status, "uuid", where)
+    if len(uuid) != 16:
+        raise ApiError(f"{where}.uuid: expected 16 bytes")
+    return TaskStatus(
+        task_id=id_value(status, "task_id", where, required=True),
+        state=task_state,
+        source=Source.EXECUTOR,
+        reason=reason,
+        message=string(status, "message", where),
+        executor_id=id_value(status, "executor_id", where),
+        timestamp=number(status, "timestamp", where),
+        uuid=uuid,
+        data=b64(status, "data", where),
+    )
 
 
 def task_status_to_v1(status: TaskStatus) -> dict[str, Any]:
