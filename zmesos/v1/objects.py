@@ -136,9 +136,12 @@ def command_from_v1(value: Any, where: str) -> CommandInfo:
     for index, variable in enumerate(array(holder, "variables", f"{where}.environment")):
         entry = obj(variable, f"{where}.environment.variables[{index}]")
         environment[string(entry, "name", where, required=True)] = string(entry, "value", where)
+    shell = boolean(command, "shell", where, default=True)
+    if not shell:  # Mesos's arguments start with argv[0]; ours follow the executable
+        arguments = arguments[1:]
     return CommandInfo(
         value=string(command, "value", where),
-        shell=boolean(command, "shell", where, default=True),
+        shell=shell,
         arguments=tuple(arguments),
         environment=environment,
         user=string(command, "user", where),
@@ -147,8 +150,8 @@ def command_from_v1(value: Any, where: str) -> CommandInfo:
 
 def command_to_v1(command: CommandInfo) -> dict[str, Any]:
     result: dict[str, Any] = {"shell": command.shell, "value": command.value}
-    if command.arguments:
-        result["arguments"] = list(command.arguments)
+    if not command.shell:
+        result["arguments"] = [command.value, *command.arguments]  # argv[0] first, as Mesos
     if command.environment:
         result["environment"] = {
             "variables": [{"name": k, "value": v} for k, v in command.environment.items()]
