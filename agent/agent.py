@@ -42,6 +42,7 @@ from zmesos.protocol import (
     ExecutorToFramework,
     FrameworkToExecutor,
     KillTask,
+    NotLeader,
     Ping,
     RegisterExecutor,
     ReregisterExecutor,
@@ -81,6 +82,7 @@ class Agent(RecoveryHandlers, AgentTaskHandlers, VolumeHandlers):
         self.install(AgentRegistered, self.registered)
         self.install(AgentReregistered, self.reregistered)
         self.install(Ping, self.ping)
+        self.install(NotLeader, self.not_leader)
         # agent/task_handlers.py
         self.install(RunTask, self.run_task)
         self.install(KillTask, self.kill_task)
@@ -136,6 +138,7 @@ class Agent(RecoveryHandlers, AgentTaskHandlers, VolumeHandlers):
 
     def finalize(self) -> None:
         """Executors of frameworks that do not checkpoint die with the agent (Mesos too)."""
+        self.detector.close()
         for framework in self.frameworks.values():
             if framework.info.checkpoint:
                 continue

@@ -25,6 +25,7 @@ from zmesos.protocol import (
     AgentRegistered,
     AgentReregistered,
     ExecutorInfo,
+    NotLeader,
     Ping,
     Pong,
     RegisterAgent,
@@ -86,6 +87,11 @@ class RegistrationHandlers(AgentBase):
         else:
             self.send(master, RegisterAgent(agent=self.info))
             self.metrics["registration_attempts"] += 1
+
+    def not_leader(self, sender: PID, message: NotLeader) -> None:
+        """A master that does not lead refused us; the next attempt looks for the leader."""
+        self.metrics["messages/NotLeader"] += 1
+        self.log.info("master_not_leading", master=str(sender), leader=message.leader or None)
 
     def _reregistration_message(self) -> ReregisterAgent:
         tasks: list[TaskInfo] = []

@@ -58,6 +58,7 @@ from zmesos.protocol import (
     KillTask,
     LostAgent,
     MasterInfo,
+    NotLeader,
     Offer,
     Operation,
     OperationType,
@@ -174,10 +175,12 @@ class SchedulerDriver(Process):
         self.install(ExitedExecutor, self._executor_lost)
         self.install(ExecutorToFramework, self._framework_message)
         self.install(FrameworkError, self._error)
+        self.install(NotLeader, self._not_leader)
         self.status = DriverStatus.RUNNING
         self._register()
 
     def finalize(self) -> None:
+        self.detector.close()
         if self._retry is not None:
             self._retry.cancel()
         if self.status == DriverStatus.RUNNING:
@@ -322,6 +325,10 @@ class SchedulerDriver(Process):
     def _framework_message(self, sender: PID, message: ExecutorToFramework) -> None:
         if self._from_master(sender, message) and self.connected:
             self._callback("framework_message", message.executor_id, message.agent_id, message.data)
+
+    def _not_leader(self, sender: PID, message: NotLeader) -> None:
+        """A master that does not lead refused us; the next attempt looks for the leader."""
+        self.log.info("master_not_leading", master=str(sender), leader=message.leader or None)
 
     def _error(self, sender: PID, message: FrameworkError) -> None:
         if not self._from_master(sender, message):

@@ -35,6 +35,7 @@ from zmesos.protocol import (
     CheckpointResources,
     FrameworkInfo,
     MasterInfo,
+    NotLeader,
     Reason,
     RescindResourceOffer,
     ShutdownFramework,
@@ -56,7 +57,10 @@ M = TypeVar("M", bound=Message)
 
 
 def registry_store(flags: MasterFlags) -> RegistryStore:
-    """The store the flags name: a file in --work-dir, else memory."""
+    """The store the flags name: a file in --work-dir, else memory (with --zk the runner
+    gives the master its ZooKeeper store)."""
+    if flags.zk:
+        raise ValueError("a master with --zk is given its ZooKeeper store (master.runner)")
     if flags.registry == "file" and flags.work_dir:
         return FileStore(flags.work_dir)
     return InMemoryStore()
@@ -76,9 +80,10 @@ class MasterBase(Process):
         self.flags = flags or MasterFlags()
         self.id = self.flags.new_master_id()
         self.registrar = Registrar(store or registry_store(self.flags))
-        # Leading: this master serves (always, without --zk). Recovered: it has read the
-        # registry; until then the messages it leads for are held, then replayed in order.
-        self.leading = True
+        # Leading: this master serves (at once without --zk, once elected with it).
+        # Recovered: it has read the registry; until then the messages it leads for
+        # are held, then replayed in order.
+        self.leading = not self.flags.zk
         self.recovered = False
         self.abdicated = False
         self.id_prefix = self.id  # `<master id>-<registry generation>` once recovered
@@ -132,8 +137,11 @@ class MasterBase(Process):
             handler(sender, message)
 
     def _refuse_not_leading(self, sender: PID, message: object) -> None:
-        """A message for the leader reached a master that does not lead (see master.election)."""
+        """A message for the leader reached a master that does not lead: refused, with the
+        leader named (empty while none is elected) so the sender can look again."""
         self._drop(message, sender, "this master is not the leader", "messages_not_leading")
+        leader = self.leader.pid if self.leader is not None else ""
+        self.send(sender, NotLeader(leader=leader))
 
     def _registry_apply(
         self, operation: Operation, continuation: Callable[[BaseException | None], None]

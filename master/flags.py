@@ -7,6 +7,7 @@ import uuid
 
 from zmesos.errors import FlagsError
 from zmesos.flags import flag
+from zmesos.zookeeper import parse_zk_url
 
 REGISTRIES = ("file", "in_memory")
 
@@ -23,6 +24,8 @@ class MasterFlags:
     UUID, the prefix of every agent, framework and offer id this master hands out.
     The registry is a file in `work_dir` when `registry` is "file" and a work
     dir is given; without a work dir it is kept in memory (and said so at start).
+    With `zk` the masters elect a leader in ZooKeeper and the registry lives
+    there (master.election, master.registry.zookeeper).
     """
 
     ip: str = flag("127.0.0.1", "address the master binds and advertises")
@@ -43,6 +46,12 @@ class MasterFlags:
     work_dir: str = flag("", "where the file registry lives (registry.json); none: in memory")
     registry: str = flag(
         "file", "where the registry lives: file (in --work-dir) or in_memory (lost on restart)"
+    )
+    zk: str = flag(
+        "", "zk://HOST:PORT[,HOST:PORT]/PATH: elect a leader there and keep the registry there"
+    )
+    zk_session_timeout: float = flag(
+        10.0, "ZooKeeper session timeout: a dead leader's candidacy ends after this"
     )
     agent_reregister_timeout: float = flag(
         600.0, "after a master failover, time agents have to re-register before unreachable"
@@ -71,6 +80,10 @@ class MasterFlags:
         for name in ("max_completed_frameworks", "max_completed_tasks_per_framework"):
             if getattr(self, name) < 0:
                 raise FlagsError(f"--{name.replace('_', '-')}: must not be negative")
+        if self.zk:
+            parse_zk_url(self.zk)
+        if self.zk_session_timeout <= 0:
+            raise FlagsError("--zk-session-timeout must be > 0")
         if self.registry not in REGISTRIES:
             raise FlagsError(f"--registry must be one of {', '.join(REGISTRIES)}")
         for name in ("agent_reregister_timeout", "registry_max_agent_age", "registry_gc_interval"):

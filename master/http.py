@@ -14,6 +14,9 @@ Every path is served both bare and under `/master/` (Mesos serves
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from aiohttp import web
 
 from libprocess import PID, Node, ProcessTerminated
@@ -59,13 +62,17 @@ def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
     async def version(request: web.Request) -> web.Response:
         return json_response(version_json())
 
-    app = web.Application()
+    async def redirect(request: web.Request) -> web.Response:
+        raise AssertionError("the follow_the_leader middleware answers /redirect")
+
+    app = web.Application(middlewares=[_follow_the_leader(master_pid, node)])
     app.router.add_get("/actor", actor)
     app.router.add_get("/version", version)
     for prefix in ("", "/master"):
         app.router.add_get(f"{prefix}/health", health)
         app.router.add_get(f"{prefix}/state", state)
         app.router.add_get(f"{prefix}/state.json", state)
+        app.router.add_get(f"{prefix}/redirect", redirect)
         app.router.add_post(
             f"{prefix}/api/v1/scheduler", api_endpoint("scheduler", scheduler_api.handle)
         )
@@ -73,6 +80,42 @@ def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
     app.router.add_get("/metrics/snapshot", metrics)
     add_operator_routes(app, master_pid, node)
     return app
+
+
+# Served by every master, leading or not: they describe this master (and name the leader).
+_LOCAL_PATHS = frozenset(
+    f"{prefix}{path}"
+    for prefix in ("", "/master")
+    for path in ("/health", "/state", "/state.json", "/metrics/snapshot", "/version")
+)
+_REDIRECT_PATHS = frozenset({"/redirect", "/master/redirect"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _follow_the_leader(master_pid: PID, node: Node) -> Any:
+    """Middleware: a master that does not lead answers 307 to the leader (as Mesos does),
+    503 while none is elected; `/redirect` always points at the leader."""
+
+    @web.middleware
+    async def follow_the_leader(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in _LOCAL_PATHS:
+            return await handler(request)
+        try:
+            leading, leader = await node.dispatch(master_pid, "leader_address")
+        except ProcessTerminated:
+            return web.Response(status=503, text="this master is restarting its candidacy")
+        if request.path in _REDIRECT_PATHS:
+            if leader is None:
+                return web.Response(status=503, text="no master is elected")
+            raise web.HTTPTemporaryRedirect(f"http://{leader}/")
+        if leading:
+            return await handler(request)
+        if leader is None:
+            return web.Response(status=503, text="no master is elected")
+        raise web.HTTPTemporaryRedirect(f"http://{leader}{request.path_qs}")
+
+    return follow_the_leader
 
 
 async def serve_http(master_pid: PID, node: Node, host: str, port: int) -> HttpServer:

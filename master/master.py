@@ -94,7 +94,7 @@ class Master(
             port=self.flags.port,  # the HTTP address users name it by
             version=MESOS_VERSION,
         )
-        self.leader = self.info
+        self.leader = self.info if self.leading else None
         self.allocator = self.node.spawn(
             AllocatorProcess(
                 self.pid, self.flags.allocation_interval, name=f"{self.pid.name}-allocator"
@@ -128,7 +128,10 @@ class Master(
         self.log.info("master_started", master_id=self.id, registry=self.registrar.store.kind)
         if self.registrar.store.kind == "in_memory":
             self.log.warning("registry_in_memory", consequence="nothing survives a restart")
-        self._recover_registry()
+        if self.leading:
+            self._recover_registry()
+        else:
+            self.log.info("master_contending", zk=self.flags.zk)
 
     def finalize(self) -> None:
         self.node.terminate(self.allocator)

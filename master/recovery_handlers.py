@@ -1,7 +1,12 @@
-"""The master's recovery: reading the registry before serving, as a Mesos master does.
+"""The master's leadership and recovery: elected, it reads the registry before serving.
 
-A master that starts leading (at once without ZooKeeper, once elected with
-it) reads the registry and bumps its generation durably; messages it leads
+Without `--zk` a master leads from the start. With it the Contender
+(master.election) tells it by dispatch: `elected()`, `leader_is(info)` (another
+leads, or none), `zookeeper_lost(why)`. A master that loses leadership, or
+ZooKeeper, abdicates (master.base): it says so and ends, and the runner starts
+a fresh one that contends again.
+
+A master that starts leading reads the registry and bumps its generation durably; messages it leads
 for are held meanwhile and replayed in order afterwards. Then:
 - ids it hands out carry the new generation (`<master id>-<generation>`), so
   no id a predecessor gave is ever given again;
@@ -20,12 +25,54 @@ import asyncio
 from master.offer_book import OfferBook
 from master.partition_handlers import PartitionHandlers
 from master.registry import Registry
+from zmesos.protocol import MasterInfo
+from zmesos.zookeeper import LeaderInfo
 
 __all__ = ["RecoveryHandlers"]
 
 
 class RecoveryHandlers(PartitionHandlers):
-    """Reading the registry when this master starts leading."""
+    """Leadership, and reading the registry when this master starts leading."""
+
+    def elected(self) -> None:
+        """The Contender: this master leads now."""
+        if self.leading or self.abdicated:
+            return
+        self.leading = True
+        self.leader = self.info
+        self.metrics["elections_won"] += 1
+        self.log.warning("master_elected", master_id=self.id)
+        self._recover_registry()
+
+    def leader_is(self, info: LeaderInfo | None) -> None:
+        """The Contender: another master leads (`info`), or none does (None)."""
+        if self.leading:
+            self._abdicate("another master leads now")
+            return
+        self.leader = (
+            None
+            if info is None
+            else MasterInfo(
+                id=info.id,
+                pid=info.pid,
+                hostname=info.hostname,
+                port=info.port,
+                version=info.version,
+            )
+        )
+        self.log.info("leader_detected", leader=info.pid if info else None)
+
+    def zookeeper_lost(self, why: str) -> None:
+        """The Contender: the ZooKeeper session is gone (or may be): stop leading."""
+        self.log.warning("zookeeper_lost", reason=why, leading=self.leading)
+        self.leader = None if not self.leading else self.leader
+        self._abdicate(f"ZooKeeper lost: {why}")
+
+    def leader_address(self) -> tuple[bool, str | None]:
+        """For the operator HTTP: (whether this master leads, the leader's HTTP address)."""
+        leader = self.leader
+        address = f"{leader.hostname}:{leader.port}" if leader is not None else None
+        return self.leading, address
 
     def _recover_registry(self) -> None:
         self.log.info("registry_recovering", store=self.registrar.store.kind)

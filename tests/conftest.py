@@ -27,3 +27,38 @@ def _real_clock_after_each_test():
 
     yield
     clock.reset()
+
+
+def _no_zookeeper(reason: str) -> None:
+    """Tests that need ZooKeeper skip without it, except under CI, where they fail."""
+    import os
+
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"ZooKeeper is needed and cannot start: {reason}")
+    pytest.skip(f"ZooKeeper cannot start: {reason}")
+
+
+def start_zookeeper(data_dir):  # type: ignore[no-untyped-def]
+    """A real ZooKeeper server on a free loopback port with its own data directory."""
+    from zmesos.zookeeper import ZooKeeperServer, ZooKeeperUnavailable
+
+    server = ZooKeeperServer(data_dir)
+    try:
+        return server.start()
+    except ZooKeeperUnavailable as error:
+        _no_zookeeper(str(error))
+        raise
+
+
+@pytest.fixture(scope="session")
+def zookeeper(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """One ZooKeeper server for the session; each test takes its own path (`zk_url`)."""
+    server = start_zookeeper(tmp_path_factory.mktemp("zookeeper"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def zk_url(zookeeper, request):  # type: ignore[no-untyped-def]
+    """`zk://host:port/<test name>`: a fresh path on the session's server."""
+    return zookeeper.url(f"/{request.node.name.replace('[', '-').replace(']', '')}")

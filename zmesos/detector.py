@@ -15,13 +15,20 @@ restarts on another actor port, or a new leader, is found again.
 from __future__ import annotations
 
 import abc
+import asyncio
+import contextlib
 import re
+import threading
 from collections.abc import Callable
 
 import aiohttp
+from kazoo.client import KazooClient
+from kazoo.exceptions import KazooException
+from kazoo.handlers.threading import KazooTimeoutError
 
 from libprocess import PID
 from zmesos.errors import FlagsError
+from zmesos.zookeeper import LeaderInfo, parse_zk_url, read_leader
 
 __all__ = [
     "DETECTORS",
@@ -29,6 +36,7 @@ __all__ = [
     "HttpDetector",
     "MasterDetector",
     "MasterNotFound",
+    "ZooKeeperDetector",
     "master_detector",
 ]
 
@@ -55,6 +63,9 @@ class MasterDetector(abc.ABC):
     @abc.abstractmethod
     async def detect(self) -> PID:
         """The master's actor PID now; MasterNotFound when this attempt fails."""
+
+    def close(self) -> None:  # noqa: B027 (most detectors hold nothing)
+        """Release what lookups hold (a ZooKeeper session); lookups may not follow."""
 
     def __str__(self) -> str:
         return self.address
@@ -112,7 +123,56 @@ def _http(address: str) -> MasterDetector:
     return HttpDetector(address, *_host_port(rest))
 
 
-DETECTORS: dict[str, Callable[[str], MasterDetector]] = {"http": _http}
+class ZooKeeperDetector(MasterDetector):
+    """`zk://host:port[,host:port]/path`: the elected leader's actor, read from ZooKeeper.
+
+    One ZooKeeper session per detector, opened on the first lookup and kept;
+    each lookup reads the election's znodes afresh (zmesos.zookeeper.election),
+    in a worker thread, so a new leader is found on the next attempt.
+    """
+
+    def __init__(self, address: str) -> None:
+        super().__init__(address)
+        self.url = parse_zk_url(address, "--master")
+        self._client: KazooClient | None = None
+
+    async def detect(self) -> PID:
+        loop = asyncio.get_running_loop()
+        try:
+            leader = await loop.run_in_executor(None, self._read_leader)
+        except (KazooException, KazooTimeoutError) as error:
+            raise MasterNotFound(f"{self.url}: {error or type(error).__name__}") from None
+        if leader is None:
+            raise MasterNotFound(f"no master leads at {self.url}")
+        try:
+            return PID.parse(leader.pid)
+        except ValueError:
+            raise MasterNotFound(f"the leader at {self.url} names no actor") from None
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            # Closing a session waits on the network: not on the caller's loop.
+            threading.Thread(target=_stop_client, args=(client,), daemon=True).start()
+
+    def _read_leader(self) -> LeaderInfo | None:
+        if self._client is None:
+            client = KazooClient(hosts=self.url.hosts, timeout=DETECT_TIMEOUT)
+            client.start(timeout=DETECT_TIMEOUT)
+            self._client = client
+        return read_leader(self._client, self.url.path)
+
+
+def _stop_client(client: KazooClient) -> None:
+    with contextlib.suppress(KazooException, KazooTimeoutError):
+        client.stop()
+    client.close()
+
+
+DETECTORS: dict[str, Callable[[str], MasterDetector]] = {
+    "http": _http,
+    "zk": ZooKeeperDetector,
+}
 
 
 def master_detector(address: str | PID) -> MasterDetector:

@@ -51,7 +51,7 @@ class Registrar:
         candidate = _copy(registry)
         operation = BumpGeneration()
         operation.apply(candidate)
-        await self.store.write(candidate, [operation])
+        await self.store.write(registry, candidate, [operation])
         self.registry = candidate
         return candidate
 
@@ -87,7 +87,7 @@ class Registrar:
             outcomes.append((future, did_change))
         if changed:
             try:
-                await self.store.write(candidate, changed)
+                await self.store.write(self.registry, candidate, changed)
             except Exception as failure:
                 error = (
                     failure

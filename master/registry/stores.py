@@ -35,8 +35,14 @@ class RegistryStore(abc.ABC):
         """The registry as last persisted (an empty one the first time)."""
 
     @abc.abstractmethod
-    async def write(self, registry: Registry, operations: Sequence[Operation]) -> None:
-        """Persist `operations`, after which the registry is `registry`; durable on return."""
+    async def write(
+        self, before: Registry, after: Registry, operations: Sequence[Operation]
+    ) -> None:
+        """Persist `operations`, which took the registry from `before` to `after`.
+
+        Durable on return; RegistryStorageError (RegistryFenced: this master
+        may no longer write) when not.
+        """
 
     async def close(self) -> None:  # noqa: B027 (a store that holds nothing needs no close)
         """Release what the store holds (connections); the default holds nothing."""
@@ -55,8 +61,10 @@ class InMemoryStore(RegistryStore):
             return Registry()
         return msgspec.msgpack.decode(self._encoded, type=Registry)
 
-    async def write(self, registry: Registry, operations: Sequence[Operation]) -> None:
-        self._encoded = msgspec.msgpack.encode(registry)
+    async def write(
+        self, before: Registry, after: Registry, operations: Sequence[Operation]
+    ) -> None:
+        self._encoded = msgspec.msgpack.encode(after)
 
 
 class FileStore(RegistryStore):
@@ -86,8 +94,10 @@ class FileStore(RegistryStore):
         except msgspec.DecodeError as error:
             raise RegistryStorageError(f"{self.path} is not a registry: {error}") from error
 
-    async def write(self, registry: Registry, operations: Sequence[Operation]) -> None:
-        data = msgspec.json.encode(registry)
+    async def write(
+        self, before: Registry, after: Registry, operations: Sequence[Operation]
+    ) -> None:
+        data = msgspec.json.encode(after)
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(None, write_atomically, self.path, data)

@@ -90,6 +90,9 @@ class FakeAgent(Process):
             hostname=self.hostname, resources=tuple(self.resources.to_list()), id=self.agent_id
         )
 
+    def registration(self) -> RegisterAgent:
+        return RegisterAgent(self.info())
+
     def reregister(self, tasks: tuple[TaskInfo, ...] = (), **fields: object) -> None:
         self.send(self.master, ReregisterAgent(self.info(), tasks=tasks, **fields))  # type: ignore[arg-type]
 

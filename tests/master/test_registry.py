@@ -41,13 +41,15 @@ class GatedStore(InMemoryStore):
         self.batches: list[list[str]] = []
         self.fail = False
 
-    async def write(self, registry: Registry, operations: Sequence[Operation]) -> None:
+    async def write(
+        self, before: Registry, after: Registry, operations: Sequence[Operation]
+    ) -> None:
         self.batches.append([type(op).__name__ for op in operations])
         await self.gate.wait()
         if self.fail:
             self.fail = False
             raise RegistryStorageError("disk full")
-        await super().write(registry, operations)
+        await super().write(before, after, operations)
 
 
 def test_registry_operations_refuse_what_does_not_apply():

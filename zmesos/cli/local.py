@@ -1,6 +1,9 @@
 """`zmesos local`: a master and N agents as separate OS processes on loopback.
 
-Work directories go to a temporary folder unless `--work-dir` is given. Ctrl-C
+With `--masters 3` it also starts a ZooKeeper server (Debian's package, which
+`make` installs) and three masters that elect a leader there, on ports
+`--port`, `--port`+1, ...; agents and the example frameworks find the leader
+through `zk://`. Work directories go to a temporary folder unless `--work-dir` is given. Ctrl-C
 (or SIGTERM) stops everything and leaves no process behind. With `--example`
 the shipped example frameworks run against the cluster, a summary is printed,
 and the command exits with their status: what `make run` does.
@@ -26,6 +29,7 @@ from zmesos.cli.flags import Parser, port, positive_count
 from zmesos.cli.signals import stop_event_on_signals
 from zmesos.errors import FlagsError
 from zmesos.flags import parse_resources
+from zmesos.zookeeper import ZooKeeperServer, ZooKeeperUnavailable
 
 STARTUP_TIMEOUT = 30.0
 STOP_GRACE = 10.0
@@ -35,6 +39,12 @@ def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
     parser = commands.add_parser(name, help="run a local cluster", description=__doc__)
     parser.add_argument(
         "--agents", type=positive_count, default=2, help="how many agents (default: 2)"
+    )
+    parser.add_argument(
+        "--masters",
+        type=positive_count,
+        default=1,
+        help="how many masters; more than one elect a leader in a local ZooKeeper (default: 1)",
     )
     parser.add_argument("--ip", default="127.0.0.1", help="loopback address to use")
     parser.add_argument(
@@ -64,45 +74,110 @@ def run(options: argparse.Namespace, parser: Parser) -> int:
 
 
 class LocalCluster:
-    """Master and agents as child OS processes, each in its own session."""
+    """Masters and agents as child OS processes, each in its own session.
 
-    def __init__(self, ip: str, port: int, work_dir: Path, resources: str) -> None:
+    With `masters` > 1, `start` also starts a ZooKeeper server (in
+    `<work dir>/zookeeper`) and the masters elect a leader there; `master`, the
+    address agents and frameworks are given, is then the `zk://` URL.
+    """
+
+    def __init__(
+        self,
+        ip: str,
+        port: int,
+        work_dir: Path,
+        resources: str,
+        masters: int = 1,
+        *,
+        zookeeper: ZooKeeperServer | None = None,
+        zk_path: str = "/zmesos",
+        master_ports: list[int] | None = None,
+    ) -> None:
         self.ip = ip
         self.port = port
         self.work_dir = work_dir
         self.resources = resources
+        self.masters = masters
+        # A ZooKeeper given here (tests share one) is not stopped with the cluster.
+        self.zookeeper = zookeeper
+        self.zk_path = zk_path
+        self._owns_zookeeper = zookeeper is None
+        # Master i listens on master_ports[i] (default: port + i).
+        self.master_ports = master_ports or [port + index for index in range(masters)]
         self.children: list[asyncio.subprocess.Process] = []
         self.agents: dict[int, asyncio.subprocess.Process] = {}  # the latest of each index
+        self.master_processes: dict[int, asyncio.subprocess.Process] = {}
         self._drains: list[asyncio.Future[bytes]] = []
 
     @property
+    def zk_url(self) -> str | None:
+        return self.zookeeper.url(self.zk_path) if self.zookeeper is not None else None
+
+    @property
     def master(self) -> str:
-        """The master's address, `host:port`: its HTTP, which users and clients name."""
-        return f"{self.ip}:{self.port}"
+        """What agents and frameworks are given: the `zk://` URL, or the master's HTTP."""
+        return self.zk_url or f"{self.ip}:{self.master_ports[0]}"
+
+    def master_url(self, index: int = 0) -> str:
+        return f"http://{self.ip}:{self.master_ports[index]}"
 
     @property
     def url(self) -> str:
-        return f"http://{self.master}"
+        """The first master's HTTP (any master redirects operators to the leader)."""
+        return self.master_url(0)
 
     async def start(self, agents: int) -> None:
-        await self.start_master()
+        if self.masters > 1 and self.zookeeper is None:
+            await self.start_zookeeper()
+        for index in range(self.masters):
+            await self.start_master(index=index)
         for index in range(agents):
             await self.start_agent(index)
         await self.wait_for_agents(agents)
 
-    async def start_master(self, *extra: str) -> None:
-        """The master, its file registry in `<work dir>/master` (a restart reads it back)."""
+    async def start_zookeeper(self) -> None:
+        """ZooKeeper for the masters' election (blocking start, run in a worker thread)."""
+        if self.zookeeper is None:
+            self.zookeeper = ZooKeeperServer(self.work_dir / "zookeeper")
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.zookeeper.start)
+        except ZooKeeperUnavailable as error:
+            raise RuntimeError(str(error)) from None
+
+    async def start_master(self, *extra: str, index: int = 0) -> None:
+        """Master `index` on its port (`port + index`), its file registry in `<work dir>/master`
+        (a restart reads it back); with ZooKeeper it contends for leadership there."""
+        election = ("--zk", self.zk_url) if self.zk_url else ()
+        work_dir = self.work_dir / ("master" if index == 0 else f"master-{index}")
+        label = "master" if index == 0 else f"master-{index}"
         await self.spawn(
-            "master",
+            label,
             "master",
             "--ip",
             self.ip,
             "--port",
-            str(self.port),
+            str(self.master_ports[index]),
             "--work-dir",
-            str(self.work_dir / "master"),
+            str(work_dir),
+            *election,
             *extra,
         )
+        self.master_processes[index] = self.children[-1]
+
+    async def leader_index(self, timeout: float = STARTUP_TIMEOUT) -> int:
+        """Which master leads now (asking each master's /state until one names a leader)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with aiohttp.ClientSession() as session:
+            while True:
+                for index in self.master_processes:
+                    with contextlib.suppress(aiohttp.ClientError, ValueError):
+                        async with session.get(f"{self.master_url(index)}/state") as response:
+                            state = await response.json()
+                        if state.get("elected") and state.get("registry", {}).get("recovered"):
+                            return index
+                if asyncio.get_running_loop().time() > deadline:
+                    raise RuntimeError("no master was elected in time")
+                await asyncio.sleep(0.1)
 
     def agent_work_dir(self, index: int) -> Path:
         return self.work_dir / f"agent-{index}"
@@ -162,14 +237,15 @@ class LocalCluster:
         self._drains.append(asyncio.ensure_future(child.stdout.read()))
 
     async def wait_for_agents(self, expected: int, timeout: float = STARTUP_TIMEOUT) -> None:
-        """Until the master counts `expected` active agents (polling its metrics)."""
-        url = f"{self.url}/metrics/snapshot"
+        """Until the (leading) master counts `expected` active agents (polling metrics)."""
         deadline = asyncio.get_running_loop().time() + timeout
         async with aiohttp.ClientSession() as session:
             while True:
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with session.get(url) as response:
-                        metrics = await response.json()
+                for index in self.master_processes or {0: None}:
+                    url = f"{self.master_url(index)}/metrics/snapshot"
+                    with contextlib.suppress(aiohttp.ClientError, ValueError):
+                        async with session.get(url) as response:
+                            metrics = await response.json()
                         if metrics.get("master/slaves_active", 0) >= expected:
                             return
                 if asyncio.get_running_loop().time() > deadline:
@@ -192,6 +268,8 @@ class LocalCluster:
             # Whatever the child left in its session (executors, tasks) goes with it.
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGKILL)
+        if self.zookeeper is not None and self._owns_zookeeper:
+            self.zookeeper.stop()
 
 
 def _project_root() -> str:
@@ -202,11 +280,14 @@ async def _run(options: argparse.Namespace, parser: Parser) -> int:
     temporary = options.work_dir is None
     work_dir = Path(options.work_dir or tempfile.mkdtemp(prefix="zmesos-local-"))
     work_dir.mkdir(parents=True, exist_ok=True)
-    cluster = LocalCluster(options.ip, options.port, work_dir, options.resources)
+    cluster = LocalCluster(
+        options.ip, options.port, work_dir, options.resources, masters=options.masters
+    )
     stop = stop_event_on_signals()
     status = 0
     try:
-        print(f"starting a master and {options.agents} agents (work dir {work_dir})", flush=True)
+        masters = "a master" if options.masters == 1 else f"ZooKeeper, {options.masters} masters"
+        print(f"starting {masters} and {options.agents} agents (work dir {work_dir})", flush=True)
         await cluster.start(options.agents)
         print(
             f"cluster up: master {cluster.master}, {cluster.url}/state",

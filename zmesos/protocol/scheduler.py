@@ -147,6 +147,13 @@ class FrameworkError(Message, frozen=True):
     message: str
 
 
+class NotLeader(Message, frozen=True):
+    """Master -> scheduler or agent: this master does not lead; `leader` is the one that
+    does (its actor PID), empty while none is elected. Shared by both conversations."""
+
+    leader: str = ""
+
+
 __all__ = [
     "AcceptOffers",
     "DeactivateFramework",
@@ -159,6 +166,7 @@ __all__ = [
     "FrameworkToExecutor",
     "KillTask",
     "LostAgent",
+    "NotLeader",
     "ReconcileTasks",
     "RegisterFramework",
     "ReregisterFramework",

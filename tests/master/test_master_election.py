@@ -1,0 +1,65 @@
+"""Masters electing a leader in a real ZooKeeper: one leads, the other refuses and redirects,
+and takes over when the leader goes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import aiohttp
+
+from libprocess import Node
+from master import MasterFlags, run_master
+from master.runner import MasterHandle
+from tests.master.fakes import FakeAgent
+
+
+async def _until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def _master(zk_url: str, name: str) -> MasterHandle:
+    flags = MasterFlags(ip="127.0.0.1", port=0, master_id=name, zk=zk_url, zk_session_timeout=1.0)
+    return await run_master(flags)
+
+
+async def test_master_election_one_leads_the_other_refuses_redirects_and_takes_over(zk_url):
+    first = await _master(zk_url, "A")
+    await _until(lambda: first.master.leading and first.master.recovered)
+    second = await _master(zk_url, "B")
+    try:
+        await _until(lambda: second.master.leader is not None)
+        assert not second.master.leading
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://{second.address}/state") as response:
+                state = await response.json()
+            assert state["leader"] == str(first.pid) and not state["elected"]
+            assert state["leader_info"]["port"] == first.http.port
+            for path in ("/weights", "/redirect", "/api/v1/scheduler"):
+                async with session.get(
+                    f"http://{second.address}{path}", allow_redirects=False
+                ) as response:
+                    assert response.status == 307, path
+                    assert response.headers["Location"].startswith(f"http://{first.address}")
+            async with session.get(f"http://{second.address}/actor") as response:
+                assert (await response.json())["pid"] == str(first.pid)  # redirect followed
+
+        async with Node() as node:
+            # An agent sent to the one that does not lead is refused, the leader named.
+            agent = FakeAgent(second.pid)
+            node.spawn(agent)
+            await _until(lambda: second.master.metrics["messages_not_leading"] >= 1)
+            assert agent.agent_id == ""
+
+            await first.stop()  # the leader goes; its session ends with it
+            await _until(lambda: second.master.leading and second.master.recovered)
+            assert second.master.registrar.registry.generation == 2
+            agent.master = second.pid
+            agent.send(second.pid, agent.registration())
+            await _until(lambda: agent.agent_id.startswith("B-0002-"))
+    finally:
+        await second.stop()
+        await first.stop()

@@ -1,0 +1,78 @@
+"""The registry in ZooKeeper: records in small znodes, one transaction a batch, fenced."""
+
+from __future__ import annotations
+
+import pytest
+from kazoo.client import KazooClient
+
+from master.registry import (
+    AdmitAgent,
+    MarkAgentGone,
+    MarkAgentUnreachable,
+    QuotaRecord,
+    Registrar,
+    RegistryFenced,
+    RemoveQuota,
+    SetQuota,
+    UpdateWeights,
+)
+from master.registry.zookeeper import ZooKeeperStore
+from zmesos.protocol import AgentInfo
+from zmesos.zookeeper import parse_zk_url
+
+
+@pytest.fixture
+def client(zookeeper):  # type: ignore[no-untyped-def]
+    client = KazooClient(hosts=zookeeper.hosts)
+    client.start(timeout=10)
+    yield client
+    client.stop()
+    client.close()
+
+
+async def test_registry_zookeeper_keeps_every_record_and_writes_only_what_changed(client, zk_url):
+    path = parse_zk_url(zk_url).path
+    fence = client.create(f"{path}/fence", ephemeral=True, makepath=True)
+    store = ZooKeeperStore(client, path, lambda: fence)
+    store.max_transaction_bytes = 16 * 1024
+    registrar = Registrar(store)
+    await registrar.recover()
+    # Many agents at once: more than one transaction's worth.
+    infos = [AgentInfo(hostname=f"h{i}", id=f"agent-{i:05d}", port=i) for i in range(400)]
+    results = [registrar.apply(AdmitAgent(info=info)) for info in infos]
+    for result in results:
+        assert await result
+    await registrar.apply(MarkAgentUnreachable(agent_id="agent-00001", time=7.5))
+    await registrar.apply(MarkAgentGone(agent_id="agent-00002", time=8.0))
+    await registrar.apply(UpdateWeights(weights={"eng": 2.0}))
+    await registrar.apply(SetQuota(role="eng/web", quota=QuotaRecord(guarantee={"cpus": 1.0})))
+    await registrar.apply(SetQuota(role="ops", quota=QuotaRecord(guarantee={"mem": 64.0})))
+    await registrar.apply(RemoveQuota(role="ops"))
+    znode, stat = client.get(f"{path}/registry/agents/{_bucket('agent-00003')}/agent-00003")
+    assert stat.dataLength < 1024 and b'"h3"' in znode
+
+    again = await Registrar(ZooKeeperStore(client, path, lambda: fence)).recover()
+    assert again.generation == 2
+    assert len(again.agents) == 398
+    assert again.agents["agent-00010"] == infos[10]
+    assert again.unreachable == {"agent-00001": 7.5}
+    assert again.gone == {"agent-00002": 8.0}
+    assert again.weights == {"eng": 2.0}
+    assert list(again.quota) == ["eng/web"]
+
+
+async def test_registry_zookeeper_refuses_writes_once_the_fence_is_gone(client, zk_url):
+    path = parse_zk_url(zk_url).path
+    fence = client.create(f"{path}/fence", ephemeral=True, makepath=True)
+    registrar = Registrar(ZooKeeperStore(client, path, lambda: fence))
+    await registrar.recover()
+    client.delete(fence)  # as when this master's session expires: another may lead
+    with pytest.raises(RegistryFenced):
+        await registrar.apply(UpdateWeights(weights={"eng": 3.0}))
+    assert registrar.registry.weights == {}
+
+
+def _bucket(agent_id: str) -> str:
+    import zlib
+
+    return f"{zlib.crc32(agent_id.encode()) % 256:02x}"

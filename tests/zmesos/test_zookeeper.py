@@ -1,0 +1,62 @@
+"""zk:// URLs, the election's znodes and the ZooKeeper detector, against a real server."""
+
+from __future__ import annotations
+
+import pytest
+from kazoo.client import KazooClient
+
+from libprocess import PID
+from zmesos.detector import MasterNotFound, master_detector
+from zmesos.errors import FlagsError
+from zmesos.zookeeper import (
+    ELECTION_PREFIX,
+    LeaderInfo,
+    encode_leader_info,
+    leader_of,
+    parse_zk_url,
+)
+
+
+def test_zookeeper_url_parses_hosts_and_path_and_refuses_bad_ones():
+    url = parse_zk_url("zk://10.0.0.1:2181,zk2:2182/mesos/prod")
+    assert (url.hosts, url.path) == ("10.0.0.1:2181,zk2:2182", "/mesos/prod")
+    for bad in ("http://h:1/p", "zk://h:1", "zk://h/p", "zk://h:99999/p", "zk://:1/p", "zk://h:1/"):
+        with pytest.raises(FlagsError, match="--zk"):
+            parse_zk_url(bad)
+
+
+def test_zookeeper_leader_is_the_lowest_sequence():
+    children = [f"{ELECTION_PREFIX}0000000012", "other", f"{ELECTION_PREFIX}0000000003"]
+    assert leader_of(children) == f"{ELECTION_PREFIX}0000000003"
+    assert leader_of(["other"]) is None
+
+
+async def test_zookeeper_detector_finds_the_leader_and_the_next_one(zookeeper, zk_url):
+    path = parse_zk_url(zk_url).path
+    client = KazooClient(hosts=zookeeper.hosts)
+    client.start(timeout=10)
+    try:
+        detector = master_detector(zk_url)
+        with pytest.raises(MasterNotFound, match="no master leads"):
+            await detector.detect()
+        first, second = (
+            client.create(
+                f"{path}/{ELECTION_PREFIX}",
+                encode_leader_info(
+                    LeaderInfo(id=name, pid=f"master@127.0.0.1:{port}", hostname="h", port=5050)
+                ),
+                ephemeral=True,
+                sequence=True,
+                makepath=True,
+            )
+            for name, port in (("a", 7001), ("b", 7002))
+        )
+        assert await detector.detect() == PID.parse("master@127.0.0.1:7001")
+        client.delete(first)
+        assert await detector.detect() == PID.parse("master@127.0.0.1:7002")
+        client.set(second, b"not json")
+        with pytest.raises(MasterNotFound):
+            await detector.detect()
+    finally:
+        client.stop()
+        client.close()
