@@ -22,9 +22,7 @@ from aiohttp import web
 
 from libprocess import PID, Node, ProcessTerminated
 
-__all__ = ["OPERATOR_CALLS", "add_operator_routes"]
-
-CallHandler = Callable[[Node, PID, dict[str, Any]], Awaitable[web.Response]]
+__all__ = ["add_operator_routes"]
 
 
 class BadRequest(Exception):
@@ -77,18 +75,6 @@ def _scalars(value: Any, what: str) -> dict[str, float]:
     return amounts
 
 
-async def mark_agent_gone(node: Node, pid: PID, call: dict[str, Any]) -> web.Response:
-    body = call.get("mark_agent_gone")
-    agent_id = body.get("agent_id") if isinstance(body, dict) else None
-    value = agent_id.get("value") if isinstance(agent_id, dict) else None
-    if not isinstance(value, str) or not value:
-        raise BadRequest("MARK_AGENT_GONE needs mark_agent_gone.agent_id.value")
-    return await _outcome(node, pid, "mark_agent_gone", value)
-
-
-OPERATOR_CALLS: dict[str, CallHandler] = {"MARK_AGENT_GONE": mark_agent_gone}
-
-
 def add_operator_routes(app: web.Application, master_pid: PID, node: Node) -> None:
     """Add the endpoints above to `app` (bare and under `/master/`)."""
 
@@ -135,14 +121,6 @@ def add_operator_routes(app: web.Application, master_pid: PID, node: Node) -> No
     async def delete_quota(request: web.Request) -> web.Response:
         return await _outcome(node, master_pid, "remove_quota", request.match_info["role"])
 
-    async def v1_call(request: web.Request) -> web.Response:
-        call = await _body(request)
-        kind = call.get("type") if isinstance(call, dict) else None
-        handler = OPERATOR_CALLS.get(kind) if isinstance(kind, str) else None
-        if handler is None:
-            raise BadRequest(f"unsupported operator call {kind!r}")
-        return await handler(node, master_pid, call)
-
     def refusing_bad_requests(
         handler: Callable[[web.Request], Awaitable[web.Response]],
     ) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -160,4 +138,3 @@ def add_operator_routes(app: web.Application, master_pid: PID, node: Node) -> No
         app.router.add_get(f"{prefix}/quota", refusing_bad_requests(get_quota))
         app.router.add_post(f"{prefix}/quota", refusing_bad_requests(post_quota))
         app.router.add_delete(f"{prefix}/quota/{{role}}", refusing_bad_requests(delete_quota))
-    app.router.add_post("/api/v1", refusing_bad_requests(v1_call))

@@ -52,6 +52,7 @@ class OperatorApi:
             "UPDATE_WEIGHTS": self._update_weights,
             "GET_QUOTA": self._quota,
             "UPDATE_QUOTA": self._update_quota,
+            "MARK_AGENT_GONE": self._mark_agent_gone,
         }
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -151,6 +152,13 @@ class OperatorApi:
                 _refused_if(await self._ask("set_quota", role, guarantees, limits))
             elif role in quotas:
                 _refused_if(await self._ask("remove_quota", role))
+        return None
+
+    async def _mark_agent_gone(self, call: dict[str, Any]) -> Answer:
+        body = obj(call.get("mark_agent_gone"), "mark_agent_gone")
+        agent = obj(body.get("agent_id"), "mark_agent_gone.agent_id")
+        agent_id = string(agent, "value", "mark_agent_gone.agent_id", required=True)
+        _refused_if(await self._ask("mark_agent_gone", agent_id))  # once durable (registry)
         return None
 
     async def _subscribe(self, request: web.Request) -> web.StreamResponse:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import sys
 
 import aiohttp
 import pytest
@@ -54,5 +56,21 @@ async def test_faults_master_restarted_from_its_file_registry_knows_agents_weigh
         await cluster.start_agent(2, *FAST_AGENT)
         joined = await eventually_json(f"{url}/state", lambda s: len(s["slaves"]) == 3)
         assert len({agent["id"] for agent in joined["slaves"]}) == 3
+
+        # An operator marks one gone (MARK_AGENT_GONE through the command).
+        gone = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "zmesos.cli",
+            "agent",
+            "gone",
+            agent_ids[0],
+            "--master",
+            cluster.master,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        assert await gone.wait() == 0
+        state = await eventually_json(f"{url}/state", lambda s: len(s["slaves"]) == 2)
+        assert [agent["id"] for agent in state["gone_slaves"]] == [agent_ids[0]]
     finally:
         await cluster.stop()
