@@ -3,11 +3,13 @@
 Every message it takes is installed in `initialize`, one line each, grouped by
 the module that holds its handler: agent.registration_handlers (the master
 connection), agent.task_handlers (tasks, updates, framework messages),
-agent.executor_handlers (executor life), agent.volume_handlers (checkpointed
-resources, persistent volumes), agent.recovery_handlers (coming back from the
-checkpoint on start) and this module (shutdown). Shared state and helpers are
-in agent.base; updates reach the master through the status update manager
-(agent.status_updates), one at a time per task, until acknowledged; what
+agent.executor_handlers (executor registration), agent.volume_handlers
+(checkpointed resources, persistent volumes), agent.recovery_handlers (coming
+back from the checkpoint on start) and this module (shutdown). Shared state and
+helpers are in agent.base; the executor's life (launch, exit, timeouts,
+shutdown), which the task and executor groups both drive, is their common base
+agent.executor_lifecycle. Updates reach the master through the status update
+manager (agent.status_updates), one at a time per task, until acknowledged; what
 frameworks that checkpoint need after a restart is written under
 `<work_dir>/meta/` first (agent.checkpoints).
 

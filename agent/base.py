@@ -3,7 +3,9 @@
 The Agent actor (agent.agent) is assembled from handler groups, one module
 each (agent.registration_handlers, task_handlers, executor_handlers,
 volume_handlers, recovery_handlers). They share the framework table, the
-status update manager and these helpers.
+status update manager and these helpers; a group never calls another group's
+methods (the task and executor groups share the executor's life,
+agent.executor_lifecycle, as their common base).
 """
 
 from __future__ import annotations

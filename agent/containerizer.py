@@ -61,8 +61,11 @@ COMMAND_EXECUTOR_MODULE = "frameworks.command_executor"  # run for command tasks
 class Leader(Protocol):
     """A container's first process: an asyncio subprocess or a fork server's child."""
 
-    pid: int
-    returncode: int | None
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
 
     async def wait(self) -> int: ...
 
@@ -216,11 +219,11 @@ class Containerizer:
             server = await self.fork_servers.get()
             if server is not None:
                 try:
-                    process = await server.launch(sandbox, environment)
+                    forked = await server.launch(sandbox, environment)
                 except ForkServerError as error:  # it never ran: exec it instead
                     self.fork_servers.drop(server, str(error))
                 else:
-                    return Container(container_id=container_id, sandbox=sandbox, process=process)
+                    return Container(container_id=container_id, sandbox=sandbox, process=forked)
         with open(sandbox / STDOUT, "ab") as stdout, open(sandbox / STDERR, "ab") as stderr:
             process = await asyncio.create_subprocess_exec(
                 *argv,

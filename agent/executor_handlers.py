@@ -1,62 +1,31 @@
-"""Executors: launch in a sandbox, registration, exit, registration timeout, shutdown.
+"""Executors' messages: registration, re-registration, and the framework's request
+to shut one down.
 
-RunTask for an unknown executor creates a sandbox and starts the executor program
-(the command executor for command tasks) through the containerizer, with the
-environment of zmesos.protocol.environment. The process's exit comes back as an
-event (`defer`): its live tasks become FAILED (command executor) or LOST, reason
-EXECUTOR_TERMINATED unless the agent ended it for another reason, and the master
-hears ExitedExecutor. Shutdown sends ShutdownExecutor and kills the container
-after `executor_shutdown_grace_period`; an executor that never registers is
-killed after `executor_registration_timeout`.
+An executor registers once its program runs; the agent then hands it the tasks
+queued for it. The executor's life (launch, exit, timeouts, shutdown) is driven
+by agent.executor_lifecycle, shared with the task handlers.
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import os
-import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
-
-import msgspec
-
-from agent import paths
-from agent.base import AgentBase
-from agent.checkpoints import ExecutorRecord
-from agent.containerizer import COMMAND_EXECUTOR_MODULE, Container, describe_exit
-from agent.state import AgentExecutor, AgentFramework, ExecutorState, FrameworkState, Termination
-from agent.volume_links import BIND, can_bind_mount
+from agent.executor_lifecycle import ExecutorLifecycle
+from agent.state import AgentExecutor, AgentFramework, ExecutorState, FrameworkState
 from libprocess import PID
 from zmesos.protocol import (
-    CommandInfo,
-    ExecutorInfo,
     ExecutorRegistered,
     ExecutorReregistered,
-    ExitedExecutor,
     Reason,
     RegisterExecutor,
     ReregisterExecutor,
-    ShutdownExecutor,
     ShutdownFrameworkExecutor,
-    TaskInfo,
     TaskState,
 )
-from zmesos.protocol import environment as env
-from zmesos.protocol.commands import command_argv
-from zmesos.resources import Resource
 
 __all__ = ["ExecutorHandlers"]
 
-SUBSCRIPTION_BACKOFF_MAX = 2.0  # seconds; Mesos's default --executor_reregistration_timeout
-EXIT_STATUS_NOT_STARTED = 127  # ExitedExecutor.status when the program never ran
-# The directory that holds the agent and frameworks packages: executors import from it.
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-
-class ExecutorHandlers(AgentBase):
-    """Executor life: launch, registration, exit, timeouts, shutdown."""
+class ExecutorHandlers(ExecutorLifecycle):
+    """RegisterExecutor, ReregisterExecutor and ShutdownFrameworkExecutor."""
 
     def register_executor(self, sender: PID, message: RegisterExecutor) -> None:
         self.metrics["messages_register_executor"] += 1
@@ -152,230 +121,6 @@ class ExecutorHandlers(AgentBase):
                 self.agent_id, framework.id, executor.id, executor.container_id, str(executor.pid)
             )
 
-    def _executor_info_for(self, task: TaskInfo, framework_id: str) -> ExecutorInfo:
-        if task.executor is not None:
-            info = task.executor
-            if not info.framework_id:
-                info = msgspec.structs.replace(info, framework_id=framework_id)
-            return info
-        return ExecutorInfo(
-            executor_id=task.task_id,
-            framework_id=framework_id,
-            command=CommandInfo(
-                value=sys.executable, shell=False, arguments=("-m", COMMAND_EXECUTOR_MODULE)
-            ),
-            name=f"Command Executor (Task: {task.task_id})",
-            source=task.task_id,
-        )
-
-    def _launch_executor(
-        self,
-        framework: AgentFramework,
-        info: ExecutorInfo,
-        command_executor: bool,
-        volumes: Sequence[Resource] = (),
-    ) -> AgentExecutor | None:
-        """Make the sandbox (with `volumes` in it) and start the executor's container.
-
-        A command executor's volumes are bind-mounted in its task's own mount
-        namespace where the agent can mount; everything else gets symlinks.
-        """
-        container_id = paths.new_container_id()
-        try:
-            sandbox = paths.create_sandbox(
-                self.flags.work_dir, self.agent_id, framework.id, info.executor_id, container_id
-            )
-        except (OSError, ValueError) as error:
-            self.log.error("sandbox_failed", executor_id=info.executor_id, error=str(error))
-            return None
-        bind = command_executor and can_bind_mount()
-        links = self._link_volumes(sandbox, volumes, bind=bind)
-        if links is None:
-            return None
-        executor = AgentExecutor(
-            info=info,
-            framework_id=framework.id,
-            container_id=container_id,
-            sandbox=sandbox,
-            command_executor=command_executor,
-        )
-        framework.executors[info.executor_id] = executor
-        if self._checkpoints(framework):
-            record = ExecutorRecord(info=info, command_executor=command_executor)
-            self.checkpointer.executor(self.agent_id, framework.id, record, container_id)
-        executor.registration_timer = self.delay(
-            self.flags.executor_registration_timeout,
-            self._registration_timed_out,
-            framework.id,
-            info.executor_id,
-            container_id,
-        )
-        environment = self._executor_environment(framework, executor)
-        mounts = [
-            (str(link.source), str(link.target), link.mode) for link in links if link.how == BIND
-        ]
-        if mounts:
-            environment[env.VOLUME_MOUNTS] = json.dumps(mounts)
-        self.defer(
-            self._start_container(executor, environment),
-            functools.partial(
-                self._executor_launched, framework.id, info.executor_id, container_id
-            ),
-        )
-        self.log.info(
-            "launching_executor",
-            executor_id=info.executor_id,
-            framework_id=framework.id,
-            container_id=container_id,
-            sandbox=str(sandbox),
-        )
-        return executor
-
-    async def _start_container(
-        self, executor: AgentExecutor, environment: dict[str, str]
-    ) -> Container:
-        argv = command_argv(executor.info.command)
-        return await self.containerizer.launch(
-            executor.container_id, executor.sandbox, argv, environment
-        )
-
-    def _executor_environment(
-        self, framework: AgentFramework, executor: AgentExecutor
-    ) -> dict[str, str]:
-        environment = dict(os.environ)
-        for inherited in (
-            "LIBPROCESS_PORT",
-            "LIBPROCESS_ADVERTISE_IP",
-            "LIBPROCESS_ADVERTISE_PORT",
-        ):
-            environment.pop(inherited, None)
-        environment.update(executor.info.command.environment)
-        python_path = environment.get("PYTHONPATH")
-        environment.update(
-            {
-                env.AGENT_PID: str(self.pid),
-                env.AGENT_ID: self.agent_id,
-                env.FRAMEWORK_ID: framework.id,
-                env.EXECUTOR_ID: executor.id,
-                env.CONTAINER_ID: executor.container_id,
-                env.SANDBOX: str(executor.sandbox),
-                env.CHECKPOINT: "1" if framework.info.checkpoint else "0",
-                env.RECOVERY_TIMEOUT: str(self.flags.recovery_timeout),
-                env.SHUTDOWN_GRACE_PERIOD: str(self.flags.executor_shutdown_grace_period),
-                env.LIBPROCESS_IP: self.pid.host,
-                env.MESOS_FRAMEWORK_ID: framework.id,
-                env.MESOS_EXECUTOR_ID: executor.id,
-                env.MESOS_AGENT_ID: self.agent_id,
-                env.MESOS_DIRECTORY: str(executor.sandbox),
-                env.MESOS_SANDBOX: str(executor.sandbox),
-                env.MESOS_AGENT_ENDPOINT: f"{self.flags.ip}:{self.flags.port}",
-                env.MESOS_CHECKPOINT: "1" if framework.info.checkpoint else "0",
-                env.MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD: _duration(
-                    self.flags.executor_shutdown_grace_period
-                ),
-                env.MESOS_RECOVERY_TIMEOUT: _duration(self.flags.recovery_timeout),
-                env.MESOS_SUBSCRIPTION_BACKOFF_MAX: _duration(SUBSCRIPTION_BACKOFF_MAX),
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), python_path])),
-            }
-        )
-        return environment
-
-    def _executor_launched(
-        self, framework_id: str, executor_id: str, container_id: str, done: Any
-    ) -> None:
-        executor = self._executor(framework_id, executor_id, container_id)
-        error = done.exception()
-        if error is not None:
-            self.log.error("executor_launch_failed", executor_id=executor_id, error=str(error))
-            if executor is not None:
-                executor.termination = Termination(
-                    reason=Reason.CONTAINER_LAUNCH_FAILED,
-                    message=f"Failed to launch the executor: {error}",
-                    state=TaskState.FAILED,
-                )
-                self._executor_terminated(executor, EXIT_STATUS_NOT_STARTED)
-            return
-        container: Container = done.result()
-        if executor is None:  # forgotten meanwhile; nothing may be left running
-            self.containerizer.destroy(container)
-            return
-        executor.container = container
-        framework = self.frameworks[framework_id]
-        if self._checkpoints(framework):
-            self.checkpointer.forked_pid(
-                self.agent_id, framework_id, executor_id, container_id, container.pid
-            )
-        self.log.info("executor_launched", executor_id=executor_id, os_pid=container.pid)
-        if executor.state is ExecutorState.TERMINATING:
-            self.containerizer.destroy(container)  # killed while it was starting
-        self.defer(
-            self.containerizer.wait(container),
-            functools.partial(self._executor_exited, framework_id, executor_id, container_id),
-        )
-
-    def _executor_exited(
-        self, framework_id: str, executor_id: str, container_id: str, done: Any
-    ) -> None:
-        executor = self._executor(framework_id, executor_id, container_id)
-        if executor is None or executor.container is None:
-            return
-        status = None if done.cancelled() or done.exception() else done.result()
-        self.containerizer.cleanup(executor.container)
-        self.log.info(
-            "executor_exited",
-            executor_id=executor_id,
-            framework_id=framework_id,
-            exit=describe_exit(status),
-        )
-        self._executor_terminated(executor, status)
-
-    def _executor_terminated(self, executor: AgentExecutor, status: int | None) -> None:
-        """The executor's process is gone: fail its live tasks, tell the master, tidy up."""
-        executor.state = ExecutorState.TERMINATED
-        executor.exit_status = status
-        executor.cancel_timers()
-        framework = self.frameworks[executor.framework_id]
-        if framework.state is not FrameworkState.TERMINATING:
-            termination = executor.termination or Termination(
-                reason=Reason.EXECUTOR_TERMINATED,
-                message=f"Executor terminated: {describe_exit(status)}",
-            )
-            default = TaskState.FAILED if executor.command_executor else TaskState.LOST
-            for task in executor.live_tasks():
-                self._agent_update(
-                    framework.id,
-                    task.id,
-                    executor.id,
-                    termination.state or default,
-                    termination.reason,
-                    termination.message,
-                )
-        self._notify_master(
-            ExitedExecutor(
-                agent_id=self.agent_id,
-                framework_id=framework.id,
-                executor_id=executor.id,
-                status=EXIT_STATUS_NOT_STARTED if status is None else status,
-            )
-        )
-        self._remove_executor_if_done(framework, executor)
-
-    def _registration_timed_out(
-        self, framework_id: str, executor_id: str, container_id: str
-    ) -> None:
-        executor = self._executor(framework_id, executor_id, container_id)
-        if executor is None or executor.state is not ExecutorState.REGISTERING:
-            return
-        executor.registration_timer = None
-        timeout = self.flags.executor_registration_timeout
-        self.log.warning("executor_registration_timeout", executor_id=executor_id, seconds=timeout)
-        executor.termination = Termination(
-            reason=Reason.EXECUTOR_REGISTRATION_TIMEOUT,
-            message=f"Executor did not register within {timeout}s",
-            state=TaskState.FAILED,
-        )
-        self._destroy_executor(executor)
-
     def shutdown_framework_executor(self, sender: PID, message: ShutdownFrameworkExecutor) -> None:
         """The framework asked (Mesos's SHUTDOWN call): shut that executor down."""
         self.metrics["messages_shutdown_framework_executor"] += 1
@@ -387,49 +132,3 @@ class ExecutorHandlers(AgentBase):
             self._drop(message, "no such executor")
             return
         self._shutdown_executor(executor)
-
-    def _shutdown_executor(self, executor: AgentExecutor) -> None:
-        """Ask the executor to stop; kill its container after the shutdown grace period."""
-        if executor.state in (ExecutorState.TERMINATING, ExecutorState.TERMINATED):
-            return
-        if executor.state is ExecutorState.REGISTERING or executor.pid is None:
-            self._destroy_executor(executor)
-            return
-        self.log.info("shutting_down_executor", executor_id=executor.id)
-        executor.state = ExecutorState.TERMINATING
-        self.send(executor.pid, ShutdownExecutor())
-        self._arm_shutdown_timer(executor)
-
-    def _arm_shutdown_timer(self, executor: AgentExecutor) -> None:
-        if executor.shutdown_timer is None:
-            executor.shutdown_timer = self.delay(
-                self.flags.executor_shutdown_grace_period,
-                self._shutdown_timed_out,
-                executor.framework_id,
-                executor.id,
-                executor.container_id,
-            )
-
-    def _shutdown_timed_out(self, framework_id: str, executor_id: str, container_id: str) -> None:
-        executor = self._executor(framework_id, executor_id, container_id)
-        if executor is None or executor.state is ExecutorState.TERMINATED:
-            return
-        executor.shutdown_timer = None
-        self.log.warning("executor_shutdown_timeout", executor_id=executor_id, action="killing")
-        self._destroy_executor(executor)
-
-    def _destroy_executor(self, executor: AgentExecutor) -> None:
-        """Kill the executor's container now; its exit arrives as the usual event."""
-        if executor.state is ExecutorState.TERMINATED:
-            return
-        executor.state = ExecutorState.TERMINATING
-        if executor.registration_timer is not None:
-            executor.registration_timer.cancel()
-            executor.registration_timer = None
-        if executor.container is not None:
-            self.containerizer.destroy(executor.container)
-
-
-def _duration(seconds: float) -> str:
-    """Seconds in Mesos's spelling of a duration (`5secs`, `0.5secs`)."""
-    return f"{seconds:g}secs"

@@ -10,8 +10,8 @@ task is forgotten.
 
 from __future__ import annotations
 
-from agent.base import AgentBase
-from agent.state import AgentExecutor, AgentFramework, AgentTask, ExecutorState, FrameworkState
+from agent.executor_lifecycle import ExecutorLifecycle
+from agent.state import AgentFramework, AgentTask, ExecutorState, FrameworkState
 from libprocess import PID
 from zmesos.protocol import (
     ExecutorInfo,
@@ -31,7 +31,7 @@ from zmesos.resources import Resources
 __all__ = ["AgentTaskHandlers"]
 
 
-class AgentTaskHandlers(AgentBase):
+class AgentTaskHandlers(ExecutorLifecycle):
     """The master's task messages and the executors' updates and messages."""
 
     def run_task(self, sender: PID, message: RunTask) -> None:
@@ -272,13 +272,6 @@ class AgentTaskHandlers(AgentBase):
                 data=message.data,
             ),
         )
-
-    def _hand_over(
-        self, framework: AgentFramework, executor: AgentExecutor, task: AgentTask
-    ) -> None:
-        assert executor.pid is not None
-        task.delivered = True
-        self.send(executor.pid, RunTask(framework.info, framework.pid, task.info))
 
     def _task_completed(self, framework_id: str, task_id: str) -> None:
         """The scheduler acknowledged the task's terminal update: forget the task."""

@@ -260,7 +260,8 @@ def large_and_small_quota(args: argparse.Namespace) -> Result:
     setup = time.perf_counter() - started
     offers, seconds = timed_allocate(allocator, 1.0)
     cpu_seconds = LAST_CPU[0]
-    unmet = sum(1 for role, _ in roles if allocator.roles.get(role).unmet_guarantee())
+    nodes = [allocator.roles.get(role) for role, _ in roles]
+    unmet = sum(1 for node in nodes if node is not None and node.unmet_guarantee())
     left = sum(agent.available.cpus for agent in allocator.agents.values())
     second, again = timed_allocate(allocator, 2.0)
     result = Result(name, seconds, len(offers), setup_seconds=setup)

@@ -229,11 +229,14 @@ async def v1_side_by_side(agents: int, tasks: int, rounds: int, agent_processes:
                 )
                 await asyncio.sleep(1.0)  # let the torn-down framework's resources return
     figures: dict[str, object] = {"agents": agents, "tasks": tasks, "rounds": rounds}
+    medians: dict[str, float | None] = {}
     for door, results in runs.items():
         for key in ("tasks_per_s", "p50_s", "p99_s"):
-            values = [r[key] for r in results if r[key] is not None]
-            figures[f"{door}_{key}"] = statistics.median(values) if values else None
-    figures["v1_over_actor"] = figures["v1_tasks_per_s"] / figures["actor_tasks_per_s"]  # type: ignore[operator]
+            values = [value for r in results if (value := r[key]) is not None]
+            medians[f"{door}_{key}"] = statistics.median(values) if values else None
+    figures.update(medians)
+    v1, actor = medians["v1_tasks_per_s"], medians["actor_tasks_per_s"]
+    figures["v1_over_actor"] = v1 / actor if v1 is not None and actor else None
     return figures
 
 

@@ -20,8 +20,10 @@ from libprocess.pid import PID
 Run = tuple[str, str, str, msgspec.Raw]
 
 
-class Message(msgspec.Struct):
+class Message(msgspec.Struct, frozen=True):
     """Base of every message. Subclasses register themselves under their class name.
+
+    Messages are frozen: a message is a value, shared by every process it reaches.
 
     Evolve schemas safely: new fields get defaults, a field's type never changes.
     """
@@ -66,8 +68,10 @@ class Codec:
         self._encoder = msgspec.msgpack.Encoder(enc_hook=_encode_hook)
         self._frame_decoder = msgspec.msgpack.Decoder(list[Run])
         self._raw_bodies = msgspec.msgpack.Decoder(list[msgspec.Raw])
-        self.decoders: dict[str, msgspec.msgpack.Decoder] = {}  # name -> list[type] decoder
-        self._single: dict[str, msgspec.msgpack.Decoder] = {}
+        self.decoders: dict[
+            str, msgspec.msgpack.Decoder[list[Message]]
+        ] = {}  # name -> list[type] decoder
+        self._single: dict[str, msgspec.msgpack.Decoder[Message]] = {}
 
     def encode_frame(self, runs: list[list[Any]]) -> bytes:
         """`runs`: lists `[from_pid, to_name, message_name, [message, ...]]`."""
@@ -77,7 +81,7 @@ class Codec:
         """Split a frame into runs; raises msgspec.DecodeError on a malformed frame."""
         return self._frame_decoder.decode(frame)
 
-    def decoder_for(self, name: str) -> msgspec.msgpack.Decoder | None:
+    def decoder_for(self, name: str) -> msgspec.msgpack.Decoder[list[Message]] | None:
         """The decoder of a run of messages `name`, or None if no such message exists."""
         decoder = self.decoders.get(name)
         if decoder is None:

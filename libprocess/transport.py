@@ -42,7 +42,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 import structlog
@@ -102,7 +102,9 @@ class _Peer:
         "socket",
     )
 
-    def __init__(self, address: tuple[str, int], socket: zmq.Socket, monitor: zmq.Socket) -> None:
+    def __init__(
+        self, address: tuple[str, int], socket: zmq.Socket[bytes], monitor: zmq.Socket[bytes]
+    ) -> None:
         self.address = address
         self.socket = socket
         self.monitor = monitor
@@ -133,7 +135,7 @@ class Transport:
         self.node = node
         self.codec = Codec()
         self.context = zmq.Context()
-        self._inbound: zmq.Socket | None = None
+        self._inbound: zmq.Socket[bytes] | None = None
         self._peers: dict[tuple[str, int], _Peer] = {}
         self._dirty: list[_Peer] = []
         self._flush_scheduled = False
@@ -163,7 +165,7 @@ class Transport:
         bound_port = int(endpoint.rsplit(":", 1)[1])
         self._inbound = socket
         loop = self.node.loop
-        loop.add_reader(socket.getsockopt(zmq.FD), self._on_readable)
+        loop.add_reader(socket.fileno(), self._on_readable)
         loop.call_soon(self._on_readable)  # frames may have arrived before the reader
         return host, bound_port
 
@@ -189,7 +191,7 @@ class Transport:
             return
         if not self._pausers and self._inbound is not None:
             self.node.metrics["inbound_pauses"] += 1
-            self.node.loop.remove_reader(self._inbound.getsockopt(zmq.FD))
+            self.node.loop.remove_reader(self._inbound.fileno())
         self._pausers.add(process)
         process._pausing_transport = True
 
@@ -200,7 +202,7 @@ class Transport:
         if self._pausers or self._inbound is None:
             return
         loop = self.node.loop
-        loop.add_reader(self._inbound.getsockopt(zmq.FD), self._on_readable)
+        loop.add_reader(self._inbound.fileno(), self._on_readable)
         loop.call_soon(self._on_readable)
 
     def _handle_frame(self, frame: bytes) -> None:
@@ -233,8 +235,8 @@ class Transport:
                 messages = decoder.decode(bodies)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 messages, errors = self.codec.decode_one_by_one(name, bodies)
-                for error in errors:
-                    self._refuse("invalid_message", message=name, sender=sender_text, error=error)
+                for detail in errors:
+                    self._refuse("invalid_message", message=name, sender=sender_text, error=detail)
             delivered += len(messages)
             process = processes.get(to_name)
             if process is not None:
@@ -333,7 +335,7 @@ class Transport:
         peer = _Peer(address, socket, monitor)
         self._peers[address] = peer
         loop = self.node.loop
-        loop.add_reader(monitor.getsockopt(zmq.FD), self._on_monitor, peer)
+        loop.add_reader(monitor.fileno(), self._on_monitor, peer)
         peer.connect_deadline = loop.call_later(
             self.node.heartbeat_timeout, self._connect_timed_out, peer
         )
@@ -392,7 +394,7 @@ class Transport:
             self.node.metrics["messages_dropped_backpressure"] += sum(n for _, n in peer.backlog)
             self._end_backlog(peer)
         with contextlib.suppress(zmq.ZMQError):
-            loop.remove_reader(peer.monitor.getsockopt(zmq.FD))
+            loop.remove_reader(peer.monitor.fileno())
         peer.socket.disable_monitor()
         peer.monitor.close(linger=0)
         peer.socket.close(linger=int(linger * 1000))
@@ -451,7 +453,7 @@ class Transport:
         peer.backlog_since = time.monotonic()
         peer.holding = True
         loop = self.node.loop
-        loop.add_reader(peer.socket.getsockopt(zmq.FD), self._send_backlog, peer)
+        loop.add_reader(peer.socket.fileno(), self._send_backlog, peer)
         peer.backlog_timer = loop.call_later(_BACKLOG_RETRY_SECONDS, self._retry_backlog, peer)
 
     def _retry_backlog(self, peer: _Peer) -> None:
@@ -478,7 +480,9 @@ class Transport:
             except zmq.Again:
                 # Reading the events also re-arms the socket's descriptor (ZeroMQ's edge
                 # rule); if room appeared meanwhile, try once more.
-                if not retried and socket.getsockopt(zmq.EVENTS) & zmq.POLLOUT:
+                # (pyzmq types getsockopt as int | bytes; ZMQ_EVENTS is an int.)
+                events = cast(int, socket.getsockopt(zmq.EVENTS))
+                if not retried and events & zmq.POLLOUT:
                     retried = True
                     continue
                 return
@@ -499,7 +503,7 @@ class Transport:
             peer.backlog_timer.cancel()
             peer.backlog_timer = None
         with contextlib.suppress(zmq.ZMQError, ValueError, OSError):
-            self.node.loop.remove_reader(peer.socket.getsockopt(zmq.FD))
+            self.node.loop.remove_reader(peer.socket.fileno())
         self._release_senders(peer)
 
     def _release_senders(self, peer: _Peer) -> None:
@@ -519,7 +523,7 @@ class Transport:
         loop = self.node.loop
         if self._inbound is not None:
             if not self._pausers:
-                loop.remove_reader(self._inbound.getsockopt(zmq.FD))
+                loop.remove_reader(self._inbound.fileno())
             self._inbound.close(linger=0)
             self._inbound = None
         for peer in list(self._peers.values()):

@@ -96,8 +96,8 @@ class MasterTaskHandlers(MasterBase):
             return
         if not message.statuses:
             known = [*framework.tasks.values(), *framework.unreachable_tasks.values()]
-            for task in known:
-                self._send_status(framework, self._reconciled(task))
+            for known_task in known:
+                self._send_status(framework, self._reconciled(known_task))
             return
         for named in message.statuses:
             task = framework.tasks.get(named.task_id) or framework.unreachable_tasks.get(

@@ -23,6 +23,7 @@ import socket
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from agent.errors import AgentError
 from agent.launcher.messages import (
@@ -283,7 +284,7 @@ class ForkServer:
             self.on_lost(reason)
 
 
-def _retrieve(future: asyncio.Future) -> None:
+def _retrieve(future: asyncio.Future[Any]) -> None:
     """Mark a future's exception as seen: not every outcome has someone awaiting it."""
     if not future.cancelled():
         future.exception()

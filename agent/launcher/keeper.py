@@ -43,15 +43,20 @@ class ForkServerKeeper:
         if server is None:
             if clock.now() < self._retry_at:
                 return None
-            server = self.server = ForkServer(
-                self.module, on_lost=lambda reason: self.drop(server, reason)
-            )
-            self._starting = asyncio.ensure_future(server.start())
-            self._starting.add_done_callback(lambda done: self._started(server, done))
+            server = self.server = self._start()
         if not server.ready and self._starting is not None:
             with contextlib.suppress(ForkServerError):
                 await asyncio.shield(self._starting)
         return server if server.ready else None
+
+    def _start(self) -> ForkServer:
+        """A new server, starting in the background (`_starting` is its start)."""
+        server: ForkServer = ForkServer(
+            self.module, on_lost=lambda reason: self.drop(server, reason)
+        )
+        self._starting = asyncio.ensure_future(server.start())
+        self._starting.add_done_callback(lambda done: self._started(server, done))
+        return server
 
     def drop(self, server: ForkServer, reason: str) -> None:
         """Stop using `server` (lost, or failed a launch); exec for `retry_seconds`."""

@@ -43,9 +43,9 @@ async def run_stateful_example(master: str) -> int:
 async def _exercise(driver: SchedulerDriver, scheduler: KeyValueScheduler) -> int:
     task_id, host, port = await scheduler.running.get()
     client = KeyValueClient(host, port)
-    for key, value in KEYS.items():
-        await client.put(key, value)
-        _say(f"wrote {key}={value} to {task_id}")
+    for key, written in KEYS.items():
+        await client.put(key, written)
+        _say(f"wrote {key}={written} to {task_id}")
     _say(f"killing {task_id}")
     driver.kill_task(task_id)
     task_id, host, port = await scheduler.running.get()

@@ -111,9 +111,11 @@ class AllocationCycle:
     def quota_stage(self, agents: list[AllocatorAgent]) -> None:
         """Serve unmet guarantees first, roles in DRF order, agent by agent."""
         order = DRFSorter(self.allocator.totals)
-        for node in self.quota_roles:
-            if _wants_guarantee(node):
-                order.add(node.name, node.allocation, weight=node.weight, active=True)
+        for quota_node in self.quota_roles:
+            if _wants_guarantee(quota_node):
+                order.add(
+                    quota_node.name, quota_node.allocation, weight=quota_node.weight, active=True
+                )
         allocatable = self.allocatable
         for agent in agents:
             if not order.active_count:
@@ -279,6 +281,7 @@ class AllocationCycle:
         available = agent.available.allocatable_to(role) if agent.reservations else agent.available
         if not available:
             return
+        unreserved: Quantities | None
         if self.chopping:
             counted, rest = split_quota_scalars(available)
             additional = counted

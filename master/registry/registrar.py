@@ -89,16 +89,16 @@ class Registrar:
             try:
                 await self.store.write(self.registry, candidate, changed)
             except Exception as failure:
-                error = (
+                storage_error = (
                     failure
                     if isinstance(failure, RegistryStorageError)
                     else RegistryStorageError(f"the store failed: {failure!r}")
                 )
                 self.failed_writes += 1
                 for future, _ in outcomes:
-                    _settle(future, error)
+                    _settle(future, storage_error)
                 if self.on_failure is not None:
-                    self.on_failure(error)
+                    self.on_failure(storage_error)
                 return
             self.writes += 1
             self.registry = candidate

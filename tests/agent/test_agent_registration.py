@@ -46,7 +46,7 @@ class TimedMaster(FakeMaster):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.attempts: list[float] = []
 
-    def on_register(self, sender, message) -> None:  # type: ignore[no-untyped-def]
+    def on_register(self, sender, message) -> None:
         self.attempts.append(clock.now())
         super().on_register(sender, message)
 

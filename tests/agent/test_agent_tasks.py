@@ -212,7 +212,7 @@ async def test_agent_command_executor_sigterm_kills_the_task_and_exits_cleanly(t
 class CountingMaster(FakeMaster):
     """Gives every registering agent its own id: agent-1, agent-2, ..."""
 
-    def on_register(self, sender, message) -> None:  # type: ignore[no-untyped-def]
+    def on_register(self, sender, message) -> None:
         self.agent_id = f"agent-{len(self.of_type(RegisterAgent)) + 1}"
         super().on_register(sender, message)
 

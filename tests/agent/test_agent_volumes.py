@@ -53,7 +53,7 @@ async def test_agent_volumes_checkpoint_written_then_task_data_lands_in_the_volu
         assert load_checkpointed_resources(tmp_path) == Resources.parse(f"{RESERVED_CPU};{RW}")
         master.run_task(_volume_task("t1", "echo kept > data/file", RW))
         await master.wait_for(lambda: master.terminal("t1"))
-        assert master.terminal("t1").status.state == TaskState.FINISHED  # type: ignore[union-attr]
+        assert master.terminal("t1").status.state == TaskState.FINISHED
         assert (volume / "file").read_text() == "kept\n"
 
 
@@ -68,8 +68,8 @@ async def test_agent_volumes_read_only_volume_refuses_writes_through_the_bind_mo
         master.run_task(_volume_task("reads", "cat ro/seed", RO))
         master.run_task(_volume_task("writes", "echo no > ro/other", RO))
         await master.wait_for(lambda: master.terminal("reads") and master.terminal("writes"))
-        assert master.terminal("reads").status.state == TaskState.FINISHED  # type: ignore[union-attr]
-        assert master.terminal("writes").status.state == TaskState.FAILED  # type: ignore[union-attr]
+        assert master.terminal("reads").status.state == TaskState.FINISHED
+        assert master.terminal("writes").status.state == TaskState.FAILED
         assert not (volume / "other").exists()
 
 
@@ -155,7 +155,7 @@ async def test_agent_volumes_task_with_unknown_volume_is_lost(tmp_path):
         master, _ = await _agent(node, tmp_path)
         master.run_task(_volume_task("t1", "true", RW))
         await master.wait_for(lambda: master.terminal("t1"))
-        status = master.terminal("t1").status  # type: ignore[union-attr]
+        status = master.terminal("t1").status
         assert (status.state, status.reason) == (TaskState.LOST, Reason.RESOURCES_UNKNOWN)
 
 

@@ -117,7 +117,7 @@ def test_checkpoints_torn_update_stream_keeps_whole_records_and_says_so(tmp_path
     with capture_logs() as logs:
         checkpoint = read_checkpoint(tmp_path, structlog.get_logger())
     assert checkpoint is not None and checkpoint.dropped == 1
-    task = checkpoint.frameworks["f1"].executors["e1"].run.tasks["t1"]  # type: ignore[union-attr]
+    task = checkpoint.frameworks["f1"].executors["e1"].run.tasks["t1"]
     assert task.records == [UpdateRecord(update=starting)]
     [dropped] = [entry for entry in logs if entry["event"] == "checkpoint_dropped"]
     assert dropped["path"] == str(path)
@@ -130,7 +130,7 @@ def test_checkpoints_unreadable_task_info_drops_that_task_only(tmp_path):
     with capture_logs() as logs:
         checkpoint = read_checkpoint(tmp_path, structlog.get_logger())
     assert checkpoint is not None
-    assert checkpoint.frameworks["f1"].executors["e1"].run.tasks == {}  # type: ignore[union-attr]
+    assert checkpoint.frameworks["f1"].executors["e1"].run.tasks == {}
     assert [entry["reason"] for entry in logs] == ["no whole record"]
 
 

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
+from agent.errors import FlagsError
 from agent.flags import (
     AgentFlags,
-    FlagsError,
     detect_resources,
     parse_attributes,
     parse_duration,

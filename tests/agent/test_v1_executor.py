@@ -83,7 +83,7 @@ async def test_v1_executor_runs_tasks_with_reliable_updates_messages_and_kill(tm
         await master.wait_for(lambda: TaskState.RUNNING in master.states("sleeper"))
         master.kill_task("sleeper")
         await master.wait_for(lambda: master.terminal("sleeper") is not None)
-        assert master.terminal("sleeper").status.state is TaskState.KILLED  # type: ignore[union-attr]
+        assert master.terminal("sleeper").status.state is TaskState.KILLED
 
         # Every update the executor sent came back ACKNOWLEDGED: nothing is resent.
         await master.wait_for(lambda: len(master.updates) == 4)

@@ -182,7 +182,7 @@ async def test_zygote_agent_off_flag_execs_command_executors(tmp_path):
     parser = argparse.ArgumentParser()
     add_flags(parser, AgentFlags)
     options = parser.parse_args(["--master", "127.0.0.1:5050", "--no-executor-fork-server"])
-    assert build(AgentFlags, options, parser).executor_fork_server is False  # type: ignore[arg-type]
+    assert build(AgentFlags, options, parser).executor_fork_server is False
     assert AgentFlags().executor_fork_server is True
     async with Node(host="127.0.0.1", port=0) as node:
         master, agent = await start(node, tmp_path, executor_fork_server=False)

@@ -52,15 +52,16 @@ class V1Executor:
                 raise RuntimeError(f"{kind} answered {response.status}: {await response.text()}")
 
     async def update(self, task_id: str, state: str, message: str = "") -> None:
+        update_uuid = base64.b64encode(uuid.uuid4().bytes).decode()
         status = {
             "task_id": {"value": task_id},
             "state": state,
             "source": "SOURCE_EXECUTOR",
             "message": message,
-            "uuid": base64.b64encode(uuid.uuid4().bytes).decode(),
+            "uuid": update_uuid,
             "timestamp": time.time(),
         }
-        self.unacknowledged[status["uuid"]] = status
+        self.unacknowledged[update_uuid] = status
         await self.call("UPDATE", {"status": status})
 
     async def run(self, task: dict[str, Any]) -> None:

@@ -71,7 +71,7 @@ class Sleepers(Scheduler):
     def terminal(self) -> int:
         return sum(state.terminal for state in self.latest().values())
 
-    async def until(self, predicate, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    async def until(self, predicate, timeout: float) -> None:
         async with asyncio.timeout(timeout):
             while not predicate():
                 self.changed.clear()

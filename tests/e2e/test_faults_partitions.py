@@ -84,7 +84,7 @@ async def _line(process: asyncio.subprocess.Process, prefix: str, timeout: float
             return line.strip()
 
 
-async def _scheduler(master: str, failover_timeout: float, *framework_id: str):  # type: ignore[no-untyped-def]
+async def _scheduler(master: str, failover_timeout: float, *framework_id: str):
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -100,8 +100,12 @@ class FakeAgent(Process):
 
     def acknowledge(self, message: StatusUpdateMessage) -> None:
         assert self.executor is not None
+        assert message.update.uuid is not None
         ack = StatusUpdateAcknowledgement(
-            "a1", "f1", message.update.status.task_id, message.update.uuid
+            agent_id="a1",
+            framework_id="f1",
+            task_id=message.update.status.task_id,
+            uuid=message.update.uuid,
         )
         self.send(self.executor, ack)
 

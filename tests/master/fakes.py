@@ -141,6 +141,7 @@ class FakeAgent(Process):
             timestamp=clock.now(),
         )
         uuid = update.uuid
+        assert uuid is not None
         self.pending_acks[uuid] = update
         self.send(self.master, StatusUpdateMessage(update=update, pid=str(self.pid)))
         return uuid

@@ -176,8 +176,8 @@ class AllocatorMachine(RuleBasedStateMachine):
         limited=st.booleans(),
     )
     def set_quota(self, role: str, cpus: int, mem: int, limited: bool) -> None:
-        guarantee = {"cpus": cpus, "mem": mem * 256}
-        limit = None
+        guarantee: dict[str, float] = {"cpus": cpus, "mem": mem * 256}
+        limit: dict[str, float] | None = None
         if limited and role in LIMITED_ROLES:
             limit = {"cpus": cpus + 2, "mem": mem * 256 + 512}
             self.limits[role] = limit

@@ -7,7 +7,7 @@ import aiohttp
 from master import MasterFlags, run_master
 
 
-async def _call(session: aiohttp.ClientSession, method: str, url: str, body: object = None):  # type: ignore[no-untyped-def]
+async def _call(session: aiohttp.ClientSession, method: str, url: str, body: object = None):
     data = body if isinstance(body, bytes) else None
     json_body = None if isinstance(body, bytes) else body
     async with session.request(method, url, json=json_body, data=data) as response:

@@ -14,7 +14,7 @@ from zmesos.protocol import Reason, ReregisterAgent, TaskState, TaskStatus
 AWARE = framework_info("aware", capabilities=("PARTITION_AWARE",))
 
 
-async def _two_frameworks(node: Node):  # type: ignore[no-untyped-def]
+async def _two_frameworks(node: Node):
     """A partition-aware framework running "pa" and another running "plain", on one agent."""
     cluster = await start_cluster(node, MasterFlags(master_id="M"), framework=AWARE)
     [offer] = cluster.scheduler.take_offers()
@@ -29,7 +29,7 @@ async def _two_frameworks(node: Node):  # type: ignore[no-untyped-def]
     return cluster, other, driver
 
 
-def _reregistration(cluster, *task_ids: str) -> ReregisterAgent:  # type: ignore[no-untyped-def]
+def _reregistration(cluster, *task_ids: str) -> ReregisterAgent:
     launched = [run for run in cluster.agent.launched if run.task.task_id in task_ids]
     return ReregisterAgent(
         cluster.agent.info(),

@@ -81,7 +81,7 @@ async def test_master_refuses_an_agent_while_the_registry_cannot_write_it():
         assert list(master.registrar.registry.agents) == [agent.agent_id]
 
 
-def agent_registration(agent: FakeAgent):  # type: ignore[no-untyped-def]
+def agent_registration(agent: FakeAgent):
     from zmesos.protocol import RegisterAgent
 
     return RegisterAgent(agent.info())
@@ -126,6 +126,6 @@ async def test_master_keeps_weights_and_quota_across_a_restart_and_refuses_bad_o
         quota = await node.dispatch(pid, "quota")
         assert quota["eng"].guarantee == {"cpus": 2.0} and quota["eng"].limit == {"cpus": 4.0}
         await settle()
-        roles = node.processes[restarted.allocator.name].allocator.roles  # type: ignore[attr-defined]
+        roles = node.processes[restarted.allocator.name].allocator.roles
         assert roles.weights["eng"] == 2.5
         assert roles.quotas["eng"].guarantee == {"cpus": 2.0}

@@ -13,7 +13,7 @@ from zmesos.http import json_response, serve_app
 
 def test_detector_address_forms():
     assert isinstance(master_detector("10.0.0.1:5050"), HttpDetector)
-    assert master_detector("http://h:5050/").url == "http://h:5050/actor"  # type: ignore[attr-defined]
+    assert master_detector("http://h:5050/").url == "http://h:5050/actor"
     assert master_detector("master@h:1").fixed == PID("master", "h", 1)
     assert isinstance(master_detector(PID("m", "h", 2)), ActorDetector)
     for bad in ("h", "h:0", "zz://h:1", "m@h", "h:1:2"):

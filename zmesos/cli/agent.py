@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections.abc import Mapping
 
 import aiohttp
 import uvloop
@@ -28,7 +29,7 @@ from zmesos.cli.flags import Parser, add_flags, build
 from zmesos.cli.signals import stop_event_on_signals
 
 
-def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
     parser = commands.add_parser(
         name,
         help="run an agent (or: agent gone AGENT_ID)",
@@ -85,7 +86,7 @@ def mark_gone(options: argparse.Namespace, parser: Parser) -> int:
     return uvloop.run(_post_call(f"http://{master}/api/v1", call))
 
 
-async def _post_call(url: str, call: dict[str, object]) -> int:
+async def _post_call(url: str, call: Mapping[str, object]) -> int:
     try:
         async with aiohttp.ClientSession() as session, session.post(url, json=call) as response:
             text = await response.text()

@@ -31,7 +31,7 @@ REGISTRATION_TIMEOUT = 30.0
 REGISTRATION_NOTICE = 2.0
 
 
-def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
     parser = commands.add_parser(name, help="run one command as a task", description=__doc__)
     parser.add_argument("--master", required=True, help="the master's HOST:PORT (its HTTP address)")
     parser.add_argument("--command", required=True, help="shell command to run")

@@ -64,11 +64,7 @@ def add_flags(
         if field.name in skip or not field.init:
             continue
         option = "--" + field.name.replace("_", "-")
-        default = (
-            field.default_factory()  # type: ignore[misc]
-            if field.default is dataclasses.MISSING
-            else field.default
-        )
+        default = _default_of(field)
         kind = hints[field.name]
         described = field.metadata.get("help", "")
         if default not in ("", None):
@@ -88,6 +84,15 @@ def add_flags(
                 help=described,
                 metavar=field.name.upper(),
             )
+
+
+def _default_of(field: dataclasses.Field[Any]) -> Any:
+    """The field's default value, made by its factory if it has one (None if it has neither)."""
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    return None
 
 
 def build(flags_class: type[F], options: argparse.Namespace, parser: Parser, **fixed: Any) -> F:

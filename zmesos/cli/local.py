@@ -35,7 +35,7 @@ STARTUP_TIMEOUT = 30.0
 STOP_GRACE = 10.0
 
 
-def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
     parser = commands.add_parser(name, help="run a local cluster", description=__doc__)
     parser.add_argument(
         "--agents", type=positive_count, default=2, help="how many agents (default: 2)"

@@ -13,7 +13,7 @@ from zmesos.cli.flags import Parser, add_flags, build
 from zmesos.cli.signals import stop_event_on_signals
 
 
-def add_parser(commands: argparse._SubParsersAction, name: str) -> None:
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
     parser = commands.add_parser(name, help="run a master", description=__doc__)
     add_flags(parser, MasterFlags)
 

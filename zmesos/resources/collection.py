@@ -112,19 +112,19 @@ class Resources:
     # --------------------------------------------------------------- arithmetic
 
     def __add__(self, other: Resources | Resource) -> Resources:
-        other = _as_resources(other)
-        if other is None:
+        that = _as_resources(other)
+        if that is None:
             return NotImplemented
-        if not other:
+        if not that:
             return self
         by_key = self._by_key.copy()
-        for key, resource in other._by_key.items():
+        for key, resource in that._by_key.items():
             mine = by_key.get(key)
             by_key[key] = resource if mine is None else _merged(mine, resource)
         shared = self._shared
-        if other._shared:
+        if that._shared:
             shared = shared.copy()
-            for resource, count in other._shared.items():
+            for resource, count in that._shared.items():
                 shared[resource] = shared.get(resource, 0) + count
         return Resources._make(by_key, shared)
 
@@ -136,13 +136,13 @@ class Resources:
 
     def __sub__(self, other: Resources | Resource) -> Resources:
         """What is left of self without other; never negative, never raises."""
-        other = _as_resources(other)
-        if other is None:
+        that = _as_resources(other)
+        if that is None:
             return NotImplemented
-        if not other or not self:
+        if not that or not self:
             return self
         by_key = self._by_key.copy()
-        for key, resource in other._by_key.items():
+        for key, resource in that._by_key.items():
             mine = by_key.get(key)
             if mine is not None:
                 left = _reduced(mine, resource)
@@ -151,9 +151,9 @@ class Resources:
                 else:
                     by_key[key] = left
         shared = self._shared
-        if other._shared and shared:
+        if that._shared and shared:
             shared = shared.copy()
-            for resource, count in other._shared.items():
+            for resource, count in that._shared.items():
                 left_count = shared.get(resource, 0) - count
                 if left_count > 0:
                     shared[resource] = left_count

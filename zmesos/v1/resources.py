@@ -151,7 +151,9 @@ def _disk(item: dict[str, Any], where: str) -> DiskInfo | None:
     )
 
 
-def resources_to_v1(resources: Resources | tuple[Resource, ...], role: str = "") -> list[dict]:
+def resources_to_v1(
+    resources: Resources | tuple[Resource, ...], role: str = ""
+) -> list[dict[str, Any]]:
     """Resource objects as Mesos writes them; `role` adds their allocation_info (offers)."""
     return [resource_to_v1(resource, role) for resource in resources]
 
