@@ -119,13 +119,16 @@ class MasterBase(Process):
             if not self.leading:
                 self._refuse_not_leading(sender, message)
             elif not self.recovered:
-                self._hold(handler, sender, message)
+                self._hold_until_recovered(handler, sender, message)
             else:
                 handler(sender, message)
 
         self.install(message_type, guarded)
 
-    def _hold(self, handler: Callable[[PID, Any], None], sender: PID, message: object) -> None:
+    def _hold_until_recovered(
+        self, handler: Callable[[PID, Any], None], sender: PID, message: object
+    ) -> None:
+        """Keep a message for `_replay_held` (not Process._hold, the runtime's backpressure)."""
         if len(self._held_messages) >= _MAX_HELD_MESSAGES:
             self._drop(message, sender, "the master is recovering and holds too many messages")
             return
