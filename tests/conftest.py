@@ -38,7 +38,7 @@ def _no_zookeeper(reason: str) -> None:
     pytest.skip(f"ZooKeeper cannot start: {reason}")
 
 
-def start_zookeeper(data_dir):  # type: ignore[no-untyped-def]
+def start_zookeeper(data_dir):
     """A real ZooKeeper server on a free loopback port with its own data directory."""
     from zmesos.zookeeper import ZooKeeperServer, ZooKeeperUnavailable
 
@@ -51,7 +51,7 @@ def start_zookeeper(data_dir):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def zookeeper(tmp_path_factory):  # type: ignore[no-untyped-def]
+def zookeeper(tmp_path_factory):
     """One ZooKeeper server for the session; each test takes its own path (`zk_url`)."""
     server = start_zookeeper(tmp_path_factory.mktemp("zookeeper"))
     yield server
@@ -59,6 +59,6 @@ def zookeeper(tmp_path_factory):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def zk_url(zookeeper, request):  # type: ignore[no-untyped-def]
+def zk_url(zookeeper, request):
     """`zk://host:port/<test name>`: a fresh path on the session's server."""
     return zookeeper.url(f"/{request.node.name.replace('[', '-').replace(']', '')}")

@@ -22,7 +22,7 @@ from zmesos.zookeeper import parse_zk_url
 
 
 @pytest.fixture
-def client(zookeeper):  # type: ignore[no-untyped-def]
+def client(zookeeper):
     client = KazooClient(hosts=zookeeper.hosts)
     client.start(timeout=10)
     yield client

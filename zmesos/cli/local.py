@@ -241,7 +241,7 @@ class LocalCluster:
         deadline = asyncio.get_running_loop().time() + timeout
         async with aiohttp.ClientSession() as session:
             while True:
-                for index in self.master_processes or {0: None}:
+                for index in self.master_processes or [0]:
                     url = f"{self.master_url(index)}/metrics/snapshot"
                     with contextlib.suppress(aiohttp.ClientError, ValueError):
                         async with session.get(url) as response:
