@@ -194,6 +194,12 @@ async def simulated(agents: int, tasks: int, frameworks: int, agent_processes: i
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def v1_side_by_side(agents: int, tasks: int, rounds: int, agent_processes: int) -> dict:
     """One actor framework, then one v1 HTTP framework, `rounds` times on one simulated cluster.
 
@@ -206,24 +212,34 @@ async def v1_side_by_side(agents: int, tasks: int, rounds: int, agent_processes:
     runs: dict[str, list[dict[str, float | None]]] = {"actor": [], "v1": []}
     with tempfile.TemporaryDirectory(prefix="zmesos-bench-") as work_dir:
         async with _simulated_cluster(work_dir, agents, agent_processes) as cluster:
+            master_pid = cluster.children[0].pid
             for round_index in range(rounds):
                 plan = [Command(f"a{round_index}-{t:06d}", "true", resources) for t in range(tasks)]
+                cpu = _cpu_seconds(master_pid), time.process_time()
                 seconds, [scheduler] = await _run_frameworks(cluster.master, [plan], timeout=600)
                 records = scheduler.records.values()
                 finished = sum(1 for r in records if r.state and r.state.value == "TASK_FINISHED")
                 latencies = [r.launch_to_running for r in records if r.launch_to_running]
                 runs["actor"].append(
-                    {"tasks_per_s": finished / seconds, **_latency_figures(latencies)}
+                    {
+                        "tasks_per_s": finished / seconds,
+                        "master_cpu_ms_per_task": (_cpu_seconds(master_pid) - cpu[0]) * 1e3 / tasks,
+                        "framework_cpu_ms_per_task": (time.process_time() - cpu[1]) * 1e3 / tasks,
+                        **_latency_figures(latencies),
+                    }
                 )
                 framework = V1BatchFramework(
                     cluster.url, [f"v{round_index}-{t:06d}" for t in range(tasks)]
                 )
                 start = time.perf_counter()
+                cpu = _cpu_seconds(master_pid), time.process_time()
                 await asyncio.wait_for(framework.run(), 600)
                 seconds = time.perf_counter() - start
                 runs["v1"].append(
                     {
                         "tasks_per_s": framework.finished / seconds,
+                        "master_cpu_ms_per_task": (_cpu_seconds(master_pid) - cpu[0]) * 1e3 / tasks,
+                        "framework_cpu_ms_per_task": (time.process_time() - cpu[1]) * 1e3 / tasks,
                         **_latency_figures(list(framework.running_latency.values())),
                     }
                 )
@@ -231,7 +247,13 @@ async def v1_side_by_side(agents: int, tasks: int, rounds: int, agent_processes:
     figures: dict[str, object] = {"agents": agents, "tasks": tasks, "rounds": rounds}
     medians: dict[str, float | None] = {}
     for door, results in runs.items():
-        for key in ("tasks_per_s", "p50_s", "p99_s"):
+        for key in (
+            "tasks_per_s",
+            "p50_s",
+            "p99_s",
+            "master_cpu_ms_per_task",
+            "framework_cpu_ms_per_task",
+        ):
             values = [value for r in results if (value := r[key]) is not None]
             medians[f"{door}_{key}"] = statistics.median(values) if values else None
     figures.update(medians)
@@ -295,7 +317,9 @@ def _print_v1(v1: dict) -> None:
     for door in ("actor", "v1"):
         print(
             f"  {door:<5} {v1[f'{door}_tasks_per_s']:,.0f} tasks/s; offer->RUNNING "
-            f"p50 {v1[f'{door}_p50_s']:.3f} s, p99 {v1[f'{door}_p99_s']:.3f} s"
+            f"p50 {v1[f'{door}_p50_s']:.3f} s, p99 {v1[f'{door}_p99_s']:.3f} s; CPU per task: "
+            f"master {v1[f'{door}_master_cpu_ms_per_task']:.2f} ms, "
+            f"framework {v1[f'{door}_framework_cpu_ms_per_task']:.2f} ms"
         )
     ok = "yes" if v1["v1_over_actor"] >= V1_TARGET_RATIO else "NO"
     print(f"  v1/actor {v1['v1_over_actor']:.2f} (target >= {V1_TARGET_RATIO}: {ok})")
