@@ -146,6 +146,53 @@ class FrameworkHandlers(MasterBase):
                 self.send(agent.pid, UpdateFramework(framework.id, str(pid)))
         self.log.info("framework_reregistered", framework_id=framework.id, scheduler=str(pid))
 
+    def update_framework_info(
+        self,
+        framework_id: str,
+        scheduler: PID,
+        info: FrameworkInfo,
+        suppressed_roles: tuple[str, ...],
+    ) -> str | None:
+        """UPDATE_FRAMEWORK (v1, by dispatch): new FrameworkInfo and suppressed roles,
+        applied whole or not at all. Returns why not, or None once applied.
+
+        `user`, `principal` and `checkpoint` cannot change (Mesos refuses it too);
+        offers of roles the framework leaves are rescinded; roles that leave the
+        suppressed set are revived (their filters cleared).
+        """
+        self.metrics["framework_updates"] += 1
+        framework = self.cluster.frameworks.get(framework_id)
+        if framework is None or framework.pid != scheduler or not framework.connected:
+            return f"Framework {framework_id} is not subscribed here"
+        info = msgspec.structs.replace(info, id=framework_id, roles=info.roles or ("*",))
+        problem = self._check_framework_info(info)
+        for name in ("user", "principal", "checkpoint"):
+            if problem is None and getattr(info, name) != getattr(framework.info, name):
+                problem = f"Updating 'FrameworkInfo.{name}' is unsupported"
+        if problem is None and not set(suppressed_roles) <= set(info.roles):
+            problem = "Suppressed roles must be roles of the framework"
+        if problem is not None:
+            self.log.warning("framework_update_refused", framework_id=framework_id, reason=problem)
+            return problem
+        old_roles = framework.roles
+        framework.info = info
+        if framework.roles != old_roles:
+            for outstanding in self.offers.of_framework(framework.id):
+                if outstanding.role not in framework.roles:
+                    self._rescind(outstanding)
+            self._allocator_call(AllocatorProcess.update_framework, framework.id, framework.roles)
+        suppressed = set(suppressed_roles)
+        revived = tuple(sorted((framework.suppressed_roles - suppressed) & set(framework.roles)))
+        newly_suppressed = tuple(sorted(suppressed - framework.suppressed_roles))
+        framework.suppressed_roles = suppressed
+        if newly_suppressed:
+            self._allocator_call(AllocatorProcess.suppress, framework.id, newly_suppressed)
+        if revived:
+            self._allocator_call(AllocatorProcess.revive, framework.id, revived)
+        self.cluster.notify("FRAMEWORK_UPDATED", framework)
+        self.log.info("framework_updated", framework_id=framework.id, roles=list(framework.roles))
+        return None
+
     def unregister_framework(self, sender: PID, message: UnregisterFramework) -> None:
         self.metrics["messages_unregister_framework"] += 1
         framework = self._framework_for(sender, message.framework_id, message)

@@ -5,8 +5,9 @@ for the same thing, so the master handles both doors with the same handlers.
 `CALLS` is the table: call type -> reader(call, framework_id). A reader
 validates the call's fields (ApiError naming the field: 400) and returns the
 message, or None for a call the master takes and ignores (REQUEST, as
-Mesos's hierarchical allocator does). Types missing from the table are
-answered 400 by the endpoint, which names them.
+Mesos's hierarchical allocator does). UPDATE_FRAMEWORK, answered only once
+applied, is the endpoint's own (a dispatch to the master). Types missing from
+the table are answered 400 by the endpoint, which names them.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from libprocess import PID, Node
+from libprocess import PID, Node, ProcessTerminated
 from master.v1.http_scheduler import HttpScheduler
 from master.v1.scheduler_calls import CALLS, UNSUPPORTED_CALLS
 from zmesos.errors import ApiError
@@ -56,11 +56,22 @@ class SchedulerApi:
             raise Refused(400, f"All non-subscribe calls should include the '{STREAM_ID}' header")
         if kind in UNSUPPORTED_CALLS:
             raise Refused(400, f"{kind} is not supported by zmesos")
+        if kind == "UPDATE_FRAMEWORK":
+            return await self._update_framework(call, stream_id)
         reader = CALLS.get(kind)
         if reader is None:
             raise Refused(400, f"Unknown call type {kind[:64]!r}")
         framework_id = id_value(call, "framework_id", "call", required=True)
         message = reader(call, framework_id)
+        subscription = self._subscription(framework_id, stream_id)
+        if message is not None:
+            subscription.forward(message)
+        if kind == "TEARDOWN":
+            subscription.stream.close("the framework tore itself down")
+        return web.Response(status=202)
+
+    def _subscription(self, framework_id: str, stream_id: str) -> HttpScheduler:
+        """The framework's open subscription, if `stream_id` is its stream; Refused else."""
         subscription = self.subscriptions.get(framework_id)
         if subscription is None or subscription.terminated:
             raise Refused(403, f"Framework {framework_id[:128]!r} is not subscribed")
@@ -70,11 +81,33 @@ class SchedulerApi:
                 f"The stream ID '{stream_id[:128]}' included in this request didn't match"
                 f" the stream ID currently associated with framework ID {framework_id}",
             )
-        if message is not None:
-            subscription.forward(message)
-        if kind == "TEARDOWN":
-            subscription.stream.close("the framework tore itself down")
-        return web.Response(status=202)
+        return subscription
+
+    async def _update_framework(self, call: dict[str, Any], stream_id: str) -> web.Response:
+        """UPDATE_FRAMEWORK: answered 200 once the master applied it, 400 with its reason."""
+        framework_id = id_value(call, "framework_id", "call", required=True)
+        body = obj(call.get("update_framework"), "update_framework")
+        info = framework_info_from_v1(body.get("framework_info"), "update_framework.framework_info")
+        if info.id and info.id != framework_id:
+            raise ApiError("'framework_id' differs from 'update_framework.framework_info.id'")
+        suppressed = array(body, "suppressed_roles", "update_framework")
+        if not all(isinstance(role, str) for role in suppressed):
+            raise ApiError("update_framework.suppressed_roles: expected strings")
+        subscription = self._subscription(framework_id, stream_id)
+        try:
+            problem = await self.node.dispatch(
+                self.master_pid,
+                "update_framework_info",
+                framework_id,
+                subscription.pid,
+                info,
+                tuple(suppressed),
+            )
+        except ProcessTerminated:
+            raise Refused(503, "the master is not running") from None
+        if problem is not None:
+            raise Refused(400, problem)
+        return web.Response(status=200)
 
     async def _subscribe(self, request: web.Request, call: dict[str, Any]) -> web.StreamResponse:
         if request.headers.get(STREAM_ID):

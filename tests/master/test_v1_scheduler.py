@@ -176,6 +176,25 @@ async def test_v1_scheduler_an_invalid_framework_gets_an_error_event():
         assert (await scheduler.next_event())["type"] == "<closed>"
 
 
+async def test_v1_scheduler_update_framework_changes_roles_and_refuses_what_cannot_change():
+    async with v1_cluster() as (handle, _, session):
+        scheduler = V1Scheduler(handle.http.url, session)
+        await scheduler.subscribe({**FRAMEWORK, "roles": ["a"]})
+        update = {"framework_info": {**FRAMEWORK, "roles": ["a", "b"]}, "suppressed_roles": ["a"]}
+        assert await scheduler.call("UPDATE_FRAMEWORK", update) == 200
+        [framework] = (await _state(handle, session))["frameworks"]
+        assert framework["roles"] == ["a", "b"]
+        for bad in (
+            {"framework_info": {**FRAMEWORK, "user": "someone else"}},
+            {"framework_info": FRAMEWORK, "suppressed_roles": ["z"]},
+            {"framework_info": {**FRAMEWORK, "roles": ["bad role"]}},
+        ):
+            assert await scheduler.call("UPDATE_FRAMEWORK", bad) == 400
+        [framework] = (await _state(handle, session))["frameworks"]
+        assert framework["roles"] == ["a", "b"] and framework["user"] == "u"
+        await scheduler.close()
+
+
 def _subscribe(**framework: Any) -> dict[str, Any]:
     return {"type": "SUBSCRIBE", "subscribe": {"framework_info": {"user": "u", **framework}}}
 
