@@ -13,7 +13,7 @@ from libprocess import clock
 from libprocess.testing import settle
 from tests.master.test_v1_scheduler import FRAMEWORK, v1_cluster
 from tests.master.v1_client import V1Scheduler, launch
-from zmesos.protocol import TaskState
+from zmesos.protocol import MasterInfo, TaskState
 
 
 async def _call(session: aiohttp.ClientSession, url: str, call: dict[str, Any]) -> Any:
@@ -182,3 +182,27 @@ async def test_v1_operator_bad_calls_get_400_with_the_reason(call, reason):
         status, text = await _call(session, handle.http.url, call)
         assert status == 400 and reason in text
         assert (await _call(session, handle.http.url, {"type": "GET_HEALTH"}))[0] == 200
+
+
+async def test_v1_apis_on_a_master_that_does_not_lead_send_clients_to_the_leader():
+    async with v1_cluster(agents=0) as (handle, _, session):
+        handle.master.leading = False
+        handle.master.leader = MasterInfo(
+            id="L", pid="master@10.0.0.9:1", hostname="10.0.0.9", port=5050
+        )
+        for path, call in (
+            (
+                "/api/v1/scheduler",
+                {"type": "SUBSCRIBE", "subscribe": {"framework_info": FRAMEWORK}},
+            ),
+            ("/api/v1", {"type": "GET_STATE"}),
+        ):
+            async with session.post(
+                f"{handle.http.url}{path}", json=call, allow_redirects=False
+            ) as response:
+                assert response.status == 307
+                assert response.headers["Location"] == f"http://10.0.0.9:5050{path}"
+        handle.master.leader = None
+        status, _ = await _call(session, handle.http.url, {"type": "GET_HEALTH"})
+        assert status == 503
+        handle.master.leading = True
