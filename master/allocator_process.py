@@ -47,6 +47,8 @@ class AllocatorProcess(Process):
         self.receive = receive
         self.runs = 0
         self._run_pending = False
+        # The pending run's agents: None for all of them, else only these (see request_allocation).
+        self._run_agents: set[str] | None = set()
         self._tick: Timer | None = None
 
     def initialize(self) -> None:
@@ -93,21 +95,21 @@ class AllocatorProcess(Process):
 
     def add_agent(self, agent_id: str, total: Resources, used: Mapping[str, Resources]) -> None:
         self.allocator.add_agent(agent_id, total, used=dict(used))
-        self.request_allocation()
+        self.request_allocation(agent_id)
 
     def remove_agent(self, agent_id: str) -> None:
         self.allocator.remove_agent(agent_id)
 
     def activate_agent(self, agent_id: str) -> None:
         self.allocator.activate_agent(agent_id)
-        self.request_allocation()
+        self.request_allocation(agent_id)
 
     def deactivate_agent(self, agent_id: str) -> None:
         self.allocator.deactivate_agent(agent_id)
 
     def update_agent_total(self, agent_id: str, total: Resources) -> None:
         self.allocator.update_agent_total(agent_id, total)
-        self.request_allocation()
+        self.request_allocation(agent_id)
 
     # -- weights and quota ---------------------------------------------------------
 
@@ -147,7 +149,7 @@ class AllocatorProcess(Process):
             now=clock.now(),
             role=role,
         )
-        self.request_allocation()
+        self.request_allocation(agent_id)
 
     def update_allocation(
         self,
@@ -162,8 +164,20 @@ class AllocatorProcess(Process):
 
     # -- running -------------------------------------------------------------------
 
-    def request_allocation(self) -> None:
-        """Ask for one run soon; requests made before it starts share it."""
+    def request_allocation(self, agent_id: str | None = None) -> None:
+        """Ask for one run soon; requests made before it starts share it.
+
+        `agent_id`: only that agent changed (resources came back on it, it
+        joined): the run need only visit the agents named, as Mesos's
+        allocator does on such events. Any request without one makes the run
+        visit every agent. On a 1,000-agent cluster fed by a v1 framework's
+        calls, one at a time, full runs after each recovered offer took most of
+        the master's time; the periodic run still visits every agent.
+        """
+        if agent_id is None:
+            self._run_agents = None
+        elif self._run_agents is not None:
+            self._run_agents.add(agent_id)
         if self._run_pending:
             return
         self._run_pending = True
@@ -171,15 +185,17 @@ class AllocatorProcess(Process):
 
     def _run_requested(self) -> None:
         self._run_pending = False
-        self._allocate()
+        agents, self._run_agents = self._run_agents, set()
+        self._allocate(agents)
 
     def _periodic(self) -> None:
         self._tick = self.delay(self.allocation_interval, self._periodic)
         self._allocate()
 
-    def _allocate(self) -> None:
+    def _allocate(self, agent_ids: set[str] | None = None) -> None:
+        """One run over every agent, or over `agent_ids`."""
         self.runs += 1
-        allocations = self.allocator.allocate(clock.now())
+        allocations = self.allocator.allocate(clock.now(), agent_ids)
         if allocations:
             self.log.debug("allocated", offers=len(allocations))
             _log_failure(self, self.node.dispatch(self.master, self.receive, list(allocations)))

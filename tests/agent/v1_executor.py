@@ -5,8 +5,12 @@ It reads the environment Mesos gives executors, subscribes at
 MESOS_AGENT_ENDPOINT, runs each launched task's shell command, and reports
 TASK_RUNNING then TASK_FINISHED or TASK_FAILED by exit status (TASK_KILLED
 when killed). Every update carries a fresh uuid and is kept until the agent
-ACKNOWLEDGEs it; framework messages come back prefixed with `echo:`. It exits
-0 on SHUTDOWN, 3 when an environment variable Mesos sets is missing.
+ACKNOWLEDGEs it; framework messages come back prefixed with `echo:`. When
+its framework checkpoints and the stream breaks (the agent restarted), it
+subscribes again every MESOS_SUBSCRIPTION_BACKOFF_MAX for up to
+MESOS_RECOVERY_TIMEOUT, handing back its unacknowledged tasks and updates, as
+Mesos's docs ask. It exits 0 on SHUTDOWN, 3 when an environment variable
+Mesos sets is missing.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class V1Executor:
             "executor_id": {"value": os.environ["MESOS_EXECUTOR_ID"]},
         }
         self.unacknowledged: dict[str, dict[str, Any]] = {}
+        self.unacknowledged_tasks: dict[str, dict[str, Any]] = {}
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self.killed: set[str] = set()
 
@@ -66,6 +71,7 @@ class V1Executor:
 
     async def run(self, task: dict[str, Any]) -> None:
         task_id = task["task_id"]["value"]
+        self.unacknowledged_tasks[task_id] = task
         command = task.get("data") and base64.b64decode(task["data"]).decode()
         process = await asyncio.create_subprocess_shell(command or "true")
         self.processes[task_id] = process
@@ -79,10 +85,30 @@ class V1Executor:
             await self.update(task_id, "TASK_FAILED", f"exited with status {status}")
 
     async def serve(self) -> int:
+        """Subscribe, and again after a disconnection while the framework checkpoints."""
+        checkpoint = os.environ["MESOS_CHECKPOINT"] == "1"
+        backoff = _seconds(os.environ.get("MESOS_SUBSCRIPTION_BACKOFF_MAX", "2secs"))
+        deadline = time.monotonic() + _seconds(os.environ.get("MESOS_RECOVERY_TIMEOUT", "0secs"))
+        while True:
+            try:
+                status = await self.subscription()
+            except (aiohttp.ClientError, ConnectionError, asyncio.IncompleteReadError):
+                status = 5
+            if status != 5 or not checkpoint or time.monotonic() > deadline:
+                return status
+            await asyncio.sleep(backoff)
+
+    async def subscription(self) -> int:
         subscribe = {
             "type": "SUBSCRIBE",
             **self.ids,
-            "subscribe": {"unacknowledged_updates": []},
+            "subscribe": {
+                "unacknowledged_updates": [
+                    {"framework_id": self.ids["framework_id"], "status": status}
+                    for status in self.unacknowledged.values()
+                ],
+                "unacknowledged_tasks": list(self.unacknowledged_tasks.values()),
+            },
         }
         running: set[asyncio.Task[None]] = set()
         async with self.session.post(
@@ -105,6 +131,7 @@ class V1Executor:
                         process.terminate()
                 elif kind == "ACKNOWLEDGED":
                     self.unacknowledged.pop(event["acknowledged"]["uuid"], None)
+                    self.unacknowledged_tasks.pop(event["acknowledged"]["task_id"]["value"], None)
                 elif kind == "MESSAGE":
                     data = base64.b64decode(event["message"]["data"])
                     await self.call("MESSAGE", {"data": base64.b64encode(b"echo:" + data).decode()})
@@ -114,6 +141,14 @@ class V1Executor:
                             process.kill()
                     return 0 if kind == "SHUTDOWN" else 4
         return 5  # the stream ended
+
+
+def _seconds(duration: str) -> float:
+    """Mesos's `5secs`, `1mins`, `250ms` -> seconds."""
+    for unit, factor in (("ms", 0.001), ("secs", 1.0), ("mins", 60.0), ("hrs", 3600.0)):
+        if duration.endswith(unit):
+            return float(duration[: -len(unit)]) * factor
+    return float(duration)
 
 
 async def main() -> int:

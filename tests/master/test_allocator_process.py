@@ -88,3 +88,29 @@ async def test_allocator_process_metrics_are_numbers():
 
 def _r() -> Resources:
     return Resources.parse("cpus:2;mem:1024")
+
+
+async def test_allocator_process_recovery_visits_only_the_agents_it_changed():
+    clock.pause()
+    async with Node() as node:
+        sink, actor = await _actor(node)
+        visited: list[object] = []
+        allocate = actor.allocator.allocate
+
+        def spy(now: float, agent_ids: object = None) -> list:
+            visited.append(None if agent_ids is None else sorted(agent_ids))  # type: ignore[call-overload]
+            return allocate(now, agent_ids)  # type: ignore[arg-type]
+
+        actor.allocator.allocate = spy  # type: ignore[method-assign]
+        node.dispatch(actor.pid, AllocatorProcess.add_framework, "F", ("*",), {}, True)
+        for name in ("A", "B"):
+            node.dispatch(actor.pid, AllocatorProcess.add_agent, name, _r(), {})
+        await settle()
+        assert visited == [None]  # a framework joined: every agent
+        held = {a.agent_id: a.resources for batch in sink.batches for a in batch}
+        node.dispatch(actor.pid, AllocatorProcess.recover_resources, "F", "A", held["A"], 0.0, "*")
+        await settle()
+        assert visited[-1] == ["A"]
+        clock.advance(1)
+        await settle()
+        assert visited[-1] is None  # the periodic run visits every agent
