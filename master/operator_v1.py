@@ -47,11 +47,6 @@ class OperatorV1Handlers(MasterBase):
         """GET_ROLES; `weights` as master.operator_calls's `weights()` gives them."""
         return views.get_roles(self, weights)  # type: ignore[arg-type]
 
-    def leader_address(self) -> tuple[bool, str]:
-        """(whether this master leads, the leader's `host:port` -- its HTTP -- or "")."""
-        leader = self.leader
-        return self.leading, "" if leader is None else f"{leader.hostname}:{leader.port}"
-
     # -- event streams -----------------------------------------------------------------
 
     def subscribe_operator(self, stream: EventStream) -> None:

@@ -6,8 +6,7 @@ serial context) and answers 200 with `{"type": T, "<t>": {...}}`, or 200 with
 no body for an update. SUBSCRIBE answers a RecordIO event stream: SUBSCRIBED
 with the whole state, then TASK_ADDED, TASK_UPDATED, FRAMEWORK_ADDED,
 FRAMEWORK_UPDATED, FRAMEWORK_REMOVED, AGENT_ADDED, AGENT_REMOVED as they
-happen, and HEARTBEATs. A master that does not lead answers 307 to the
-leader. Unknown calls get 400 naming them; bad fields 400
+happen, and HEARTBEATs. Unknown calls get 400 naming them; bad fields 400
 naming the field (zmesos.v1.http has the rest: 415, 406, 413).
 """
 
@@ -20,7 +19,7 @@ from aiohttp import web
 
 from libprocess import PID, Node, ProcessTerminated
 from zmesos.http import json_response
-from zmesos.v1.http import EventStream, Refused, read_call, refuse_unless_leading
+from zmesos.v1.http import EventStream, Refused, read_call
 from zmesos.v1.reader import array, number, obj, string
 from zmesos.version import version_json
 
@@ -59,7 +58,6 @@ class OperatorApi:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         call = await read_call(request)
         kind = call["type"]
-        await refuse_unless_leading(request, self.node, self.master_pid)
         if kind == "SUBSCRIBE":
             return await self._subscribe(request)
         handler = self.calls.get(kind)

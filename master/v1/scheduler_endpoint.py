@@ -9,8 +9,9 @@ and answered 202 at once -- the master's verdict, if any, arrives on the
 stream as Mesos's would (an UPDATE with TASK_DROPPED, an ERROR, ...).
 
 Answers: 400 for a malformed or invalid call, a missing or wrong stream id;
-403 for a framework with no open subscription; 307 to the leader for a
-SUBSCRIBE on a master that does not lead; 415/406/413 as in zmesos.v1.http.
+403 for a framework with no open subscription; 415/406/413 as in
+zmesos.v1.http. A master that does not lead answers 307 to the leader
+(master.http's middleware, for every path).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from libprocess import PID, Node, ProcessTerminated
 from master.v1.http_scheduler import HttpScheduler
 from master.v1.scheduler_calls import CALLS, UNSUPPORTED_CALLS
 from zmesos.errors import ApiError
-from zmesos.v1.http import EventStream, Refused, read_call, refuse_unless_leading
+from zmesos.v1.http import EventStream, Refused, read_call
 from zmesos.v1.objects import framework_info_from_v1
 from zmesos.v1.reader import array, id_value, obj
 
@@ -112,7 +113,6 @@ class SchedulerApi:
     async def _subscribe(self, request: web.Request, call: dict[str, Any]) -> web.StreamResponse:
         if request.headers.get(STREAM_ID):
             raise Refused(400, f"Subscribe calls should not include the '{STREAM_ID}' header")
-        await refuse_unless_leading(request, self.node, self.master_pid)
         subscribe = obj(call.get("subscribe"), "subscribe")
         framework = framework_info_from_v1(
             subscribe.get("framework_info"), "subscribe.framework_info"

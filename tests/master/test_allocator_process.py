@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from libprocess import Node, Process, clock
 from libprocess.testing import settle
+from master.allocator.records import Allocation
 from master.allocator_process import AllocatorProcess
 from zmesos.resources import Resources
 
@@ -94,14 +97,14 @@ async def test_allocator_process_recovery_visits_only_the_agents_it_changed():
     clock.pause()
     async with Node() as node:
         sink, actor = await _actor(node)
-        visited: list[object] = []
+        visited: list[list[str] | None] = []
         allocate = actor.allocator.allocate
 
-        def spy(now: float, agent_ids: object = None) -> list:
-            visited.append(None if agent_ids is None else sorted(agent_ids))  # type: ignore[call-overload]
-            return allocate(now, agent_ids)  # type: ignore[arg-type]
+        def spy(now: float, agent_ids: Iterable[str] | None = None) -> list[Allocation]:
+            visited.append(None if agent_ids is None else sorted(agent_ids))
+            return allocate(now, agent_ids)
 
-        actor.allocator.allocate = spy  # type: ignore[method-assign]
+        actor.allocator.allocate = spy
         node.dispatch(actor.pid, AllocatorProcess.add_framework, "F", ("*",), {}, True)
         for name in ("A", "B"):
             node.dispatch(actor.pid, AllocatorProcess.add_agent, name, _r(), {})

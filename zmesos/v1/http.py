@@ -34,7 +34,6 @@ __all__ = [
     "Refused",
     "api_endpoint",
     "read_call",
-    "refuse_unless_leading",
 ]
 
 MAX_CALL_BYTES = 16 * 1024 * 1024  # an ACCEPT of thousands of tasks fits
@@ -68,8 +67,6 @@ def api_endpoint(name: str, handler: Handler) -> Handler:
         except Refused as refusal:
             status, reason = refusal.status, refusal.reason
         log.info("api_call_refused", endpoint=name, status=status, reason=reason)
-        if status == 307:  # to the leader: the reason is where
-            return web.Response(status=status, headers={"Location": reason})
         return web.Response(status=status, text=reason)
 
     return endpoint
@@ -115,20 +112,6 @@ async def read_call(request: web.Request, max_bytes: int = MAX_CALL_BYTES) -> di
 
 
 _decode = msgspec.json.Decoder().decode
-
-
-async def refuse_unless_leading(request: web.Request, node: Any, master: Any) -> None:
-    """Refused(307, Location: the leader's same path) on a master that does not lead,
-    Refused(503) when no leader is known, as Mesos's masters answer."""
-    try:
-        leading, leader = await node.dispatch(master, "leader_address")
-    except Exception:  # the master is gone: nobody to answer for
-        raise Refused(503, "the master is not running") from None
-    if leading:
-        return
-    if not leader:
-        raise Refused(503, "No leading master is known")
-    raise Refused(307, f"http://{leader}{request.path}")
 
 
 def _only_protobuf(accept: str) -> bool:
