@@ -3,6 +3,7 @@ HTTP) runs tasks with reliable updates; files and containers over POST /api/v1."
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import sys
@@ -17,7 +18,8 @@ import pytest
 from agent import AgentFlags, run_agent
 from agent.runner import AgentHandle
 from libprocess import Node
-from tests.agent.fakes import AGENT_RESOURCES, FakeMaster, master_address
+from tests.agent.fakes import AGENT_RESOURCES, FRAMEWORK, FakeMaster, master_address
+from tests.e2e.cluster import free_port
 from zmesos.protocol import (
     CommandInfo,
     ExecutorInfo,
@@ -45,18 +47,22 @@ def v1_task(task_id: str, command: str) -> TaskInfo:
     )
 
 
+def _flags(node: Node, work_dir: Path, port: int = 0) -> AgentFlags:
+    return AgentFlags(
+        master=master_address(node),
+        resources=AGENT_RESOURCES,
+        work_dir=str(work_dir),
+        port=port,
+        executor_shutdown_grace_period=2.0,
+    )
+
+
 @contextlib.asynccontextmanager
 async def v1_agent(work_dir: Path) -> AsyncIterator[tuple[FakeMaster, AgentHandle, Any]]:
     async with Node(host="127.0.0.1", port=0) as node:
         master = FakeMaster()
         node.spawn(master)
-        flags = AgentFlags(
-            master=master_address(node),
-            resources=AGENT_RESOURCES,
-            work_dir=str(work_dir),
-            port=0,
-            executor_shutdown_grace_period=2.0,
-        )
+        flags = _flags(node, work_dir)
         handle = await run_agent(flags)
         try:
             await master.wait_for(lambda: master.agent is not None)
@@ -92,6 +98,41 @@ async def test_v1_executor_runs_tasks_with_reliable_updates_messages_and_kill(tm
         master.shutdown_framework()
         await master.wait_for(lambda: master.of_type(ExitedExecutor))
         assert master.of_type(ExitedExecutor)[0].status == 0  # it exited on SHUTDOWN
+
+
+async def test_v1_executor_outlives_an_agent_restart_and_hands_back_its_updates(tmp_path):
+    """A checkpointing framework's v1 executor keeps running while the agent is down,
+    subscribes again with the update it could not deliver, and still obeys a kill."""
+    framework = msgspec.structs.replace(FRAMEWORK, checkpoint=True)
+    async with Node(host="127.0.0.1", port=0) as node:
+        master = FakeMaster()
+        node.spawn(master)
+        port = free_port()
+        first = await run_agent(_flags(node, tmp_path, port))
+        try:
+            await master.wait_for(lambda: master.agent is not None)
+            master.run_task(v1_task("quick", "sleep 1"), framework)
+            master.run_task(v1_task("sleeper", "sleep 30"), framework)
+            await master.wait_for(
+                lambda: (
+                    master.states("quick") == [TaskState.RUNNING]
+                    and master.states("sleeper") == [TaskState.RUNNING]
+                )
+            )
+        finally:
+            await first.stop()  # the executor stays; "quick" ends while nobody listens
+        await asyncio.sleep(1.5)
+        second = await run_agent(_flags(node, tmp_path, port))
+        try:
+            await master.wait_for(lambda: master.terminal("quick") is not None)
+            assert master.states("quick") == [TaskState.RUNNING, TaskState.FINISHED]
+            master.kill_task("sleeper", framework_id=framework.id)
+            await master.wait_for(lambda: master.terminal("sleeper") is not None)
+            assert master.terminal("sleeper").status.state is TaskState.KILLED  # type: ignore[union-attr]
+            master.shutdown_framework()  # it outlives agents: end it, leave nothing behind
+            await master.wait_for(lambda: master.of_type(ExitedExecutor))
+        finally:
+            await second.stop()
 
 
 async def _post(session: aiohttp.ClientSession, url: str, call: dict[str, Any]) -> tuple[int, str]:

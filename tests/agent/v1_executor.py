@@ -96,7 +96,7 @@ class V1Executor:
                 status = 5
             if status != 5 or not checkpoint or time.monotonic() > deadline:
                 return status
-            await asyncio.sleep(backoff)
+            await asyncio.sleep(backoff / 4)  # several tries within the agent's patience
 
     async def subscription(self) -> int:
         subscribe = {
