@@ -128,7 +128,8 @@ async def test_v1_executor_outlives_an_agent_restart_and_hands_back_its_updates(
             assert master.states("quick") == [TaskState.RUNNING, TaskState.FINISHED]
             master.kill_task("sleeper", framework_id=framework.id)
             await master.wait_for(lambda: master.terminal("sleeper") is not None)
-            assert master.terminal("sleeper").status.state is TaskState.KILLED  # type: ignore[union-attr]
+            killed = master.terminal("sleeper")
+            assert killed is not None and killed.status.state is TaskState.KILLED
             master.shutdown_framework()  # it outlives agents: end it, leave nothing behind
             await master.wait_for(lambda: master.of_type(ExitedExecutor))
         finally:
