@@ -46,6 +46,8 @@ from zmesos.protocol import (
     KillTask,
     NotLeader,
     Ping,
+    ReconcileTasks,
+    ReconnectExecutor,
     RegisterExecutor,
     ReregisterExecutor,
     RunTask,
@@ -90,6 +92,7 @@ class Agent(RecoveryHandlers, AgentTaskHandlers, VolumeHandlers):
         self.install(KillTask, self.kill_task)
         self.install(ShutdownFramework, self.shutdown_framework)
         self.install(UpdateFramework, self.update_framework)
+        self.install(ReconcileTasks, self.reconcile_tasks)
         self.install(StatusUpdateMessage, self.status_update)
         self.install(StatusUpdateAcknowledgement, self.status_update_acknowledgement)
         self.install(FrameworkToExecutor, self.framework_to_executor)
@@ -165,6 +168,11 @@ class Agent(RecoveryHandlers, AgentTaskHandlers, VolumeHandlers):
             # to exit by itself before killing what is left of the container.
             self.log.info("executor_disconnected", executor_id=executor.id, executor_pid=str(pid))
             self._arm_shutdown_timer(executor)
+            framework = self.frameworks.get(executor.framework_id)
+            if executor.state is ExecutorState.RUNNING and framework and framework.info.checkpoint:
+                # A connection can break under load while both ends live: ask it back (a
+                # re-registration cancels the timer). A dead one is reaped as usual.
+                self.send(pid, ReconnectExecutor(agent_id=self.agent_id))
 
     def http_executor_expected(self, framework_id: str, executor_id: str) -> dict[str, Any] | None:
         """For a v1 executor's SUBSCRIBE (agent.v1): None when this agent does not run that

@@ -80,6 +80,10 @@ class ExecutorHandlers(ExecutorLifecycle):
             return
         executor.pid = sender
         self.link(sender)
+        if executor.state is ExecutorState.RUNNING and executor.shutdown_timer is not None:
+            # Armed when its link broke (agent.agent.exited): it is back, so it stays.
+            executor.shutdown_timer.cancel()
+            executor.shutdown_timer = None
         if not recovering:
             if executor.shutdown_timer is not None:  # its old link broke; it is back in time
                 executor.shutdown_timer.cancel()

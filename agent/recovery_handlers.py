@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 from pathlib import Path
 
 import msgspec
@@ -36,6 +37,7 @@ from agent.checkpoints import (
     current_boot_id,
     read_checkpoint,
 )
+from agent.containerizer import kill_session
 from agent.errors import RecoveryError
 from agent.executor_handlers import ExecutorHandlers
 from agent.registration_handlers import RegistrationHandlers
@@ -184,6 +186,10 @@ class RecoveryHandlers(RegistrationHandlers, ExecutorHandlers):
             executor.container = self.containerizer.recover(
                 run.container_id, sandbox, run.forked_pid
             )
+            if executor.container is None:
+                # Its leader is dead; what it started (its tasks) may live on in its
+                # session, whose id no other process can have while the pid is not a leader.
+                kill_session(run.forked_pid, signal.SIGKILL)
         if executor.container is not None:
             self.defer(
                 self.containerizer.wait(executor.container),

@@ -19,6 +19,7 @@ from zmesos.protocol import (
     FrameworkToExecutor,
     KillTask,
     Reason,
+    ReconcileTasks,
     RunTask,
     ShutdownFramework,
     StatusUpdateAcknowledgement,
@@ -213,6 +214,29 @@ class AgentTaskHandlers(ExecutorLifecycle):
             else:
                 self._shutdown_executor(executor)
         self._remove_framework_if_idle(framework)
+
+    def reconcile_tasks(self, sender: PID, message: ReconcileTasks) -> None:
+        """The master asks about tasks it launched here that this agent did not report.
+
+        One this agent has goes on as it is (its updates follow). One it never
+        received (its RunTask was lost, say while the agent restarted) is TASK_LOST,
+        reason RECONCILIATION, sent reliably like any agent update (Mesos too).
+        """
+        self.metrics["messages/ReconcileTasks"] += 1
+        if not self._from_master(sender, message):
+            return
+        framework = self.frameworks.get(message.framework_id)
+        for status in message.statuses:
+            if framework is not None and framework.executor_of_task(status.task_id) is not None:
+                continue
+            self._agent_update(
+                message.framework_id,
+                status.task_id,
+                "",
+                TaskState.LOST,
+                Reason.RECONCILIATION,
+                "Reconciliation: task unknown to the agent",
+            )
 
     def update_framework(self, sender: PID, message: UpdateFramework) -> None:
         if not self._from_master(sender, message):

@@ -27,12 +27,14 @@ from zmesos.protocol import (
     Ping,
     Pong,
     Reason,
+    ReconcileTasks,
     RegisterAgent,
     ReregisterAgent,
     ShutdownAgent,
     ShutdownFramework,
     TaskInfo,
     TaskState,
+    TaskStatus,
     UnregisterAgent,
     UpdateFramework,
 )
@@ -180,12 +182,20 @@ class AgentHandlers(PartitionHandlers):
         """Align with what a known agent reports (Mesos's reconciliation of a known agent).
 
         A task the master has there that the agent does not report is lost
-        (REASON_TASK_UNKNOWN), unless it is still staging: its RunTask may be on
-        its way. Frameworks the master removed are shut down there.
+        (REASON_TASK_UNKNOWN) -- unless it is still staging: its RunTask may be on
+        its way, so the agent is asked (ReconcileTasks, after any RunTask on the same
+        channel) and answers TASK_LOST for a task it never received. Frameworks the
+        master removed are shut down there.
         """
         reported = {task.task_id for task in message.tasks}
+        staging: dict[str, list[TaskStatus]] = {}
         for task in list(agent.tasks.values()):
-            if task.id in reported or task.state == TaskState.STAGING:
+            if task.id in reported:
+                continue
+            if task.state == TaskState.STAGING:
+                staging.setdefault(task.framework_id, []).append(
+                    TaskStatus(task_id=task.id, state=task.state, agent_id=agent.id)
+                )
                 continue
             status = self._master_status(
                 task.id,
@@ -201,6 +211,8 @@ class AgentHandlers(PartitionHandlers):
             framework = self.cluster.frameworks.get(task.framework_id)
             if framework is not None:
                 self._send_status(framework, status)
+        for framework_id, statuses in staging.items():
+            self.send(agent.pid, ReconcileTasks(framework_id, tuple(statuses)))
         removed = {framework.id for framework in self.cluster.completed_frameworks}
         for info in message.frameworks:
             if info.id in removed and info.id not in self.cluster.frameworks:

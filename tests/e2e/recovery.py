@@ -17,6 +17,7 @@ import aiohttp
 import msgspec
 
 from agent import paths
+from agent.checkpoints import UpdateRecord
 from agent.records import split
 from frameworks.scheduler import Scheduler, SchedulerDriver
 from libprocess import Node
@@ -116,18 +117,48 @@ class RestartableCluster(LocalCluster):
             while await self.metric("master/slave_reregistrations") < times:
                 await asyncio.sleep(0.1)
 
+    def unacknowledged(self) -> int:
+        """How many updates the agent's checkpointed streams hold unacknowledged."""
+        pending = 0
+        for path in self.meta.glob("agents/*/frameworks/*/executors/*/runs/*/tasks/*/task.updates"):
+            stream: list[bytes] = []
+            for payload in split(path.read_bytes()).records:
+                record = msgspec.msgpack.decode(payload, type=UpdateRecord)
+                if record.update is not None and record.update.uuid is not None:
+                    stream.append(record.update.uuid)
+                elif stream and stream[0] == record.acknowledged:
+                    stream.pop(0)
+            pending += len(stream)
+        return pending
+
+    async def until_nothing_unacknowledged(self, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            while self.unacknowledged():
+                await asyncio.sleep(0.1)
+
     @property
     def meta(self) -> Path:
         return paths.meta_dir(self.agent_work_dir(0))
 
-    def executor_pids(self) -> set[int]:
+    def executor_pids(self, executor_id: str = "*") -> set[int]:
         """The OS pids of the executors checkpointed under the agent's meta directory."""
         found = set()
-        for path in self.meta.glob("agents/*/frameworks/*/executors/*/runs/*/pids/forked.pid"):
+        pattern = f"agents/*/frameworks/*/executors/{executor_id}/runs/*/pids/forked.pid"
+        for path in self.meta.glob(pattern):
             records = split(path.read_bytes()).records
             if records:
                 found.add(msgspec.msgpack.decode(records[-1], type=int))
         return found
+
+    def executor_pid_of(self, executor_id: str) -> int:
+        [pid] = self.executor_pids(executor_id)
+        return pid
+
+    async def until_nothing_left(self, timeout: float) -> None:
+        """Until no framework is left in the agent's checkpoint (every task acknowledged)."""
+        async with asyncio.timeout(timeout):
+            while any(self.meta.glob("agents/*/frameworks/*")):
+                await asyncio.sleep(0.1)
 
 
 def framework_info(checkpoint: bool) -> FrameworkInfo:
@@ -161,19 +192,24 @@ def alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
+def processes_under(work_dir: Path) -> set[int]:
+    """The pids of the processes whose working directory is under `work_dir`."""
+    root = str(work_dir.resolve())
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{entry}/cwd").startswith(root):
+                    found.add(int(entry))
+    return found
+
+
 def kill_sessions_under(work_dir: Path) -> int:
     """SIGKILL the session of every process whose working directory is under `work_dir`
     (the executors and tasks the agent left running on purpose)."""
-    root = str(work_dir.resolve())
     killed = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-            if cwd.startswith(root):
-                os.killpg(os.getsid(int(entry)), signal.SIGKILL)
-                killed += 1
-        except OSError:
-            continue
+    for pid in processes_under(work_dir):
+        with contextlib.suppress(OSError):
+            os.killpg(os.getsid(pid), signal.SIGKILL)
+            killed += 1
     return killed

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+
 import pytest
 
-from tests.e2e.recovery import Sleepers, alive, recovery_cluster, running_scheduler
-from zmesos.protocol import TaskState
+from tests.e2e.recovery import (
+    Sleepers,
+    alive,
+    processes_under,
+    recovery_cluster,
+    running_scheduler,
+)
+from zmesos.protocol import Reason, Source, TaskState
 
 
 @pytest.mark.timeout(60)
 async def test_recovery_running_tasks_outlive_a_sigkilled_agent(tmp_path):
     async with recovery_cluster(tmp_path) as cluster:
-        scheduler = Sleepers(20, "sleep 8")
+        scheduler = Sleepers(20, "sleep 6")
         async with running_scheduler(cluster, scheduler):
             await scheduler.until(lambda: scheduler.in_state(TaskState.RUNNING) == 20, 30)
             executors = cluster.executor_pids()
@@ -27,3 +37,108 @@ async def test_recovery_running_tasks_outlive_a_sigkilled_agent(tmp_path):
         for updates in scheduler.updates.values():
             states = [status.state for status in updates]
             assert states == [TaskState.STARTING, TaskState.RUNNING, TaskState.FINISHED]
+
+
+ORDER = {TaskState.STARTING: 0, TaskState.RUNNING: 1}
+
+
+@pytest.mark.timeout(120)
+async def test_recovery_300_short_tasks_through_three_agent_restarts(tmp_path):
+    async with recovery_cluster(tmp_path) as cluster:
+        scheduler = Sleepers(300, "sleep 0.3", per_task="cpus:0.1;mem:1")
+        async with running_scheduler(cluster, scheduler):
+            for restart, progress in enumerate((40, 120, 200), start=1):
+                await scheduler.until(lambda at=progress: len(scheduler.updates) >= at, 60)
+                await cluster.kill_agent(0)
+                await cluster.start_agent_again()
+                await cluster.until_reregistered(restart)
+            await scheduler.until(lambda: scheduler.terminal() == 300, 90)
+            await cluster.until_nothing_unacknowledged(30)
+    uuids = [s.uuid for updates in scheduler.updates.values() for s in updates if s.uuid]
+    assert len(uuids) == len(set(uuids)), "an update reached the framework twice"
+    for task_id, updates in scheduler.updates.items():
+        states = [status.state for status in updates]
+        assert [state.terminal for state in states].count(True) == 1, (task_id, states)
+        assert states[-1].terminal, (task_id, states)
+        ranks = [ORDER.get(state, 2) for state in states]
+        assert ranks == sorted(ranks), (task_id, states)
+
+
+@pytest.mark.timeout(60)
+async def test_recovery_executor_killed_while_the_agent_is_down_fails_its_task(tmp_path):
+    async with recovery_cluster(tmp_path) as cluster:
+        scheduler = Sleepers(3, "sleep 60")
+        async with running_scheduler(cluster, scheduler):
+            await scheduler.until(lambda: scheduler.in_state(TaskState.RUNNING) == 3, 30)
+            victim = cluster.executor_pid_of("task-001")
+            await cluster.kill_agent(0)
+            os.kill(victim, signal.SIGKILL)
+            await cluster.start_agent_again()
+            await scheduler.until(lambda: scheduler.terminal() == 1, 30)
+            await cluster.until_reregistered(1)
+            latest = scheduler.latest()
+        final = scheduler.updates["task-001"][-1]
+        assert (final.state, final.reason) == (TaskState.FAILED, Reason.EXECUTOR_TERMINATED)
+        assert final.source == Source.AGENT
+        assert latest["task-000"] == latest["task-002"] == TaskState.RUNNING
+
+
+@pytest.mark.timeout(60)
+async def test_recovery_cleanup_kills_and_reports_the_tasks_and_starts_clean(tmp_path):
+    async with recovery_cluster(tmp_path) as cluster:
+        scheduler = Sleepers(3, "sleep 60")
+        async with running_scheduler(cluster, scheduler):
+            await scheduler.until(lambda: scheduler.in_state(TaskState.RUNNING) == 3, 30)
+            executors = cluster.executor_pids()
+            await cluster.kill_agent(0)
+            await cluster.start_agent_again("--recover", "cleanup")
+            await scheduler.until(lambda: scheduler.terminal() == 3, 30)
+            await cluster.until_nothing_left(30)
+        for updates in scheduler.updates.values():
+            final = updates[-1]
+            assert (final.state, final.reason) == (TaskState.KILLED, Reason.AGENT_RESTARTED)
+        assert not any(alive(pid) for pid in executors)
+        assert cluster.executor_pids() == set()
+
+
+@pytest.mark.timeout(60)
+async def test_recovery_truncated_checkpoint_recovers_what_is_whole(tmp_path):
+    async with recovery_cluster(tmp_path) as cluster:
+        scheduler = Sleepers(2, "sleep 6")
+        async with running_scheduler(cluster, scheduler):
+            await scheduler.until(lambda: scheduler.in_state(TaskState.RUNNING) == 2, 30)
+            await cluster.until_nothing_unacknowledged(10)
+            await cluster.kill_agent(0)
+            [torn] = cluster.meta.glob(
+                "agents/*/frameworks/*/executors/task-000/runs/*/tasks/*/task.updates"
+            )
+            torn.write_bytes(torn.read_bytes()[:-5])  # the RUNNING update's acknowledgement, cut
+            await cluster.start_agent_again()
+            await cluster.until_reregistered(1)
+            await scheduler.until(lambda: scheduler.terminal() == 2, 30)
+        log = (cluster.agent_work_dir(0).parent / "agent-0.log").read_text()
+        [line] = [line for line in log.splitlines() if "checkpoint_dropped" in line]
+        assert str(torn) in line and "torn or damaged tail" in line
+        for updates in scheduler.updates.values():
+            states = [status.state for status in updates]
+            assert states == [TaskState.STARTING, TaskState.RUNNING, TaskState.FINISHED]
+
+
+@pytest.mark.timeout(60)
+async def test_recovery_framework_without_checkpoint_loses_its_tasks_with_the_agent(tmp_path):
+    async with recovery_cluster(tmp_path) as cluster:
+        scheduler = Sleepers(3, "sleep 60")
+        async with running_scheduler(cluster, scheduler, checkpoint=False):
+            await scheduler.until(lambda: scheduler.in_state(TaskState.RUNNING) == 3, 30)
+            processes = processes_under(tmp_path)
+            assert processes
+            assert cluster.executor_pids() == set()  # nothing of it is checkpointed
+            await cluster.kill_agent(0)
+            await cluster.start_agent_again()
+            await scheduler.until(lambda: scheduler.terminal() == 3, 30)
+            async with asyncio.timeout(20):
+                while any(alive(pid) for pid in processes):
+                    await asyncio.sleep(0.1)
+        for updates in scheduler.updates.values():
+            final = updates[-1]
+            assert (final.state, final.reason) == (TaskState.LOST, Reason.TASK_UNKNOWN)
