@@ -126,6 +126,11 @@ class ForkServer:
         self._ready: asyncio.Future[None] | None = None
         self._requests = itertools.count(1)
         self._pending: dict[int, asyncio.Future[ForkedProcess]] = {}
+        # One send at a time: once the channel's buffer is full (~50 launches, each
+        # carrying an environment), concurrent sock_sendall calls on one socket
+        # wait for writability together and all but one were never woken (seen
+        # with 100 launches at once: the other 50 hung).
+        self._sending = asyncio.Lock()
         self._children: dict[int, ForkedProcess] = {}
 
     @property
@@ -194,7 +199,10 @@ class ForkServer:
         launched = self._pending[request] = self._loop.create_future()
         data = encode(Launch(request, str(sandbox), dict(environment)))
         try:
-            await self._loop.sock_sendall(self._channel, data)
+            async with self._sending:
+                if self._channel is None:  # lost while this launch waited its turn
+                    raise ConnectionResetError(self.lost_reason)
+                await self._loop.sock_sendall(self._channel, data)
         except OSError as error:
             self._pending.pop(request, None)
             if isinstance(error, (BrokenPipeError, ConnectionResetError)):
