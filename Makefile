@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv zookeeper run test lint format bench bench-actors bench-allocator bench-cluster bench-flood clean
+.PHONY: venv zookeeper run test lint format bench bench-actors bench-allocator bench-cluster bench-flood bench-recovery clean
 
 venv: $(STAMP)
 
@@ -40,7 +40,7 @@ format: venv
 test: lint zookeeper
 	$(PY) -m pytest -q -p no:cacheprovider
 
-bench: bench-actors bench-allocator bench-cluster bench-flood
+bench: bench-actors bench-allocator bench-cluster bench-flood bench-recovery
 
 bench-actors: venv
 	$(PY) -m benchmarks.actors
@@ -53,6 +53,9 @@ bench-cluster: venv
 
 bench-flood: venv
 	$(PY) -m benchmarks.flood
+
+bench-recovery: venv
+	$(PY) -m benchmarks.recovery
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -192,6 +192,9 @@ class AgentHandlers(PartitionHandlers):
         for task in list(agent.tasks.values()):
             if task.id in reported:
                 continue
+            if task.state.terminal:  # the agent forgot it; its acknowledgement is moot
+                self._task_done(task)
+                continue
             if task.state == TaskState.STAGING:
                 staging.setdefault(task.framework_id, []).append(
                     TaskStatus(task_id=task.id, state=task.state, agent_id=agent.id)

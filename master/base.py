@@ -213,6 +213,11 @@ class MasterBase(Process):
         else:
             self._allocator_call(AllocatorProcess.set_quota, role, quota.guarantee, quota.limit)
 
+    def _task_done(self, task: Task) -> None:
+        """A terminal task the scheduler has heard of: forget it, its resources are free."""
+        self.cluster.remove_task(task)
+        self._recover(task.framework_id, task.agent_id, task.resources, role=task.role)
+
     def _recover(
         self,
         framework_id: str,
@@ -362,15 +367,16 @@ class MasterBase(Process):
             if agent is not None:
                 self.send(agent.pid, ShutdownFramework(framework.id))
         for task in list(framework.tasks.values()):
-            status = self._master_status(
-                task.id,
-                TaskState.KILLED,
-                Reason.FRAMEWORK_REMOVED,
-                f"Framework removed: {why}",
-                task.agent_id,
-                task.executor_id,
-            )
-            self._set_task_status(task, status)
+            if not task.state.terminal:  # a terminal one only waited for its acknowledgement
+                status = self._master_status(
+                    task.id,
+                    TaskState.KILLED,
+                    Reason.FRAMEWORK_REMOVED,
+                    f"Framework removed: {why}",
+                    task.agent_id,
+                    task.executor_id,
+                )
+                self._set_task_status(task, status)
             self.cluster.remove_task(task)
         for agent_id, executors in list(framework.executors.items()):
             for executor_id in list(executors):

@@ -103,6 +103,9 @@ class PartitionHandlers(MasterBase):
         for outstanding in self.offers.of_agent(agent.id):
             self._rescind(outstanding, recover=False)
         for task in list(agent.tasks.values()):
+            if task.state.terminal:  # it only waited for an acknowledgement
+                self.cluster.remove_task(task)
+                continue
             framework = self.cluster.frameworks.get(task.framework_id)
             status = self._master_status(
                 task.id, state_for(framework), reason, message, agent.id, task.executor_id

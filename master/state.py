@@ -61,6 +61,9 @@ class MasterTask:
     state: TaskState = TaskState.STAGING
     status: TaskStatus | None = None  # the latest status seen
     statuses: list[TaskStatus] = dataclasses.field(default_factory=list)
+    # A terminal update's uuid until the scheduler acknowledges it: the task keeps its
+    # resources until then (Mesos too), and they return to the allocator with the ack.
+    terminal_uuid: bytes | None = None
 
     @property
     def id(self) -> str:

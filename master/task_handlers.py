@@ -167,8 +167,10 @@ class MasterTaskHandlers(MasterBase):
             was_terminal = task.state.terminal
             self._set_task_status(task, status)
             if status.state.terminal and not was_terminal:
-                self.cluster.remove_task(task)
-                self._recover(framework.id, agent.id, task.resources, role=task.role)
+                if update.uuid is None:  # nothing will acknowledge it
+                    self._task_done(task)
+                else:
+                    task.terminal_uuid = update.uuid
         self.log.info(
             "status_update",
             framework_id=framework.id,
@@ -196,6 +198,13 @@ class MasterTaskHandlers(MasterBase):
             )
             return
         self.send(agent.pid, message)
+        task = agent.tasks.get((framework.id, message.task_id))
+        if (
+            task is not None
+            and task.terminal_uuid is not None
+            and task.terminal_uuid == message.uuid
+        ):
+            self._task_done(task)
 
     def exited_executor(self, sender: PID, message: ExitedExecutor) -> None:
         self.metrics["messages_exited_executor"] += 1

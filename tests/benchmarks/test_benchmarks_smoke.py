@@ -67,3 +67,10 @@ def test_benchmarks_flood_measures_the_master(tmp_path):
     figures = _run("benchmarks.flood", "--seconds", "1", json_path=tmp_path / "f.json", timeout=50)
     assert figures["frames_sent"] > 0 and figures["rss_peak_mb"] >= figures["rss_before_mb"]
     assert figures["framework_registered_s"] is not None
+
+
+@pytest.mark.timeout(90)
+def test_benchmarks_recovery_times_a_restarted_agent(tmp_path):
+    figures = _run("benchmarks.recovery", "--tasks", "3", json_path=tmp_path / "r.json", timeout=80)
+    assert figures["tasks"] == 3 and figures["tasks_not_running_after"] == 0
+    assert figures["recovery_seconds"] > 0

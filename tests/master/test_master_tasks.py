@@ -287,3 +287,37 @@ async def test_master_explicit_acknowledgements_wait_for_the_scheduler():
         cluster.driver.acknowledge(status)
         await settle()
         assert [ack.uuid for ack in cluster.agent.acks] == [status.uuid]
+
+
+async def test_master_terminal_task_keeps_its_resources_until_acknowledged():
+    clock.pause()
+    async with Node() as node:
+        cluster = await start_cluster(node, implicit_acknowledgements=False)
+        [offer] = cluster.scheduler.take_offers()
+        everything = Resources.parse("cpus:4;mem:4096;disk:10000")
+        cluster.driver.launch_tasks([offer.id], [command_task(offer, "t1", str(everything))])
+        await settle()
+        cluster.agent.update(cluster.scheduler.framework_id, "t1", TaskState.FINISHED)
+        await settle()
+        clock.advance(6)  # past the Accept's default 5 s filter on the unused ports
+        await settle()
+        offered = sum(
+            (Resources.from_list(o.resources) for o in cluster.scheduler.take_offers()),
+            Resources(),
+        )
+        assert not offered.contains(Resources.parse("cpus:4"))  # still the task's
+        framework = cluster.master.cluster.frameworks[cluster.scheduler.framework_id]
+        assert framework.tasks["t1"].state == TaskState.FINISHED
+
+        finished = cluster.scheduler.statuses[-1]
+        assert finished.state == TaskState.FINISHED
+        cluster.driver.acknowledge(finished)
+        await settle()
+        clock.advance(1)
+        await settle()
+        offered = sum(
+            (Resources.from_list(o.resources) for o in cluster.scheduler.take_offers()),
+            Resources(),
+        )
+        assert offered.contains(everything)
+        assert "t1" not in framework.tasks

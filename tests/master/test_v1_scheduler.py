@@ -96,6 +96,11 @@ async def test_v1_scheduler_launches_declines_revives_kills_reconciles_and_tears
         assert await scheduler.call("KILL", {"task_id": {"value": "t07"}}) == 202
         killed = await scheduler.next_event("OFFERS", "RESCIND")
         assert killed["update"]["status"]["state"] == "TASK_KILLED"
+        # Acknowledged, the killed task is forgotten (and its resources freed).
+        status = killed["update"]["status"]
+        acknowledge = {k: status[k] for k in ("agent_id", "task_id", "uuid")}
+        assert await scheduler.call("ACKNOWLEDGE", acknowledge) == 202
+        await _until(lambda: sum(len(agent.acks) for agent in agents) == 51)
         assert await scheduler.call("RECONCILE", {"tasks": []}) == 202
         answers = [await scheduler.next_event("OFFERS", "RESCIND") for _ in range(49)]
         assert {a["update"]["status"]["state"] for a in answers} == {"TASK_RUNNING"}
