@@ -4,6 +4,7 @@ sessions, and falling back to exec when the fork server is lost or cannot start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -13,6 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from agent.containerizer import Container, Containerizer
+from agent.errors import ExitStatusUnknown
 from agent.launcher import ForkServerError
 from agent.launcher.keeper import RETRY_SECONDS
 from libprocess import clock
@@ -161,3 +163,20 @@ async def test_containerizer_close_ends_the_fork_server_and_forks_no_more(tmp_pa
     later = await launch(containerizer, tmp_path, "c2")
     assert await containerizer.wait(later) == 0
     assert probe_parent(later) == os.getpid()
+
+
+async def test_containerizer_recovers_a_live_session_leader_and_learns_of_its_end(tmp_path):
+    containerizer = Containerizer(fork_server=False)
+    sleeper = await asyncio.create_subprocess_exec("sleep", "30", start_new_session=True)
+    try:
+        assert containerizer.recover("c1", tmp_path, os.getpid()) is None  # leads no session
+        recovered = containerizer.recover("c1", tmp_path, sleeper.pid)
+        assert recovered is not None and recovered.pid == sleeper.pid
+        containerizer.destroy(recovered)
+        await sleeper.wait()  # reaped here, as init would reap it after a restart
+        with pytest.raises(ExitStatusUnknown):
+            await asyncio.wait_for(containerizer.wait(recovered), 10)
+        assert containerizer.recover("c1", tmp_path, sleeper.pid) is None  # gone
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            sleeper.kill()
