@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import resource
 
 from agent.agent import Agent
 from agent.flags import AgentFlags
@@ -11,6 +12,8 @@ from libprocess import PID, Node
 from zmesos.http import HttpServer
 
 __all__ = ["AgentHandle", "run_agent"]
+
+OPEN_FILES_WANTED = 65536  # a few descriptors per executor (its connection, pidfd, files)
 
 AGENT_NAME = "agent"
 
@@ -40,6 +43,7 @@ async def run_agent(flags: AgentFlags) -> AgentHandle:
     the bound one even when `flags.port` is 0. Raises NodeError, OSError or
     ValueError (a bad work directory) with everything it started stopped.
     """
+    _raise_open_files_limit()
     node = await Node(host=flags.ip, port=flags.actor_port).start()
     pid = PID(AGENT_NAME, *node.address)
     try:
@@ -56,3 +60,12 @@ async def run_agent(flags: AgentFlags) -> AgentHandle:
         raise
     assert spawned == pid, (spawned, pid)
     return AgentHandle(node, agent, pid, http)
+
+
+def _raise_open_files_limit() -> None:
+    """Lift the soft limit on open files towards the hard one: 1024 (a common default)
+    runs out at a few hundred executors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES_WANTED if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES_WANTED)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))

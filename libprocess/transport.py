@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, cast
@@ -128,6 +129,13 @@ class _Peer:
         self.held: list[Process] = []
 
 
+def _max_sockets() -> int:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 65536
+    return max(1024, min(soft, 65536))
+
+
 class Transport:
     """Moves envelopes between nodes; decodes and validates at the edge."""
 
@@ -135,6 +143,10 @@ class Transport:
         self.node = node
         self.codec = Codec()
         self.context = zmq.Context()
+        # Two sockets a peer (its PUSH and a monitor): ZeroMQ's default cap of 1023
+        # sockets refused an agent its 500th executor (EMFILE). Allow what the
+        # process's descriptor limit allows.
+        self.context.set(zmq.MAX_SOCKETS, _max_sockets())
         self._inbound: zmq.Socket[bytes] | None = None
         self._peers: dict[tuple[str, int], _Peer] = {}
         self._dirty: list[_Peer] = []
