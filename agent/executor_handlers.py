@@ -78,6 +78,7 @@ class ExecutorHandlers(ExecutorLifecycle):
         if not recovering and executor.state is not ExecutorState.RUNNING:
             self._refuse_executor(sender, message, "not a running executor of this agent")
             return
+        moved = executor.pid != sender  # a recovered executor's pid is checkpointed already
         executor.pid = sender
         self.link(sender)
         if executor.state is ExecutorState.RUNNING and executor.shutdown_timer is not None:
@@ -94,7 +95,8 @@ class ExecutorHandlers(ExecutorLifecycle):
             self.send(sender, ExecutorReregistered(agent=self.info))
             return
         executor.state = ExecutorState.RUNNING
-        self._checkpoint_executor_pid(framework, executor)
+        if moved:
+            self._checkpoint_executor_pid(framework, executor)
         for update in message.updates:
             if update.framework_id == framework.id and update.executor_id in ("", executor.id):
                 self._take_executor_update(sender, update)

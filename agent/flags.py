@@ -73,8 +73,10 @@ class AgentFlags:
         "on start: reconnect (to the executors that outlived the last run, keeping the "
         "agent id) or cleanup (kill them, report their tasks, start clean)",
     )
+    # Mesos waits 2 s; hundreds of Python executors on a busy machine need longer, and
+    # the wait ends as soon as every recovered executor is back.
     executor_reregistration_timeout: float = flag(
-        2.0, "after a restart, time recovered executors have to re-register before they are killed"
+        10.0, "after a restart, time recovered executors have to re-register before they are killed"
     )
     executor_fork_server: bool = flag(
         True, "fork command executors from a process that has imported them (faster launches)"
