@@ -222,7 +222,7 @@ class AgentTaskHandlers(ExecutorLifecycle):
         received (its RunTask was lost, say while the agent restarted) is TASK_LOST,
         reason RECONCILIATION, sent reliably like any agent update (Mesos too).
         """
-        self.metrics["messages/ReconcileTasks"] += 1
+        self.metrics["messages_reconcile_tasks"] += 1
         if not self._from_master(sender, message):
             return
         framework = self.frameworks.get(message.framework_id)

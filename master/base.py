@@ -213,7 +213,7 @@ class MasterBase(Process):
         else:
             self._allocator_call(AllocatorProcess.set_quota, role, quota.guarantee, quota.limit)
 
-    def _task_done(self, task: Task) -> None:
+    def _task_done(self, task: MasterTask) -> None:
         """A terminal task the scheduler has heard of: forget it, its resources are free."""
         self.cluster.remove_task(task)
         self._recover(task.framework_id, task.agent_id, task.resources, role=task.role)

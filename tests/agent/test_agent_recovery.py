@@ -85,4 +85,4 @@ async def test_agent_reconcile_answers_lost_for_a_task_it_never_received(tmp_pat
             Reason.RECONCILIATION,
         )
         assert update.status.source == Source.AGENT and update.uuid is not None
-        assert agent.metrics["messages_not_from_master"] == 1
+        assert agent.metrics["invalid_messages"] == 1
