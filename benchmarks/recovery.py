@@ -27,6 +27,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -88,7 +89,7 @@ async def _metrics(session: aiohttp.ClientSession, cluster: LocalCluster) -> dic
         return await reply.json()
 
 
-async def _until(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+async def _until(predicate: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not await predicate():
         if time.monotonic() > deadline:
