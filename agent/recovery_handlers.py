@@ -56,7 +56,15 @@ class RecoveryHandlers(RegistrationHandlers, ExecutorHandlers):
     def _recover(self) -> None:
         """Recover what the checkpoint holds, then start (re-)registering; RecoveryError
         when the checkpoint cannot be this agent's."""
-        checkpoint = read_checkpoint(self.flags.work_dir, self.log)
+        try:
+            checkpoint = read_checkpoint(self.flags.work_dir, self.log)
+        except RecoveryError as error:
+            if self.flags.recover != "cleanup":
+                message = f"{error}; restart with --recover=cleanup to register anew"
+                raise RecoveryError(message) from None
+            self.log.warning("checkpoint_discarded", why=str(error))
+            self.checkpointer.forget_agent()
+            checkpoint = None
         if checkpoint is not None:
             given = (
                 Resources.parse(self.flags.resources).names()

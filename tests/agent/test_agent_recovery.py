@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from agent import Agent, AgentFlags, RecoveryError
+from agent import Agent, AgentFlags, RecoveryError, paths
+from agent.checkpoints import Checkpointer
 from libprocess import Node
 from tests.agent.fakes import AGENT_RESOURCES, FRAMEWORK, FakeMaster, master_address
 from zmesos.protocol import (
+    AgentInfo,
     Reason,
     ReconcileTasks,
     RegisterAgent,
@@ -86,3 +88,19 @@ async def test_agent_reconcile_answers_lost_for_a_task_it_never_received(tmp_pat
         )
         assert update.status.source == Source.AGENT and update.uuid is not None
         assert agent.metrics["invalid_messages"] == 1
+
+
+async def test_agent_recovery_refuses_another_agents_checkpoint_unless_cleaning_up(tmp_path):
+    await _registered_once(tmp_path)
+    info = paths.agent_info_path(tmp_path, "agent-1")
+    Checkpointer(tmp_path / "elsewhere").agent(AgentInfo(hostname="h", id="agent-9"))
+    info.write_bytes(paths.agent_info_path(tmp_path / "elsewhere", "agent-9").read_bytes())
+    async with Node(host="127.0.0.1", port=0) as node:
+        with pytest.raises(RecoveryError, match=r"belongs to agent 'agent-9'.*--recover=cleanup"):
+            node.spawn(Agent(flags_for(node, tmp_path)))
+    async with Node(host="127.0.0.1", port=0) as node:
+        master = FakeMaster(agent_id="agent-2")
+        node.spawn(master)
+        node.spawn(Agent(flags_for(node, tmp_path, recover="cleanup")))
+        await master.wait_for(lambda: master.agent is not None)
+        assert len(master.of_type(RegisterAgent)) == 1  # registered anew

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.checkpoints import Checkpointer
 from tests.e2e.cluster import free_port
+from zmesos.protocol import AgentInfo
+from zmesos.resources import Resources
 
 ROOT = Path(__file__).resolve().parents[2]
 ZMESOS = [sys.executable, "-m", "zmesos.cli"]
@@ -170,3 +173,31 @@ def test_cli_agent_that_cannot_reach_its_master_says_so_with_the_address(tmp_pat
         agent.wait(timeout=10)
     assert "peer_unreachable" in seen
     assert master.split("@")[1] in seen
+
+
+@pytest.mark.timeout(60)
+def test_cli_agent_with_a_checkpoint_of_other_resources_refuses_in_one_line(tmp_path):
+    Checkpointer(tmp_path).agent(
+        AgentInfo(hostname="h", id="a1", resources=tuple(Resources.parse("cpus:1").to_list()))
+    )
+    result = _zmesos(
+        "--log-level",
+        "critical",
+        "agent",
+        "--master",
+        f"127.0.0.1:{free_port()}",
+        "--port",
+        "0",
+        "--hostname",
+        "h",
+        "--work-dir",
+        str(tmp_path),
+        "--resources",
+        "cpus:2;mem:64;disk:64;ports:[31000-31001]",
+        timeout=50,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "cannot recover" in lines[0] and "--recover=cleanup" in lines[0]
+    assert "resources: 'cpus:1' then, 'cpus:2" in lines[0]
