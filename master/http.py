@@ -21,6 +21,7 @@ from aiohttp import web
 
 from libprocess import PID, Node, ProcessTerminated
 from master.http_operator import add_operator_routes
+from master.http_volumes import add_volume_routes
 from master.v1 import OperatorApi, SchedulerApi
 from zmesos.http import HttpServer, json_response, serve_app
 from zmesos.v1.http import api_endpoint
@@ -79,6 +80,7 @@ def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
         app.router.add_post(f"{prefix}/api/v1", api_endpoint("operator", operator_api.handle))
     app.router.add_get("/metrics/snapshot", metrics)
     add_operator_routes(app, master_pid, node)
+    add_volume_routes(app, master_pid, node)
     return app
 
 

@@ -42,6 +42,7 @@ from master.allocator_process import AllocatorProcess
 from master.framework_handlers import FrameworkHandlers
 from master.offer_handlers import OfferHandlers
 from master.operator_calls import OperatorCalls
+from master.operator_operations import OperatorOperations
 from master.operator_v1 import OperatorV1Handlers
 from master.recovery_handlers import RecoveryHandlers
 from master.task_handlers import MasterTaskHandlers
@@ -82,6 +83,7 @@ class Master(
     MasterTaskHandlers,
     OperatorCalls,
     OperatorV1Handlers,
+    OperatorOperations,
 ):
     """The master. Spawn it on a node (its name is "master"); it spawns its allocator."""
 

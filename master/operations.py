@@ -75,13 +75,15 @@ class Refusal:
 def apply_operation(
     operation: Operation,
     *,
-    framework: FrameworkInfo,
+    framework: FrameworkInfo | None,
     available: Resources,
     agent_total: Resources,
     in_use: Resources,
 ) -> Conversion | Refusal:
     """Validate a non-LAUNCH operation against what is left of the offers.
 
+    `framework`: who asks; None for an operator (no role, principal or
+    capability rules then, as an operator acts for every role).
     `agent_total`: the agent's total now (for the volumes it already has);
     `in_use`: what the agent's live tasks and executors hold.
     """
@@ -109,7 +111,7 @@ def framework_may_hold(framework: FrameworkInfo, role: str) -> bool:
 
 
 def _reserve(
-    operation: Operation, framework: FrameworkInfo, agent_total: Resources, in_use: Resources
+    operation: Operation, framework: FrameworkInfo | None, agent_total: Resources, in_use: Resources
 ) -> Conversion | Refusal:
     resources = _valid(operation.resources)
     if isinstance(resources, Refusal):
@@ -124,6 +126,8 @@ def _reserve(
                 "reserve_not_dynamic", f"RESERVE needs a DYNAMIC reservation on top: {resource}"
             )
         reservation = resource.reservations[-1]
+        if framework is None:
+            continue
         if reservation.role not in (framework.roles or ("*",)):
             return Refusal(
                 "role_not_subscribed",
@@ -143,7 +147,7 @@ def _reserve(
 
 
 def _unreserve(
-    operation: Operation, framework: FrameworkInfo, agent_total: Resources, in_use: Resources
+    operation: Operation, framework: FrameworkInfo | None, agent_total: Resources, in_use: Resources
 ) -> Conversion | Refusal:
     resources = _valid(operation.resources)
     if isinstance(resources, Refusal):
@@ -164,7 +168,7 @@ def _unreserve(
 
 
 def _create(
-    operation: Operation, framework: FrameworkInfo, agent_total: Resources, in_use: Resources
+    operation: Operation, framework: FrameworkInfo | None, agent_total: Resources, in_use: Resources
 ) -> Conversion | Refusal:
     for resource in operation.resources:
         if resource.disk is not None and resource.disk.persistence_id and not resource.reservations:
@@ -185,7 +189,7 @@ def _create(
 
 
 def _check_new_volume(
-    volume: Resource, framework: FrameworkInfo, existing: set[tuple[str, str]]
+    volume: Resource, framework: FrameworkInfo | None, existing: set[tuple[str, str]]
 ) -> Refusal | None:
     disk = volume.disk
     if disk is None or not disk.persistence_id:
@@ -196,6 +200,14 @@ def _check_new_volume(
     path_problem = container_path_problem(disk.container_path)
     if path_problem is not None:
         return Refusal("invalid_container_path", path_problem)
+    if (volume.role, disk.persistence_id) in existing:
+        return Refusal(
+            "persistence_id_in_use",
+            f"persistence id {disk.persistence_id!r} is already in use for role"
+            f" {volume.role!r} on this agent",
+        )
+    if framework is None:
+        return None
     if not framework_may_hold(framework, volume.role):
         return Refusal(
             "role_not_subscribed",
@@ -212,17 +224,11 @@ def _check_new_volume(
             "shared_not_allowed",
             "CREATE of a shared volume by a framework without the SHARED_RESOURCES capability",
         )
-    if (volume.role, disk.persistence_id) in existing:
-        return Refusal(
-            "persistence_id_in_use",
-            f"persistence id {disk.persistence_id!r} is already in use for role"
-            f" {volume.role!r} on this agent",
-        )
     return None
 
 
 def _destroy(
-    operation: Operation, framework: FrameworkInfo, agent_total: Resources, in_use: Resources
+    operation: Operation, framework: FrameworkInfo | None, agent_total: Resources, in_use: Resources
 ) -> Conversion | Refusal:
     volumes = _valid(operation.resources)
     if isinstance(volumes, Refusal):
@@ -254,7 +260,7 @@ def _check_existing_volume(
 
 
 def _grow(
-    operation: Operation, framework: FrameworkInfo, agent_total: Resources, in_use: Resources
+    operation: Operation, framework: FrameworkInfo | None, agent_total: Resources, in_use: Resources
 ) -> Conversion | Refusal:
     if operation.volume is None or operation.addition is None:
         return Refusal("invalid_resources", "GROW_VOLUME needs a volume and an addition")
@@ -285,7 +291,7 @@ def _grow(
 
 
 def _shrink(
-    operation: Operation, framework: FrameworkInfo, agent_total: Resources, in_use: Resources
+    operation: Operation, framework: FrameworkInfo | None, agent_total: Resources, in_use: Resources
 ) -> Conversion | Refusal:
     if operation.volume is None:
         return Refusal("invalid_resources", "SHRINK_VOLUME needs a volume")

@@ -15,6 +15,7 @@ import msgspec
 from master.state import MasterAgent, MasterFramework, MasterTask
 from zmesos.protocol import TaskState
 from zmesos.resources import Resources
+from zmesos.v1.resources import resources_to_v1
 
 if TYPE_CHECKING:
     from master.master import Master
@@ -90,6 +91,10 @@ def _agent_json(agent: MasterAgent, offered: Resources) -> dict[str, Any]:
             for role in sorted({r.role for r in agent.total.reserved()})
         },
         "unreserved_resources": resources_json(agent.total.unreserved()),
+        "reserved_resources_full": {
+            role: resources_to_v1(agent.total.reserved(role))
+            for role in sorted({r.role for r in agent.total.reserved()})
+        },
         "attributes": dict(agent.info.attributes),
         "active": agent.active,
         "connected": agent.connected,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,7 +30,7 @@ def _zmesos(*arguments: str, timeout: float = 60) -> subprocess.CompletedProcess
 
 
 @pytest.mark.timeout(120)
-def test_cli_execute_against_local_reports_states_and_exit_status(tmp_path):
+def test_cli_execute_and_volumes_against_local(tmp_path):
     port = free_port()
     local = subprocess.Popen(
         [
@@ -62,6 +64,7 @@ def test_cli_execute_against_local_reports_states_and_exit_status(tmp_path):
         failed = _zmesos("execute", "--master", master, "--command", "exit 3", "--timeout", "60")
         assert failed.returncode == 3, failed.stderr
         assert "TASK_FAILED" in failed.stdout
+        _volume_commands(master)
     finally:
         os.killpg(local.pid, signal.SIGINT)
         assert local.wait(timeout=30) == 0
@@ -69,9 +72,33 @@ def test_cli_execute_against_local_reports_states_and_exit_status(tmp_path):
     assert leftovers.stdout == "", "processes left behind"
 
 
+def _volume_commands(master: str) -> None:
+    with urllib.request.urlopen(f"http://{master}/state", timeout=10) as response:
+        [agent] = json.load(response)["slaves"]
+    where = ["--master", master, "--agent", agent["id"]]
+    reserved = "cpus(ops DYNAMIC principal=op):0.5;disk(ops DYNAMIC principal=op):64"
+    volume = "disk(ops DYNAMIC principal=op)[db:data principal=op]:64"
+    result = _zmesos("reserve", *where, "--resources", reserved)
+    assert result.returncode == 0 and "reserved" in result.stdout, result.stderr
+    result = _zmesos("volumes", "create", *where, "--volumes", volume)
+    assert result.returncode == 0, result.stderr
+    listing = _zmesos("volumes", "list", "--master", master)
+    assert f"{agent['id']}\tops\tdb\tdata\tRW\t64\tno" in listing.stdout, listing.stdout
+    refused = _zmesos("unreserve", *where, "--resources", volume)
+    assert refused.returncode == 1 and "DESTROY it first" in refused.stderr
+    assert _zmesos("volumes", "destroy", *where, "--volumes", volume).returncode == 0
+    assert _zmesos("unreserve", *where, "--resources", reserved).returncode == 0
+    listing = _zmesos("volumes", "list", "--master", master)
+    assert listing.stdout.strip().count("\n") == 0, listing.stdout
+
+
 @pytest.mark.parametrize(
     ("arguments", "reason"),
     [
+        (["reserve", "--master", "nowhere", "--agent", "a", "--resources", "cpus:1"], "--master"),
+        (["unreserve", "--master", "127.0.0.1:1", "--agent", "a", "--resources", "x:"], "'x:'"),
+        (["volumes", "create", "--master", "h:1", "--agent", "a", "--volumes", "disk:z"], "'z'"),
+        (["volumes", "list"], "--master"),
         (["agent", "--master", "127.0.0.1:5050", "--resources", "cpus:abc"], "'abc'"),
         (["agent", "--master", "nowhere"], "--master"),
         (["master", "--allocation-interval", "soon"], "--allocation-interval"),

@@ -10,8 +10,17 @@ import sys
 from libprocess import configure_logging
 from zmesos.cli import agent, execute, local, master
 from zmesos.cli.flags import Parser
+from zmesos.cli.volumes import reserve, unreserve, volumes
 
-COMMANDS = {"master": master, "agent": agent, "local": local, "execute": execute}
+COMMANDS = {
+    "master": master,
+    "agent": agent,
+    "local": local,
+    "execute": execute,
+    "reserve": reserve,
+    "unreserve": unreserve,
+    "volumes": volumes,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

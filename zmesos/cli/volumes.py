@@ -1,0 +1,161 @@
+"""`zmesos reserve`, `zmesos unreserve`, `zmesos volumes create|destroy|list`: the operator
+endpoints of a master (POST /reserve, /unreserve, /create-volumes, /destroy-volumes;
+GET /state) from the command line.
+
+Resources are given in the text form, e.g.
+`zmesos reserve --master 127.0.0.1:5050 --agent S0 --resources 'cpus(ops DYNAMIC principal=op):1'`
+or `zmesos volumes create ... --volumes 'disk(ops DYNAMIC principal=op)[db:data principal=op]:100'`.
+Each prints what changed, or one line saying why not (exit status 1); a bad
+flag exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+import aiohttp
+
+from zmesos.cli.flags import Parser
+from zmesos.errors import ApiError, ResourcesError
+from zmesos.resources import Resources
+from zmesos.v1.resources import resources_from_v1, resources_to_v1
+
+__all__ = ["reserve", "unreserve", "volumes"]
+
+TIMEOUT = 10.0
+# subcommand -> (endpoint, form field, flag, verb for the result line)
+_CHANGES = {
+    "reserve": ("reserve", "resources", "--resources", "reserved"),
+    "unreserve": ("unreserve", "resources", "--resources", "unreserved"),
+    "create": ("create-volumes", "volumes", "--volumes", "created"),
+    "destroy": ("destroy-volumes", "volumes", "--volumes", "destroyed"),
+}
+
+
+def _add_change_flags(parser: argparse.ArgumentParser, flag: str) -> None:
+    parser.add_argument("--master", required=True, help="the master's HOST:PORT (its HTTP address)")
+    parser.add_argument("--agent", required=True, help="the agent's id (see `volumes list`)")
+    parser.add_argument(flag, required=True, dest="resources", help="resources, in text form")
+
+
+def _master_url(master: str, parser: Parser) -> str:
+    host, colon, port = master.rpartition(":")
+    if not colon or not host or not port.isdecimal() or not 0 < int(port) < 65536:
+        parser.error(f"--master {master!r} is not HOST:PORT")
+    return f"http://{master}"
+
+
+async def _change(url: str, field: str, agent: str, resources: Resources) -> tuple[int, str]:
+    form = {"slaveId": agent, field: json.dumps(resources_to_v1(resources))}
+    timeout = aiohttp.ClientTimeout(total=TIMEOUT)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.post(url, data=form) as response,
+    ):
+        return response.status, await response.text()
+
+
+def _run_change(options: argparse.Namespace, parser: Parser, change: str) -> int:
+    endpoint, field, _, verb = _CHANGES[change]
+    try:
+        resources = Resources.parse(options.resources)
+    except ResourcesError as error:
+        parser.error(str(error))
+    url = f"{_master_url(options.master, parser)}/{endpoint}"
+    try:
+        status, text = asyncio.run(_change(url, field, options.agent, resources))
+    except (aiohttp.ClientError, TimeoutError) as error:
+        print(f"zmesos: cannot reach the master at {options.master}: {error}", file=sys.stderr)
+        return 1
+    if status != 202:
+        print(f"zmesos: not {verb} (HTTP {status}): {text.strip()}", file=sys.stderr)
+        return 1
+    print(f"{verb} {resources} on agent {options.agent}")
+    return 0
+
+
+class _Change:
+    """`zmesos reserve` and `zmesos unreserve`: one module-like object each for the CLI table."""
+
+    def __init__(self, change: str, help_text: str) -> None:
+        self.change = change
+        self.help = help_text
+
+    def add_parser(self, commands: argparse._SubParsersAction, name: str) -> None:
+        parser = commands.add_parser(name, help=self.help, description=__doc__)
+        _add_change_flags(parser, _CHANGES[self.change][2])
+
+    def run(self, options: argparse.Namespace, parser: Parser) -> int:
+        return _run_change(options, parser, self.change)
+
+
+reserve = _Change("reserve", "reserve resources on an agent for a role")
+unreserve = _Change("unreserve", "unreserve dynamically reserved resources")
+
+
+class _Volumes:
+    """`zmesos volumes create|destroy|list`."""
+
+    def add_parser(self, commands: argparse._SubParsersAction, name: str) -> None:
+        parser = commands.add_parser(name, help="create, destroy or list persistent volumes")
+        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+        for action in ("create", "destroy"):
+            _add_change_flags(
+                actions.add_parser(action, help=f"{action} volumes on an agent"), "--volumes"
+            )
+        listing = actions.add_parser("list", help="every agent's persistent volumes")
+        listing.add_argument("--master", required=True, help="the master's HOST:PORT")
+
+    def run(self, options: argparse.Namespace, parser: Parser) -> int:
+        if options.action != "list":
+            return _run_change(options, parser, options.action)
+        url = f"{_master_url(options.master, parser)}/state"
+        try:
+            state = asyncio.run(_get_json(url))
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            print(f"zmesos: cannot read {url}: {error}", file=sys.stderr)
+            return 1
+        try:
+            rows = list(_volume_rows(state))
+        except (ApiError, KeyError, TypeError) as error:
+            print(f"zmesos: unexpected /state from the master: {error}", file=sys.stderr)
+            return 1
+        print("AGENT\tROLE\tID\tPATH\tMODE\tMB\tSHARED")
+        for row in rows:
+            print("\t".join(row))
+        return 0
+
+
+async def _get_json(url: str) -> object:
+    timeout = aiohttp.ClientTimeout(total=TIMEOUT)
+    async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as response:
+        if response.status != 200:
+            raise ValueError(f"HTTP {response.status}")
+        return await response.json()
+
+
+def _volume_rows(state: object) -> list[tuple[str, ...]]:
+    rows = []
+    for agent in state["slaves"]:  # type: ignore[index]
+        for role, listed in sorted(agent.get("reserved_resources_full", {}).items()):
+            for volume in resources_from_v1(listed, f"{agent['id']}/{role}").persistent_volumes():
+                disk = volume.disk
+                assert disk is not None
+                rows.append(
+                    (
+                        agent["id"],
+                        volume.role,
+                        disk.persistence_id,
+                        disk.container_path,
+                        disk.mode,
+                        f"{volume.scalar:g}",
+                        "yes" if volume.shared else "no",
+                    )
+                )
+    return rows
+
+
+volumes = _Volumes()
