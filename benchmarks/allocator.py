@@ -22,6 +22,11 @@ hierarchical_allocator_benchmarks.cpp in apache/mesos):
 - update_allocation_200_roles: one agent holding dynamic reservations of 200
   roles (a framework per role); times 20 RESERVE/UNRESERVE conversions
   through `update_allocation`, as Mesos's figure does.
+- volumes_{plain,regular,shared,mixed}_2000x200: Mesos's persistent-volume
+  benchmark at decline_offers_2000x200's size, frameworks in role `vol`:
+  agents without volumes, with two regular volumes reserved to `vol`, two
+  shared ones, or one of each; first cycle and decline cycles timed. Target:
+  volumes cost less than 1.5x the plain cycle.
 
 Each scenario runs in a fresh interpreter, so peak memory (max RSS) is its
 own. Randomness is seeded (the seed is printed). Mesos's figures were
@@ -329,6 +334,69 @@ def update_allocation(args: argparse.Namespace) -> Result:
     return result
 
 
+def volume_cluster(kind: str) -> Callable[..., Result]:
+    """Mesos's persistent-volume allocator benchmark, at decline_offers_2000x200's size.
+
+    2,000 agents of `AGENT`, 200 frameworks in role `vol`, agent i partly used by
+    framework i % 200 as in decline_offers. `plain`: no volumes; `regular`: each
+    agent also holds two 256 MB volumes reserved to `vol`; `shared`: two shared
+    ones; `mixed`: one of each. Every round declines every offer with a long
+    filter and times one cycle, as decline_offers does.
+    """
+    agents, frameworks, rounds = 2000, 200, 5
+    name = f"volumes_{kind}_{agents}x{frameworks}"
+
+    def agent_total(index: int) -> Resources:
+        total = Resources.parse(AGENT)
+        if kind == "plain":
+            return total
+        reservation = "(vol DYNAMIC principal=ops)"
+        shared = {"regular": ("", ""), "shared": ("<SHARED>", "<SHARED>")}.get(
+            kind, ("", "<SHARED>")
+        )
+        volumes = ";".join(
+            f"disk{reservation}[v{index}-{n}:data principal=ops]{mark}:256"
+            for n, mark in enumerate(shared)
+        )
+        return total - Resources.parse("disk:512") + Resources.parse(volumes)
+
+    def run(args: argparse.Namespace) -> Result:
+        used = Resources.parse("cpus:16;mem:2014;disk:1024") + used_ports()
+        started = time.perf_counter()
+        allocator = HierarchicalAllocator(random_seed=args.seed)
+        framework_ids = [f"framework{i}" for i in range(frameworks)]
+        for framework_id in framework_ids:
+            allocator.add_framework(framework_id, ["vol"])
+        for index in range(agents):
+            holder = framework_ids[index % frameworks]
+            allocator.add_agent(f"agent{index}", agent_total(index), used={holder: used})
+        setup = time.perf_counter() - started
+        now = 0.0
+        offers, first = timed_allocate(allocator, now)
+        result = Result(name, 0.0, 0.0, setup_seconds=setup)
+        result.extra["first_cycle_seconds"] = first
+        result.extra["first_cycle_offers"] = len(offers)
+        result.extra["volumes_offered_first_cycle"] = sum(
+            len(offer.resources.persistent_volumes()) for offer in offers
+        )
+        for _ in range(rounds):
+            recover(allocator, offers, now, LONG_FILTER)
+            now += 1.0
+            offers, seconds = timed_allocate(allocator, now)
+            result.rounds.append(
+                {"seconds": seconds, "cpu_seconds": LAST_CPU[0], "offers": len(offers)}
+            )
+        summarize(result)
+        result.notes.append(
+            f"first cycle {first:.3f} s offered "
+            f"{result.extra['volumes_offered_first_cycle']} volumes; compare with "
+            f"volumes_plain_{agents}x{frameworks} (target: < 1.5x)"
+        )
+        return result
+
+    return run
+
+
 def summarize(result: Result) -> None:
     """Median over rounds (this machine is shared and noisy); mean, min and max kept too."""
     result.seconds_per_cycle = statistics.median(r["seconds"] for r in result.rounds)
@@ -395,6 +463,16 @@ SCENARIOS = [
         2.11,
         "Mesos, 20 operations",
         target_seconds=0.2,
+    ),
+    *(
+        Scenario(
+            f"volumes_{kind}_2000x200",
+            volume_cluster(kind),
+            None,
+            "no published figure; compare with volumes_plain_2000x200",
+            quick=False,
+        )
+        for kind in ("plain", "regular", "shared", "mixed")
     ),
 ]
 

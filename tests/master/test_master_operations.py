@@ -10,10 +10,11 @@ from __future__ import annotations
 import msgspec
 import pytest
 
+from frameworks import SchedulerDriver
 from libprocess import Node, clock
 from libprocess.testing import settle
 from master import MasterFlags
-from tests.master.fakes import command_task, framework_info, start_cluster
+from tests.master.fakes import Recorder, command_task, framework_info, start_cluster
 from zmesos.protocol import Filters, Offer, Operation, OperationType, TaskState
 from zmesos.resources import SCALAR, DiskInfo, Resource, Resources
 
@@ -246,3 +247,31 @@ async def test_master_destroy_of_a_volume_in_use_is_refused():
         await settle()
         assert cluster.master.metrics["operations_refused/volume_in_use"] == 1
         assert cluster.agent.checkpoints[-1].persistent_volumes() == Resources.parse(shared)
+
+
+async def test_master_volume_is_offered_only_to_its_role_and_sub_roles():
+    clock.pause()
+    async with Node() as node:
+        cluster = await _cluster(node)
+        await _reserved_with_volume(cluster)
+        others: dict[str, tuple[Recorder, SchedulerDriver]] = {}
+        for role in ("web", "db/x"):
+            recorder = Recorder()
+            driver = SchedulerDriver(
+                recorder, framework_info(role, roles=(role,)), cluster.master_pid
+            )
+            node.spawn(driver)
+            others[role] = (recorder, driver)
+        await settle()
+        [offer] = cluster.scheduler.take_offers()  # the creator steps aside for a long while
+        cluster.driver.decline(offer.id, Filters(refuse_seconds=1000))
+        seen = {role: Resources() for role in others}
+        for _ in range(6):  # each sees what it may get; db/x steps aside after its first look
+            await settle()
+            clock.advance(1.0)
+            for role, (recorder, driver) in others.items():
+                for got in recorder.take_offers():
+                    seen[role] = seen[role] + offered(got)
+                    driver.decline(got.id, Filters(refuse_seconds=1000 if role == "db/x" else 0))
+        assert seen["web"] and not seen["web"].reserved()
+        assert seen["db/x"].persistent_volumes() == Resources.parse(VOLUME)
