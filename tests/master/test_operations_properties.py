@@ -13,7 +13,7 @@ import tempfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.volumes import load_checkpointed_resources, write_checkpointed_resources
+from agent.volume_handlers import load_checkpointed_resources, write_checkpointed_resources
 from master.allocator import HierarchicalAllocator
 from master.operations import Refusal, apply_operation
 from zmesos.protocol import FrameworkInfo, Operation, OperationType
