@@ -23,7 +23,7 @@ from tests.e2e.cluster import free_port
 from zmesos.cli.local import LocalCluster
 
 pytestmark = pytest.mark.timeout(120)
-RESOURCES = "cpus:2;mem:1024;disk:1024;ports:[31000-31100]"
+RESOURCES = "cpus:2;mem:1024;disk:1024"
 KEYS = {f"key-{index}": f"value-{index}" for index in range(5)}
 
 
@@ -56,7 +56,10 @@ async def _restart_agent(cluster: LocalCluster) -> None:
 
 
 async def test_volumes_key_value_service_keeps_its_keys_through_every_failure(tmp_path):
-    cluster = LocalCluster("127.0.0.1", free_port(), tmp_path, RESOURCES)
+    # One free port for the service, so runs on one machine at once never meet.
+    port = free_port()
+    resources = f"{RESOURCES};ports:[{port}-{port}]"
+    cluster = LocalCluster("127.0.0.1", free_port(), tmp_path, resources)
     try:
         await cluster.start_master("--allocation-interval", "0.2")
         await cluster.start_agent(0)
