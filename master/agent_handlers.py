@@ -210,7 +210,7 @@ class AgentHandlers(PartitionHandlers):
             )
             self._set_task_status(task, status)
             self.cluster.remove_task(task)
-            self._recover(task.framework_id, agent.id, task.resources, role=task.role)
+            self._recover(task.framework_id, agent.id, self._releasable(task), role=task.role)
             framework = self.cluster.frameworks.get(task.framework_id)
             if framework is not None:
                 self._send_status(framework, status)

@@ -216,7 +216,7 @@ class MasterBase(Process):
     def _task_done(self, task: MasterTask) -> None:
         """A terminal task the scheduler has heard of: forget it, its resources are free."""
         self.cluster.remove_task(task)
-        self._recover(task.framework_id, task.agent_id, task.resources, role=task.role)
+        self._recover(task.framework_id, task.agent_id, self._releasable(task), role=task.role)
 
     def _recover(
         self,
@@ -231,6 +231,33 @@ class MasterBase(Process):
             self._allocator_call(
                 AllocatorProcess.recover_resources, framework_id, agent_id, resources, refuse, role
             )
+
+    def _shared_in_use(self, agent: MasterAgent, framework_id: str) -> Resources:
+        """One copy of each shared volume the framework's tasks on the agent hold.
+
+        Every task still indexed holds its resources (a terminal one until its
+        update is acknowledged).
+        """
+        used = {
+            resource
+            for task in agent.tasks.values()
+            if task.framework_id == framework_id
+            for resource in task.resources.shared()
+        }
+        return Resources(used)
+
+    def _releasable(self, task: MasterTask) -> Resources:
+        """What of a finished (and removed) task's resources goes back to the allocator.
+
+        The allocator holds one copy of a shared volume for all the framework's
+        tasks using it on the agent; it comes back with the last of them.
+        """
+        shared = task.resources.shared()
+        agent = self.cluster.agents.get(task.agent_id)
+        if not shared or agent is None:
+            return task.resources
+        still_used = self._shared_in_use(agent, task.framework_id)
+        return task.resources - shared.filter(lambda volume: still_used.contains(volume))
 
     def _framework_for(
         self, sender: PID, framework_id: str, message: object

@@ -177,6 +177,8 @@ class OfferHandlers(MasterBase):
             checkpoint_pending = True
         if checkpoint_pending:
             self._checkpoint_resources(agent)
+        # Shared volumes tasks now use stay held: one copy for all of them (see _releasable).
+        available = available - self._shared_in_use(agent, framework.id)
         self._recover(framework.id, agent.id, available, _refuse_seconds(message.filters), role)
 
     def _refuse_operation(
@@ -245,7 +247,8 @@ class OfferHandlers(MasterBase):
             if verdict.error is not None:
                 self._task_invalid(framework, task, agent.id, verdict.error)
                 continue
-            available = available - verdict.consumed
+            # A shared volume stays in what is left: later tasks of this Accept may use it too.
+            available = available - verdict.consumed + verdict.consumed.shared()
             if verdict.new_executor is not None:
                 executors[verdict.new_executor.executor_id] = verdict.new_executor
                 self.cluster.add_executor(agent.id, framework.id, verdict.new_executor)

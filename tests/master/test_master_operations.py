@@ -275,3 +275,61 @@ async def test_master_volume_is_offered_only_to_its_role_and_sub_roles():
                     driver.decline(got.id, Filters(refuse_seconds=1000 if role == "db/x" else 0))
         assert seen["web"] and not seen["web"].reserved()
         assert seen["db/x"].persistent_volumes() == Resources.parse(VOLUME)
+
+
+async def test_master_reregistering_agent_with_other_checkpoint_gets_the_masters_view():
+    clock.pause()
+    async with Node() as node:
+        cluster = await _cluster(node)
+        await _reserved_with_volume(cluster)
+        mine = cluster.agent.checkpoints[-1]
+        agent = cluster.master.cluster.agents[cluster.agent.agent_id]
+        total = agent.total
+        # The agent lost the last CheckpointResources (say): it reports none.
+        cluster.agent.reregister(checkpointed_resources=())
+        await settle()
+        assert cluster.master.metrics["checkpointed_resources_reconciled"] == 1
+        assert cluster.agent.checkpoints[-1] == mine
+        assert agent.total == total
+        # An agent that agrees is not sent anything.
+        sent = len(cluster.agent.checkpoints)
+        cluster.agent.reregister(checkpointed_resources=tuple(mine.to_list()))
+        await settle()
+        assert len(cluster.agent.checkpoints) == sent
+
+
+async def test_master_two_tasks_of_one_accept_share_a_volume_until_the_last_ends():
+    clock.pause()
+    async with Node() as node:
+        cluster = await _cluster(node, capabilities=("SHARED_RESOURCES",))
+        shared = "disk(db DYNAMIC principal=p)[s1:data principal=p]<SHARED>:500"
+        [offer] = cluster.scheduler.offers.values()
+        tasks = tuple(
+            command_task(offer, task_id, f"cpus(db DYNAMIC principal=p):0.5;{shared}")
+            for task_id in ("t1", "t2")
+        )
+        during = await _accept(
+            cluster,
+            [
+                op(OperationType.RESERVE, RESERVED),
+                op(OperationType.CREATE, shared),
+                Operation(OperationType.LAUNCH, tasks=tasks),
+            ],
+        )
+        assert [run.task.task_id for run in cluster.agent.launched] == ["t1", "t2"]
+        assert not offered(during).persistent_volumes()
+        framework_id = cluster.scheduler.framework_id
+        for task_id in ("t1", "t2"):
+            cluster.agent.update(framework_id, task_id, TaskState.FINISHED)
+            await settle()
+            volumes = cluster.master.cluster.agents[offer.agent_id].used.persistent_volumes()
+            assert len(volumes) == (1 if task_id == "t1" else 0)
+        cluster.driver.decline(during.id, Filters(refuse_seconds=0))
+        await settle()
+        clock.advance(1.0)
+        await settle()
+        cluster.scheduler.offers.pop(during.id)
+        offers = cluster.scheduler.take_offers()
+        after = sum((offered(o) for o in offers), Resources())
+        assert after.persistent_volumes() == Resources.parse(shared)
+        assert after.cpus == 4
