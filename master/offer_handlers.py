@@ -154,13 +154,16 @@ class OfferHandlers(MasterBase):
         roles = {o.role for o in offered}
         role = roles.pop() if len(roles) == 1 else None
         checkpoint_pending = False
+        refusals: list[str] = []  # named in the TASK_ERROR of a task that needed their resources
         for operation in message.operations:
             if operation.type == OperationType.LAUNCH:
                 if checkpoint_pending:
                     # The agent has its volumes on disk before any task can use them.
                     self._checkpoint_resources(agent)
                     checkpoint_pending = False
-                available = self._launch_operation(framework, agent, operation, available, role)
+                available = self._launch_operation(
+                    framework, agent, operation, available, role, refusals
+                )
                 continue
             result = apply_operation(
                 operation,
@@ -171,6 +174,7 @@ class OfferHandlers(MasterBase):
             )
             if isinstance(result, Refusal):
                 self._refuse_operation(framework, agent, operation, result)
+                refusals.append(f"{operation.type} refused ({result.rule}): {result.message}")
                 continue
             available = available - result.consumed + result.converted
             self._convert(framework, agent, operation, result, role)
@@ -232,8 +236,13 @@ class OfferHandlers(MasterBase):
         operation: Operation,
         available: Resources,
         role: str | None,
+        refusals: list[str],
     ) -> Resources:
-        """Validate and launch each task in order; returns what is left of `available`."""
+        """Validate and launch each task in order; returns what is left of `available`.
+
+        A task refused for its resources hears, too, which operations of this
+        Accept were refused before it (`refusals`): the likely reason.
+        """
         executors = dict(framework.executors.get(agent.id, {}))
         for task in operation.tasks:
             verdict = validate_task(
@@ -245,7 +254,10 @@ class OfferHandlers(MasterBase):
                 available=available,
             )
             if verdict.error is not None:
-                self._task_invalid(framework, task, agent.id, verdict.error)
+                error = verdict.error
+                if refusals and verdict.error.startswith("Total resources"):
+                    error = f"{error}; earlier in this Accept: {'; '.join(refusals)}"
+                self._task_invalid(framework, task, agent.id, error)
                 continue
             # A shared volume stays in what is left: later tasks of this Accept may use it too.
             available = available - verdict.consumed + verdict.consumed.shared()

@@ -333,3 +333,24 @@ async def test_master_two_tasks_of_one_accept_share_a_volume_until_the_last_ends
         after = sum((offered(o) for o in offers), Resources())
         assert after.persistent_volumes() == Resources.parse(shared)
         assert after.cpus == 4
+
+
+async def test_master_task_using_a_refused_volume_fails_naming_the_rule():
+    clock.pause()
+    async with Node() as node:
+        cluster = await _cluster(node)
+        [offer] = cluster.scheduler.offers.values()
+        bad = "disk(db DYNAMIC principal=p)[v9:../out principal=p]:100"
+        task = command_task(offer, "t1", f"cpus:0.5;{bad}")
+        await _accept(
+            cluster,
+            [
+                op(OperationType.RESERVE, RESERVED),
+                op(OperationType.CREATE, bad),
+                Operation(OperationType.LAUNCH, tasks=(task,)),
+            ],
+        )
+        [status] = [s for s in cluster.scheduler.statuses if s.task_id == "t1"]
+        assert status.state == TaskState.ERROR
+        assert "CREATE refused (invalid_container_path)" in status.message
+        assert cluster.agent.launched == []
