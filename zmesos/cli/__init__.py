@@ -5,14 +5,25 @@ The one place that imports master, agent and frameworks together.
 
 from __future__ import annotations
 
+import argparse
 import sys
+from typing import Any, Protocol
 
 from libprocess import configure_logging
 from zmesos.cli import agent, execute, local, master
 from zmesos.cli.flags import Parser
 from zmesos.cli.volumes import reserve, unreserve, volumes
 
-COMMANDS = {
+
+class Command(Protocol):
+    """A subcommand: a module (or object) that adds its parser and runs parsed options."""
+
+    def add_parser(self, commands: argparse._SubParsersAction[Any], name: str) -> None: ...
+
+    def run(self, options: argparse.Namespace, parser: Parser) -> int: ...
+
+
+COMMANDS: dict[str, Command] = {
     "master": master,
     "agent": agent,
     "local": local,

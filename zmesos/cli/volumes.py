@@ -84,7 +84,9 @@ class _Change:
         self.change = change
         self.help = help_text
 
-    def add_parser(self, commands: argparse._SubParsersAction, name: str) -> None:
+    def add_parser(
+        self, commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str
+    ) -> None:
         parser = commands.add_parser(name, help=self.help, description=__doc__)
         _add_change_flags(parser, _CHANGES[self.change][2])
 
@@ -99,7 +101,9 @@ unreserve = _Change("unreserve", "unreserve dynamically reserved resources")
 class _Volumes:
     """`zmesos volumes create|destroy|list`."""
 
-    def add_parser(self, commands: argparse._SubParsersAction, name: str) -> None:
+    def add_parser(
+        self, commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str
+    ) -> None:
         parser = commands.add_parser(name, help="create, destroy or list persistent volumes")
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
         for action in ("create", "destroy"):
@@ -138,7 +142,7 @@ async def _get_json(url: str) -> object:
 
 
 def _volume_rows(state: object) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for agent in state["slaves"]:  # type: ignore[index]
         for role, listed in sorted(agent.get("reserved_resources_full", {}).items()):
             for volume in resources_from_v1(listed, f"{agent['id']}/{role}").persistent_volumes():
