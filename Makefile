@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv zookeeper run test lint format bench bench-actors bench-allocator bench-cluster bench-flood bench-recovery clean
+.PHONY: venv zookeeper run test lint format bench bench-actors bench-allocator bench-cluster bench-flood bench-recovery bench-failover clean
 
 venv: $(STAMP)
 
@@ -40,7 +40,7 @@ format: venv
 test: lint zookeeper
 	$(PY) -m pytest -q -p no:cacheprovider
 
-bench: bench-actors bench-allocator bench-cluster bench-flood bench-recovery
+bench: bench-actors bench-allocator bench-cluster bench-flood bench-recovery bench-failover
 
 bench-actors: venv
 	$(PY) -m benchmarks.actors
@@ -50,6 +50,9 @@ bench-allocator: venv
 
 bench-cluster: venv
 	$(PY) -m benchmarks.cluster
+
+bench-failover: venv zookeeper
+	$(PY) -m benchmarks.failover
 
 bench-flood: venv
 	$(PY) -m benchmarks.flood

@@ -39,6 +39,7 @@ from zmesos.protocol import (
     UpdateFramework,
 )
 from zmesos.resources import (
+    Resource,
     Resources,
     apply_checkpoint,
     checkpointed_part,
@@ -46,6 +47,8 @@ from zmesos.resources import (
 )
 
 __all__ = ["AgentHandlers"]
+
+_PARSED_RESOURCES_CACHE = 4096  # distinct resource lists of agents and tasks kept parsed
 
 
 class AgentHandlers(PartitionHandlers):
@@ -91,7 +94,7 @@ class AgentHandlers(PartitionHandlers):
 
     def _agent_resources(self, sender: PID, info: AgentInfo, message: object) -> Resources | None:
         try:
-            return Resources.from_list(info.resources)
+            return self._parsed_resources(info.resources)
         except ResourcesError as error:
             self._drop(message, sender, f"invalid resources: {error}", "invalid_messages")
             self.send(sender, ShutdownAgent(message=f"Invalid agent resources: {error}"))
@@ -276,11 +279,9 @@ class AgentHandlers(PartitionHandlers):
                 executor.framework_id not in shutdown
             ):
                 self.cluster.add_executor(agent.id, executor.framework_id, executor)
+        charges: dict[str, list[Resource]] = {}
         for framework_id, task_info, state in kept:
-            try:
-                resources = Resources.from_list(task_info.resources)
-            except ResourcesError:
-                resources = Resources()
+            resources = self._task_resources(task_info)
             executor_id = (
                 task_info.executor.executor_id if task_info.executor else task_info.task_id
             )
@@ -288,7 +289,12 @@ class AgentHandlers(PartitionHandlers):
                 task_info, framework_id, agent.id, executor_id, resources, state=state
             )
             if not state.terminal:
-                self.cluster.add_task(task)
+                self.cluster.add_task(task, charge=False)
+                if resources:  # the message's Resource values, validated by the parse
+                    charges.setdefault(framework_id, []).extend(task_info.resources)
+        for framework_id, resources in charges.items():
+            # One sum a framework, not one a task: 100,000 tasks re-register after a failover.
+            agent.charge(framework_id, Resources(resources))
         self.link(sender)
         self.send(sender, AgentReregistered(agent.id, self.flags.agent_ping_timeout))
         self._shutdown_frameworks_on(agent, shutdown)
@@ -298,6 +304,25 @@ class AgentHandlers(PartitionHandlers):
         self._start_pinging(agent)
         self.metrics["agent_reregistrations"] += 1
         self.log.info("agent_recovered", agent_id=agent.id, tasks=len(agent.tasks))
+
+    def _task_resources(self, task: TaskInfo) -> Resources:
+        """A reported task's resources, validated (none when they are invalid)."""
+        try:
+            return self._parsed_resources(task.resources)
+        except ResourcesError:
+            return Resources()
+
+    def _parsed_resources(self, resources: tuple[Resource, ...]) -> Resources:
+        """`Resources.from_list`, remembered: agents and tasks alike share one parse (a
+        failover re-registers thousands of them). Bounded; raises ResourcesError."""
+        cache = self._parsed_resources_cache
+        parsed = cache.get(resources)
+        if parsed is None:
+            parsed = Resources.from_list(resources)
+            if len(cache) >= _PARSED_RESOURCES_CACHE:
+                cache.clear()
+            cache[resources] = parsed
+        return parsed
 
     def unregister_agent(self, sender: PID, message: UnregisterAgent) -> None:
         self.metrics["messages_unregister_agent"] += 1

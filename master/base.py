@@ -37,6 +37,10 @@ from zmesos.protocol import (
     MasterInfo,
     NotLeader,
     Reason,
+    RegisterAgent,
+    RegisterFramework,
+    ReregisterAgent,
+    ReregisterFramework,
     RescindResourceOffer,
     ShutdownFramework,
     Source,
@@ -45,13 +49,15 @@ from zmesos.protocol import (
     TaskState,
     TaskStatus,
 )
-from zmesos.resources import Resources, checkpointed_part
+from zmesos.resources import Resource, Resources, checkpointed_part
 
 __all__ = ["MasterBase"]
 
 
 _MAX_STATUSES_PER_TASK = 20
 _MAX_HELD_MESSAGES = 100_000  # messages kept while the registry is read; more are dropped
+_REPLAY_CHUNK = 256  # held messages handled per event once the registry is read
+_REGISTRATIONS = (RegisterAgent, ReregisterAgent, RegisterFramework, ReregisterFramework)
 
 M = TypeVar("M", bound=Message)
 
@@ -87,7 +93,10 @@ class MasterBase(Process):
         self.recovered = False
         self.abdicated = False
         self.id_prefix = self.id  # `<master id>-<registry generation>` once recovered
-        self._held_messages: list[tuple[Callable[[PID, Any], None], PID, Any]] = []
+        # Held messages as [handler, sender, message]; registrations by (sender, type).
+        self._held_messages: collections.deque[list[Any]] = collections.deque()
+        self._held_registrations: dict[tuple[PID, type], list[Any]] = {}
+        self._parsed_resources_cache: dict[tuple[Resource, ...], Resources] = {}
         self._marking_unreachable: set[str] = set()  # agent ids, registry write in flight
         self._admitting: set[PID | str] = set()  # agent pids and ids, registry write in flight
         self.awaiting_reregistration: set[str] = set()  # registry agents not back yet
@@ -128,16 +137,38 @@ class MasterBase(Process):
     def _hold_until_recovered(
         self, handler: Callable[[PID, Any], None], sender: PID, message: object
     ) -> None:
-        """Keep a message for `_replay_held` (not Process._hold, the runtime's backpressure)."""
+        """Keep a message for `_replay_held` (not Process._hold, the runtime's backpressure).
+
+        A registration retried meanwhile replaces the one held (its place in line
+        kept): a retry says the same, newer."""
+        if isinstance(message, _REGISTRATIONS):
+            held = self._held_registrations.get((sender, type(message)))
+            if held is not None:
+                held[2] = message
+                return
         if len(self._held_messages) >= _MAX_HELD_MESSAGES:
             self._drop(message, sender, "the master is recovering and holds too many messages")
             return
-        self._held_messages.append((handler, sender, message))
+        entry = [handler, sender, message]
+        self._held_messages.append(entry)
+        if isinstance(message, _REGISTRATIONS):
+            self._held_registrations[(sender, type(message))] = entry
 
     def _replay_held(self) -> None:
-        held, self._held_messages = self._held_messages, []
-        for handler, sender, message in held:
+        """Handle the messages held while the registry was read, a chunk per event (so
+        timers and the ZooKeeper session are served meanwhile); recovered once done.
+        Messages arriving meanwhile are held behind them: arrival order is kept."""
+        held = self._held_messages
+        for _ in range(min(len(held), _REPLAY_CHUNK)):
+            handler, sender, message = held.popleft()
+            if isinstance(message, _REGISTRATIONS):
+                del self._held_registrations[(sender, type(message))]
             handler(sender, message)
+        if held:
+            self.node.dispatch(self.pid, MasterBase._replay_held)
+        else:
+            self.recovered = True
+            self.log.info("held_messages_replayed")
 
     def _refuse_not_leading(self, sender: PID, message: object) -> None:
         """A message for the leader reached a master that does not lead: refused, with the

@@ -95,7 +95,6 @@ class RecoveryHandlers(PartitionHandlers):
         if registry.agents:
             self.delay(self.flags.agent_reregister_timeout, self._reregistration_timed_out)
         self.delay(self.flags.registry_gc_interval, self._prune_registry)
-        self.recovered = True
         self.log.info(
             "registry_recovered",
             store=self.registrar.store.kind,
@@ -105,4 +104,4 @@ class RecoveryHandlers(PartitionHandlers):
             gone=len(registry.gone),
             held_messages=len(self._held_messages),
         )
-        self._replay_held()
+        self._replay_held()  # recovered once the held messages are handled

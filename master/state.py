@@ -211,14 +211,16 @@ class Cluster:
 
     # -- tasks and executors -------------------------------------------------------
 
-    def add_task(self, task: MasterTask) -> None:
-        """Index a task under its framework (if known) and agent, and charge its resources."""
+    def add_task(self, task: MasterTask, *, charge: bool = True) -> None:
+        """Index a task under its framework (if known) and agent, and charge its resources
+        (unless the caller charges many tasks at once: `charge=False`)."""
         framework = self.frameworks.get(task.framework_id)
         if framework is not None:
             framework.tasks[task.id] = task
         agent = self.agents[task.agent_id]
         agent.tasks[(task.framework_id, task.id)] = task
-        agent.charge(task.framework_id, task.resources)
+        if charge:
+            agent.charge(task.framework_id, task.resources)
         self.notify("TASK_ADDED", task)
 
     def remove_task(self, task: MasterTask, *, unreachable: bool = False) -> None:

@@ -216,6 +216,7 @@ def metrics_view(master: Master) -> dict[str, float]:
     node = master.node.metrics
     metrics: dict[str, float] = {
         "master/elected": 1.0 if master.leading else 0.0,
+        "master/recovered": 1.0 if master.recovered else 0.0,
         "master/uptime_secs": clock.now() - master.start_time,
     }
     # Tasks: gauges of live states, counters of terminal ones.

@@ -57,14 +57,25 @@ class Registry(msgspec.Struct, kw_only=True):
 
 
 class Operation(msgspec.Struct, frozen=True, kw_only=True):
-    """A change to the registry. Subclasses define `apply`."""
+    """A change to the registry. Subclasses define `apply` and `touched`."""
 
     def apply(self, registry: Registry) -> bool:
+        raise NotImplementedError
+
+    def touched(self) -> list[tuple[str, str | None]]:
+        """The records it may change: (table, key); key None for the whole table.
+
+        Tables: generation, weights (keys ""), agents, unreachable, gone, quota.
+        A store that writes records one by one writes only these.
+        """
         raise NotImplementedError
 
 
 class BumpGeneration(Operation, frozen=True, kw_only=True):
     """A master recovered the registry: ids it hands out carry the new generation."""
+
+    def touched(self) -> list[tuple[str, str | None]]:
+        return [("generation", "")]
 
     def apply(self, registry: Registry) -> bool:
         registry.generation += 1
@@ -75,6 +86,9 @@ class AdmitAgent(Operation, frozen=True, kw_only=True):
     """A new agent (or one the registry forgot) joins; its id must be new to the registry."""
 
     info: AgentInfo
+
+    def touched(self) -> list[tuple[str, str | None]]:
+        return [("agents", self.info.id), ("unreachable", self.info.id)]
 
     def apply(self, registry: Registry) -> bool:
         agent_id = self.info.id
@@ -93,6 +107,9 @@ class MarkAgentUnreachable(Operation, frozen=True, kw_only=True):
     agent_id: str
     time: float
 
+    def touched(self) -> list[tuple[str, str | None]]:
+        return [("agents", self.agent_id), ("unreachable", self.agent_id)]
+
     def apply(self, registry: Registry) -> bool:
         if self.agent_id not in registry.agents:
             raise RegistryOperationError(f"agent {self.agent_id} is not admitted")
@@ -105,6 +122,9 @@ class MarkAgentReachable(Operation, frozen=True, kw_only=True):
     """An unreachable agent re-registered: admitted again (with its info of now)."""
 
     info: AgentInfo
+
+    def touched(self) -> list[tuple[str, str | None]]:
+        return [("agents", self.info.id), ("unreachable", self.info.id)]
 
     def apply(self, registry: Registry) -> bool:
         agent_id = self.info.id
@@ -123,6 +143,9 @@ class MarkAgentGone(Operation, frozen=True, kw_only=True):
     agent_id: str
     time: float
 
+    def touched(self) -> list[tuple[str, str | None]]:
+        return [(table, self.agent_id) for table in ("agents", "unreachable", "gone")]
+
     def apply(self, registry: Registry) -> bool:
         if self.agent_id in registry.gone:
             return False
@@ -139,6 +162,9 @@ class RemoveAgent(Operation, frozen=True, kw_only=True):
 
     agent_id: str
 
+    def touched(self) -> list[tuple[str, str | None]]:
+        return [("agents", self.agent_id)]
+
     def apply(self, registry: Registry) -> bool:
         return registry.agents.pop(self.agent_id, None) is not None
 
@@ -147,6 +173,9 @@ class PruneUnreachable(Operation, frozen=True, kw_only=True):
     """Forget unreachable and gone agents recorded before `before` (--registry-max-agent-age)."""
 
     before: float
+
+    def touched(self) -> list[tuple[str, str | None]]:
+        return [("unreachable", None), ("gone", None)]
 
     def apply(self, registry: Registry) -> bool:
         changed = False
@@ -163,6 +192,9 @@ class UpdateWeights(Operation, frozen=True, kw_only=True):
 
     weights: dict[str, float]
 
+    def touched(self) -> list[tuple[str, str | None]]:
+        return [("weights", "")]
+
     def apply(self, registry: Registry) -> bool:
         before = dict(registry.weights)
         for role, weight in self.weights.items():
@@ -177,6 +209,9 @@ class SetQuota(Operation, frozen=True, kw_only=True):
     role: str
     quota: QuotaRecord
 
+    def touched(self) -> list[tuple[str, str | None]]:
+        return [("quota", self.role)]
+
     def apply(self, registry: Registry) -> bool:
         if registry.quota.get(self.role) == self.quota:
             return False
@@ -186,6 +221,9 @@ class SetQuota(Operation, frozen=True, kw_only=True):
 
 class RemoveQuota(Operation, frozen=True, kw_only=True):
     role: str
+
+    def touched(self) -> list[tuple[str, str | None]]:
+        return [("quota", self.role)]
 
     def apply(self, registry: Registry) -> bool:
         return registry.quota.pop(self.role, None) is not None

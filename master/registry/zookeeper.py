@@ -1,18 +1,25 @@
-"""The registry in ZooKeeper (`--zk`): one small znode per record, so 50,000 agents fit.
+"""The registry in ZooKeeper (`--zk`): agents in 512 bucket znodes, so 50,000 fit and a
+new leader reads them all in a fraction of a second.
 
 Layout under `<path>/registry/`:
-    generation                 the registry's generation (decimal)
-    weights                    role weights, one JSON map (small: one entry per role)
-    agents/<bucket>/<id>       an admitted agent's AgentInfo (JSON, a few hundred bytes)
-    unreachable/<bucket>/<id>  when it became unreachable (decimal seconds)
-    gone/<bucket>/<id>         when it was marked gone
-    quota/<role>               a role's QuotaRecord (JSON); `/` in a role is written `%2F`
-An agent's bucket is one of 256 (`00`-`ff`, from a CRC of its id), so no
-listing comes near ZooKeeper's 1 MB packet limit either: 50,000 agents make
-about 200 children a bucket. No znode comes near the limit, and a change writes only the
-records it touched (compared with the registry before it): admitting an agent
-is one create. Each batch is one ZooKeeper transaction that also checks this
-master's election znode, so a master that lost its session (and with it the
+    generation              the registry's generation (decimal)
+    weights                 role weights, one JSON map (one entry per role)
+    agents/<bucket>         JSON map: agent id -> AgentInfo, of the agents in that bucket
+    unreachable/<bucket>    JSON map: agent id -> when it became unreachable
+    gone/<bucket>           JSON map: agent id -> when it was marked gone
+    quota/<role>            a role's QuotaRecord (JSON); `/` in a role is written `%2F`
+An agent's bucket is one of 512 (`000`-`1ff`, from a CRC of its id; 64 for
+the unreachable and gone tables, whose records are an id and a time). At
+50,000 agents an agents bucket holds about 100 of them, some 40 KB: far from
+ZooKeeper's 1 MB limit, and a change rewrites only the buckets it touched
+(admitting one agent is one write of its bucket), never the whole registry.
+One znode per agent would make each change smaller still, but a new leader
+would then read 50,000 znodes one by one (about 0.25 ms each through kazoo:
+12 s), which is what a failover cannot afford; 640 reads take a fraction
+of a second.
+
+Each batch is one ZooKeeper transaction that also checks this master's
+election znode, so a master that lost its session (and with it the
 leadership) cannot write: the transaction fails and the store raises
 RegistryFenced. A batch too big for one transaction (thousands of agents
 admitted at once) is split into several, each fenced.
@@ -39,22 +46,21 @@ from zmesos.protocol import AgentInfo
 __all__ = ["ZooKeeperStore"]
 
 _MAX_TRANSACTION_BYTES = 512 * 1024  # well under ZooKeeper's default 1 MB request limit
-_TABLES = ("agents", "unreachable", "gone", "quota")
-_BUCKETED = ("agents", "unreachable", "gone")
-_BUCKETS = tuple(f"{index:02x}" for index in range(256))
+_BUCKET_COUNTS = {"agents": 512, "unreachable": 64, "gone": 64}
+_BUCKETED = tuple(_BUCKET_COUNTS)
+_TYPES: dict[str, Any] = {
+    "agents": dict[str, AgentInfo],
+    "unreachable": dict[str, float],
+    "gone": dict[str, float],
+}
 
 
-def _node(table: str, key: str) -> str:
-    """A record's path below the registry root."""
-    if table in _BUCKETED:
-        return f"{table}/{zlib.crc32(key.encode()) % 256:02x}/{key}"
-    return f"{table}/{urllib.parse.quote(key, safe='')}"
+def _buckets(table: str) -> tuple[str, ...]:
+    return tuple(f"{index:03x}" for index in range(_BUCKET_COUNTS[table]))
 
 
-def _encode(table: str, value: Any) -> bytes:
-    if table in ("unreachable", "gone"):
-        return repr(float(value)).encode()
-    return msgspec.json.encode(value)
+def _bucket(table: str, agent_id: str) -> str:
+    return f"{zlib.crc32(agent_id.encode()) % _BUCKET_COUNTS[table]:03x}"
 
 
 class ZooKeeperStore(RegistryStore):
@@ -76,68 +82,58 @@ class ZooKeeperStore(RegistryStore):
             raise RegistryStorageError(f"cannot read {self.root}: {error!r}") from error
 
     def _read(self) -> Registry:
-        """Blocking: lists each table and reads its records with pipelined async gets."""
+        """Blocking: every bucket and quota znode, with pipelined async gets."""
         client = self.client
         self._ensure_layout()
         registry = Registry()
-        generation = self._get_if_exists(f"{self.root}/generation")
+        generation = self._get(f"{self.root}/generation")
         registry.generation = int(generation) if generation else 0
-        weights = self._get_if_exists(f"{self.root}/weights")
+        weights = self._get(f"{self.root}/weights")
         registry.weights = msgspec.json.decode(weights, type=dict[str, float]) if weights else {}
-        directories = [f"{self.root}/{t}/{b}" for t in _BUCKETED for b in _BUCKETS]
-        directories.append(f"{self.root}/quota")
-        listings = [(d, client.get_children_async(d)) for d in directories]
-        pending = []
-        for directory, listing in listings:
-            table = directory.removeprefix(f"{self.root}/").split("/", 1)[0]
-            for name in listing.get():
-                pending.append((table, name, client.get_async(f"{directory}/{name}")))
-        for table, name, result in pending:
-            try:
+        pending = [
+            (table, client.get_async(f"{self.root}/{table}/{bucket}"))
+            for table in _BUCKETED
+            for bucket in _buckets(table)
+        ]
+        roles = client.get_children(f"{self.root}/quota")
+        quotas = [(role, client.get_async(f"{self.root}/quota/{role}")) for role in roles]
+        for table, result in pending:
+            data, _ = result.get()
+            if data:
+                getattr(registry, table).update(msgspec.json.decode(data, type=_TYPES[table]))
+        for role, result in quotas:
+            with contextlib.suppress(NoNodeError):
                 data, _ = result.get()
-            except NoNodeError:
-                continue
-            self._load(registry, table, name, data)
+                quota = msgspec.json.decode(data, type=QuotaRecord)
+                registry.quota[urllib.parse.unquote(role)] = quota
         return registry
 
-    def _ensure_layout(self) -> None:
-        """Create the tables and their buckets that do not exist yet (pipelined)."""
-        client = self.client
-        for node in (*_TABLES, "generation", "weights"):
-            client.ensure_path(f"{self.root}/{node}")  # empty data: the defaults
-        creating = []
-        for table in _BUCKETED:
-            present = set(client.get_children(f"{self.root}/{table}"))
-            for bucket in _BUCKETS:
-                if bucket not in present:
-                    creating.append(client.create_async(f"{self.root}/{table}/{bucket}"))
-        for result in creating:
-            with contextlib.suppress(NodeExistsError):
-                result.get()
-
-    def _get_if_exists(self, path: str) -> bytes | None:
+    def _get(self, path: str) -> bytes | None:
         try:
             data, _ = self.client.get(path)
         except NoNodeError:
             return None
         return bytes(data)
 
-    @staticmethod
-    def _load(registry: Registry, table: str, name: str, data: bytes) -> None:
-        if table == "agents":
-            registry.agents[name] = msgspec.json.decode(data, type=AgentInfo)
-        elif table == "unreachable":
-            registry.unreachable[name] = float(data)
-        elif table == "gone":
-            registry.gone[name] = float(data)
-        else:
-            role = urllib.parse.unquote(name)
-            registry.quota[role] = msgspec.json.decode(data, type=QuotaRecord)
+    def _ensure_layout(self) -> None:
+        """Create the nodes that do not exist yet, empty (pipelined)."""
+        client = self.client
+        for node in ("agents", "unreachable", "gone", "quota", "generation", "weights"):
+            client.ensure_path(f"{self.root}/{node}")
+        creating = []
+        for table in _BUCKETED:
+            present = set(client.get_children(f"{self.root}/{table}"))
+            for bucket in _buckets(table):
+                if bucket not in present:
+                    creating.append(client.create_async(f"{self.root}/{table}/{bucket}"))
+        for result in creating:
+            with contextlib.suppress(NodeExistsError):
+                result.get()
 
     async def write(
         self, before: Registry, after: Registry, operations: Sequence[Operation]
     ) -> None:
-        changes = _changes(before, after, self.root)
+        changes = _changes(before, after, operations, self.root)
         if not changes:
             return
         fence = self.fence()
@@ -156,10 +152,10 @@ class ZooKeeperStore(RegistryStore):
         transaction = self.client.transaction()
         transaction.check(fence, -1)
         for kind, path, data in changes:
-            if kind == "create":
-                transaction.create(path, data)
-            elif kind == "set":
+            if kind == "set":
                 transaction.set_data(path, data)
+            elif kind == "create":
+                transaction.create(path, data)
             else:
                 transaction.delete(path)
         results = transaction.commit()
@@ -172,27 +168,57 @@ class ZooKeeperStore(RegistryStore):
         raise RegistryStorageError(f"ZooKeeper refused the registry write: {cause!r}")
 
 
-def _changes(before: Registry, after: Registry, root: str) -> list[tuple[str, str, bytes]]:
-    """(create|set|delete, path, data) for every record that differs."""
+def _changes(
+    before: Registry, after: Registry, operations: Sequence[Operation], root: str
+) -> list[tuple[str, str, bytes]]:
+    """(set|create|delete, path, data) for every znode the operations' changes land in."""
     changes: list[tuple[str, str, bytes]] = []
-    if after.generation != before.generation:
+    buckets: set[tuple[str, str]] = set()
+    quota_roles: set[str] = set()
+    simple: set[str] = set()
+    for operation in operations:
+        for table, key in operation.touched():
+            if table in ("generation", "weights"):
+                simple.add(table)
+            elif table == "quota":
+                quota_roles.update(
+                    before.quota.keys() | after.quota.keys() if key is None else (key,)
+                )
+            elif key is None:
+                old, new = getattr(before, table), getattr(after, table)
+                keys = {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+                buckets.update((table, _bucket(table, k)) for k in keys)
+            else:
+                buckets.add((table, _bucket(table, key)))
+    if "generation" in simple and after.generation != before.generation:
         changes.append(("set", f"{root}/generation", str(after.generation).encode()))
-    if after.weights != before.weights:
+    if "weights" in simple and after.weights != before.weights:
         changes.append(("set", f"{root}/weights", msgspec.json.encode(after.weights)))
-    for table in _TABLES:
-        old: dict[str, Any] = getattr(before, table)
-        new: dict[str, Any] = getattr(after, table)
-        if old is new:
+    if buckets:
+        members = _members(after, {table for table, _ in buckets})
+        for table, bucket in sorted(buckets):
+            records = members.get((table, bucket), {})
+            changes.append(("set", f"{root}/{table}/{bucket}", msgspec.json.encode(records)))
+    for role in sorted(quota_roles):
+        path = f"{root}/quota/{urllib.parse.quote(role, safe='')}"
+        old_quota, new_quota = before.quota.get(role), after.quota.get(role)
+        if old_quota == new_quota:
             continue
-        for key, value in new.items():
-            previous = old.get(key)
-            if previous is value or previous == value:
-                continue
-            kind = "create" if key not in old else "set"
-            changes.append((kind, f"{root}/{_node(table, key)}", _encode(table, value)))
-        for key in old.keys() - new.keys():
-            changes.append(("delete", f"{root}/{_node(table, key)}", b""))
+        if new_quota is None:
+            changes.append(("delete", path, b""))
+        else:
+            kind = "create" if old_quota is None else "set"
+            changes.append((kind, path, msgspec.json.encode(new_quota)))
     return changes
+
+
+def _members(registry: Registry, tables: set[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Each bucket's records of `tables` (one pass over them: cheap next to a write)."""
+    members: dict[tuple[str, str], dict[str, Any]] = {}
+    for table in tables:
+        for key, value in getattr(registry, table).items():
+            members.setdefault((table, _bucket(table, key)), {})[key] = value
+    return members
 
 
 def _chunks(

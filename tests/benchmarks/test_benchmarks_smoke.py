@@ -74,3 +74,14 @@ def test_benchmarks_recovery_times_a_restarted_agent(tmp_path):
     figures = _run("benchmarks.recovery", "--tasks", "3", json_path=tmp_path / "r.json", timeout=80)
     assert figures["tasks"] == 3 and figures["tasks_not_running_after"] == 0
     assert figures["recovery_seconds"] > 0
+
+
+@pytest.mark.timeout(120)
+def test_benchmarks_failover_measures_a_small_failover(tmp_path, zookeeper):
+    # `zookeeper`: the machine can run one (else this fails under CI, as the HA tests do).
+    figures = _run(
+        "benchmarks.failover", "--agents", "200", json_path=tmp_path / "f.json", timeout=110
+    )
+    [run] = figures["failover"]
+    assert run["agents"] == 200 and run["seconds"] > 0
+    assert run["new_leader_tasks_running"] == 2000

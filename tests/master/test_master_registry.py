@@ -96,10 +96,13 @@ async def test_master_holds_messages_until_the_registry_is_read_then_serves_them
         agent = FakeAgent(master_pid)
         node.spawn(agent)
         await settle()
+        agent.send(master_pid, agent.registration())  # a retry: it replaces the one held
+        await settle()
         assert not master.recovered and agent.agent_id == ""
         store.gate.set()
         await _eventually(lambda: bool(agent.agent_id))
         assert agent.agent_id == "M-0001-S0"
+        assert master.metrics["messages_register_agent"] == 1
 
 
 async def test_master_keeps_weights_and_quota_across_a_restart_and_refuses_bad_ones():

@@ -165,15 +165,16 @@ class LocalCluster:
         self.master_processes[index] = self.children[-1]
 
     async def leader_index(self, timeout: float = STARTUP_TIMEOUT) -> int:
-        """Which master leads now (asking each master's /state until one names a leader)."""
+        """Which master leads now, its registry read (asking each master's metrics)."""
         deadline = asyncio.get_running_loop().time() + timeout
         async with aiohttp.ClientSession() as session:
             while True:
                 for index in self.master_processes:
                     with contextlib.suppress(aiohttp.ClientError, ValueError):
-                        async with session.get(f"{self.master_url(index)}/state") as response:
-                            state = await response.json()
-                        if state.get("elected") and state.get("registry", {}).get("recovered"):
+                        url = f"{self.master_url(index)}/metrics/snapshot"
+                        async with session.get(url) as response:
+                            metrics = await response.json()
+                        if metrics.get("master/elected") and metrics.get("master/recovered"):
                             return index
                 if asyncio.get_running_loop().time() > deadline:
                     raise RuntimeError("no master was elected in time")
