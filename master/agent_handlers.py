@@ -292,9 +292,9 @@ class AgentHandlers(PartitionHandlers):
                 self.cluster.add_task(task, charge=False)
                 if resources:  # the message's Resource values, validated by the parse
                     charges.setdefault(framework_id, []).extend(task_info.resources)
-        for framework_id, resources in charges.items():
+        for framework_id, charged in charges.items():
             # One sum a framework, not one a task: 100,000 tasks re-register after a failover.
-            agent.charge(framework_id, Resources(resources))
+            agent.charge(framework_id, Resources(charged))
         self.link(sender)
         self.send(sender, AgentReregistered(agent.id, self.flags.agent_ping_timeout))
         self._shutdown_frameworks_on(agent, shutdown)
