@@ -33,6 +33,7 @@ from pathlib import Path
 import aiohttp
 import uvloop
 
+from agent.containerizer import kill_session
 from frameworks.scheduler import Scheduler, SchedulerDriver
 from libprocess import Node
 from zmesos.cli.local import LocalCluster
@@ -98,12 +99,16 @@ async def _until(predicate: Callable[[], Awaitable[bool]], timeout: float, what:
 
 
 def _kill_sessions_under(work_dir: Path) -> None:
-    root = str(work_dir.resolve())
+    """Kill every session that has a process working under `work_dir` (executors, tasks)."""
+    root = work_dir.resolve()
+    sessions = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             with contextlib.suppress(OSError):
-                if os.readlink(f"/proc/{entry}/cwd").startswith(root):
-                    os.killpg(os.getsid(int(entry)), signal.SIGKILL)
+                if Path(os.readlink(f"/proc/{entry}/cwd")).is_relative_to(root):
+                    sessions.add(os.getsid(int(entry)))
+    for session in sessions:
+        kill_session(session, signal.SIGKILL)  # every group of it: tasks make their own
 
 
 async def run(tasks: int, seed: int, work_dir: Path) -> dict[str, float | int | bool]:

@@ -18,6 +18,7 @@ import msgspec
 
 from agent import paths
 from agent.checkpoints import UpdateRecord
+from agent.containerizer import kill_session
 from agent.records import split
 from frameworks.scheduler import Scheduler, SchedulerDriver
 from libprocess import Node
@@ -194,12 +195,12 @@ def alive(pid: int) -> bool:
 
 def processes_under(work_dir: Path) -> set[int]:
     """The pids of the processes whose working directory is under `work_dir`."""
-    root = str(work_dir.resolve())
+    root = work_dir.resolve()
     found = set()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             with contextlib.suppress(OSError):
-                if os.readlink(f"/proc/{entry}/cwd").startswith(root):
+                if Path(os.readlink(f"/proc/{entry}/cwd")).is_relative_to(root):
                     found.add(int(entry))
     return found
 
@@ -207,9 +208,9 @@ def processes_under(work_dir: Path) -> set[int]:
 def kill_sessions_under(work_dir: Path) -> int:
     """SIGKILL the session of every process whose working directory is under `work_dir`
     (the executors and tasks the agent left running on purpose)."""
-    killed = 0
+    sessions = set()
     for pid in processes_under(work_dir):
         with contextlib.suppress(OSError):
-            os.killpg(os.getsid(pid), signal.SIGKILL)
-            killed += 1
-    return killed
+            sessions.add(os.getsid(pid))
+    # Every process of the session, whatever group it made (a command task makes its own).
+    return sum(kill_session(session, signal.SIGKILL) for session in sessions)
