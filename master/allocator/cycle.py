@@ -113,8 +113,15 @@ class AllocationCycle:
         order = DRFSorter(self.allocator.totals)
         for quota_node in self.quota_roles:
             if _wants_guarantee(quota_node):
+                # Ties break as in the role tree: by the role's allocation count there.
+                assert quota_node.parent is not None
+                allocations = quota_node.parent.sorter.allocations(quota_node.name)
                 order.add(
-                    quota_node.name, quota_node.allocation, weight=quota_node.weight, active=True
+                    quota_node.name,
+                    quota_node.allocation,
+                    weight=quota_node.weight,
+                    active=True,
+                    allocations=allocations,
                 )
         allocatable = self.allocatable
         for agent in agents:
@@ -123,13 +130,13 @@ class AllocationCycle:
             if not allocatable(agent.available_amounts):
                 continue
             met: list[str] = []
-            for _, role in order.order():
+            for _, _, role in order.order():
                 node = self.tree.get(role)
                 if node is None or not node.frameworks.active_count:
                     met.append(role)
                     continue
                 if self.offer_guarantee(agent, node):
-                    order.changed(role)
+                    order.charged(role)
                     if not node.unmet_guarantee():
                         met.append(role)
                 if not allocatable(agent.available_amounts):
@@ -224,7 +231,7 @@ class AllocationCycle:
                     filtered += frameworks.active_count
                     continue
             until = float("inf")
-            for _, framework_id in frameworks.order():
+            for _, _, framework_id in frameworks.order():
                 if refusals is not None:
                     refusal = refusals.get(framework_id)
                     if (
@@ -346,7 +353,7 @@ class AllocationCycle:
         refusals_by_role: AgentFilters | None = self.filters.for_agent(agent.id)
         refusals = refusals_by_role.get(node.name) if refusals_by_role else None
         now = self.now
-        for _, framework_id in node.frameworks.order():
+        for _, _, framework_id in node.frameworks.order():
             if refusals is not None:
                 refusal = refusals.get(framework_id)
                 if refusal is not None and refusal.refuses(offer, now):

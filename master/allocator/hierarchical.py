@@ -326,7 +326,11 @@ class HierarchicalAllocator:
         subtract_from(framework.allocation[role], consumed_amounts)
         add_into(framework.allocation[role], converted_amounts)
         self.roles.allocated(
-            role, framework_id, converted_amounts, reserved_scalar_quantities(converted)
+            role,
+            framework_id,
+            converted_amounts,
+            reserved_scalar_quantities(converted),
+            counted=False,
         )
         agent.allocations[(framework_id, role)] = held - consumed + converted
         # The agent's total changes the same way; available does not. Only the

@@ -194,6 +194,8 @@ class RoleTree:
         framework_id: str,
         amounts: Mapping[str, float],
         reserved: Mapping[str, float] | None = None,
+        *,
+        counted: bool = True,
     ) -> None:
         """Charge `amounts` (of which `reserved` is reserved) to a framework in `role`.
 
@@ -201,18 +203,27 @@ class RoleTree:
         (the caller owns it); this marks its position stale and charges every
         node from `role` up to, not including, the root (whose sum nobody
         sorts by; `cluster_allocation` adds it up when quota needs it).
+        `counted`: an allocation, which counts for the sorters' tie-break at
+        every level, as in Mesos; a conversion (`update_allocation`) is not.
         """
         node = self._nodes[role]
-        node.frameworks.changed(framework_id)
+        if counted:
+            node.frameworks.charged(framework_id)
+            node.sorter.charged(role)
+        else:
+            node.frameworks.changed(framework_id)
+            node.sorter.changed(role)
         if node.own_allocation is not node.allocation:
             add_into(node.own_allocation, amounts)
-        node.sorter.changed(role)
         parent = node.parent
         while parent is not None:
             add_into(node.allocation, amounts)
             if reserved:
                 add_into(node.reserved_allocation, reserved)
-            parent.sorter.changed(node.name)
+            if counted:
+                parent.sorter.charged(node.name)
+            else:
+                parent.sorter.changed(node.name)
             node = parent
             parent = node.parent
 
@@ -299,7 +310,7 @@ class RoleTree:
             return
         name = node.name
         children = node.children
-        for _, key in node.sorter.order():
+        for _, _, key in node.sorter.order():
             if key == name:
                 yield node
                 continue

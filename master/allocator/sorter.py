@@ -1,8 +1,12 @@
 """Weighted DRF sorter: clients ordered by dominant share, kept incrementally.
 
 A client's dominant share is `max(allocated[r] / total[r] for r) / weight`;
-clients sort by `(share, name)`, so ties break by name and the order is
-deterministic. The sorter keeps one sorted list of the *active* clients and
+clients sort by `(share, allocations, name)`: equal shares break by how many
+times each client has been allocated, then by name, as in Mesos's DRFSorter.
+So two clients that keep declining the same agent get it in turn instead of
+the first name winning every time; the order stays deterministic. The count
+only grows (recovering resources does not lower it) and starts at zero when a
+client is added. The sorter keeps one sorted list of the *active* clients and
 moves a client only when its allocation changed: marking a change costs a set
 insertion, and `order()` repositions just the changed clients by bisection
 (two `list` memmoves) instead of sorting everything, as Mesos's DRFSorter does
@@ -60,15 +64,21 @@ def dominant_share(allocation: Mapping[str, float], totals: Mapping[str, float])
     return share
 
 
+# (weighted dominant share, allocation count, name): the sort key of a client.
+Key = tuple[float, int, str]
+
+
 class _Client:
-    __slots__ = ("active", "allocation", "key", "name", "weight")
+    __slots__ = ("active", "allocation", "allocations", "key", "name", "weight")
 
     def __init__(self, name: str, allocation: Quantities, weight: float) -> None:
         self.name = name
         self.allocation = allocation
         self.weight = weight
         self.active = False
-        self.key: tuple[float, str] = (0.0, name)
+        # How many times the client was allocated to: the tie-break after the share.
+        self.allocations = 0
+        self.key: Key = (0.0, 0, name)
 
 
 class DRFSorter:
@@ -86,7 +96,7 @@ class DRFSorter:
         self._totals = totals
         self._version = totals.version
         self._clients: dict[str, _Client] = {}
-        self._order: list[tuple[float, str]] = []
+        self._order: list[Key] = []
         self._changed: set[_Client] = set()
         # Bumped whenever the set of active clients changes (not their order).
         self.membership = 0
@@ -100,11 +110,17 @@ class DRFSorter:
         *,
         weight: float = 1.0,
         active: bool = False,
+        allocations: int = 0,
     ) -> None:
-        """Track `name`; `allocation`, when given, is referenced, not copied."""
+        """Track `name`; `allocation`, when given, is referenced, not copied.
+
+        `allocations`: how often it was allocated to already (a sorter that
+        orders a subset of another's clients starts from their counts).
+        """
         if name in self._clients:
             raise ValueError(f"sorter client {name!r} already added")
         client = _Client(name, allocation if allocation is not None else {}, weight)
+        client.allocations = allocations
         self._clients[name] = client
         if active:
             self.activate(name)
@@ -132,7 +148,7 @@ class DRFSorter:
         if client.active:
             return
         client.active = True
-        client.key = (self._share_of(client), name)
+        client.key = (self._share_of(client), client.allocations, name)
         insort(self._order, client.key)
         self.membership += 1
 
@@ -160,8 +176,10 @@ class DRFSorter:
         return self._client(name).allocation
 
     def allocated(self, name: str, amounts: Mapping[str, float]) -> None:
+        """Add `amounts` to the client's allocation; counts as one allocation."""
         client = self._client(name)
         add_into(client.allocation, amounts)
+        client.allocations += 1
         self._changed.add(client)
 
     def unallocated(self, name: str, amounts: Mapping[str, float]) -> None:
@@ -176,8 +194,18 @@ class DRFSorter:
         self._changed.add(client)
 
     def changed(self, name: str) -> None:
-        """The owner mutated `name`'s allocation dict in place."""
+        """The owner mutated `name`'s allocation dict in place (not an allocation)."""
         self._changed.add(self._client(name))
+
+    def charged(self, name: str) -> None:
+        """The owner added an allocation to `name`'s dict in place: `changed`, counted."""
+        client = self._client(name)
+        client.allocations += 1
+        self._changed.add(client)
+
+    def allocations(self, name: str) -> int:
+        """How many times the client was allocated to (the tie-break after the share)."""
+        return self._client(name).allocations
 
     # Reading.
 
@@ -185,8 +213,8 @@ class DRFSorter:
         """The client's current weighted dominant share."""
         return self._share_of(self._client(name))
 
-    def order(self) -> list[tuple[float, str]]:
-        """Active clients as `(share, name)`, lowest share first.
+    def order(self) -> list[Key]:
+        """Active clients as `(share, allocations, name)`, lowest first.
 
         The returned list is the sorter's own: read it, never mutate it.
         """
@@ -198,7 +226,7 @@ class DRFSorter:
 
     def sort(self) -> list[str]:
         """Active client names in order (a copy; for tests and /state)."""
-        return [name for _, name in self.order()]
+        return [name for _, _, name in self.order()]
 
     # Internals.
 
@@ -222,7 +250,11 @@ class DRFSorter:
         order = self._order
         totals = self._totals.amounts
         for client in self._changed:
-            key = (dominant_share(client.allocation, totals) / client.weight, client.name)
+            key = (
+                dominant_share(client.allocation, totals) / client.weight,
+                client.allocations,
+                client.name,
+            )
             if key == client.key:
                 continue
             if client.active:
@@ -237,7 +269,11 @@ class DRFSorter:
     def _rebuild(self) -> None:
         totals = self._totals.amounts
         for client in self._clients.values():
-            client.key = (dominant_share(client.allocation, totals) / client.weight, client.name)
+            client.key = (
+                dominant_share(client.allocation, totals) / client.weight,
+                client.allocations,
+                client.name,
+            )
         self._order = sorted(client.key for client in self._clients.values() if client.active)
         self._changed.clear()
         self._version = self._totals.version

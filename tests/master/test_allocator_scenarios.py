@@ -222,6 +222,34 @@ def test_allocator_frameworks_within_a_role_share_by_drf():
     assert offered["f1"].cpus == offered["f2"].cpus == 5
 
 
+def test_allocator_frameworks_declining_the_same_agent_each_get_it_in_turn():
+    """Equal shares break by allocation count (Mesos's DRF sorter), not by name alone."""
+    allocator = HierarchicalAllocator(random_seed=1)
+    allocator.add_framework("f1", ["r"])
+    allocator.add_framework("f2", ["r"])
+    allocator.add_agent("agent", R("cpus:1;mem:512"))
+    winners = []
+    for now in range(4):
+        offer = only(allocator.allocate(now))
+        winners.append(offer.framework_id)
+        decline_all(allocator, [offer], now, refuse=0)
+    assert winners == ["f1", "f2", "f1", "f2"]
+
+
+def test_allocator_roles_declining_the_same_agent_each_get_it_in_turn():
+    allocator = HierarchicalAllocator(random_seed=1)
+    allocator.add_framework("f1", ["a"])
+    allocator.add_framework("f2", ["b"])
+    allocator.add_framework("f3", ["c/web"])
+    allocator.add_agent("agent", R("cpus:1;mem:512"))
+    winners = []
+    for now in range(6):
+        offer = only(allocator.allocate(now))
+        winners.append(offer.role)
+        decline_all(allocator, [offer], now, refuse=0)
+    assert winners == ["a", "b", "c/web", "a", "b", "c/web"]
+
+
 # ---------------------------------------------------------------------------- frameworks
 
 

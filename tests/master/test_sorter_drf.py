@@ -33,6 +33,27 @@ def test_sorter_breaks_ties_by_name():
     assert sorter.sort() == ["alpha", "mid", "zeta"]
 
 
+def test_sorter_breaks_equal_shares_by_allocation_count_before_name():
+    """Mesos's DRFSorter: share, then how often the client was allocated, then name."""
+    sorter, _ = make_sorter(cpus=4)
+    for name in ("alpha", "beta"):
+        sorter.add(name, active=True)
+    sorter.allocated("alpha", {"cpus": 1})
+    sorter.unallocated("alpha", {"cpus": 1})  # back to share 0, but allocated once
+    assert sorter.sort() == ["beta", "alpha"]
+    assert sorter.allocations("alpha") == 1
+    owned: dict[str, float] = {}
+    sorter.add("gamma", owned, active=True)
+    owned["cpus"] = 1.0
+    sorter.charged("gamma")  # an owner-kept dict charged in place counts as well
+    owned.clear()
+    sorter.changed("gamma")  # a recovery does not count
+    sorter.allocated("beta", {"cpus": 1})
+    sorter.unallocated("beta", {"cpus": 1})
+    assert sorter.sort() == ["alpha", "beta", "gamma"]
+    assert sorter.allocations("gamma") == 1
+
+
 def test_sorter_weight_divides_the_share():
     sorter, _ = make_sorter(cpus=10)
     sorter.add("light", active=True)
@@ -51,7 +72,8 @@ def test_sorter_moves_only_changed_clients_and_unallocation_moves_back():
     sorter.allocated("a", {"cpus": 2})
     assert sorter.sort() == ["b", "c", "a"]
     sorter.unallocated("a", {"cpus": 2})
-    assert sorter.sort() == ["a", "b", "c"]
+    # Back to share 0, behind the clients never allocated to (the count breaks the tie).
+    assert sorter.sort() == ["b", "c", "a"]
     assert sorter.allocation("a") == {}
 
 
@@ -108,7 +130,7 @@ def test_sorter_order_is_stable_while_iterated_and_allocated():
     for name in ("a", "b"):
         sorter.add(name, active=True)
     seen = []
-    for _, name in sorter.order():
+    for _, _, name in sorter.order():
         seen.append(name)
         sorter.allocated(name, {"cpus": 1 if name == "a" else 3})
     assert seen == ["a", "b"]
@@ -152,6 +174,8 @@ def test_sorter_order_always_equals_a_full_sort_of_fresh_shares(ops):
         else:
             cluster.add({resource: float(amount)})
         expected = sorted(
-            (sorter.share(client), client) for client in names if sorter.is_active(client)
+            (sorter.share(client), sorter.allocations(client), client)
+            for client in names
+            if sorter.is_active(client)
         )
         assert sorter.order() == expected
