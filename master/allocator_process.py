@@ -186,23 +186,24 @@ class AllocatorProcess(Process):
     def _run_requested(self) -> None:
         self._run_pending = False
         agents, self._run_agents = self._run_agents, set()
-        self._allocate(agents)
+        self._allocate(agents, batch=False)
 
     def _periodic(self) -> None:
         self._tick = self.delay(self.allocation_interval, self._periodic)
-        self._allocate()
+        self._allocate(batch=True)
 
-    def _allocate(self, agent_ids: set[str] | None = None) -> None:
-        """One run over every agent, or over `agent_ids`."""
+    def _allocate(self, agent_ids: set[str] | None = None, *, batch: bool) -> None:
+        """One run over every agent, or over `agent_ids`; `batch` for the periodic
+        one (decline filters wait for it, MESOS-4302)."""
         self.runs += 1
-        allocations = self.allocator.allocate(clock.now(), agent_ids)
+        allocations = self.allocator.allocate(clock.now(), agent_ids, batch=batch)
         if allocations:
             self.log.debug("allocated", offers=len(allocations))
             _log_failure(self, self.node.dispatch(self.master, self.receive, list(allocations)))
 
     def allocate_now(self) -> None:
-        """Run once now (tests and operators)."""
-        self._allocate()
+        """Run once now, as a batch (tests and operators)."""
+        self._allocate(batch=True)
 
     def metrics(self) -> dict[str, float]:
         """`allocator/...` metrics for the operator HTTP (read by dispatch)."""

@@ -212,6 +212,7 @@ class AllocationCycle:
         offer = agent.available
         refusals_by_role = self.filters.for_agent(agent.id)
         now = self.now
+        batches = self.filters.batches
         last_rejection = self.last_rejection
         refused_by_all = agent.refused_by_all
         filters_version = self.filters.version(agent.id) if refusals_by_role else 0
@@ -236,7 +237,7 @@ class AllocationCycle:
                     refusal = refusals.get(framework_id)
                     if (
                         refusal is not None
-                        and refusal.expires > now
+                        and (refusal.expires > now or refusal.batch == batches)
                         and (offer is refusal.resources or refusal.resources.contains(offer))
                     ):
                         filtered += 1
@@ -353,10 +354,11 @@ class AllocationCycle:
         refusals_by_role: AgentFilters | None = self.filters.for_agent(agent.id)
         refusals = refusals_by_role.get(node.name) if refusals_by_role else None
         now = self.now
+        batches = self.filters.batches
         for _, _, framework_id in node.frameworks.order():
             if refusals is not None:
                 refusal = refusals.get(framework_id)
-                if refusal is not None and refusal.refuses(offer, now):
+                if refusal is not None and refusal.refuses(offer, now, batches):
                     self.reject(FILTERED, framework_id)
                     continue
             return framework_id

@@ -6,6 +6,13 @@ resources *contained in* the refused ones is withheld; more resources (a task
 ended there) pass, as in Mesos's RefusedOfferFilter. Filters expire on the
 allocator's clock: the `now` the caller passes in, never the wall clock.
 
+A filter lasts until its time is up *and* at least one batch allocation (the
+periodic run over the whole cluster) has run since it was installed
+(MESOS-4302): a framework that declines for less than the allocation interval
+is not offered the same agent again at the very next batch, ahead of the
+others. Runs made after events are not batches. `batches` counts the batch
+runs completed; a filter remembers the count it was installed at.
+
 Indexed by agent, then role, then framework, so the allocation loop asks one
 dict per agent and one per (role, framework) it actually considers: a filtered
 pair costs a dict lookup and, when the offer is the very object that was
@@ -28,17 +35,23 @@ __all__ = ["OfferFilter", "OfferFilters"]
 
 
 class OfferFilter(msgspec.Struct, frozen=True, gc=False):
-    """One refusal: these resources, until `expires` (allocator clock seconds).
+    """One refusal: these resources, until `expires` (allocator clock seconds)
+    and a batch allocation after `batch` (the batch count when installed).
 
     Untracked by the cyclic GC, like `Allocation`: one exists per declined pair.
     """
 
     resources: Resources
     expires: float
+    batch: int = 0
 
-    def refuses(self, offer: Resources, now: float) -> bool:
-        """Whether `offer` falls under this filter at time `now`."""
-        if self.expires <= now:
+    def in_force(self, now: float, batches: int) -> bool:
+        """Whether the filter still holds at `now`, after `batches` batch runs."""
+        return self.expires > now or self.batch == batches
+
+    def refuses(self, offer: Resources, now: float, batches: int) -> bool:
+        """Whether `offer` falls under this filter at `now`, after `batches` batch runs."""
+        if self.expires <= now and self.batch != batches:
             return False
         refused = self.resources
         return offer is refused or refused.contains(offer)
@@ -51,7 +64,15 @@ AgentFilters = dict[str, dict[str, OfferFilter]]
 class OfferFilters:
     """Every live filter, by agent and by framework."""
 
-    __slots__ = ("_by_agent", "_by_framework", "_count", "_expiry", "_versions")
+    __slots__ = (
+        "_awaiting_batch",
+        "_by_agent",
+        "_by_framework",
+        "_count",
+        "_expiry",
+        "_versions",
+        "batches",
+    )
 
     def __init__(self) -> None:
         self._by_agent: dict[str, AgentFilters] = {}
@@ -61,6 +82,10 @@ class OfferFilters:
         self._count = 0
         # agent id -> bumped whenever a filter on that agent is added, replaced or dropped
         self._versions: dict[str, int] = {}
+        # Heap entries past their time whose filter has not seen a batch yet.
+        self._awaiting_batch: list[tuple[float, str, str, str]] = []
+        # Batch allocations completed (see the module docstring).
+        self.batches = 0
 
     def __len__(self) -> int:
         return self._count
@@ -78,7 +103,7 @@ class OfferFilters:
         if framework_id not in by_framework:
             self._count += 1
         self._versions[agent_id] = self._versions.get(agent_id, 0) + 1
-        by_framework[framework_id] = OfferFilter(resources, expires)
+        by_framework[framework_id] = OfferFilter(resources, expires, self.batches)
         pairs = self._by_framework.get(framework_id)
         if pairs is None:
             pairs = self._by_framework[framework_id] = set()
@@ -108,24 +133,47 @@ class OfferFilters:
         if by_framework is None:
             return False
         refusal = by_framework.get(framework_id)
-        return refusal is not None and refusal.refuses(offer, now)
+        return refusal is not None and refusal.refuses(offer, now, self.batches)
+
+    def batch_done(self) -> None:
+        """A batch allocation completed: filters installed before it may now expire."""
+        self.batches += 1
 
     def next_expiry(self) -> float | None:
-        """When the earliest filter expires (may be early: replaced filters linger), or None."""
-        return self._expiry[0][0] if self._expiry else None
+        """When the earliest filter's time is up (may be early: replaced filters
+        linger; a filter past its time may still wait for a batch), or None."""
+        times = [entry[0] for entry in self._awaiting_batch]
+        if self._expiry:
+            times.append(self._expiry[0][0])
+        return min(times, default=None)
 
     def expire(self, now: float) -> int:
-        """Drop filters that expired at or before `now`; returns how many."""
-        expiry = self._expiry
+        """Drop filters no longer in force at `now`; returns how many.
+
+        A filter past its time that has not seen a batch yet waits aside and
+        goes at the first call after the next `batch_done`.
+        """
         dropped = 0
+        if self._awaiting_batch:
+            waiting, self._awaiting_batch = self._awaiting_batch, []
+            for entry in waiting:
+                dropped += self._expire_entry(entry, now)
+        expiry = self._expiry
         while expiry and expiry[0][0] <= now:
-            expires, agent_id, role, framework_id = heapq.heappop(expiry)
-            refusal = self._lookup(framework_id, role, agent_id)
-            # A later filter may have replaced this one; only drop the one that expired.
-            if refusal is not None and refusal.expires == expires:
-                self._remove(framework_id, role, agent_id)
-                dropped += 1
+            dropped += self._expire_entry(heapq.heappop(expiry), now)
         return dropped
+
+    def _expire_entry(self, entry: tuple[float, str, str, str], now: float) -> int:
+        expires, agent_id, role, framework_id = entry
+        refusal = self._lookup(framework_id, role, agent_id)
+        # A later filter may have replaced this one; only drop the one that expired.
+        if refusal is None or refusal.expires != expires:
+            return 0
+        if refusal.in_force(now, self.batches):
+            self._awaiting_batch.append(entry)
+            return 0
+        self._remove(framework_id, role, agent_id)
+        return 1
 
     def remove_framework(self, framework_id: str, roles: Iterable[str] | None = None) -> None:
         """Clear a framework's filters, in every role or only in `roles` (revive)."""

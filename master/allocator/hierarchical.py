@@ -271,7 +271,8 @@ class HierarchicalAllocator:
         """Take back resources a framework held (an unused offer, a finished task).
 
         With `refuse_seconds > 0` the framework will not be offered these
-        resources on this agent again in that role until `now + refuse_seconds`.
+        resources on this agent again in that role until `now + refuse_seconds`
+        and a batch allocation has run (MESOS-4302).
         `role` is the offer's role; when omitted it is inferred from what the
         framework holds there. Recovery from a removed agent or framework is
         ignored (its resources went with it).
@@ -374,8 +375,14 @@ class HierarchicalAllocator:
 
     # ------------------------------------------------------------------ allocation
 
-    def allocate(self, now: float, agent_ids: Iterable[str] | None = None) -> list[Allocation]:
+    def allocate(
+        self, now: float, agent_ids: Iterable[str] | None = None, *, batch: bool = True
+    ) -> list[Allocation]:
         """Run one allocation cycle over every agent, or over `agent_ids`.
+
+        `batch`: this is a batch allocation (the periodic run; Mesos's
+        `batch()`), not a run made after events: filters installed before
+        it may expire once it is done (MESOS-4302, see `filters`).
 
         Returns the offers made, one per (framework, agent, role); what is
         offered counts as allocated until recovered. Stages, in order:
@@ -394,6 +401,8 @@ class HierarchicalAllocator:
             # Mesos shuffles again so the quota stage's picks do not bias stage two.
             self.random.shuffle(agents)
         cycle.fair_share_stage(agents)
+        if batch:
+            self.filters.batch_done()
         return cycle.finish()
 
     def expire_filters(self, now: float) -> int:

@@ -65,6 +65,27 @@ async def test_allocator_process_runs_every_interval_and_after_recovery():
         assert actor.runs == runs + 4
 
 
+async def test_allocator_process_short_filter_outlives_the_next_batch():
+    """MESOS-4302 on the paused clock: refuse_seconds below the interval lasts one batch."""
+    clock.pause()
+    async with Node() as node:
+        sink, actor = await _actor(node)
+        node.dispatch(actor.pid, AllocatorProcess.add_agent, "A", _r(), {})
+        node.dispatch(actor.pid, AllocatorProcess.add_framework, "F", ("*",), {}, True)
+        await settle()
+        [[allocation]] = sink.batches
+        node.dispatch(
+            actor.pid, AllocatorProcess.recover_resources, "F", "A", allocation.resources, 0.5, "*"
+        )
+        await settle()
+        clock.advance(1)  # the first batch since the decline: still filtered
+        await settle()
+        assert len(sink.batches) == 1
+        clock.advance(1)
+        await settle()
+        assert len(sink.batches) == 2
+
+
 async def test_allocator_process_inactive_framework_gets_nothing_until_activated():
     clock.pause()
     async with Node() as node:

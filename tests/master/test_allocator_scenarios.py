@@ -343,6 +343,37 @@ def test_allocator_declined_offer_is_filtered_until_it_expires():
     assert only(allocator.allocate(10)).framework_id == "f"
 
 
+def test_allocator_short_filter_lasts_until_a_batch_allocation_has_run():
+    """MESOS-4302: a filter shorter than the allocation interval outlives the next batch.
+
+    Without it the framework that declined is offered the same agent again at
+    the next batch, ahead of the others.
+    """
+    allocator = HierarchicalAllocator(random_seed=1)
+    allocator.add_framework("f1", ["r"])
+    allocator.add_framework("f2", ["r"])
+    # f2 holds an agent's worth elsewhere, so f1 (share 0) comes first.
+    allocator.add_agent("held", R("cpus:1;mem:512"), used={"f2": R("cpus:1;mem:512")})
+    allocator.add_agent("agent", R("cpus:1;mem:512"))
+    offer = only(allocator.allocate(0))
+    assert offer.framework_id == "f1"
+    decline_all(allocator, [offer], now=0, refuse=0.5)
+    # The next batch is the first since the filter was installed: it still holds.
+    offer = only(allocator.allocate(1.0))
+    assert offer.framework_id == "f2"
+    decline_all(allocator, [offer], now=1.0, refuse=0)
+    # A batch has run since: the filter is gone, in any later run.
+    offer = only(allocator.allocate(1.5, batch=False))
+    assert offer.framework_id == "f1"
+    assert len(allocator.filters) == 0
+    # Runs after events are not batches: a new short filter holds past its time through them.
+    decline_all(allocator, [offer], now=1.5, refuse=0.1)
+    offer = only(allocator.allocate(1.8, batch=False))
+    assert offer.framework_id == "f2"
+    decline_all(allocator, [offer], now=1.8, refuse=0)
+    assert only(allocator.allocate(1.9, batch=False)).framework_id == "f2"
+
+
 def test_allocator_filter_passes_an_offer_larger_than_what_was_declined():
     allocator = HierarchicalAllocator(random_seed=1)
     allocator.add_framework("f", ["r"])
@@ -416,6 +447,9 @@ def test_allocator_expired_filters_are_dropped():
     decline_all(allocator, allocator.allocate(0), now=0, refuse=5)
     assert len(allocator.filters) == 1
     assert allocator.next_filter_expiry() == 5
+    # Past its time, a filter still waits for a batch allocation (MESOS-4302).
+    assert allocator.expire_filters(6) == 0
+    assert allocator.allocate(1) == []
     assert allocator.expire_filters(4.9) == 0
     assert allocator.expire_filters(5) == 1
     assert len(allocator.filters) == 0
