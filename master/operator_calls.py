@@ -56,6 +56,8 @@ class OperatorCalls(MasterBase):
     ) -> asyncio.Future[str | None]:
         """Set a role's quota: scalar guarantees (and limits) of cpus, mem, disk, gpus."""
         problem = self._not_serving() or _check_roles({role: 0})
+        if problem is None and "/" in role:
+            problem = f"quota on nested role {role!r} is not supported (as in Mesos)"
         record = QuotaRecord(guarantee=dict(guarantee), limit=dict(limit or {}))
         for name, amount in (*record.guarantee.items(), *record.limit.items()):
             if problem is None and name not in QUOTA_RESOURCES:

@@ -364,8 +364,18 @@ class HierarchicalAllocator:
         guarantee: Resources | Mapping[str, float] | None = None,
         limit: Resources | Mapping[str, float] | None = None,
     ) -> None:
-        """Set a role's quota; scalar quantities only (of `Resources`, their scalars)."""
-        quota = Quota(guarantee=_amounts(guarantee), limit=_amounts(limit))
+        """Set a role's quota; scalar quantities only (of `Resources`, their scalars).
+
+        A limit of zero is kept and forbids that resource (a zero guarantee
+        guarantees nothing and is dropped). Quota on a nested role (`eng/web`)
+        is refused with ValueError, as Mesos refuses it; a top-level role's
+        limit still caps its whole subtree.
+        """
+        if "/" in role:
+            raise ValueError(f"quota on nested role {role!r} is not supported (as in Mesos)")
+        quota = Quota(
+            guarantee=_amounts(guarantee, keep_zero=False), limit=_amounts(limit, keep_zero=True)
+        )
         self.roles.set_quota(role, quota)
         self.events += 1
 
@@ -564,12 +574,13 @@ class HierarchicalAllocator:
             del self.frameworks[framework.id]
 
 
-def _amounts(value: Resources | Mapping[str, float] | None) -> dict[str, float]:
+def _amounts(value: Resources | Mapping[str, float] | None, *, keep_zero: bool) -> dict[str, float]:
+    """Scalar quantities of a guarantee or limit; zero entries only where they mean something."""
     if value is None:
         return {}
     if isinstance(value, Resources):
         return scalar_quantities(value)
-    return {name: float(amount) for name, amount in value.items() if amount}
+    return {name: float(amount) for name, amount in value.items() if amount or keep_zero}
 
 
 def _holding_role(agent: AllocatorAgent, framework_id: str, resources: Resources) -> str:

@@ -6,7 +6,11 @@ guarantee is unmet, the allocator holds back enough unreserved resources
 (the *required headroom*, summed over the outermost roles with a guarantee)
 from everyone else, so the guarantee can be met later even if the role's
 frameworks are picky today. A limit caps the role's consumption, for the role
-and its whole subtree.
+and its whole subtree; a limit of zero forbids that resource.
+
+Quota is set on top-level roles only: Mesos refuses quota on nested roles
+(its quota handler: "not supported yet", MESOS-7402), and so does
+`HierarchicalAllocator.set_quota`.
 
 Only scalar quantities take part; resources a quota does not name (ports, or
 memory in a cpus-only quota) are neither guaranteed nor limited.
@@ -48,17 +52,11 @@ class Quota:
 
 
 def required_headroom(quota_roles: Iterable[RoleNode]) -> Quantities:
-    """Unreserved resources to hold back: the unmet guarantees of the outermost quota roles.
-
-    A nested role's guarantee is part of its quota'd ancestor's (its
-    consumption counts there too), so only roles with no guaranteed ancestor
-    add to the sum: counting both would hold back twice.
-    """
+    """Unreserved resources to hold back: the sum of the quota roles' unmet guarantees."""
     required: Quantities = {}
     for node in quota_roles:
-        if not node.quota or not node.quota.guarantee or _has_guaranteed_ancestor(node):
-            continue
-        add_into(required, node.unmet_guarantee())
+        if node.quota is not None and node.quota.guarantee:
+            add_into(required, node.unmet_guarantee())
     return required
 
 
@@ -87,12 +85,3 @@ def limit_room(node: RoleNode) -> Quantities | None:
                     room[name] = left
         current = current.parent
     return room
-
-
-def _has_guaranteed_ancestor(node: RoleNode) -> bool:
-    parent = node.parent
-    while parent is not None and parent.parent is not None:
-        if parent.quota is not None and parent.quota.guarantee:
-            return True
-        parent = parent.parent
-    return False

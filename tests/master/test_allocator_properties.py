@@ -41,6 +41,8 @@ from zmesos.resources import DYNAMIC, ReservationInfo, Resources, role_ancestors
 R = Resources.parse
 ROLES = ["*", "db", "eng", "eng/web", "ops", "ads"]
 RESERVATION_ROLES = ["db", "eng", "eng/web"]
+# Quota goes on top-level roles only (as in Mesos); `eng`'s limit still caps `eng/web`.
+QUOTA_ROLES = [role for role in ROLES if "/" not in role]
 # Roles that may get a limit never get reservations, so the limit binds allocations alone.
 LIMITED_ROLES = ["ops", "ads"]
 
@@ -170,7 +172,7 @@ class AllocatorMachine(RuleBasedStateMachine):
         self.allocator.set_weight(role, weight)
 
     @rule(
-        role=st.sampled_from(ROLES),
+        role=st.sampled_from(QUOTA_ROLES),
         cpus=st.integers(0, 6),
         mem=st.integers(0, 8),
         limited=st.booleans(),
@@ -185,7 +187,7 @@ class AllocatorMachine(RuleBasedStateMachine):
             self.limits.pop(role, None)
         self.allocator.set_quota(role, guarantee=guarantee, limit=limit)
 
-    @rule(role=st.sampled_from(ROLES))
+    @rule(role=st.sampled_from(QUOTA_ROLES))
     def remove_quota(self, role: str) -> None:
         self.allocator.remove_quota(role)
         self.limits.pop(role, None)

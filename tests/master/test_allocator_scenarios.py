@@ -633,6 +633,28 @@ def test_allocator_quota_limit_is_never_exceeded():
     assert allocator.consumed_quota("capped")["cpus"] == 3
 
 
+def test_allocator_quota_limit_of_zero_forbids_that_resource():
+    """`limits: cpus:0` means no cpus at all, not "no limit"."""
+    allocator = HierarchicalAllocator(random_seed=1)
+    allocator.add_framework("capped", ["capped"])
+    allocator.set_quota("capped", limit={"cpus": 0})
+    assert allocator.quota("capped").limit == {"cpus": 0.0}
+    allocator.add_agent("agent", R("cpus:2;mem:1024"))
+    offer = only(allocator.allocate(0))
+    # Memory is not limited; the offer carries no zero cpus entry.
+    assert offer.resources == R("mem:1024")
+    assert [resource.name for resource in offer.resources] == ["mem"]
+    assert allocator.consumed_quota("capped") == {"mem": 1024.0}
+
+
+def test_allocator_quota_on_a_nested_role_is_refused():
+    """Mesos refuses quota on nested roles ("not supported yet"); so do we."""
+    allocator = HierarchicalAllocator()
+    with pytest.raises(ValueError, match="nested"):
+        allocator.set_quota("eng/web", guarantee={"cpus": 1})
+    assert allocator.quota("eng/web") is None
+
+
 def test_allocator_quota_limit_applies_to_subroles():
     allocator = HierarchicalAllocator(random_seed=1)
     allocator.add_framework("child", ["eng/web"])

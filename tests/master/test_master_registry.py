@@ -118,6 +118,7 @@ async def test_master_keeps_weights_and_quota_across_a_restart_and_refuses_bad_o
         assert "exceeds" in await node.dispatch(
             pid, "set_quota", "eng", {"cpus": 5.0}, {"cpus": 1.0}
         )
+        assert "nested" in await node.dispatch(pid, "set_quota", "eng/web", {"cpus": 1.0}, {})
         assert "invalid role" in await node.dispatch(pid, "update_weights", {"a b": 2.0})
         assert "no quota" in await node.dispatch(pid, "remove_quota", "ops")
         node.terminate(pid)
