@@ -19,9 +19,10 @@ from typing import Any
 
 from libprocess import PID, Process, Timer, clock
 from master.allocator import HierarchicalAllocator
+from zmesos.protocol import FrameworkInfo
 from zmesos.resources import Resources
 
-__all__ = ["AllocatorProcess"]
+__all__ = ["AllocatorProcess", "min_allocatable_of"]
 
 
 class AllocatorProcess(Process):
@@ -62,9 +63,21 @@ class AllocatorProcess(Process):
         roles: Iterable[str],
         used: Mapping[str, Resources],
         active: bool,
+        info: FrameworkInfo | None = None,
     ) -> None:
-        """A framework joined (or was recovered from re-registering agents, inactive)."""
-        self.allocator.add_framework(framework_id, tuple(roles), used=dict(used), active=active)
+        """A framework joined (or was recovered from re-registering agents, inactive).
+
+        `info`: its FrameworkInfo, for the capabilities and offer filters the
+        allocator honours.
+        """
+        self.allocator.add_framework(
+            framework_id,
+            tuple(roles),
+            used=dict(used),
+            active=active,
+            capabilities=info.capabilities if info is not None else (),
+            min_allocatable=min_allocatable_of(info) if info is not None else None,
+        )
         if active:
             self.request_allocation()
 
@@ -80,8 +93,16 @@ class AllocatorProcess(Process):
     def deactivate_framework(self, framework_id: str) -> None:
         self.allocator.deactivate_framework(framework_id)
 
-    def update_framework(self, framework_id: str, roles: Iterable[str]) -> None:
-        self.allocator.update_framework(framework_id, tuple(roles))
+    def update_framework(
+        self, framework_id: str, roles: Iterable[str], info: FrameworkInfo | None = None
+    ) -> None:
+        """New roles; with `info`, new capabilities and offer filters as well."""
+        self.allocator.update_framework(
+            framework_id,
+            tuple(roles),
+            capabilities=info.capabilities if info is not None else None,
+            min_allocatable=min_allocatable_of(info) if info is not None else None,
+        )
         self.request_allocation()
 
     def suppress(self, framework_id: str, roles: Iterable[str]) -> None:
@@ -215,6 +236,15 @@ class AllocatorProcess(Process):
             elif isinstance(value, int | float):
                 snapshot[f"allocator/{name}"] = float(value)
         return snapshot
+
+
+def min_allocatable_of(info: FrameworkInfo) -> dict[str, list[dict[str, float]]]:
+    """role -> the framework's own minimum allocatable there, from its offer filters."""
+    return {
+        role: [dict(quantities) for quantities in filters.min_allocatable_resources.quantities]
+        for role, filters in info.offer_filters.items()
+        if filters.min_allocatable_resources is not None
+    }
 
 
 def _log_failure(process: Process, future: asyncio.Future[Any]) -> None:

@@ -393,7 +393,9 @@ class MasterBase(Process):
         self.cluster.add_framework(framework)
         if pid is not None:
             framework.pid = pid
-        self._allocator_call(AllocatorProcess.add_framework, info.id, framework.roles, {}, False)
+        self._allocator_call(
+            AllocatorProcess.add_framework, info.id, framework.roles, {}, False, info
+        )
         # Its scheduler has as long as the agents to find this master, and at least its
         # failover timeout (rebuilt from what the agent reports, as Mesos does).
         timeout = max(info.failover_timeout, self.flags.agent_reregister_timeout)

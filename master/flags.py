@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 
 from zmesos.errors import FlagsError
@@ -10,6 +11,7 @@ from zmesos.flags import flag
 from zmesos.zookeeper import parse_zk_url
 
 REGISTRIES = ("file", "in_memory")
+_RESOURCE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
 @dataclasses.dataclass
@@ -62,6 +64,12 @@ class MasterFlags:
     registry_gc_interval: float = flag(
         900.0, "how often unreachable and gone agents past their age are forgotten"
     )
+    fair_sharing_excluded_resource_names: str = flag(
+        "", "comma-separated resource names (e.g. gpus) left out of DRF dominant shares"
+    )
+    filter_gpu_resources: bool = flag(
+        True, "offer agents that have gpus only to frameworks with GPU_RESOURCES"
+    )
 
     def __post_init__(self) -> None:
         if self.allocation_interval <= 0:
@@ -89,6 +97,20 @@ class MasterFlags:
         for name in ("agent_reregister_timeout", "registry_max_agent_age", "registry_gc_interval"):
             if getattr(self, name) <= 0:
                 raise FlagsError(f"--{name.replace('_', '-')} must be > 0")
+        self.fair_sharing_excluded_names()  # raises on a bad list
+
+    def fair_sharing_excluded_names(self) -> tuple[str, ...]:
+        """`--fair-sharing-excluded-resource-names` as names; FlagsError if malformed."""
+        text = self.fair_sharing_excluded_resource_names
+        if not text.strip():
+            return ()
+        names = tuple(name.strip() for name in text.split(","))
+        for name in names:
+            if not _RESOURCE_NAME.match(name):
+                raise FlagsError(
+                    f"--fair-sharing-excluded-resource-names: {name!r} is not a resource name"
+                )
+        return names
 
     def new_master_id(self) -> str:
         return self.master_id or str(uuid.uuid4())

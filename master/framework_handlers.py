@@ -47,7 +47,7 @@ class FrameworkHandlers(MasterBase):
             return "FrameworkInfo.roles has duplicates"
         if not math.isfinite(info.failover_timeout) or info.failover_timeout < 0:
             return f"Invalid failover_timeout {info.failover_timeout!r}"
-        return None
+        return _check_offer_filters(info)
 
     def register_framework(self, sender: PID, message: RegisterFramework) -> None:
         self.metrics["messages_register_framework"] += 1
@@ -71,7 +71,7 @@ class FrameworkHandlers(MasterBase):
         self.link(sender)
         self.send(sender, FrameworkRegistered(framework_id, self.info))
         self._allocator_call(
-            AllocatorProcess.add_framework, framework_id, framework.roles, {}, True
+            AllocatorProcess.add_framework, framework_id, framework.roles, {}, True, info
         )
         self.metrics["framework_registrations"] += 1
         self.log.info(
@@ -99,7 +99,9 @@ class FrameworkHandlers(MasterBase):
             self.cluster.add_framework(framework)
             self.link(sender)
             self._answer_reregistration(sender, info.id, message.failover)
-            self._allocator_call(AllocatorProcess.add_framework, info.id, framework.roles, {}, True)
+            self._allocator_call(
+                AllocatorProcess.add_framework, info.id, framework.roles, {}, True, info
+            )
             self.log.info("framework_reregistered", framework_id=info.id, scheduler=str(sender))
             return
         self._framework_reconnected(framework, info, sender, message.failover)
@@ -127,14 +129,20 @@ class FrameworkHandlers(MasterBase):
             self.send(framework.pid, FrameworkError(message="Framework failed over"))
         for outstanding in self.offers.of_framework(framework.id):
             self._rescind(outstanding, notify=False)
-        old_roles = framework.roles
+        old_info = framework.info
         self.cluster.set_framework_pid(framework, pid)
         framework.info = info
         framework.connected = True
         framework.reregistered_time = clock.now()
         self.link(pid)
-        if framework.roles != old_roles:
-            self._allocator_call(AllocatorProcess.update_framework, framework.id, framework.roles)
+        if (framework.roles, info.capabilities, info.offer_filters) != (
+            old_info.roles,
+            old_info.capabilities,
+            old_info.offer_filters,
+        ):
+            self._allocator_call(
+                AllocatorProcess.update_framework, framework.id, framework.roles, info
+            )
         if not framework.active:
             framework.active = True
             self._allocator_call(AllocatorProcess.activate_framework, framework.id)
@@ -224,3 +232,18 @@ class FrameworkHandlers(MasterBase):
         framework.failover_timer = self.delay(
             timeout, self._failover_timed_out, framework.id, framework.pid
         )
+
+
+def _check_offer_filters(info: FrameworkInfo) -> str | None:
+    """Mesos's rules: each minimum names at least one quantity, each finite and >= 0."""
+    for role, filters in info.offer_filters.items():
+        minimum = filters.min_allocatable_resources
+        if minimum is None:
+            continue
+        for quantities in minimum.quantities:
+            if not quantities:
+                return f"offer_filters[{role!r}]: resource quantities must name at least one"
+            for name, amount in quantities.items():
+                if not math.isfinite(amount) or amount < 0:
+                    return f"offer_filters[{role!r}]: invalid quantity {amount!r} for {name!r}"
+    return None

@@ -38,6 +38,7 @@ from typing import Any
 
 from libprocess import PID, clock
 from master.agent_handlers import AgentHandlers
+from master.allocator import HierarchicalAllocator
 from master.allocator_process import AllocatorProcess
 from master.framework_handlers import FrameworkHandlers
 from master.offer_handlers import OfferHandlers
@@ -99,7 +100,13 @@ class Master(
         self.leader = self.info if self.leading else None
         self.allocator = self.node.spawn(
             AllocatorProcess(
-                self.pid, self.flags.allocation_interval, name=f"{self.pid.name}-allocator"
+                self.pid,
+                self.flags.allocation_interval,
+                allocator=HierarchicalAllocator(
+                    fair_sharing_excluded_resource_names=self.flags.fair_sharing_excluded_names(),
+                    filter_gpu_resources=self.flags.filter_gpu_resources,
+                ),
+                name=f"{self.pid.name}-allocator",
             )
         )
 

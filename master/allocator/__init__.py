@@ -15,10 +15,15 @@ drives it. Modules, one job each:
 """
 
 from master.allocator.errors import AccountingError, AllocatorError, UnknownClientError
-from master.allocator.hierarchical import DEFAULT_MIN_ALLOCATABLE, HierarchicalAllocator
+from master.allocator.hierarchical import (
+    DEFAULT_MIN_ALLOCATABLE,
+    GPU_RESOURCES,
+    HierarchicalAllocator,
+)
 from master.allocator.metrics import (
     FILTERED,
     HEADROOM,
+    INCAPABLE,
     NOT_ALLOCATABLE,
     QUOTA_LIMIT,
     REASONS,
@@ -30,7 +35,9 @@ from master.allocator.sorter import DRFSorter, Totals
 __all__ = [
     "DEFAULT_MIN_ALLOCATABLE",
     "FILTERED",
+    "GPU_RESOURCES",
     "HEADROOM",
+    "INCAPABLE",
     "NOT_ALLOCATABLE",
     "QUOTA_LIMIT",
     "REASONS",

@@ -15,7 +15,8 @@
 
 Inside a stage every candidate passes the same checks, each recording its
 reason when it rejects (see `metrics`): quota limit, headroom, minimum
-allocatable, filters.
+allocatable (the global one, or the framework's own for the role), filters,
+and capability (agents with gpus need GPU_RESOURCES).
 
 Why it is fast. Per agent, the common case (no reservations on the agent, no
 quota in play) offers the agent's whole available `Resources` object to the
@@ -45,11 +46,19 @@ from master.allocator.filters import AgentFilters
 from master.allocator.metrics import (
     FILTERED,
     HEADROOM,
+    INCAPABLE,
     NOT_ALLOCATABLE,
     QUOTA_LIMIT,
     REASONS,
 )
-from master.allocator.quantities import Quantities, add_into, subtract, subtract_from
+from master.allocator.quantities import (
+    Quantities,
+    Requirements,
+    add_into,
+    meets_minimum,
+    subtract,
+    subtract_from,
+)
 from master.allocator.quota import available_headroom, limit_room, required_headroom
 from master.allocator.records import Allocation, AllocatorAgent
 from master.allocator.roles import RoleNode
@@ -75,6 +84,17 @@ class AllocationCycle:
         self.rejections: dict[str, int] = dict.fromkeys(REASONS, 0)
         self.last_rejection = allocator.metrics.last_rejection
         self.requirements = allocator.min_allocatable
+        # Minimums frameworks set for themselves (offer filters): an agent or a
+        # role's part of it is worth a look if it meets the global one or any of these.
+        self.own_minimums: tuple[Requirements, ...] = tuple(
+            {
+                minimum
+                for framework_id in allocator.custom_minimums
+                for minimum in allocator.frameworks[framework_id].min_allocatable.values()
+            }
+        )
+        # Agents with gpus need GPU_RESOURCES (only checked when the cluster has gpus).
+        self.gpu_filter = allocator.filter_gpu_resources and "gpus" in allocator.totals.amounts
 
         quota_roles = [
             node for node in (self.tree.get(role) for role in self.tree.quotas) if node is not None
@@ -173,7 +193,7 @@ class AllocationCycle:
         if not self.allocatable(amounts):
             self.reject(NOT_ALLOCATABLE, "role:" + role)
             return False
-        framework_id = self.first_unfiltered(agent, node, offer)
+        framework_id = self.first_unfiltered(agent, node, offer, amounts)
         if framework_id is None:
             return False
         unreserved = dict(guaranteed_amounts)
@@ -191,10 +211,11 @@ class AllocationCycle:
         # The quota stage may have met every guarantee: then no headroom is held.
         self.chopping = bool(self.required) or self.limits
         simple = not self.chopping
+        gpu_filter = self.gpu_filter
         for agent in agents:
             if not allocatable(agent.available_amounts):
                 continue
-            if simple and not agent.reservations:
+            if simple and not agent.reservations and not (gpu_filter and _has_gpus(agent)):
                 self.offer_whole_agent(agent)
             else:
                 self.offer_agent_by_role(agent)
@@ -210,12 +231,15 @@ class AllocationCycle:
         filters change, or the earliest of those filters expires.
         """
         offer = agent.available
+        amounts = agent.available_amounts
         refusals_by_role = self.filters.for_agent(agent.id)
         now = self.now
         batches = self.filters.batches
         last_rejection = self.last_rejection
         refused_by_all = agent.refused_by_all
         filters_version = self.filters.version(agent.id) if refusals_by_role else 0
+        # With frameworks' own minimums about, the agent may be here for them only.
+        meets_global = not self.own_minimums or meets_minimum(amounts, self.requirements)
         filtered = 0
         for node in self.tree.walk():
             frameworks = node.frameworks
@@ -232,6 +256,9 @@ class AllocationCycle:
                     filtered += frameworks.active_count
                     continue
             until = float("inf")
+            # Whether every framework passed over here was filtered (not too small).
+            all_filtered = True
+            own_minimums = node.min_allocatable
             for _, _, framework_id in frameworks.order():
                 if refusals is not None:
                     refusal = refusals.get(framework_id)
@@ -245,11 +272,16 @@ class AllocationCycle:
                         if refusal.expires < until:
                             until = refusal.expires
                         continue
-                amounts = agent.available_amounts
+                if (own_minimums or not meets_global) and not self.fits(
+                    node, framework_id, amounts, meets_global
+                ):
+                    self.reject(NOT_ALLOCATABLE, framework_id)
+                    all_filtered = False
+                    continue
                 self.make_offer(agent, node, framework_id, offer, amounts, amounts)
                 self.rejections[FILTERED] += filtered
                 return
-            if refusals is not None:
+            if refusals is not None and all_filtered:
                 refused_by_all[node.name] = (offer, frameworks.membership, filters_version, until)
         self.rejections[FILTERED] += filtered
 
@@ -317,24 +349,39 @@ class AllocationCycle:
         if not self.allocatable(amounts):
             self.reject(NOT_ALLOCATABLE, "role:" + role)
             return
-        framework_id = self.first_unfiltered(agent, node, offer)
+        framework_id = self.first_unfiltered(agent, node, offer, amounts)
         if framework_id is not None:
             self.make_offer(agent, node, framework_id, offer, amounts, unreserved)
 
     # ------------------------------------------------------------------ shared checks
 
     def allocatable(self, amounts: Quantities) -> bool:
-        """Whether `amounts` meet one of the minimum allocatable requirements."""
+        """Whether `amounts` are worth offering to someone: they meet the global
+        minimum allocatable, or one a framework set for itself."""
+        # The global check inlined: this runs for every agent, twice a cycle.
         requirements = self.requirements
         if not requirements:
-            return bool(amounts)
-        for requirement in requirements:
-            for name, minimum in requirement:
-                if amounts.get(name, 0.0) < minimum:
-                    break
-            else:
+            if amounts:
                 return True
-        return False
+        else:
+            for requirement in requirements:
+                for name, minimum in requirement:
+                    if amounts.get(name, 0.0) < minimum:
+                        break
+                else:
+                    return True
+        own_minimums = self.own_minimums
+        return bool(own_minimums) and any(
+            meets_minimum(amounts, minimum) for minimum in own_minimums
+        )
+
+    def fits(
+        self, node: RoleNode, framework_id: str, amounts: Quantities, meets_global: bool
+    ) -> bool:
+        """Whether `amounts` meet this framework's minimum allocatable in `node`'s role:
+        its own (offer filters) if it set one, else the global one (`meets_global`)."""
+        minimum = node.min_allocatable.get(framework_id)
+        return meets_global if minimum is None else meets_minimum(amounts, minimum)
 
     def hold_back_headroom(self, unreserved: Resources, role: str) -> Resources:
         """Chop unreserved scalars so unmet guarantees keep their headroom."""
@@ -348,19 +395,30 @@ class AllocationCycle:
         return shrunk
 
     def first_unfiltered(
-        self, agent: AllocatorAgent, node: RoleNode, offer: Resources
+        self, agent: AllocatorAgent, node: RoleNode, offer: Resources, amounts: Quantities
     ) -> str | None:
-        """The first framework of `node`, in DRF order, that does not filter `offer`."""
+        """The first framework of `node`, in DRF order, that may take `offer`:
+        capable of the agent, not filtering it, and finding it big enough."""
         refusals_by_role: AgentFilters | None = self.filters.for_agent(agent.id)
         refusals = refusals_by_role.get(node.name) if refusals_by_role else None
         now = self.now
         batches = self.filters.batches
+        needs_gpu_capability = self.gpu_filter and _has_gpus(agent)
+        meets_global = not self.own_minimums or meets_minimum(amounts, self.requirements)
+        checks_minimum = bool(node.min_allocatable) or not meets_global
+        frameworks = self.frameworks
         for _, _, framework_id in node.frameworks.order():
+            if needs_gpu_capability and not frameworks[framework_id].gpu_aware:
+                self.reject(INCAPABLE, framework_id)
+                continue
             if refusals is not None:
                 refusal = refusals.get(framework_id)
                 if refusal is not None and refusal.refuses(offer, now, batches):
                     self.reject(FILTERED, framework_id)
                     continue
+            if checks_minimum and not self.fits(node, framework_id, amounts, meets_global):
+                self.reject(NOT_ALLOCATABLE, framework_id)
+                continue
             return framework_id
         return None
 
@@ -402,6 +460,11 @@ class AllocationCycle:
             Allocation(framework_id, agent_id, role, resources)
             for (framework_id, agent_id, role), resources in self.offers.items()
         ]
+
+
+def _has_gpus(agent: AllocatorAgent) -> bool:
+    """Whether the agent has gpus at all (Mesos: its total, not what is available)."""
+    return agent.total_amounts.get("gpus", 0.0) > 0.0
 
 
 def _wants_guarantee(node: RoleNode) -> bool:

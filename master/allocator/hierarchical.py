@@ -16,7 +16,11 @@ quota.md, reservation.md):
   any is unmet; quota limits are never exceeded;
 - reserved resources go only to their role's subtree and count toward its
   share and quota;
-- declines install filters; offers below the minimum allocatable are not made;
+- declines install filters; offers below the minimum allocatable (the global
+  one, or a framework's own per role from its offer filters) are not made;
+- agents with gpus go only to frameworks with the GPU_RESOURCES capability
+  (unless `filter_gpu_resources` is off); resources named in
+  `fair_sharing_excluded_resource_names` stay out of dominant shares;
 - what is offered counts as allocated until it is recovered.
 
 Ids are plain `str`. Resources in and out are `zmesos.resources.Resources`.
@@ -39,17 +43,25 @@ from master.allocator.cycle import AllocationCycle
 from master.allocator.errors import AccountingError, AllocatorError
 from master.allocator.filters import OfferFilters
 from master.allocator.metrics import AllocatorMetrics
-from master.allocator.quantities import Quantities, add_into, subtract_from
+from master.allocator.quantities import (
+    Quantities,
+    Requirements,
+    add_into,
+    requirements_of,
+    subtract_from,
+)
 from master.allocator.quota import Quota
 from master.allocator.records import Allocation, AllocatorAgent, AllocatorFramework
 from master.allocator.roles import RoleTree
 from master.allocator.sorter import Totals
 from zmesos.resources import Resources, role_ancestors
 
-__all__ = ["DEFAULT_MIN_ALLOCATABLE", "Allocation", "HierarchicalAllocator"]
+__all__ = ["DEFAULT_MIN_ALLOCATABLE", "GPU_RESOURCES", "Allocation", "HierarchicalAllocator"]
 
 # Mesos's MIN_CPUS and MIN_MEM: an offer must hold at least one of these.
 DEFAULT_MIN_ALLOCATABLE: tuple[Mapping[str, float], ...] = ({"cpus": 0.01}, {"mem": 32.0})
+# The framework capability that agents with gpus require (Mesos's name).
+GPU_RESOURCES = "GPU_RESOURCES"
 
 # What a framework or agent reports it holds: plain Resources (the role is
 # inferred from the framework's roles and the reservations) or by role.
@@ -68,16 +80,19 @@ class HierarchicalAllocator:
         self,
         *,
         min_allocatable: Iterable[Mapping[str, float]] = DEFAULT_MIN_ALLOCATABLE,
+        fair_sharing_excluded_resource_names: Iterable[str] = (),
+        filter_gpu_resources: bool = True,
         random_seed: int | None = None,
     ) -> None:
-        self.totals = Totals()
+        self.totals = Totals(frozenset(fair_sharing_excluded_resource_names))
         self.roles = RoleTree(self.totals)
         self.filters = OfferFilters()
         self.agents: dict[str, AllocatorAgent] = {}
         self.frameworks: dict[str, AllocatorFramework] = {}
-        self.min_allocatable: tuple[tuple[tuple[str, float], ...], ...] = tuple(
-            tuple(requirement.items()) for requirement in min_allocatable
-        )
+        self.min_allocatable: Requirements = requirements_of(min_allocatable)
+        self.filter_gpu_resources = filter_gpu_resources
+        # Frameworks with a minimum allocatable of their own in some role.
+        self.custom_minimums: set[str] = set()
         self.random = random.Random(random_seed)
         self.metrics = AllocatorMetrics()
         # Bumped by every call that may change what the next cycle offers.
@@ -93,11 +108,17 @@ class HierarchicalAllocator:
         used: Mapping[str, Held] | None = None,
         active: bool = True,
         suppressed_roles: Iterable[str] = (),
+        capabilities: Iterable[str] = (),
+        min_allocatable: Mapping[str, Iterable[Mapping[str, float]]] | None = None,
     ) -> None:
         """Start tracking a framework, with what it already holds (`agent id -> resources`).
 
         Holdings on unknown agents are ignored (the agent reports them when it
         is added); holdings an agent already reported are not counted twice.
+        `capabilities`: FrameworkInfo's (GPU_RESOURCES matters here).
+        `min_allocatable`: role -> the framework's own minimum allocatable
+        there (its offer filters), replacing the global one; an empty list
+        accepts any offer.
         """
         framework = self.frameworks.get(framework_id)
         if framework is not None and framework.known:
@@ -108,6 +129,7 @@ class HierarchicalAllocator:
         framework.active = active
         framework.roles = frozenset(roles)
         framework.suppressed = set(suppressed_roles) & framework.roles
+        self._set_options(framework, capabilities, min_allocatable or {})
         for agent_id, held in (used or {}).items():
             agent = self.agents.get(agent_id)
             if agent is not None and framework_id not in agent.holders:
@@ -124,6 +146,7 @@ class HierarchicalAllocator:
                 self._release(framework, agent, role, resources)
         framework.roles = frozenset()
         self._sync_roles(framework, list(framework.allocation))
+        self.custom_minimums.discard(framework_id)
         self.filters.remove_framework(framework_id)
         self.metrics.last_rejection.pop(framework_id, None)
         del self.frameworks[framework_id]
@@ -144,13 +167,28 @@ class HierarchicalAllocator:
         self.events += 1
 
     def update_framework(
-        self, framework_id: str, roles: Iterable[str], suppressed_roles: Iterable[str] = ()
+        self,
+        framework_id: str,
+        roles: Iterable[str],
+        suppressed_roles: Iterable[str] = (),
+        *,
+        capabilities: Iterable[str] | None = None,
+        min_allocatable: Mapping[str, Iterable[Mapping[str, float]]] | None = None,
     ) -> None:
-        """New roles and suppressed roles; filters of roles it left are dropped."""
+        """New roles and suppressed roles; filters of roles it left are dropped.
+
+        `capabilities` and `min_allocatable` (see `add_framework`) replace the
+        framework's when given; None keeps them.
+        """
         framework = self._framework(framework_id)
         old_roles = framework.roles
         framework.roles = frozenset(roles)
         framework.suppressed = set(suppressed_roles) & framework.roles
+        self._set_options(
+            framework,
+            _capabilities_of(framework) if capabilities is None else capabilities,
+            framework.min_allocatable if min_allocatable is None else min_allocatable,
+        )
         left = old_roles - framework.roles
         if left:
             self.filters.remove_framework(framework_id, left)
@@ -545,12 +583,34 @@ class HierarchicalAllocator:
             reserved = reserved_scalar_quantities(resources) if agent.reservations else None
             self.charge(framework, agent, role, resources, amounts, reserved)
 
+    def _set_options(
+        self,
+        framework: AllocatorFramework,
+        capabilities: Iterable[str],
+        min_allocatable: Mapping[str, Iterable[Mapping[str, float]]],
+    ) -> None:
+        """Record a framework's capabilities and its own minimum allocatable per role."""
+        framework.gpu_aware = GPU_RESOURCES in set(capabilities)
+        framework.min_allocatable = {
+            role: requirements_of(alternatives) for role, alternatives in min_allocatable.items()
+        }
+        if framework.min_allocatable:
+            self.custom_minimums.add(framework.id)
+        else:
+            self.custom_minimums.discard(framework.id)
+        # Roles it is tracked in but no longer has a minimum for forget the old one.
+        for role in framework.allocation:
+            node = self.roles.get(role)
+            if node is not None and role not in framework.min_allocatable:
+                node.min_allocatable.pop(framework.id, None)
+
     def _sync_roles(self, framework: AllocatorFramework, roles: Iterable[str]) -> None:
         """Make each role's view of the framework match its state.
 
         A framework is tracked under a role while subscribed to it or holding
         something in it, and offerable there only when known, active,
-        subscribed and not suppressed.
+        subscribed and not suppressed; its own minimum allocatable there, if
+        any, is the role's to check.
         """
         tree = self.roles
         for role in roles:
@@ -565,6 +625,9 @@ class HierarchicalAllocator:
                 continue
             elif not wanted:
                 continue
+            minimum = framework.min_allocatable.get(role)
+            if minimum is not None:
+                tree.node(role).min_allocatable[framework.id] = minimum
             tree.set_framework_active(role, framework.id, framework.offerable_in(role))
 
     def _forget_if_unknown(self, framework: AllocatorFramework) -> None:
@@ -581,6 +644,11 @@ def _amounts(value: Resources | Mapping[str, float] | None, *, keep_zero: bool) 
     if isinstance(value, Resources):
         return scalar_quantities(value)
     return {name: float(amount) for name, amount in value.items() if amount or keep_zero}
+
+
+def _capabilities_of(framework: AllocatorFramework) -> tuple[str, ...]:
+    """The capabilities the allocator keeps of a framework, as names."""
+    return (GPU_RESOURCES,) if framework.gpu_aware else ()
 
 
 def _holding_role(agent: AllocatorAgent, framework_id: str, resources: Resources) -> str:

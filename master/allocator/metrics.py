@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "FILTERED",
     "HEADROOM",
+    "INCAPABLE",
     "NOT_ALLOCATABLE",
     "QUOTA_LIMIT",
     "REASONS",
@@ -21,14 +22,17 @@ __all__ = [
 
 # The framework declined these resources on this agent and the filter still holds.
 FILTERED = "filtered"
-# What the role could get here is below the minimum allocatable (cpus 0.01 or mem 32).
+# What the role could get here is below the minimum allocatable (cpus 0.01 or mem 32,
+# or the framework's own `offer_filters` minimum for the role).
 NOT_ALLOCATABLE = "not_allocatable"
 # The role's (or an ancestor's) quota limit leaves no room for unreserved resources.
 QUOTA_LIMIT = "quota_limit"
 # Unreserved resources are held back for other roles' unmet guarantees.
 HEADROOM = "headroom"
+# The agent has gpus and the framework lacks the GPU_RESOURCES capability.
+INCAPABLE = "incapable"
 
-REASONS = (FILTERED, NOT_ALLOCATABLE, QUOTA_LIMIT, HEADROOM)
+REASONS = (FILTERED, NOT_ALLOCATABLE, QUOTA_LIMIT, HEADROOM, INCAPABLE)
 
 
 @dataclass(slots=True)

@@ -17,16 +17,23 @@ from collections.abc import Iterable, Mapping
 
 __all__ = [
     "Quantities",
+    "Requirements",
     "add_into",
     "contains",
     "is_empty",
+    "meets_minimum",
     "minimum",
+    "requirements_of",
     "subtract",
     "subtract_from",
     "total_of",
 ]
 
 Quantities = dict[str, float]
+
+# A minimum allocatable: alternatives, each a set of (name, amount) all of
+# which an offer must hold. Empty: any non-empty offer will do.
+Requirements = tuple[tuple[tuple[str, float], ...], ...]
 
 # Mesos keeps scalars in fixed point with three decimals; we round a little
 # finer so sums of many rounded amounts stay exact to Mesos's precision.
@@ -81,3 +88,24 @@ def total_of(parts: Iterable[Mapping[str, float]]) -> Quantities:
     for part in parts:
         add_into(result, part)
     return result
+
+
+def requirements_of(alternatives: Iterable[Mapping[str, float]]) -> Requirements:
+    """The `Requirements` form of a list of quantity dicts."""
+    return tuple(
+        tuple((name, float(amount)) for name, amount in alternative.items())
+        for alternative in alternatives
+    )
+
+
+def meets_minimum(amounts: Mapping[str, float], requirements: Requirements) -> bool:
+    """Whether `amounts` hold every quantity of one of `requirements` (any when empty)."""
+    if not requirements:
+        return bool(amounts)
+    for requirement in requirements:
+        for name, minimum in requirement:
+            if amounts.get(name, 0.0) < minimum:
+                break
+        else:
+            return True
+    return False

@@ -17,7 +17,7 @@ from master.allocator._resources import (
     scalar_quantities,
 )
 from master.allocator.errors import AccountingError
-from master.allocator.quantities import Quantities, add_into, subtract_from
+from master.allocator.quantities import Quantities, Requirements, add_into, subtract_from
 from zmesos.resources import Resources
 
 __all__ = ["Allocation", "AllocatorAgent", "AllocatorFramework"]
@@ -164,9 +164,11 @@ class AllocatorFramework:
         "active",
         "agents",
         "allocation",
+        "gpu_aware",
         "held_in",
         "id",
         "known",
+        "min_allocatable",
         "roles",
         "suppressed",
     )
@@ -185,6 +187,10 @@ class AllocatorFramework:
         self.held_in: dict[str, int] = {}
         # agents where it holds something (insertion-ordered set)
         self.agents: dict[str, None] = {}
+        # GPU_RESOURCES capability: may be offered agents that have gpus.
+        self.gpu_aware = False
+        # role -> its own minimum allocatable there (FrameworkInfo.offer_filters).
+        self.min_allocatable: dict[str, Requirements] = {}
 
     def offerable_in(self, role: str) -> bool:
         return self.known and self.active and role in self.roles and role not in self.suppressed

@@ -22,7 +22,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from master.allocator.quantities import Quantities, add_into, subtract, subtract_from
+from master.allocator.quantities import (
+    Quantities,
+    Requirements,
+    add_into,
+    subtract,
+    subtract_from,
+)
 from master.allocator.quota import Quota
 from master.allocator.sorter import DRFSorter, Totals
 from zmesos.resources import role_ancestors
@@ -39,6 +45,7 @@ class RoleNode:
         "allocation",
         "children",
         "frameworks",
+        "min_allocatable",
         "name",
         "own_allocation",
         "parent",
@@ -67,6 +74,9 @@ class RoleNode:
         self.sorter = DRFSorter(totals)
         # This role's own frameworks in DRF order; clients are framework ids.
         self.frameworks = DRFSorter(totals)
+        # framework id -> its own minimum allocatable in this role, for those
+        # that set one (FrameworkInfo.offer_filters); the rest use the global one.
+        self.min_allocatable: dict[str, Requirements] = {}
         self.active = False
         self.active_children = 0
         if name:
@@ -153,6 +163,7 @@ class RoleTree:
     def untrack_framework(self, role: str, framework_id: str) -> None:
         node = self._nodes[role]
         node.frameworks.remove(framework_id)
+        node.min_allocatable.pop(framework_id, None)
         self._refresh_activity(node)
         self.prune(node)
 

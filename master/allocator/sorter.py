@@ -16,7 +16,9 @@ about 2.3 us here (CPython 3.11).
 Cluster totals live in one shared `Totals` object. When they change (an agent
 joins or leaves) every share in every sorter is stale; rather than touching
 each sorter, `Totals` bumps a version and each sorter recomputes all its shares
-once, lazily, the next time it is ordered.
+once, lazily, the next time it is ordered. Resources named in `excluded`
+(Mesos's --fair_sharing_excluded_resource_names, e.g. `gpus`) are left out of
+the totals shares are computed against, so they never make a share dominant.
 
 Allocation dicts may be owned by the caller (a role node's subtree allocation,
 a framework's allocation in one role): the sorter keeps a reference, the owner
@@ -35,20 +37,35 @@ __all__ = ["DRFSorter", "Totals", "dominant_share"]
 
 
 class Totals:
-    """Cluster-wide scalar totals shared by every sorter, with a change version."""
+    """Cluster-wide scalar totals shared by every sorter, with a change version.
 
-    __slots__ = ("amounts", "version")
+    `amounts`: every scalar (quota headroom reads it); `fair_amounts`: those
+    that count toward dominant shares (all but the `excluded` names).
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("amounts", "excluded", "fair_amounts", "version")
+
+    def __init__(self, excluded: frozenset[str] = frozenset()) -> None:
         self.amounts: Quantities = {}
+        self.fair_amounts: Quantities = {}
+        self.excluded = excluded
         self.version = 0
 
     def add(self, amounts: Mapping[str, float]) -> None:
         add_into(self.amounts, amounts)
-        self.version += 1
+        self._refresh()
 
     def subtract(self, amounts: Mapping[str, float]) -> None:
         subtract_from(self.amounts, amounts)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        excluded = self.excluded
+        self.fair_amounts = (
+            {name: amount for name, amount in self.amounts.items() if name not in excluded}
+            if excluded
+            else self.amounts
+        )
         self.version += 1
 
 
@@ -237,7 +254,7 @@ class DRFSorter:
             raise UnknownClientError(f"unknown sorter client {name!r}") from None
 
     def _share_of(self, client: _Client) -> float:
-        return dominant_share(client.allocation, self._totals.amounts) / client.weight
+        return dominant_share(client.allocation, self._totals.fair_amounts) / client.weight
 
     def _drop(self, client: _Client) -> None:
         order = self._order
@@ -248,7 +265,7 @@ class DRFSorter:
 
     def _reposition(self) -> None:
         order = self._order
-        totals = self._totals.amounts
+        totals = self._totals.fair_amounts
         for client in self._changed:
             key = (
                 dominant_share(client.allocation, totals) / client.weight,
@@ -267,7 +284,7 @@ class DRFSorter:
         self._changed.clear()
 
     def _rebuild(self) -> None:
-        totals = self._totals.amounts
+        totals = self._totals.fair_amounts
         for client in self._clients.values():
             client.key = (
                 dominant_share(client.allocation, totals) / client.weight,

@@ -125,6 +125,10 @@ def _volume_commands(master: str) -> None:
         (["master", "--max-agent-ping-timeouts", "-1"], "--max-agent-ping-timeouts"),
         (["master", "--agent-ping-timeout", "-1"], "--agent-ping-timeout"),
         (["master", "--offer-timeout", "-5secs"], "--offer-timeout"),
+        (
+            ["master", "--fair-sharing-excluded-resource-names", "gpus,,cpus"],
+            "--fair-sharing-excluded-resource-names",
+        ),
         (["agent", "--master", "127.0.0.1:5050", "--recovery-timeout", "-1"], "--recovery"),
         (
             ["execute", "--master", "127.0.0.1:1", "--command", "true", "--timeout", "-1"],

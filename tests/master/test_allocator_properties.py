@@ -326,7 +326,7 @@ class AllocatorMachine(RuleBasedStateMachine):
             for role, amounts in framework.allocation.items():
                 expected = by_framework_role.get((framework.id, role), {})
                 assert _rounded(amounts) == _rounded(expected), (framework, role)
-        totals = allocator.totals.amounts
+        totals = allocator.totals.fair_amounts
         for node in [allocator.roles.root, *allocator.roles.nodes()]:
             for sorter in (node.sorter, node.frameworks):
                 order = sorter.order()

@@ -12,6 +12,8 @@ import pytest
 from master.allocator import (
     FILTERED,
     HEADROOM,
+    INCAPABLE,
+    NOT_ALLOCATABLE,
     AccountingError,
     Allocation,
     AllocatorError,
@@ -250,6 +252,27 @@ def test_allocator_roles_declining_the_same_agent_each_get_it_in_turn():
     assert winners == ["a", "b", "c/web", "a", "b", "c/web"]
 
 
+def test_allocator_fair_sharing_excluded_resources_stay_out_of_dominant_shares():
+    """Mesos's --fair_sharing_excluded_resource_names: gpus do not make a share dominant."""
+
+    def next_agent_goes_to(excluded: tuple[str, ...]) -> str:
+        allocator = HierarchicalAllocator(
+            fair_sharing_excluded_resource_names=excluded, random_seed=1
+        )
+        allocator.add_framework("gpu_user", ["ml"], capabilities=["GPU_RESOURCES"])
+        allocator.add_framework("cpu_user", ["web"])
+        gpu_agent = R("cpus:1;mem:512;gpus:4")
+        allocator.add_agent("gpu", gpu_agent, used={"gpu_user": gpu_agent})
+        allocator.add_agent("plain", R("cpus:2;mem:1024"), used={"cpu_user": R("cpus:2;mem:1024")})
+        allocator.add_agent("new", R("cpus:1;mem:512"))
+        return only(allocator.allocate(0)).framework_id
+
+    # Counting gpus, gpu_user's share is 4/4 against cpu_user's 2/4 cpus.
+    assert next_agent_goes_to(()) == "cpu_user"
+    # Without them gpu_user's dominant share is 1/4 cpus.
+    assert next_agent_goes_to(("gpus",)) == "gpu_user"
+
+
 # ---------------------------------------------------------------------------- frameworks
 
 
@@ -475,6 +498,56 @@ def test_allocator_custom_min_allocatable():
     allocator.add_agent("small", R("cpus:2;mem:256"))
     allocator.add_agent("big", R("cpus:2;mem:1024"))
     assert only(allocator.allocate(0)).agent_id == "big"
+
+
+def test_allocator_gpu_agents_go_only_to_gpu_capable_frameworks():
+    """MESOS-5634: an agent with gpus is offered only to frameworks with GPU_RESOURCES."""
+    allocator = HierarchicalAllocator(random_seed=1)
+    allocator.add_framework("plain", ["a"])
+    allocator.add_agent("gpu", R("cpus:4;mem:1024;gpus:1"))
+    assert allocator.allocate(0) == []
+    assert allocator.metrics.last_rejection["plain"] == INCAPABLE
+    allocator.add_framework("ml", ["b"], capabilities=["GPU_RESOURCES"])
+    offer = only(allocator.allocate(1))
+    assert (offer.framework_id, offer.resources) == ("ml", R("cpus:4;mem:1024;gpus:1"))
+    # A framework that gains the capability is offered gpu agents from then on.
+    allocator.recover_resources("ml", "gpu", offer.resources, refuse_seconds=LONG, now=1)
+    allocator.update_framework("plain", ["a"], capabilities=["GPU_RESOURCES"])
+    assert only(allocator.allocate(2)).framework_id == "plain"
+    # Agents without gpus go to anyone, and the filter can be turned off.
+    allocator.add_agent("cpu", R("cpus:1;mem:512"))
+    allocator.add_framework("other", ["c"])
+    assert only(allocator.allocate(3)).framework_id == "other"
+    unfiltered = HierarchicalAllocator(filter_gpu_resources=False, random_seed=1)
+    unfiltered.add_framework("plain", ["a"])
+    unfiltered.add_agent("gpu", R("cpus:4;mem:1024;gpus:1"))
+    assert only(unfiltered.allocate(0)).framework_id == "plain"
+
+
+def test_allocator_framework_min_allocatable_overrides_the_global_minimum():
+    """FrameworkInfo.offer_filters: per role, the framework's own minimum allocatable."""
+    allocator = HierarchicalAllocator(random_seed=1)
+    # picky wants 4 cpus or nothing in role r; tiny takes anything in role t.
+    allocator.add_framework("picky", ["r"], min_allocatable={"r": [{"cpus": 4}]})
+    allocator.add_framework("tiny", ["t"], min_allocatable={"t": []})
+    allocator.add_framework("plain", ["p"])
+    allocator.add_agent("crumb", R("cpus:0.001;mem:1"))  # below the global minimum
+    allocator.add_agent("small", R("cpus:2;mem:1024"))
+    offers = {offer.agent_id: offer.framework_id for offer in allocator.allocate(0)}
+    # crumb reaches only tiny (empty list: anything goes); picky never takes small.
+    assert offers["crumb"] == "tiny"
+    assert offers["small"] == "plain"
+    assert "picky" not in offers.values()
+    assert allocator.metrics.last_rejection["picky"] == NOT_ALLOCATABLE
+    allocator.add_agent("big", R("cpus:4;mem:1024"))
+    allocator.suppress("tiny")
+    allocator.suppress("plain")
+    assert only(allocator.allocate(1)).framework_id == "picky"
+    # Dropping the override brings the global minimum back.
+    allocator.update_framework("tiny", ["t"], min_allocatable={})
+    allocator.revive("tiny", now=2)
+    allocator.recover_resources("tiny", "crumb", R("cpus:0.001;mem:1"), now=2)
+    assert [offer.agent_id for offer in allocator.allocate(2)] == []
 
 
 def test_allocator_deactivated_agent_is_not_offered():

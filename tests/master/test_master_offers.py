@@ -6,7 +6,8 @@ from libprocess import Node, clock
 from libprocess.testing import settle
 from master import MasterFlags
 from tests.master.fakes import start_cluster
-from zmesos.protocol import Filters
+from zmesos.protocol import Filters, MinAllocatableResources, OfferFilters
+from zmesos.resources import Resources
 
 
 async def _advance(seconds: float) -> None:
@@ -154,3 +155,75 @@ async def test_master_offers_split_between_two_frameworks():
         assert len(other.offers) == 1
         hosts = {o.hostname for o in [*cluster.scheduler.offers.values(), *other.offers.values()]}
         assert hosts == {"host1", "host2"}
+
+
+async def test_master_gpu_agent_is_offered_only_to_a_gpu_capable_framework():
+    clock.pause()
+    async with Node() as node:
+        from frameworks import SchedulerDriver
+        from tests.master.fakes import Recorder, framework_info
+
+        cluster = await start_cluster(node, resources="cpus:4;mem:4096;gpus:2")
+        assert not cluster.scheduler.offers  # no GPU_RESOURCES: never offered
+        await _advance(3)
+        assert not cluster.scheduler.offers
+        capable = Recorder()
+        info = framework_info("ml", capabilities=("GPU_RESOURCES",))
+        node.spawn(SchedulerDriver(capable, info, cluster.master_pid))
+        await settle()
+        [offer] = capable.offers.values()
+        assert Resources.from_list(offer.resources).gpus == 2
+
+
+async def test_master_gpu_filter_off_offers_gpu_agents_to_anyone():
+    clock.pause()
+    async with Node() as node:
+        flags = MasterFlags(master_id="M", filter_gpu_resources=False)
+        cluster = await start_cluster(node, flags, resources="cpus:4;mem:4096;gpus:2")
+        assert len(cluster.scheduler.offers) == 1
+
+
+async def test_master_framework_offer_filters_set_its_own_minimum_allocatable():
+    clock.pause()
+    async with Node() as node:
+        from tests.master.fakes import framework_info
+
+        picky = OfferFilters(
+            min_allocatable_resources=MinAllocatableResources(quantities=({"cpus": 8.0},))
+        )
+        info = framework_info(offer_filters={"*": picky})
+        cluster = await start_cluster(node, framework=info)  # the agent has 4 cpus
+        assert cluster.scheduler.events[0][0] == "registered"
+        await _advance(2)
+        assert not cluster.scheduler.offers
+        # Another framework, without the filter, takes the same agent.
+        from frameworks import SchedulerDriver
+        from tests.master.fakes import Recorder
+
+        other = Recorder()
+        node.spawn(SchedulerDriver(other, framework_info("other"), cluster.master_pid))
+        await settle()
+        assert len(other.offers) == 1
+
+
+async def test_master_refuses_malformed_offer_filters():
+    clock.pause()
+    async with Node() as node:
+        from frameworks import SchedulerDriver
+        from master import Master
+        from tests.master.fakes import Recorder, framework_info
+
+        master_pid = node.spawn(Master(MasterFlags(master_id="M")))
+        for bad, reason in [
+            ({"cpus": -1.0}, "invalid quantity"),
+            ({"cpus": float("nan")}, "invalid quantity"),
+            ({}, "at least one"),
+        ]:
+            scheduler = Recorder()
+            filters = OfferFilters(
+                min_allocatable_resources=MinAllocatableResources(quantities=(bad,))
+            )
+            info = framework_info(offer_filters={"*": filters})
+            node.spawn(SchedulerDriver(scheduler, info, master_pid))
+            await settle()
+            assert scheduler.errors and reason in scheduler.errors[0], scheduler.errors

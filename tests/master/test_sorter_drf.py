@@ -101,6 +101,19 @@ def test_sorter_recomputes_every_share_when_totals_change():
     assert sorter.sort() == ["mem_heavy", "cpu_heavy"]
 
 
+def test_sorter_leaves_excluded_resources_out_of_shares():
+    cluster = Totals(excluded=frozenset({"gpus"}))
+    cluster.add({"cpus": 10, "gpus": 2})
+    sorter = DRFSorter(cluster)
+    sorter.add("gpu_heavy", active=True)
+    sorter.add("cpu_heavy", active=True)
+    sorter.allocated("gpu_heavy", {"cpus": 1, "gpus": 2})
+    sorter.allocated("cpu_heavy", {"cpus": 3})
+    assert sorter.share("gpu_heavy") == pytest.approx(0.1)
+    assert sorter.sort() == ["gpu_heavy", "cpu_heavy"]
+    assert cluster.amounts == {"cpus": 10, "gpus": 2}  # headroom still sees every resource
+
+
 def test_sorter_reads_allocation_dicts_owned_by_the_caller():
     sorter, _ = make_sorter(cpus=10)
     owned: dict[str, float] = {}

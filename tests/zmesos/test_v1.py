@@ -11,7 +11,12 @@ from tests.zmesos.test_resources import some_resources
 from zmesos.errors import ApiError
 from zmesos.protocol import CommandInfo, TaskInfo
 from zmesos.resources import Resources
-from zmesos.v1.objects import framework_info_from_v1, task_info_from_v1, task_info_to_v1
+from zmesos.v1.objects import (
+    framework_info_from_v1,
+    framework_info_to_v1,
+    task_info_from_v1,
+    task_info_to_v1,
+)
 from zmesos.v1.recordio import RecordReader, encode
 from zmesos.v1.resources import resources_from_v1, resources_to_v1
 
@@ -77,6 +82,43 @@ def test_v1_framework_info_defaults_and_bad_fields():
         ({"roles": [1]}, "f.roles"),
         ({"id": "raw"}, "f.id"),
         ({"failover_timeout": "soon"}, "f.failover_timeout"),
+    ]:
+        with pytest.raises(ApiError, match=field):
+            framework_info_from_v1(bad, "f")
+
+
+def test_v1_framework_info_offer_filters_round_trip_and_bad_ones_name_the_field():
+    minimum = {"quantities": [{"quantities": {"cpus": {"value": 2}, "mem": {"value": 512}}}]}
+    value = {
+        "user": "u",
+        "name": "n",
+        "roles": ["eng"],
+        "offer_filters": {"eng": {"min_allocatable_resources": minimum}, "web": {}},
+    }
+    info = framework_info_from_v1(value, "f")
+    eng = info.offer_filters["eng"].min_allocatable_resources
+    assert eng is not None and eng.quantities == ({"cpus": 2.0, "mem": 512.0},)
+    assert info.offer_filters["web"].min_allocatable_resources is None
+    assert framework_info_from_v1(json.loads(json.dumps(framework_info_to_v1(info))), "f") == info
+    for bad, field in [
+        ({"offer_filters": []}, "f.offer_filters"),
+        ({"offer_filters": {"eng": 1}}, "offer_filters"),
+        (
+            {"offer_filters": {"eng": {"min_allocatable_resources": {"quantities": [1]}}}},
+            "quantities",
+        ),
+        (
+            {
+                "offer_filters": {
+                    "eng": {
+                        "min_allocatable_resources": {
+                            "quantities": [{"quantities": {"cpus": {"value": -1}}}]
+                        }
+                    }
+                }
+            },
+            "cpus",
+        ),
     ]:
         with pytest.raises(ApiError, match=field):
             framework_info_from_v1(bad, "f")

@@ -130,6 +130,23 @@ class TaskStatus(msgspec.Struct, frozen=True):
     data: bytes = b""
 
 
+class MinAllocatableResources(msgspec.Struct, frozen=True):
+    """Alternatives, each a map of scalar quantities an offer must all hold."""
+
+    quantities: tuple[dict[str, float], ...] = ()
+
+
+class OfferFilters(msgspec.Struct, frozen=True):
+    """A framework's offer filters for one role (Mesos's OfferFilters).
+
+    `min_allocatable_resources`, when set, replaces the master's minimum
+    allocatable for this framework in this role; an empty list accepts any
+    offer.
+    """
+
+    min_allocatable_resources: MinAllocatableResources | None = None
+
+
 class FrameworkInfo(msgspec.Struct, frozen=True):
     user: str
     name: str
@@ -141,6 +158,8 @@ class FrameworkInfo(msgspec.Struct, frozen=True):
     hostname: str = ""
     capabilities: tuple[str, ...] = ()
     webui_url: str = ""
+    # role -> offer filters in that role
+    offer_filters: dict[str, OfferFilters] = {}
 
 
 class AgentInfo(msgspec.Struct, frozen=True):
@@ -255,7 +274,9 @@ __all__ = [
     "FrameworkInfo",
     "KillPolicy",
     "MasterInfo",
+    "MinAllocatableResources",
     "Offer",
+    "OfferFilters",
     "Operation",
     "OperationType",
     "Reason",

@@ -23,7 +23,9 @@ from zmesos.protocol import (
     FrameworkInfo,
     KillPolicy,
     MasterInfo,
+    MinAllocatableResources,
     Offer,
+    OfferFilters,
     Reason,
     Source,
     TaskInfo,
@@ -103,7 +105,35 @@ def framework_info_from_v1(value: Any, where: str) -> FrameworkInfo:
         hostname=string(info, "hostname", where),
         capabilities=tuple(capabilities),
         webui_url=string(info, "webui_url", where),
+        offer_filters=_offer_filters_from_v1(info, where),
     )
+
+
+def _offer_filters_from_v1(info: dict[str, Any], where: str) -> dict[str, OfferFilters]:
+    """`offer_filters`: role -> `{"min_allocatable_resources": {"quantities":
+    [{"quantities": {"cpus": {"value": 1}}}]}}`, as Mesos's JSON mapping writes it."""
+    by_role = optional_obj(info, "offer_filters", where) or {}
+    result: dict[str, OfferFilters] = {}
+    for role, value in by_role.items():
+        here = f"{where}.offer_filters[{role!r}]"
+        minimum = optional_obj(obj(value, here), "min_allocatable_resources", here)
+        if minimum is None:
+            result[role] = OfferFilters()
+            continue
+        alternatives = []
+        for index, entry in enumerate(array(minimum, "quantities", here)):
+            at = f"{here}.min_allocatable_resources.quantities[{index}]"
+            quantities = optional_obj(obj(entry, at), "quantities", at) or {}
+            alternatives.append(
+                {
+                    name: number(obj(scalar, f"{at}.{name}"), "value", f"{at}.{name}")
+                    for name, scalar in quantities.items()
+                }
+            )
+        result[role] = OfferFilters(
+            min_allocatable_resources=MinAllocatableResources(quantities=tuple(alternatives))
+        )
+    return result
 
 
 def framework_info_to_v1(info: FrameworkInfo) -> dict[str, Any]:
@@ -117,6 +147,22 @@ def framework_info_to_v1(info: FrameworkInfo) -> dict[str, Any]:
     }
     if info.id:
         result["id"] = ident(info.id)
+    if info.offer_filters:
+        result["offer_filters"] = {
+            role: (
+                {}
+                if filters.min_allocatable_resources is None
+                else {
+                    "min_allocatable_resources": {
+                        "quantities": [
+                            {"quantities": {n: {"value": v} for n, v in quantities.items()}}
+                            for quantities in filters.min_allocatable_resources.quantities
+                        ]
+                    }
+                }
+            )
+            for role, filters in info.offer_filters.items()
+        }
     for key in ("principal", "hostname", "webui_url"):
         if getattr(info, key):
             result[key] = getattr(info, key)
