@@ -129,7 +129,7 @@ class HierarchicalAllocator:
         framework.active = active
         framework.roles = frozenset(roles)
         framework.suppressed = set(suppressed_roles) & framework.roles
-        self._set_options(framework, capabilities, min_allocatable or {})
+        self._set_options(framework, capabilities, _minimums(min_allocatable or {}))
         for agent_id, held in (used or {}).items():
             agent = self.agents.get(agent_id)
             if agent is not None and framework_id not in agent.holders:
@@ -187,7 +187,7 @@ class HierarchicalAllocator:
         self._set_options(
             framework,
             _capabilities_of(framework) if capabilities is None else capabilities,
-            framework.min_allocatable if min_allocatable is None else min_allocatable,
+            framework.min_allocatable if min_allocatable is None else _minimums(min_allocatable),
         )
         left = old_roles - framework.roles
         if left:
@@ -587,13 +587,11 @@ class HierarchicalAllocator:
         self,
         framework: AllocatorFramework,
         capabilities: Iterable[str],
-        min_allocatable: Mapping[str, Iterable[Mapping[str, float]]],
+        min_allocatable: dict[str, Requirements],
     ) -> None:
         """Record a framework's capabilities and its own minimum allocatable per role."""
         framework.gpu_aware = GPU_RESOURCES in set(capabilities)
-        framework.min_allocatable = {
-            role: requirements_of(alternatives) for role, alternatives in min_allocatable.items()
-        }
+        framework.min_allocatable = min_allocatable
         if framework.min_allocatable:
             self.custom_minimums.add(framework.id)
         else:
@@ -644,6 +642,13 @@ def _amounts(value: Resources | Mapping[str, float] | None, *, keep_zero: bool) 
     if isinstance(value, Resources):
         return scalar_quantities(value)
     return {name: float(amount) for name, amount in value.items() if amount or keep_zero}
+
+
+def _minimums(
+    min_allocatable: Mapping[str, Iterable[Mapping[str, float]]],
+) -> dict[str, Requirements]:
+    """role -> `Requirements`, from role -> a list of quantity dicts."""
+    return {role: requirements_of(alternatives) for role, alternatives in min_allocatable.items()}
 
 
 def _capabilities_of(framework: AllocatorFramework) -> tuple[str, ...]:

@@ -540,6 +540,8 @@ def test_allocator_framework_min_allocatable_overrides_the_global_minimum():
     assert "picky" not in offers.values()
     assert allocator.metrics.last_rejection["picky"] == NOT_ALLOCATABLE
     allocator.add_agent("big", R("cpus:4;mem:1024"))
+    # Updating other settings keeps the framework's own minimum.
+    allocator.update_framework("picky", ["r"], capabilities=["GPU_RESOURCES"])
     allocator.suppress("tiny")
     allocator.suppress("plain")
     assert only(allocator.allocate(1)).framework_id == "picky"
