@@ -121,9 +121,11 @@ async def test_allocator_process_recovery_visits_only_the_agents_it_changed():
         visited: list[list[str] | None] = []
         allocate = actor.allocator.allocate
 
-        def spy(now: float, agent_ids: Iterable[str] | None = None) -> list[Allocation]:
+        def spy(
+            now: float, agent_ids: Iterable[str] | None = None, *, batch: bool = True
+        ) -> list[Allocation]:
             visited.append(None if agent_ids is None else sorted(agent_ids))
-            return allocate(now, agent_ids)
+            return allocate(now, agent_ids, batch=batch)
 
         actor.allocator.allocate = spy
         node.dispatch(actor.pid, AllocatorProcess.add_framework, "F", ("*",), {}, True)
