@@ -274,7 +274,9 @@ async def test_master_volume_is_offered_only_to_its_role_and_sub_roles():
                     seen[role] = seen[role] + offered(got)
                     driver.decline(got.id, Filters(refuse_seconds=1000 if role == "db/x" else 0))
         assert seen["web"] and not seen["web"].reserved()
-        assert seen["db/x"].persistent_volumes() == Resources.parse(VOLUME)
+        # db/x may see the volume again in a larger offer than it declined (the
+        # filter covers only what was declined), but it does see it.
+        assert seen["db/x"].persistent_volumes().contains(Resources.parse(VOLUME))
 
 
 async def test_master_reregistering_agent_with_other_checkpoint_gets_the_masters_view():
