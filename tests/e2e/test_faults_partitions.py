@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import getpass
 import os
+import random
 import signal
 import sys
 from pathlib import Path
@@ -22,6 +23,11 @@ from zmesos.protocol import FrameworkInfo, TaskState
 pytestmark = pytest.mark.timeout(120)
 # Half a second a ping, two misses: an agent stopped for a few seconds is unreachable.
 PINGS = ("--agent-ping-timeout", "0.5", "--max-agent-ping-timeouts", "2")
+
+
+def _unique_sleep() -> str:
+    """A command no other test on this machine runs (tests of other runs sleep too)."""
+    return f"sleep {random.randint(600, 900)}.{random.randint(0, 999_999):06d}"
 
 
 def _processes_running(command: str) -> int:
@@ -41,8 +47,9 @@ async def test_faults_stopped_agent_is_unreachable_then_its_return_keeps_aware_t
         await cluster.start_agent(0)
         await cluster.wait_for_agents(1)
         async with Node() as node:
-            aware = OneSleeper(command="sleep 61")
-            plain = OneSleeper(command="sleep 62")
+            aware_command, plain_command = _unique_sleep(), _unique_sleep()
+            aware = OneSleeper(command=aware_command)
+            plain = OneSleeper(command=plain_command)
             user = getpass.getuser()
             frameworks = [
                 (aware, FrameworkInfo(user=user, name="aware", capabilities=("PARTITION_AWARE",))),
@@ -66,10 +73,10 @@ async def test_faults_stopped_agent_is_unreachable_then_its_return_keeps_aware_t
             await aware.wait_for(TaskState.RUNNING, 30, after=TaskState.UNREACHABLE)
             # The framework that is not partition-aware has its task killed on return.
             deadline = asyncio.get_running_loop().time() + 30
-            while _processes_running("sleep 62"):
-                assert asyncio.get_running_loop().time() < deadline, "sleep 62 still runs"
+            while _processes_running(plain_command):
+                assert asyncio.get_running_loop().time() < deadline, "the plain task still runs"
                 await asyncio.sleep(0.1)
-            assert _processes_running("sleep 61") == 1
+            assert _processes_running(aware_command) == 1
     finally:
         await cluster.stop()
 
@@ -107,14 +114,15 @@ async def test_faults_scheduler_killed_keeps_tasks_within_failover_timeout_not_p
         await cluster.start_master("--allocation-interval", "0.2")
         await cluster.start_agent(0)
         await cluster.wait_for_agents(1)
-        first = await _scheduler(cluster.master, timeout)
+        command = _unique_sleep()
+        first = await _scheduler(cluster.master, timeout, command)
         schedulers.append(first)
         framework_id = (await _line(first, "registered")).split()[1]
         await _line(first, "status sleeper TASK_RUNNING")
         os.killpg(first.pid, signal.SIGKILL)
 
         # Back within the timeout: the framework and its task are still there.
-        second = await _scheduler(cluster.master, timeout, framework_id)
+        second = await _scheduler(cluster.master, timeout, command, framework_id)
         schedulers.append(second)
         assert (await _line(second, "registered")).split()[1] == framework_id
         assert await _line(second, "status sleeper") == "status sleeper TASK_RUNNING"
@@ -127,7 +135,7 @@ async def test_faults_scheduler_killed_keeps_tasks_within_failover_timeout_not_p
         [removed] = [f for f in state["completed_frameworks"] if f["id"] == framework_id]
         assert [t["state"] for t in removed["completed_tasks"]] == ["TASK_KILLED"]
         deadline = asyncio.get_running_loop().time() + 30
-        while _processes_running("sleep 60"):
+        while _processes_running(command):
             assert asyncio.get_running_loop().time() < deadline, "the task still runs"
             await asyncio.sleep(0.1)
     finally:
