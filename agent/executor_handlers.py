@@ -38,7 +38,12 @@ class ExecutorHandlers(ExecutorLifecycle):
             self._refuse_executor(sender, message, "its framework is terminating")
             return
         if executor.state is ExecutorState.RUNNING and executor.pid == sender:
-            self.send(sender, ExecutorRegistered(executor.info, framework.info, self.info))
+            self.send(
+                sender,
+                ExecutorRegistered(
+                    executor=executor.info, framework=framework.info, agent=self.info
+                ),
+            )
             return  # a retried registration: the answer may have crossed it
         if executor.state is not ExecutorState.REGISTERING or (
             executor.recovered and executor.pid is not None
@@ -53,7 +58,10 @@ class ExecutorHandlers(ExecutorLifecycle):
         self.link(sender)
         self._checkpoint_executor_pid(framework, executor)
         self.log.info("executor_registered", executor_id=executor.id, executor_pid=str(sender))
-        self.send(sender, ExecutorRegistered(executor.info, framework.info, self.info))
+        self.send(
+            sender,
+            ExecutorRegistered(executor=executor.info, framework=framework.info, agent=self.info),
+        )
         for task in executor.queued_tasks():
             if not task.state.terminal:
                 self._hand_over(framework, executor, task)

@@ -335,7 +335,10 @@ class ExecutorLifecycle(AgentBase):
         """Send a task to its registered executor."""
         assert executor.pid is not None
         task.delivered = True
-        self.send(executor.pid, RunTask(framework.info, framework.pid, task.info))
+        self.send(
+            executor.pid,
+            RunTask(framework=framework.info, framework_pid=framework.pid, task=task.info),
+        )
 
 
 def _duration(seconds: float) -> str:

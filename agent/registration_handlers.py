@@ -29,8 +29,8 @@ from zmesos.protocol import (
     Ping,
     Pong,
     RegisterAgent,
+    ReportedTask,
     ReregisterAgent,
-    TaskInfo,
 )
 
 __all__ = ["RegistrationHandlers"]
@@ -94,9 +94,7 @@ class RegistrationHandlers(AgentBase):
         self.log.info("master_not_leading", master=str(sender), leader=message.leader or None)
 
     def _reregistration_message(self) -> ReregisterAgent:
-        tasks: list[TaskInfo] = []
-        task_framework_ids: list[str] = []
-        task_states: dict[str, str] = {}
+        tasks: list[ReportedTask] = []
         executors: list[ExecutorInfo] = []
         frameworks = []
         framework_pids: dict[str, str] = {}
@@ -110,17 +108,15 @@ class RegistrationHandlers(AgentBase):
                 if not executor.command_executor and executor.state is not ExecutorState.TERMINATED:
                     executors.append(executor.info)
                 for task in executor.tasks.values():
-                    tasks.append(task.info)
-                    task_framework_ids.append(framework.id)
-                    task_states[task.id] = task.state.value
+                    tasks.append(
+                        ReportedTask(framework_id=framework.id, task=task.info, state=task.state)
+                    )
         return ReregisterAgent(
             agent=self.info,
             tasks=tuple(tasks),
-            task_states=task_states,
             frameworks=tuple(frameworks),
             framework_pids=framework_pids,
             executors=tuple(executors),
-            task_framework_ids=tuple(task_framework_ids),
             checkpointed_resources=tuple(self.checkpointed.to_list()),
         )
 

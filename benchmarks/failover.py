@@ -101,7 +101,7 @@ class FailoverAgent(SimulatedAgent):
         self.send(
             self.master,
             ReregisterAgent(
-                self.info,
+                agent=self.info,
                 tasks=self.tasks,
                 task_states={task.task_id: TaskState.RUNNING.value for task in self.tasks},
                 frameworks=(FRAMEWORK,),

@@ -314,7 +314,9 @@ class ExecutorDriver(Process):
             return
         framework_id, executor_id = self.environment.framework_id, self.environment.executor_id
         if self.executor_info is None:
-            self.send(self.agent, RegisterExecutor(framework_id, executor_id))
+            self.send(
+                self.agent, RegisterExecutor(framework_id=framework_id, executor_id=executor_id)
+            )
         else:
             message = ReregisterExecutor(
                 framework_id=framework_id,

@@ -236,9 +236,9 @@ class SchedulerDriver(Process):
         self.master = master
         if self.framework_id:
             info = msgspec.structs.replace(self.framework, id=self.framework_id)
-            self.send(master, ReregisterFramework(info, failover=self._failover))
+            self.send(master, ReregisterFramework(framework=info, failover=self._failover))
         else:
-            self.send(master, RegisterFramework(self.framework))
+            self.send(master, RegisterFramework(framework=self.framework))
 
     def _from_master(self, sender: PID, message: object) -> bool:
         if sender == self.master:
@@ -377,7 +377,10 @@ class SchedulerDriver(Process):
             return
         self._send_master(
             AcceptOffers(
-                self.framework_id, tuple(offer_ids), tuple(operations), filters or Filters()
+                framework_id=self.framework_id,
+                offer_ids=tuple(offer_ids),
+                operations=tuple(operations),
+                filters=filters or Filters(),
             ),
         )
 
@@ -385,32 +388,42 @@ class SchedulerDriver(Process):
         self, offer_ids: Sequence[str], tasks: Sequence[TaskInfo], filters: Filters | None = None
     ) -> None:
         """Launch `tasks` on offers (all of one agent); no tasks declines the offers."""
-        operations = [Operation(OperationType.LAUNCH, tasks=tuple(tasks))] if tasks else []
+        operations = [Operation(type=OperationType.LAUNCH, tasks=tuple(tasks))] if tasks else []
         self.accept(offer_ids, operations, filters)
 
     def decline(self, offer_id: str, filters: Filters | None = None) -> None:
         """Decline an offer; its resources are not offered again for `refuse_seconds`."""
         if self._can_send("decline"):
-            self._send_master(DeclineOffers(self.framework_id, (offer_id,), filters or Filters()))
+            self._send_master(
+                DeclineOffers(
+                    framework_id=self.framework_id,
+                    offer_ids=(offer_id,),
+                    filters=filters or Filters(),
+                )
+            )
 
     def revive(self, roles: Iterable[str] = ()) -> None:
         """Offers again (in `roles`, or all the framework's roles), filters cleared."""
         if self._can_send("revive"):
-            self._send_master(ReviveOffers(self.framework_id, tuple(roles)))
+            self._send_master(ReviveOffers(framework_id=self.framework_id, roles=tuple(roles)))
 
     def suppress(self, roles: Iterable[str] = ()) -> None:
         """No more offers (in `roles`, or all) until `revive`."""
         if self._can_send("suppress"):
-            self._send_master(SuppressOffers(self.framework_id, tuple(roles)))
+            self._send_master(SuppressOffers(framework_id=self.framework_id, roles=tuple(roles)))
 
     def kill_task(self, task_id: str, agent_id: str = "") -> None:
         if self._can_send("kill_task"):
-            self._send_master(KillTask(self.framework_id, task_id, agent_id))
+            self._send_master(
+                KillTask(framework_id=self.framework_id, task_id=task_id, agent_id=agent_id)
+            )
 
     def reconcile_tasks(self, statuses: Iterable[TaskStatus] = ()) -> None:
         """Ask for the latest state of these tasks, or of all the framework's tasks."""
         if self._can_send("reconcile_tasks"):
-            self._send_master(ReconcileTasks(self.framework_id, tuple(statuses)))
+            self._send_master(
+                ReconcileTasks(framework_id=self.framework_id, statuses=tuple(statuses))
+            )
 
     def acknowledge(self, status: TaskStatus) -> None:
         """Acknowledge a status update (explicit mode; implicit mode does this itself)."""
@@ -419,13 +432,23 @@ class SchedulerDriver(Process):
         if self._can_send("acknowledge"):
             self._send_master(
                 StatusUpdateAcknowledgement(
-                    status.agent_id, self.framework_id, status.task_id, status.uuid
+                    agent_id=status.agent_id,
+                    framework_id=self.framework_id,
+                    task_id=status.task_id,
+                    uuid=status.uuid,
                 ),
             )
 
     def send_framework_message(self, executor_id: str, agent_id: str, data: bytes) -> None:
         if self._can_send("send_framework_message"):
-            self._send_master(FrameworkToExecutor(agent_id, self.framework_id, executor_id, data))
+            self._send_master(
+                FrameworkToExecutor(
+                    agent_id=agent_id,
+                    framework_id=self.framework_id,
+                    executor_id=executor_id,
+                    data=data,
+                )
+            )
 
     def stop(self, failover: bool = False) -> None:
         """Stop the driver. Unless `failover`, the framework unregisters and its tasks end;
@@ -433,7 +456,7 @@ class SchedulerDriver(Process):
         if self.terminated:
             return
         if not failover and self.connected and self.framework_id:
-            self._send_master(UnregisterFramework(self.framework_id))
+            self._send_master(UnregisterFramework(framework_id=self.framework_id))
         self.status = DriverStatus.STOPPED
         self.terminate()
 
@@ -442,7 +465,7 @@ class SchedulerDriver(Process):
         if self.terminated:
             return
         if self.connected and self.framework_id:
-            self._send_master(DeactivateFramework(self.framework_id))
+            self._send_master(DeactivateFramework(framework_id=self.framework_id))
         self.status = DriverStatus.ABORTED
         self.terminate()
 

@@ -29,13 +29,13 @@ log = structlog.get_logger()
 DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
 
 
-class LinkRequest(Message, frozen=True):
+class LinkRequest(Message, frozen=True, kw_only=True):
     """Node to node: the sender wants to hear when `target` (a name on the receiver) exits."""
 
     target: str
 
 
-class ExitedNotice(Message, frozen=True):
+class ExitedNotice(Message, frozen=True, kw_only=True):
     """Node to node: the sending process terminated (or never existed)."""
 
     pid: str

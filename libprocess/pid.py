@@ -7,6 +7,12 @@ import re
 _PID_PATTERN = re.compile(
     r"^(?P<name>[^@\s]+)@(?P<host>[^\s:@]+|\[[0-9a-fA-F:.]+\]):(?P<port>\d+)$"
 )
+# The same shape as one regular expression with the port's range written out (1-65535):
+# for schemas that validate a PID where it is decoded (msgspec.Meta(pattern=...)).
+PID_REGEX = (
+    r"^[^@\s]+@(?:[^\s:@]+|\[[0-9a-fA-F:.]+\]):"
+    r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$"
+)
 
 
 class PID:

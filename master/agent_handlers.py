@@ -11,6 +11,8 @@ REASON_SLAVE_REMOVED), its offers rescinded, every framework told.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
 from libprocess import PID, clock
@@ -23,7 +25,6 @@ from zmesos.protocol import (
     AgentInfo,
     AgentRegistered,
     AgentReregistered,
-    ExecutorInfo,
     Ping,
     Pong,
     Reason,
@@ -43,6 +44,7 @@ from zmesos.resources import (
     Resources,
     apply_checkpoint,
     checkpointed_part,
+    is_valid_role,
     without_checkpoint,
 )
 
@@ -59,7 +61,10 @@ class AgentHandlers(PartitionHandlers):
         existing = self.cluster.agents_by_pid.get(sender)
         if existing is not None:
             # A retry whose answer was lost: answer again, same id.
-            self.send(sender, AgentRegistered(existing.id, self.flags.agent_ping_timeout))
+            self.send(
+                sender,
+                AgentRegistered(agent_id=existing.id, ping_interval=self.flags.agent_ping_timeout),
+            )
             return
         if sender in self._admitting:
             self._drop(message, sender, "its admission is being written to the registry")
@@ -84,7 +89,9 @@ class AgentHandlers(PartitionHandlers):
         agent = MasterAgent(info.id, info, sender, total, registered_time=clock.now())
         self.cluster.add_agent(agent)
         self.link(sender)
-        self.send(sender, AgentRegistered(agent.id, self.flags.agent_ping_timeout))
+        self.send(
+            sender, AgentRegistered(agent_id=agent.id, ping_interval=self.flags.agent_ping_timeout)
+        )
         self._allocator_call(AllocatorProcess.add_agent, agent.id, total, {})
         self._start_pinging(agent)
         self.metrics["agent_registrations"] += 1
@@ -113,6 +120,10 @@ class AgentHandlers(PartitionHandlers):
             return
         if agent_id in self._admitting or agent_id in self._marking_unreachable:
             self._drop(message, sender, f"agent {agent_id} is being written to the registry")
+            return
+        problem = _reregistration_problem(message, self._parsed_resources)
+        if problem is not None:
+            self._drop(message, sender, problem, "invalid_messages")
             return
         total = self._agent_resources(sender, message.agent, message)
         if total is None:
@@ -190,7 +201,7 @@ class AgentHandlers(PartitionHandlers):
         channel) and answers TASK_LOST for a task it never received. Frameworks the
         master removed are shut down there.
         """
-        reported = {task.task_id for task in message.tasks}
+        reported = {record.task.task_id for record in message.tasks}
         staging: dict[str, list[TaskStatus]] = {}
         for task in list(agent.tasks.values()):
             if task.id in reported:
@@ -218,11 +229,13 @@ class AgentHandlers(PartitionHandlers):
             if framework is not None:
                 self._send_status(framework, status)
         for framework_id, statuses in staging.items():
-            self.send(agent.pid, ReconcileTasks(framework_id, tuple(statuses)))
+            self.send(
+                agent.pid, ReconcileTasks(framework_id=framework_id, statuses=tuple(statuses))
+            )
         removed = {framework.id for framework in self.cluster.completed_frameworks}
         for info in message.frameworks:
             if info.id in removed and info.id not in self.cluster.frameworks:
-                self.send(agent.pid, ShutdownFramework(info.id))
+                self.send(agent.pid, ShutdownFramework(framework_id=info.id))
 
     def _agent_reconnected(
         self, agent: MasterAgent, sender: PID, info: AgentInfo, total: Resources
@@ -245,11 +258,17 @@ class AgentHandlers(PartitionHandlers):
             agent.connected = True
             agent.active = True
             self._allocator_call(AllocatorProcess.activate_agent, agent.id)
-        self.send(sender, AgentReregistered(agent.id, self.flags.agent_ping_timeout))
+        self.send(
+            sender,
+            AgentReregistered(agent_id=agent.id, ping_interval=self.flags.agent_ping_timeout),
+        )
         for framework_id in agent.framework_ids():
             framework = self.cluster.frameworks.get(framework_id)
             if framework is not None and framework.connected and framework.pid is not None:
-                self.send(sender, UpdateFramework(framework_id, str(framework.pid)))
+                self.send(
+                    sender,
+                    UpdateFramework(framework_id=framework_id, framework_pid=str(framework.pid)),
+                )
         self.metrics["agent_reregistrations"] += 1
         self.log.info("agent_reregistered", agent_id=agent.id, agent=str(sender))
 
@@ -264,15 +283,12 @@ class AgentHandlers(PartitionHandlers):
         for framework_id, framework_info in infos.items():
             if framework_id not in self.cluster.frameworks:
                 self._recover_framework(framework_info, message.framework_pids.get(framework_id))
-        executors_by_id = {executor.executor_id: executor for executor in message.executors}
         reported: list[tuple[str, TaskInfo, TaskState]] = []
-        for index, task_info in enumerate(message.tasks):
-            framework_id = _task_framework(index, task_info, executors_by_id, message)
-            if framework_id not in self.cluster.frameworks:
-                self.log.warning("dropping_recovered_task", task_id=task_info.task_id)
+        for record in message.tasks:
+            if record.framework_id not in self.cluster.frameworks:
+                self.log.warning("dropping_recovered_task", task_id=record.task.task_id)
                 continue
-            state = TaskState(message.task_states.get(task_info.task_id, TaskState.STAGING))
-            reported.append((framework_id, task_info, state))
+            reported.append((record.framework_id, record.task, record.state))
         kept, shutdown = self._returning_tasks(agent.id, reported)
         for executor in message.executors:
             if executor.framework_id in self.cluster.frameworks and (
@@ -296,7 +312,10 @@ class AgentHandlers(PartitionHandlers):
             # One sum a framework, not one a task: 100,000 tasks re-register after a failover.
             agent.charge(framework_id, Resources(charged))
         self.link(sender)
-        self.send(sender, AgentReregistered(agent.id, self.flags.agent_ping_timeout))
+        self.send(
+            sender,
+            AgentReregistered(agent_id=agent.id, ping_interval=self.flags.agent_ping_timeout),
+        )
         self._shutdown_frameworks_on(agent, shutdown)
         self._allocator_call(
             AllocatorProcess.add_agent, agent.id, total, dict(agent.used_by_framework)
@@ -391,17 +410,36 @@ class AgentHandlers(PartitionHandlers):
         self.metrics["agent_removals"] += 1
 
 
-def _task_framework(
-    index: int, task: TaskInfo, executors: dict[str, ExecutorInfo], message: ReregisterAgent
-) -> str:
-    """The framework of a task reported by a re-registering agent."""
-    if index < len(message.task_framework_ids) and message.task_framework_ids[index]:
-        return message.task_framework_ids[index]
-    if task.executor is not None and task.executor.framework_id:
-        return task.executor.framework_id
-    executor = executors.get(task.executor.executor_id if task.executor else task.task_id)
-    if executor is not None and executor.framework_id:
-        return executor.framework_id
-    if len(message.frameworks) == 1:
-        return message.frameworks[0].id
-    return ""
+def _reregistration_problem(
+    message: ReregisterAgent, parse: Callable[[tuple[Resource, ...]], Resources]
+) -> str | None:
+    """Why a re-registration cannot be taken as a whole, checked before anything changes.
+
+    Decoding has checked types, states and PIDs; these are the rules across fields.
+    """
+    frameworks: set[str] = set()
+    for info in message.frameworks:
+        if not info.id:
+            return f"framework {info.name!r} has no id"
+        bad_roles = [role for role in info.roles if not is_valid_role(role)]
+        if bad_roles:
+            return f"framework {info.id} has invalid roles {bad_roles}"
+        frameworks.add(info.id)
+    seen: set[tuple[str, str]] = set()
+    for record in message.tasks:
+        key = (record.framework_id, record.task.task_id)
+        if not record.framework_id or not record.task.task_id:
+            return f"task {record.task.task_id!r} of framework {record.framework_id!r} lacks an id"
+        if key in seen:
+            return (
+                f"task {record.task.task_id} of framework {record.framework_id} is reported twice"
+            )
+        seen.add(key)
+        try:
+            parse(record.task.resources)
+        except ResourcesError as error:
+            return f"task {record.task.task_id} has invalid resources: {error}"
+    for executor in message.executors:
+        if not executor.executor_id or not executor.framework_id:
+            return f"executor {executor.executor_id!r} lacks an id or its framework's id"
+    return None

@@ -358,7 +358,7 @@ class MasterBase(Process):
         self.metrics["offers_rescinded"] += 1
         framework = self.cluster.frameworks.get(outstanding.framework_id)
         if notify and framework is not None and framework.connected and framework.pid:
-            self.send(framework.pid, RescindResourceOffer(outstanding.id))
+            self.send(framework.pid, RescindResourceOffer(offer_id=outstanding.id))
         if recover:
             self._recover(
                 outstanding.framework_id,
@@ -425,7 +425,7 @@ class MasterBase(Process):
         for agent_id in self._agents_of(framework):
             agent = self.cluster.agents.get(agent_id)
             if agent is not None:
-                self.send(agent.pid, ShutdownFramework(framework.id))
+                self.send(agent.pid, ShutdownFramework(framework_id=framework.id))
         for task in list(framework.tasks.values()):
             if not task.state.terminal:  # a terminal one only waited for its acknowledgement
                 status = self._master_status(

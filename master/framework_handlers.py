@@ -54,7 +54,7 @@ class FrameworkHandlers(MasterBase):
         existing = self.cluster.frameworks_by_pid.get(sender)
         if existing is not None:
             # A retry whose answer was lost: answer again, same id.
-            self.send(sender, FrameworkRegistered(existing.id, self.info))
+            self.send(sender, FrameworkRegistered(framework_id=existing.id, master=self.info))
             return
         info = message.framework
         problem = self._check_framework_info(info)
@@ -69,7 +69,7 @@ class FrameworkHandlers(MasterBase):
         framework = MasterFramework(framework_id, info, sender, registered_time=clock.now())
         self.cluster.add_framework(framework)
         self.link(sender)
-        self.send(sender, FrameworkRegistered(framework_id, self.info))
+        self.send(sender, FrameworkRegistered(framework_id=framework_id, master=self.info))
         self._allocator_call(
             AllocatorProcess.add_framework, framework_id, framework.roles, {}, True, info
         )
@@ -109,9 +109,9 @@ class FrameworkHandlers(MasterBase):
     def _answer_reregistration(self, pid: PID, framework_id: str, failover: bool) -> None:
         """A failed-over scheduler hears `registered`, a reconnected one `reregistered`."""
         if failover:
-            self.send(pid, FrameworkRegistered(framework_id, self.info))
+            self.send(pid, FrameworkRegistered(framework_id=framework_id, master=self.info))
         else:
-            self.send(pid, FrameworkReregistered(framework_id, self.info))
+            self.send(pid, FrameworkReregistered(framework_id=framework_id, master=self.info))
 
     def _framework_reconnected(
         self, framework: MasterFramework, info: FrameworkInfo, pid: PID, failover: bool
@@ -151,7 +151,9 @@ class FrameworkHandlers(MasterBase):
         for agent_id in self._agents_of(framework):
             agent = self.cluster.agents.get(agent_id)
             if agent is not None:
-                self.send(agent.pid, UpdateFramework(framework.id, str(pid)))
+                self.send(
+                    agent.pid, UpdateFramework(framework_id=framework.id, framework_pid=str(pid))
+                )
         self.log.info("framework_reregistered", framework_id=framework.id, scheduler=str(pid))
 
     def update_framework_info(

@@ -72,7 +72,7 @@ def _operation(kind: OperationType, field: str, fields: dict[str, Any]) -> tuple
         raise _BadRequest(str(error)) from None
     if not resources:
         raise _BadRequest(f"{field!r} names no resources")
-    return agent_id, Operation(kind, resources=tuple(resources.to_list()))
+    return agent_id, Operation(type=kind, resources=tuple(resources.to_list()))
 
 
 def add_volume_routes(app: web.Application, master_pid: PID, node: Node) -> None:

@@ -89,7 +89,7 @@ class OfferHandlers(MasterBase):
             framework = self.cluster.frameworks[framework_id]
             assert framework.pid is not None
             self.metrics["offers_sent"] += len(offers)
-            self.send(framework.pid, ResourceOffers(tuple(offers)))
+            self.send(framework.pid, ResourceOffers(offers=tuple(offers)))
 
     def _offer_timed_out(self, offer_id: str) -> None:
         outstanding = self.offers.get(offer_id)

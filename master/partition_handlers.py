@@ -121,7 +121,7 @@ class PartitionHandlers(MasterBase):
         self._allocator_call(AllocatorProcess.remove_agent, agent.id)
         for framework in self.cluster.frameworks.values():
             if framework.connected and framework.pid is not None:
-                self.send(framework.pid, LostAgent(agent.id))
+                self.send(framework.pid, LostAgent(agent_id=agent.id))
 
     def _reregistration_timed_out(self) -> None:
         """agent_reregister_timeout after recovery: agents of the registry that did not
@@ -244,7 +244,7 @@ class PartitionHandlers(MasterBase):
             self.log.info(
                 "killing_tasks_of_returning_agent", agent_id=agent.id, framework_id=framework_id
             )
-            self.send(agent.pid, ShutdownFramework(framework_id))
+            self.send(agent.pid, ShutdownFramework(framework_id=framework_id))
 
 
 def _gone_state(framework: MasterFramework | None) -> TaskState:

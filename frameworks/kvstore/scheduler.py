@@ -126,11 +126,11 @@ class KeyValueScheduler(Scheduler):
             resources=tuple(task_resources.to_list()),
             command=CommandInfo(value=command),
         )
-        operations = [Operation(OperationType.LAUNCH, tasks=(task,))]
+        operations = [Operation(type=OperationType.LAUNCH, tasks=(task,))]
         if first:
             operations[:0] = [
-                Operation(OperationType.RESERVE, resources=tuple(self.reserved.to_list())),
-                Operation(OperationType.CREATE, resources=(self.volume,)),
+                Operation(type=OperationType.RESERVE, resources=tuple(self.reserved.to_list())),
+                Operation(type=OperationType.CREATE, resources=(self.volume,)),
             ]
         host = offer.hostname if self.bind == "0.0.0.0" else self.bind
         self._endpoints[task_id] = (host, port)

@@ -84,13 +84,18 @@ class FakeMaster(Process):
         self.record(sender, message)
         if self.answer:
             self.agent = sender
-            self.send(sender, AgentRegistered(self.agent_id, self.ping_interval))
+            self.send(
+                sender, AgentRegistered(agent_id=self.agent_id, ping_interval=self.ping_interval)
+            )
 
     def on_reregister(self, sender: PID, message: ReregisterAgent) -> None:
         self.record(sender, message)
         if self.answer:
             self.agent = sender
-            self.send(sender, AgentReregistered(message.agent.id, self.ping_interval))
+            self.send(
+                sender,
+                AgentReregistered(agent_id=message.agent.id, ping_interval=self.ping_interval),
+            )
 
     def on_update(self, sender: PID, message: StatusUpdateMessage) -> None:
         self.record(sender, message)
@@ -139,20 +144,30 @@ class FakeMaster(Process):
 
     def run_task(self, task: TaskInfo, framework: FrameworkInfo = FRAMEWORK) -> None:
         assert self.agent is not None
-        self.send(self.agent, RunTask(framework, SCHEDULER_PID, task))
+        self.send(self.agent, RunTask(framework=framework, framework_pid=SCHEDULER_PID, task=task))
 
     def kill_task(self, task_id: str, grace: float | None = None, framework_id: str = "") -> None:
         assert self.agent is not None
         framework_id = framework_id or FRAMEWORK.id
-        self.send(self.agent, KillTask(framework_id, task_id, self.agent_id, grace))
+        self.send(
+            self.agent,
+            KillTask(
+                framework_id=framework_id,
+                task_id=task_id,
+                agent_id=self.agent_id,
+                grace_period_seconds=grace,
+            ),
+        )
 
     def shutdown_framework(self, framework_id: str = FRAMEWORK.id) -> None:
         assert self.agent is not None
-        self.send(self.agent, ShutdownFramework(framework_id))
+        self.send(self.agent, ShutdownFramework(framework_id=framework_id))
 
     def framework_message(self, executor_id: str, data: bytes) -> None:
         assert self.agent is not None
-        message = FrameworkToExecutor(self.agent_id, FRAMEWORK.id, executor_id, data)
+        message = FrameworkToExecutor(
+            agent_id=self.agent_id, framework_id=FRAMEWORK.id, executor_id=executor_id, data=data
+        )
         self.send(self.agent, message)
 
     def ping(self, connected: bool = True) -> None:
@@ -168,7 +183,7 @@ def command_task(
         task_id=task_id,
         agent_id="agent-1",
         command=CommandInfo(value=command, shell=shell),
-        kill_policy=KillPolicy(kill_grace) if kill_grace is not None else None,
+        kill_policy=KillPolicy(grace_period_seconds=kill_grace) if kill_grace is not None else None,
     )
 
 

@@ -77,8 +77,8 @@ async def test_agent_reconcile_answers_lost_for_a_task_it_never_received(tmp_pat
 
         intruder = FakeMaster(name="intruder")
         node.spawn(intruder)
-        intruder.send(agent.pid, ReconcileTasks(FRAMEWORK.id, asked))
-        master.send(agent.pid, ReconcileTasks(FRAMEWORK.id, asked))
+        intruder.send(agent.pid, ReconcileTasks(framework_id=FRAMEWORK.id, statuses=asked))
+        master.send(agent.pid, ReconcileTasks(framework_id=FRAMEWORK.id, statuses=asked))
         await master.wait_for(lambda: master.terminal("ghost"))
 
         [update] = master.updates

@@ -106,7 +106,7 @@ async def test_agent_ignores_registration_answers_from_others(tmp_path):
         node.spawn(impostor)
         agent = Agent(flags_for(node, tmp_path))
         agent_pid = node.spawn(agent)
-        impostor.send(agent_pid, AgentRegistered("agent-x"))
+        impostor.send(agent_pid, AgentRegistered(agent_id="agent-x"))
         await settle()
         assert not agent.connected and agent.metrics["invalid_messages"] == 1
 
@@ -129,9 +129,10 @@ async def test_agent_reregisters_with_its_tasks_when_the_master_returns(tmp_path
 
         [message] = second.of_type(ReregisterAgent)
         assert message.agent.id == "agent-1"
-        assert [task.task_id for task in message.tasks] == ["t1"]
-        assert message.task_states == {"t1": "TASK_RUNNING"}
-        assert message.task_framework_ids == ("framework-1",)
+        [reported] = message.tasks
+        assert reported.task.task_id == "t1"
+        assert reported.state is TaskState.RUNNING
+        assert reported.framework_id == "framework-1"
         assert [framework.id for framework in message.frameworks] == ["framework-1"]
         assert message.executors == ()  # command executors are the agent's own
         assert not second.of_type(RegisterAgent)

@@ -230,7 +230,9 @@ async def test_agent_many_agents_share_one_node(tmp_path):
 
         for index, agent in enumerate(agents):
             task = command_task(f"t{index}", f"echo {agent.agent_id}")
-            master.send(agent.pid, RunTask(FRAMEWORK, SCHEDULER_PID, task))
+            master.send(
+                agent.pid, RunTask(framework=FRAMEWORK, framework_pid=SCHEDULER_PID, task=task)
+            )
         await master.wait_for(lambda: all(master.terminal(f"t{index}") for index in range(3)))
 
         for index, agent in enumerate(agents):

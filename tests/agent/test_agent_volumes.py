@@ -26,7 +26,7 @@ RESERVED_CPU = f"cpus{DB}:1"
 
 def _checkpoint(master: FakeMaster, text: str) -> None:
     assert master.agent is not None
-    master.send(master.agent, CheckpointResources(tuple(Resources.parse(text).to_list())))
+    master.send(master.agent, CheckpointResources(resources=tuple(Resources.parse(text).to_list())))
 
 
 def _volume_task(task_id: str, command: str, volumes: str):
@@ -145,7 +145,9 @@ async def test_agent_volumes_checkpoint_not_from_the_master_is_dropped(tmp_path)
         intruder = FakeMaster(name="intruder")
         node.spawn(intruder)
         assert master.agent is not None
-        intruder.send(master.agent, CheckpointResources(tuple(Resources.parse(RW).to_list())))
+        intruder.send(
+            master.agent, CheckpointResources(resources=tuple(Resources.parse(RW).to_list()))
+        )
         await master.wait_for(lambda: agent.metrics["invalid_messages"] == 1)
         assert not paths.resources_info_path(tmp_path).exists()
 

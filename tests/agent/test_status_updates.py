@@ -152,7 +152,11 @@ async def test_status_updates_refuse_wrong_acknowledgements_and_updates_without_
         assert host.manager.acknowledge("f1", "t9", running.uuid) is None  # no such stream
         assert host.manager.pending("f1", "t1") == (running, finished)
         with pytest.raises(StatusUpdateError):
-            host.manager.update(StatusUpdate("f1", TaskStatus("t2", TaskState.RUNNING)))
+            host.manager.update(
+                StatusUpdate(
+                    framework_id="f1", status=TaskStatus(task_id="t2", state=TaskState.RUNNING)
+                )
+            )
 
 
 async def test_status_updates_pause_holds_and_resume_resends_heads():

@@ -82,7 +82,12 @@ async def test_v1_executor_runs_tasks_with_reliable_updates_messages_and_kill(tm
         assert finished is not None and finished.status.source is Source.EXECUTOR
         assert finished.uuid is not None  # reliable: acknowledged by the scheduler side
 
-        master.send(master.agent, FrameworkToExecutor("agent-1", FRAMEWORK_ID, "v1", b"ping"))
+        master.send(
+            master.agent,
+            FrameworkToExecutor(
+                agent_id="agent-1", framework_id=FRAMEWORK_ID, executor_id="v1", data=b"ping"
+            ),
+        )
         await master.wait_for(lambda: master.of_type(ExecutorToFramework))
         assert master.of_type(ExecutorToFramework)[0].data == b"echo:ping"
 

@@ -43,7 +43,9 @@ async def launch(
     driver = ExecutorDriver(executor, environment(node, sandbox=str(sandbox)))
     node.spawn(driver)
     await agent.wait_for(lambda: driver.connected)
-    agent.send(driver.pid, RunTask(framework, "scheduler@h:1", task_info))
+    agent.send(
+        driver.pid, RunTask(framework=framework, framework_pid="scheduler@h:1", task=task_info)
+    )
     return agent, driver, executor
 
 
@@ -90,7 +92,7 @@ async def test_command_executor_kill_sends_term_then_killed(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
         agent, driver, _ = await launch(node, tmp_path, task(CommandInfo(value="sleep 60")))
         await agent.wait_for(lambda: TaskState.RUNNING in agent.states())
-        agent.send(driver.pid, KillTask("f1", "t1", "a1"))
+        agent.send(driver.pid, KillTask(framework_id="f1", task_id="t1", agent_id="a1"))
         await asyncio.wait_for(driver.join(), 20)
         assert agent.states() == [*RUNNING_THEN, TaskState.KILLED]
         assert last_message(agent) == "Command terminated by signal SIGTERM"
@@ -103,7 +105,7 @@ async def test_command_executor_kill_policy_grace_then_sigkill(tmp_path):
         capable = FrameworkInfo(user="u", name="f", id="f1", capabilities=("TASK_KILLING_STATE",))
         agent, driver, _ = await launch(node, tmp_path, info, framework=capable)
         await agent.wait_for(lambda: (tmp_path / "ready").exists())
-        agent.send(driver.pid, KillTask("f1", "t1", "a1"))
+        agent.send(driver.pid, KillTask(framework_id="f1", task_id="t1", agent_id="a1"))
         await asyncio.wait_for(driver.join(), 20)
         assert agent.states() == [*RUNNING_THEN, TaskState.KILLING, TaskState.KILLED]
         assert last_message(agent) == "Command terminated by signal SIGKILL"
@@ -121,7 +123,14 @@ async def test_command_executor_shutdown_kills_the_task(tmp_path):
 async def test_command_executor_refuses_a_second_task(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
         agent, driver, _ = await launch(node, tmp_path, task(CommandInfo(value="sleep 60")))
-        agent.send(driver.pid, RunTask(FRAMEWORK, "scheduler@h:1", task(CommandInfo("true"), "t2")))
+        agent.send(
+            driver.pid,
+            RunTask(
+                framework=FRAMEWORK,
+                framework_pid="scheduler@h:1",
+                task=task(CommandInfo(value="true"), "t2"),
+            ),
+        )
         await agent.wait_for(
             lambda: any(m.update.status.task_id == "t2" for m in agent.of_type(StatusUpdateMessage))
         )
@@ -131,7 +140,7 @@ async def test_command_executor_refuses_a_second_task(tmp_path):
             if m.update.status.task_id == "t2"
         ]
         assert refusal.state is TaskState.FAILED
-        agent.send(driver.pid, KillTask("f1", "t1", "a1"))
+        agent.send(driver.pid, KillTask(framework_id="f1", task_id="t1", agent_id="a1"))
         await asyncio.wait_for(driver.join(), 20)
 
 

@@ -77,9 +77,11 @@ class FakeAgent(Process):
         if isinstance(message, StatusUpdateMessage) and self.auto_ack:
             self.acknowledge(message)
         if isinstance(message, RegisterExecutor) and self.answer:
-            self.send(sender, ExecutorRegistered(EXECUTOR, self.framework, AGENT))
+            self.send(
+                sender, ExecutorRegistered(executor=EXECUTOR, framework=self.framework, agent=AGENT)
+            )
         if isinstance(message, ReregisterExecutor) and self.answer:
-            self.send(sender, ExecutorReregistered(AGENT))
+            self.send(sender, ExecutorReregistered(agent=AGENT))
 
     def of_type(self, kind: type[Message]) -> list[Any]:
         return [message for _, message in self.received if isinstance(message, kind)]
@@ -178,10 +180,14 @@ async def test_executor_registers_runs_a_task_and_gets_acknowledgements():
         executor = Recording()
         agent, driver = start(node, executor)
         await settle()
-        assert agent.of_type(RegisterExecutor) == [RegisterExecutor("f1", "e1")]
+        assert agent.of_type(RegisterExecutor) == [
+            RegisterExecutor(framework_id="f1", executor_id="e1")
+        ]
         assert executor.calls == [("registered", EXECUTOR, FRAMEWORK, AGENT)]
 
-        agent.send(driver.pid, RunTask(FRAMEWORK, "scheduler@h:1", TASK))
+        agent.send(
+            driver.pid, RunTask(framework=FRAMEWORK, framework_pid="scheduler@h:1", task=TASK)
+        )
         await settle()
         [message] = agent.of_type(StatusUpdateMessage)
         update = message.update
@@ -206,11 +212,14 @@ async def test_executor_framework_messages_both_ways():
         executor = Recording()
         agent, driver = start(node, executor)
         await settle()
-        agent.send(driver.pid, FrameworkToExecutor("a1", "f1", "e1", b"hello"))
+        agent.send(
+            driver.pid,
+            FrameworkToExecutor(agent_id="a1", framework_id="f1", executor_id="e1", data=b"hello"),
+        )
         await settle()
         assert ("framework_message", b"hello") in executor.calls
         assert agent.of_type(ExecutorToFramework) == [
-            ExecutorToFramework("a1", "f1", "e1", b"HELLO")
+            ExecutorToFramework(agent_id="a1", framework_id="f1", executor_id="e1", data=b"HELLO")
         ]
 
 
@@ -220,8 +229,11 @@ async def test_executor_kill_task_carries_the_grace_period_asked_for():
         executor = Recording()
         agent, driver = start(node, executor)
         await settle()
-        agent.send(driver.pid, KillTask("f1", "t1", "a1", 0.5))
-        agent.send(driver.pid, KillTask("f1", "t2", "a1"))
+        agent.send(
+            driver.pid,
+            KillTask(framework_id="f1", task_id="t1", agent_id="a1", grace_period_seconds=0.5),
+        )
+        agent.send(driver.pid, KillTask(framework_id="f1", task_id="t2", agent_id="a1"))
         await settle()
         assert ("kill_task", "t1", 0.5) in executor.calls
         assert ("kill_task", "t2", None) in executor.calls
@@ -297,7 +309,9 @@ async def test_executor_with_checkpoint_reregisters_and_resends_unacknowledged_u
         executor = Recording()
         agent, driver = start(node, executor, checkpoint=True, recovery_timeout=60.0)
         await settle()
-        agent.send(driver.pid, RunTask(FRAMEWORK, "scheduler@h:1", TASK))
+        agent.send(
+            driver.pid, RunTask(framework=FRAMEWORK, framework_pid="scheduler@h:1", task=TASK)
+        )
         await settle()
         [unacknowledged] = agent.of_type(StatusUpdateMessage)
 
@@ -323,7 +337,9 @@ async def test_executor_reconnect_from_a_restarted_agent_at_a_new_address():
         executor = Recording()
         agent, driver = start(node, executor, checkpoint=True, recovery_timeout=60.0)
         await settle()
-        agent.send(driver.pid, RunTask(FRAMEWORK, "scheduler@h:1", TASK))
+        agent.send(
+            driver.pid, RunTask(framework=FRAMEWORK, framework_pid="scheduler@h:1", task=TASK)
+        )
         await settle()
         [unacknowledged] = agent.of_type(StatusUpdateMessage)
         node.terminate(agent.pid)
@@ -381,7 +397,10 @@ async def test_executor_cannot_send_staging_and_callback_errors_reach_error():
         await settle()
         with pytest.raises(ValueError, match="TASK_STAGING"):
             driver.send_status_update(TaskStatus(task_id="t1", state=TaskState.STAGING))
-        agent.send(driver.pid, FrameworkToExecutor("a1", "f1", "e1", b"x"))
+        agent.send(
+            driver.pid,
+            FrameworkToExecutor(agent_id="a1", framework_id="f1", executor_id="e1", data=b"x"),
+        )
         await settle()
         assert executor.calls[-1] == ("error", "framework_message raised RuntimeError: boom")
         assert not driver.terminated

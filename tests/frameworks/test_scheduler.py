@@ -57,9 +57,11 @@ class FakeMaster(Process):
         if self.silent:
             return
         if isinstance(message, RegisterFramework):
-            self.send(sender, FrameworkRegistered("F1", self.info()))
+            self.send(sender, FrameworkRegistered(framework_id="F1", master=self.info()))
         elif isinstance(message, ReregisterFramework):
-            self.send(sender, FrameworkReregistered(message.framework.id, self.info()))
+            self.send(
+                sender, FrameworkReregistered(framework_id=message.framework.id, master=self.info())
+            )
 
     def of(self, kind: type) -> list:
         return [m for _, m in self.received if isinstance(m, kind)]
@@ -107,9 +109,10 @@ INFO = FrameworkInfo(user="u", name="n")
 
 
 def _update(task_id: str, state: TaskState, uuid: bytes | None = b"u" * 16) -> StatusUpdateMessage:
-    status = TaskStatus(task_id, state, uuid=uuid)
+    status = TaskStatus(task_id=task_id, state=state, uuid=uuid)
     return StatusUpdateMessage(
-        update=StatusUpdate("F1", status, agent_id="A1", uuid=uuid), pid="agent@h:1"
+        update=StatusUpdate(framework_id="F1", status=status, agent_id="A1", uuid=uuid),
+        pid="agent@h:1",
     )
 
 
@@ -175,11 +178,11 @@ async def test_scheduler_callbacks_for_every_master_message():
         master, calls, driver = await _registered(node)
         offer = Offer(id="O1", framework_id="F1", agent_id="A1", hostname="h", resources=())
         for message in (
-            ResourceOffers((offer,)),
-            RescindResourceOffer("O1"),
-            ExecutorToFramework("A1", "F1", "E1", b"hi"),
-            LostAgent("A1"),
-            ExitedExecutor("A1", "F1", "E1", 7),
+            ResourceOffers(offers=(offer,)),
+            RescindResourceOffer(offer_id="O1"),
+            ExecutorToFramework(agent_id="A1", framework_id="F1", executor_id="E1", data=b"hi"),
+            LostAgent(agent_id="A1"),
+            ExitedExecutor(agent_id="A1", framework_id="F1", executor_id="E1", status=7),
         ):
             master.send(driver.pid, message)
         await settle()
@@ -248,7 +251,7 @@ async def test_scheduler_drops_messages_not_from_its_master():
         _master, calls, driver = await _registered(node)
         impostor = node.spawn(Process())
         node.send(impostor, driver.pid, _update("t1", TaskState.RUNNING))
-        node.send(impostor, driver.pid, FrameworkError("go away"))
+        node.send(impostor, driver.pid, FrameworkError(message="go away"))
         await settle()
         assert calls.calls == [("registered", "F1")]
         assert driver.status == DriverStatus.RUNNING
@@ -296,7 +299,7 @@ async def test_scheduler_launch_while_disconnected_reports_tasks_lost():
         driver = SchedulerDriver(calls, INFO, master.pid)
         node.spawn(driver)
         await settle()
-        task = TaskInfo(name="t", task_id="t", agent_id="A1", command=CommandInfo("true"))
+        task = TaskInfo(name="t", task_id="t", agent_id="A1", command=CommandInfo(value="true"))
         driver.launch_tasks(["O1"], [task])
         await settle()
         assert calls.calls == [("status", "t", TaskState.LOST)]
@@ -306,7 +309,7 @@ async def test_scheduler_error_aborts_the_driver():
     clock.pause()
     async with Node() as node:
         master, calls, driver = await _registered(node)
-        master.send(driver.pid, FrameworkError("refused"))
+        master.send(driver.pid, FrameworkError(message="refused"))
         assert await driver.join() == DriverStatus.ABORTED
         assert calls.calls[-1] == ("error", "refused")
 

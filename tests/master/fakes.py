@@ -26,6 +26,7 @@ from zmesos.protocol import (
     Ping,
     Pong,
     RegisterAgent,
+    ReportedTask,
     ReregisterAgent,
     RunTask,
     ShutdownAgent,
@@ -83,7 +84,7 @@ class FakeAgent(Process):
         self.install(ShutdownAgent, self._shutdown)
         self.install(CheckpointResources, self._checkpoint)
         if self.register:
-            self.send(self.master, RegisterAgent(self.info()))
+            self.send(self.master, RegisterAgent(agent=self.info()))
 
     def info(self) -> AgentInfo:
         return AgentInfo(
@@ -91,10 +92,10 @@ class FakeAgent(Process):
         )
 
     def registration(self) -> RegisterAgent:
-        return RegisterAgent(self.info())
+        return RegisterAgent(agent=self.info())
 
-    def reregister(self, tasks: tuple[TaskInfo, ...] = (), **fields: object) -> None:
-        self.send(self.master, ReregisterAgent(self.info(), tasks=tasks, **fields))  # type: ignore[arg-type]
+    def reregister(self, tasks: tuple[ReportedTask, ...] = (), **fields: object) -> None:
+        self.send(self.master, ReregisterAgent(agent=self.info(), tasks=tasks, **fields))  # type: ignore[arg-type]
 
     def _registered(self, sender: PID, message: AgentRegistered | AgentReregistered) -> None:
         self.agent_id = message.agent_id
@@ -147,10 +148,26 @@ class FakeAgent(Process):
         return uuid
 
     def executor_message(self, framework_id: str, executor_id: str, data: bytes) -> None:
-        self.send(self.master, ExecutorToFramework(self.agent_id, framework_id, executor_id, data))
+        self.send(
+            self.master,
+            ExecutorToFramework(
+                agent_id=self.agent_id,
+                framework_id=framework_id,
+                executor_id=executor_id,
+                data=data,
+            ),
+        )
 
     def executor_exited(self, framework_id: str, executor_id: str, status: int = 0) -> None:
-        self.send(self.master, ExitedExecutor(self.agent_id, framework_id, executor_id, status))
+        self.send(
+            self.master,
+            ExitedExecutor(
+                agent_id=self.agent_id,
+                framework_id=framework_id,
+                executor_id=executor_id,
+                status=status,
+            ),
+        )
 
 
 class Recorder(Scheduler):

@@ -157,22 +157,31 @@ async def test_master_hostile_messages_are_dropped_counted_and_the_master_serves
         bad_cpus = Resource(name="cpus", type="SCALAR", scalar=-4.0)
         hostile = [
             # Wrong field types: refused by the node's decoder.
-            _frame(rogue, AcceptOffers(framework_id, (offer.id,)), body={"framework_id": 7}),
+            _frame(
+                rogue,
+                AcceptOffers(framework_id=framework_id, offer_ids=(offer.id,)),
+                body={"framework_id": 7},
+            ),
             # Well-formed, but the sender is not the framework's scheduler.
-            _frame(rogue, AcceptOffers(framework_id, (offer.id,))),
-            _frame(rogue, KillTask(framework_id, "t1")),
+            _frame(rogue, AcceptOffers(framework_id=framework_id, offer_ids=(offer.id,))),
+            _frame(rogue, KillTask(framework_id=framework_id, task_id="t1")),
             # A status update from something that is not a registered agent.
             _frame(
                 rogue,
                 StatusUpdateMessage(
-                    update=StatusUpdate(framework_id, TaskStatus("t1", TaskState.FAILED))
+                    update=StatusUpdate(
+                        framework_id=framework_id,
+                        status=TaskStatus(task_id="t1", state=TaskState.FAILED),
+                    )
                 ),
             ),
             # An agent with negative resources; a framework with a NaN failover timeout.
             _frame(rogue, RegisterAgent(agent=_agent_info(bad_cpus))),
             _frame(
                 rogue,
-                RegisterFramework(FrameworkInfo(user="x", name="x", failover_timeout=math.nan)),
+                RegisterFramework(
+                    framework=FrameworkInfo(user="x", name="x", failover_timeout=math.nan)
+                ),
             ),
         ]
         context = zmq.Context.instance()

@@ -7,7 +7,7 @@ from libprocess import Node, clock
 from libprocess.testing import settle
 from master import Master, MasterFlags
 from tests.master.fakes import Recorder, command_task, framework_info, start_cluster
-from zmesos.protocol import Reason, Source, TaskState
+from zmesos.protocol import Reason, ReportedTask, Source, TaskState
 
 
 async def _advance(seconds: float, step: float = 1.0) -> None:
@@ -201,11 +201,11 @@ async def test_master_restart_frameworks_and_agents_reregister_with_their_tasks(
         new_master = Master(MasterFlags(master_id="N"))
         assert node.spawn(new_master) == cluster.master_pid
         cluster.agent.reregister(
-            tasks=(run.task,),
-            task_states={"t1": "TASK_RUNNING"},
+            tasks=(
+                ReportedTask(framework_id=framework_id, task=run.task, state=TaskState.RUNNING),
+            ),
             frameworks=(run.framework,),
             framework_pids={framework_id: run.framework_pid},
-            task_framework_ids=(framework_id,),
         )
         await _advance(2.5)  # the driver's registration retry
         assert cluster.scheduler.events[-1][0] in {"reregistered", "offers"}
@@ -253,7 +253,11 @@ async def test_master_repeated_reregistration_from_the_same_scheduler_keeps_its_
         cluster = await start_cluster(node)
         [offer] = list(cluster.scheduler.offers.values())
         info = framework_info(id=cluster.scheduler.framework_id)
-        node.send(cluster.driver.pid, cluster.master_pid, ReregisterFramework(info, failover=False))
+        node.send(
+            cluster.driver.pid,
+            cluster.master_pid,
+            ReregisterFramework(framework=info, failover=False),
+        )
         await settle()
         assert offer.id in cluster.master.offers
         assert cluster.scheduler.rescinded == []
@@ -285,7 +289,9 @@ async def test_master_unregister_agent_removes_it_at_once():
 
         cluster = await start_cluster(node)
         await _launch(cluster, "t1")
-        node.send(cluster.agent.pid, cluster.master_pid, UnregisterAgent(cluster.agent.agent_id))
+        node.send(
+            cluster.agent.pid, cluster.master_pid, UnregisterAgent(agent_id=cluster.agent.agent_id)
+        )
         await settle()
         assert cluster.master.cluster.agents == {}
         assert cluster.scheduler.lost_agents == [cluster.agent.agent_id]
@@ -298,7 +304,10 @@ async def test_master_known_agent_reregistering_without_a_task_loses_it():
         cluster = await start_cluster(node)
         await _launch(cluster, "kept", "gone")
         [kept, _] = [run.task for run in cluster.agent.launched]
-        cluster.agent.reregister(tasks=(kept,))
+        framework_id = cluster.scheduler.framework_id
+        cluster.agent.reregister(
+            tasks=(ReportedTask(framework_id=framework_id, task=kept, state=TaskState.RUNNING),)
+        )
         await settle()
         [lost] = [s for s in cluster.scheduler.statuses if s.task_id == "gone"][-1:]
         assert lost.state == TaskState.LOST and lost.reason == Reason.TASK_UNKNOWN
@@ -316,6 +325,11 @@ async def test_master_agent_reporting_a_removed_framework_is_told_to_shut_it_dow
         cluster.driver.stop()
         await settle()
         cluster.agent.shutdown_frameworks.clear()
-        cluster.agent.reregister(tasks=(run.task,), frameworks=(run.framework,))
+        cluster.agent.reregister(
+            tasks=(
+                ReportedTask(framework_id=framework_id, task=run.task, state=TaskState.RUNNING),
+            ),
+            frameworks=(run.framework,),
+        )
         await settle()
         assert cluster.agent.shutdown_frameworks == [framework_id]

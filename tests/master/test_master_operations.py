@@ -28,7 +28,7 @@ PLAIN_DISK = "disk(db DYNAMIC principal=p):500"
 
 
 def op(kind: OperationType, text: str = "", **fields: object) -> Operation:
-    return Operation(kind, resources=tuple(Resources.parse(text).to_list()), **fields)  # type: ignore[arg-type]
+    return Operation(type=kind, resources=tuple(Resources.parse(text).to_list()), **fields)  # type: ignore[arg-type]
 
 
 def offered(offer: Offer) -> Resources:
@@ -85,7 +85,7 @@ async def test_master_launch_uses_volume_created_in_same_accept_and_volume_retur
             [
                 op(OperationType.RESERVE, RESERVED),
                 op(OperationType.CREATE, VOLUME),
-                Operation(OperationType.LAUNCH, tasks=(task,)),
+                Operation(type=OperationType.LAUNCH, tasks=(task,)),
             ],
             Filters(refuse_seconds=0),
         )
@@ -143,12 +143,12 @@ async def test_master_grow_and_shrink_volume_keep_its_identity():
         volume = Resources.parse(VOLUME).to_list()[0]
         addition = Resources.parse("disk(db DYNAMIC principal=p):200").to_list()[0]
         offer = await _accept(
-            cluster, [Operation(OperationType.GROW_VOLUME, volume=volume, addition=addition)]
+            cluster, [Operation(type=OperationType.GROW_VOLUME, volume=volume, addition=addition)]
         )
         [grown] = offered(offer).persistent_volumes()
         assert grown.scalar == 700
         offer = await _accept(
-            cluster, [Operation(OperationType.SHRINK_VOLUME, volume=grown, subtract=600)]
+            cluster, [Operation(type=OperationType.SHRINK_VOLUME, volume=grown, subtract=600)]
         )
         [shrunk] = offered(offer).persistent_volumes()
         assert shrunk.scalar == 100
@@ -171,21 +171,21 @@ def _one(text: str) -> Resource:
 def _unreserved_volume() -> Operation:
     disk = DiskInfo(persistence_id="v2", container_path="data")
     return Operation(
-        OperationType.CREATE, resources=(Resource("disk", SCALAR, scalar=10.0, disk=disk),)
+        type=OperationType.CREATE, resources=(Resource("disk", SCALAR, scalar=10.0, disk=disk),)
     )
 
 
 def _negative_reserve() -> Operation:
     negative = msgspec.structs.replace(_one(f"cpus{DB}:1"), scalar=-1.0)
-    return Operation(OperationType.RESERVE, resources=(negative,))
+    return Operation(type=OperationType.RESERVE, resources=(negative,))
 
 
 def _shrink_all() -> Operation:
-    return Operation(OperationType.SHRINK_VOLUME, volume=_one(VOLUME), subtract=500)
+    return Operation(type=OperationType.SHRINK_VOLUME, volume=_one(VOLUME), subtract=500)
 
 
 def _grow_unreserved() -> Operation:
-    return Operation(OperationType.GROW_VOLUME, volume=_one(VOLUME), addition=_one("disk:10"))
+    return Operation(type=OperationType.GROW_VOLUME, volume=_one(VOLUME), addition=_one("disk:10"))
 
 
 REFUSALS = [
@@ -219,7 +219,9 @@ async def test_master_invalid_operation_is_refused_by_its_rule_and_nothing_else_
         before = await _reserved_with_volume(cluster)
         checkpoints = len(cluster.agent.checkpoints)
         task = command_task(before, "after", "cpus:0.5;mem:64")
-        after = await _accept(cluster, [make(), Operation(OperationType.LAUNCH, tasks=(task,))])
+        after = await _accept(
+            cluster, [make(), Operation(type=OperationType.LAUNCH, tasks=(task,))]
+        )
         metrics = cluster.master.metrics
         assert metrics[f"operations_refused/{rule}"] == 1
         assert metrics["operations_refused"] == 1
@@ -240,7 +242,7 @@ async def test_master_destroy_of_a_volume_in_use_is_refused():
             [
                 op(OperationType.RESERVE, RESERVED),
                 op(OperationType.CREATE, shared),
-                Operation(OperationType.LAUNCH, tasks=(task,)),
+                Operation(type=OperationType.LAUNCH, tasks=(task,)),
                 op(OperationType.DESTROY, shared),
             ],
         )
@@ -315,7 +317,7 @@ async def test_master_two_tasks_of_one_accept_share_a_volume_until_the_last_ends
             [
                 op(OperationType.RESERVE, RESERVED),
                 op(OperationType.CREATE, shared),
-                Operation(OperationType.LAUNCH, tasks=tasks),
+                Operation(type=OperationType.LAUNCH, tasks=tasks),
             ],
         )
         assert [run.task.task_id for run in cluster.agent.launched] == ["t1", "t2"]
@@ -349,7 +351,7 @@ async def test_master_task_using_a_refused_volume_fails_naming_the_rule():
             [
                 op(OperationType.RESERVE, RESERVED),
                 op(OperationType.CREATE, bad),
-                Operation(OperationType.LAUNCH, tasks=(task,)),
+                Operation(type=OperationType.LAUNCH, tasks=(task,)),
             ],
         )
         [status] = [s for s in cluster.scheduler.statuses if s.task_id == "t1"]

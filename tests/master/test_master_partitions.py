@@ -9,7 +9,7 @@ from libprocess.testing import settle
 from master import Master, MasterFlags
 from tests.master.fakes import Recorder, command_task, framework_info, start_cluster
 from tests.master.test_master_lifecycle import _advance
-from zmesos.protocol import Reason, ReregisterAgent, TaskState, TaskStatus
+from zmesos.protocol import Reason, ReportedTask, ReregisterAgent, TaskState, TaskStatus
 
 AWARE = framework_info("aware", capabilities=("PARTITION_AWARE",))
 
@@ -32,11 +32,12 @@ async def _two_frameworks(node: Node):
 def _reregistration(cluster, *task_ids: str) -> ReregisterAgent:
     launched = [run for run in cluster.agent.launched if run.task.task_id in task_ids]
     return ReregisterAgent(
-        cluster.agent.info(),
-        tasks=tuple(run.task for run in launched),
-        task_states={run.task.task_id: TaskState.RUNNING.value for run in launched},
+        agent=cluster.agent.info(),
+        tasks=tuple(
+            ReportedTask(framework_id=run.framework.id, task=run.task, state=TaskState.RUNNING)
+            for run in launched
+        ),
         frameworks=tuple({run.framework.id: run.framework for run in launched}.values()),
-        task_framework_ids=tuple(run.framework.id for run in launched),
     )
 
 

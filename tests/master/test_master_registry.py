@@ -13,7 +13,7 @@ from master import Master, MasterFlags
 from master.registry import InMemoryStore
 from tests.master.fakes import FakeAgent, Recorder, command_task, framework_info, start_cluster
 from tests.master.test_registry import GatedStore
-from zmesos.protocol import ReregisterAgent, TaskState
+from zmesos.protocol import ReportedTask, ReregisterAgent, TaskState
 
 
 async def _eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -45,9 +45,12 @@ async def test_master_restarted_with_the_same_id_never_reissues_agent_or_framewo
         cluster.agent.send(
             master_pid,
             ReregisterAgent(
-                info,
-                tasks=(task.task,),
-                task_states={"t1": TaskState.RUNNING.value},
+                agent=info,
+                tasks=(
+                    ReportedTask(
+                        framework_id=task.framework.id, task=task.task, state=TaskState.RUNNING
+                    ),
+                ),
                 frameworks=(task.framework,),
                 framework_pids={task.framework.id: task.framework_pid},
             ),
@@ -84,7 +87,7 @@ async def test_master_refuses_an_agent_while_the_registry_cannot_write_it():
 def agent_registration(agent: FakeAgent):
     from zmesos.protocol import RegisterAgent
 
-    return RegisterAgent(agent.info())
+    return RegisterAgent(agent=agent.info())
 
 
 async def test_master_holds_messages_until_the_registry_is_read_then_serves_them_in_order():

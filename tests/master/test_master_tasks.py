@@ -77,7 +77,8 @@ async def test_master_invalid_task_gets_task_error_and_valid_ones_still_launch()
         too_big = command_task(offer, "big", "cpus:100;mem:1")
         no_command = msgspec.structs.replace(command_task(offer, "empty"), command=CommandInfo())
         both = msgspec.structs.replace(
-            command_task(offer, "both"), executor=ExecutorInfo("e", command=CommandInfo("x"))
+            command_task(offer, "both"),
+            executor=ExecutorInfo(executor_id="e", command=CommandInfo(value="x")),
         )
         wrong_agent = msgspec.structs.replace(command_task(offer, "elsewhere"), agent_id="nope")
         good = command_task(offer, "good")
@@ -173,8 +174,8 @@ async def test_master_invalid_operation_is_refused_and_launch_proceeds():
     async with Node() as node:
         cluster = await start_cluster(node)
         [offer] = cluster.scheduler.take_offers()
-        reserve = Operation(OperationType.RESERVE, resources=offer.resources)
-        launch = Operation(OperationType.LAUNCH, tasks=(command_task(offer, "t1"),))
+        reserve = Operation(type=OperationType.RESERVE, resources=offer.resources)
+        launch = Operation(type=OperationType.LAUNCH, tasks=(command_task(offer, "t1"),))
         cluster.driver.accept([offer.id], [reserve, launch])
         await settle()
         assert [run.task.task_id for run in cluster.agent.launched] == ["t1"]
@@ -203,7 +204,10 @@ async def test_master_reconcile_explicit_and_implicit():
         cluster = await _launched(node, ("a", "b"))
         cluster.scheduler.statuses.clear()
         cluster.driver.reconcile_tasks(
-            [TaskStatus("a", TaskState.STAGING), TaskStatus("missing", TaskState.RUNNING)]
+            [
+                TaskStatus(task_id="a", state=TaskState.STAGING),
+                TaskStatus(task_id="missing", state=TaskState.RUNNING),
+            ]
         )
         await settle()
         answers = {s.task_id: s for s in cluster.scheduler.statuses}
@@ -248,8 +252,8 @@ async def test_master_custom_executor_resources_are_held_until_it_exits():
         cluster = await start_cluster(node, resources="cpus:2;mem:1024")
         [offer] = cluster.scheduler.take_offers()
         executor = ExecutorInfo(
-            "exec",
-            command=CommandInfo("run-executor"),
+            executor_id="exec",
+            command=CommandInfo(value="run-executor"),
             resources=tuple(Resources.parse("cpus:1;mem:512").to_list()),
         )
         task = msgspec.structs.replace(

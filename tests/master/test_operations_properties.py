@@ -44,18 +44,18 @@ def operations(draw: st.DrawFn) -> Operation:
         name = draw(st.sampled_from(["cpus", "disk", "mem"]))
         scalar = amount / 100 if name == "cpus" else amount
         text = f"{name}{reservation}:{scalar}"
-        return Operation(kind, resources=tuple(Resources.parse(text).to_list()))
+        return Operation(type=kind, resources=tuple(Resources.parse(text).to_list()))
     persistence_id = draw(st.sampled_from(["a", "b"]))
     path = draw(st.sampled_from(["data"] * 5 + ["../up"]))
     shared = "<SHARED>" if draw(st.integers(0, 4)) == 0 else ""
     text = f"disk{reservation}[{persistence_id}:{path} principal={principal}]{shared}:{amount}"
     [volume] = Resources.parse(text).to_list()
     if kind in (OperationType.CREATE, OperationType.DESTROY):
-        return Operation(kind, resources=(volume,))
+        return Operation(type=kind, resources=(volume,))
     if kind == OperationType.GROW_VOLUME:
         [addition] = Resources.parse(f"disk{reservation}:{amount // 2}").to_list()
-        return Operation(kind, volume=volume, addition=addition)
-    return Operation(kind, volume=volume, subtract=float(draw(st.integers(0, 300))))
+        return Operation(type=kind, volume=volume, addition=addition)
+    return Operation(type=kind, volume=volume, subtract=float(draw(st.integers(0, 300))))
 
 
 @settings(max_examples=60, deadline=None)
@@ -67,7 +67,7 @@ def test_operations_keep_master_agent_and_allocator_views_equal(sequence, rng):
     allocator.allocate(0.0)  # the framework now holds all it may: the offers of the Accepts
     total = FLAGS
     seed = Resources.parse("disk(db DYNAMIC principal=p):300;disk(db,db/x DYNAMIC principal=p):200")
-    first = Operation(OperationType.RESERVE, resources=tuple(seed.to_list()))
+    first = Operation(type=OperationType.RESERVE, resources=tuple(seed.to_list()))
     with tempfile.TemporaryDirectory() as work_dir:
         for operation in [first, *sequence]:
             held = allocator.agents["A"].holding("F")
@@ -77,11 +77,11 @@ def test_operations_keep_master_agent_and_allocator_views_equal(sequence, rng):
             volumes = list(total.persistent_volumes())
             reserved = [r for r in checkpointed_part(total) if not r.is_persistent_volume]
             if reserved and operation.type == OperationType.UNRESERVE and rng.random() < 0.7:
-                operation = Operation(operation.type, resources=(rng.choice(reserved),))
+                operation = Operation(type=operation.type, resources=(rng.choice(reserved),))
             elif volumes and operation.type in VOLUME_KINDS and rng.random() < 0.7:
                 volume = rng.choice(volumes)
                 operation = Operation(
-                    operation.type,
+                    type=operation.type,
                     resources=(volume,) if operation.type == OperationType.DESTROY else (),
                     volume=volume if operation.type != OperationType.DESTROY else None,
                     addition=Resource(

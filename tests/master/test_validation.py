@@ -81,7 +81,7 @@ def test_validation_task_valid_consumes_its_resources():
         (_task("t", agent_id="B"), "does not match offer's agent ID"),
         (_task("t", command=None), "at least one (but not both)"),
         (
-            _task("t", executor=ExecutorInfo("e", command=CommandInfo(value="x"))),
+            _task("t", executor=ExecutorInfo(executor_id="e", command=CommandInfo(value="x"))),
             "at least one (but not both)",
         ),
         (_task("t", command=CommandInfo(value="")), "empty value"),
@@ -100,13 +100,15 @@ def test_validation_task_duplicate_id_refused():
 
 def test_validation_task_invalid_resources_refused():
     bad = Resource(name="cpus", type="SCALAR", scalar=-1.0)
-    task = TaskInfo(name="t", task_id="t", agent_id="A", resources=(bad,), command=CommandInfo("x"))
+    task = TaskInfo(
+        name="t", task_id="t", agent_id="A", resources=(bad,), command=CommandInfo(value="x")
+    )
     assert "invalid resources" in _check(task).error
 
 
 def test_validation_task_new_executor_consumes_its_resources_known_one_does_not():
     executor = ExecutorInfo(
-        "e",
+        executor_id="e",
         command=CommandInfo(value="run-executor"),
         resources=tuple(Resources.parse("cpus:0.5;mem:32").to_list()),
     )
@@ -122,14 +124,14 @@ def test_validation_task_new_executor_consumes_its_resources_known_one_does_not(
 
 
 def test_validation_task_executor_differing_from_the_running_one_refused():
-    executor = ExecutorInfo("e", command=CommandInfo(value="one"))
-    other = ExecutorInfo("e", framework_id="F", command=CommandInfo(value="two"))
+    executor = ExecutorInfo(executor_id="e", command=CommandInfo(value="one"))
+    other = ExecutorInfo(executor_id="e", framework_id="F", command=CommandInfo(value="two"))
     verdict = _check(_task("t", command=None, executor=executor), executors={"e": other})
     assert "not compatible" in verdict.error
 
 
 def test_validation_task_executor_of_another_framework_refused():
-    executor = ExecutorInfo("e", framework_id="G", command=CommandInfo(value="x"))
+    executor = ExecutorInfo(executor_id="e", framework_id="G", command=CommandInfo(value="x"))
     assert "invalid FrameworkID" in _check(_task("t", command=None, executor=executor)).error
 
 

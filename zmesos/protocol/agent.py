@@ -4,75 +4,91 @@ scheduler conversation (zmesos.protocol.scheduler), as in Mesos."""
 
 from __future__ import annotations
 
+import msgspec
+
 from libprocess import Message
-from zmesos.protocol.common import AgentInfo, ExecutorInfo, FrameworkInfo, TaskInfo
+from zmesos.protocol.common import (
+    ID,
+    AgentInfo,
+    ExecutorInfo,
+    FrameworkInfo,
+    OptionalPIDText,
+    PIDText,
+    TaskInfo,
+    TaskState,
+)
 from zmesos.resources import Resource
 
 
-class RegisterAgent(Message, frozen=True):
+class RegisterAgent(Message, frozen=True, kw_only=True):
     agent: AgentInfo
     version: str = ""
 
 
-class ReregisterAgent(Message, frozen=True):
+class ReportedTask(msgspec.Struct, frozen=True, kw_only=True):
+    """A task a re-registering agent runs: its framework, what it is, its latest state."""
+
+    framework_id: ID
+    task: TaskInfo
+    state: TaskState
+
+
+class ReregisterAgent(Message, frozen=True, kw_only=True):
     agent: AgentInfo  # with its id set
-    tasks: tuple[TaskInfo, ...] = ()
-    task_states: dict[str, str] = {}  # task id -> latest TaskState
+    tasks: tuple[ReportedTask, ...] = ()
     frameworks: tuple[FrameworkInfo, ...] = ()
-    framework_pids: dict[str, str] = {}
+    framework_pids: dict[ID, OptionalPIDText] = {}
     executors: tuple[ExecutorInfo, ...] = ()
     checkpointed_resources: tuple[Resource, ...] = ()
     version: str = ""
-    # The framework of each task, index-aligned with `tasks` (TaskInfo has no framework id).
-    task_framework_ids: tuple[str, ...] = ()
 
 
-class AgentRegistered(Message, frozen=True):
-    agent_id: str
+class AgentRegistered(Message, frozen=True, kw_only=True):
+    agent_id: ID
     ping_interval: float = 15.0
 
 
-class AgentReregistered(Message, frozen=True):
-    agent_id: str
+class AgentReregistered(Message, frozen=True, kw_only=True):
+    agent_id: ID
     ping_interval: float = 15.0
 
 
-class UnregisterAgent(Message, frozen=True):
-    agent_id: str
+class UnregisterAgent(Message, frozen=True, kw_only=True):
+    agent_id: ID
 
 
-class RunTask(Message, frozen=True):
+class RunTask(Message, frozen=True, kw_only=True):
     """Master -> agent -> executor: start a task for a framework."""
 
     framework: FrameworkInfo
-    framework_pid: str
+    framework_pid: PIDText
     task: TaskInfo
 
 
-class ShutdownFramework(Message, frozen=True):
-    framework_id: str
+class ShutdownFramework(Message, frozen=True, kw_only=True):
+    framework_id: ID
 
 
-class ShutdownAgent(Message, frozen=True):
+class ShutdownAgent(Message, frozen=True, kw_only=True):
     message: str = ""
 
 
-class UpdateFramework(Message, frozen=True):
-    framework_id: str
-    framework_pid: str
+class UpdateFramework(Message, frozen=True, kw_only=True):
+    framework_id: ID
+    framework_pid: PIDText
 
 
-class CheckpointResources(Message, frozen=True):
+class CheckpointResources(Message, frozen=True, kw_only=True):
     """Master -> agent: the agent's reserved and volume resources, now (replaces the old)."""
 
     resources: tuple[Resource, ...]
 
 
-class Ping(Message, frozen=True):
+class Ping(Message, frozen=True, kw_only=True):
     connected: bool = True
 
 
-class Pong(Message, frozen=True):
+class Pong(Message, frozen=True, kw_only=True):
     pass
 
 
@@ -83,6 +99,7 @@ __all__ = [
     "Ping",
     "Pong",
     "RegisterAgent",
+    "ReportedTask",
     "ReregisterAgent",
     "RunTask",
     "ShutdownAgent",

@@ -9,10 +9,25 @@ from __future__ import annotations
 
 import enum
 import uuid
+from typing import Annotated
 
 import msgspec
 
+from libprocess.pid import PID_REGEX
 from zmesos.resources import Resource
+
+# Types that make decoding refuse a bad value at the edge, before any handler runs.
+# The wire keeps plain strings: any MessagePack library reads and writes them.
+MAX_ID_LENGTH = 255
+# An id one node gives another (framework, agent, executor, offer): empty where it
+# means "not set"; at most 255 characters without '/', whitespace or control
+# characters. Ids a framework chooses for its tasks and executors stay plain strings:
+# the master refuses bad ones back to the framework (TASK_ERROR), as Mesos does.
+ID = Annotated[str, msgspec.Meta(max_length=MAX_ID_LENGTH, pattern=r"^[^/\s\x00-\x1f\x7f]*$")]
+# A process id, `name@host:port` with a port in 1-65535.
+PIDText = Annotated[str, msgspec.Meta(pattern=PID_REGEX)]
+# A process id, or empty where there is none.
+OptionalPIDText = Annotated[str, msgspec.Meta(pattern=f"^$|{PID_REGEX}")]
 
 
 class TaskState(enum.StrEnum):
@@ -80,11 +95,11 @@ class Reason(enum.StrEnum):
     CONTAINER_LIMITATION_MEMORY = "REASON_CONTAINER_LIMITATION_MEMORY"
 
 
-class KillPolicy(msgspec.Struct, frozen=True):
+class KillPolicy(msgspec.Struct, frozen=True, kw_only=True):
     grace_period_seconds: float = 3.0
 
 
-class CommandInfo(msgspec.Struct, frozen=True):
+class CommandInfo(msgspec.Struct, frozen=True, kw_only=True):
     """A command: `value` run by a shell when `shell`, else `value` with `arguments`."""
 
     value: str = ""
@@ -94,7 +109,7 @@ class CommandInfo(msgspec.Struct, frozen=True):
     user: str = ""
 
 
-class ExecutorInfo(msgspec.Struct, frozen=True):
+class ExecutorInfo(msgspec.Struct, frozen=True, kw_only=True):
     executor_id: str
     framework_id: str = ""
     command: CommandInfo = CommandInfo()
@@ -103,7 +118,7 @@ class ExecutorInfo(msgspec.Struct, frozen=True):
     source: str = ""
 
 
-class TaskInfo(msgspec.Struct, frozen=True):
+class TaskInfo(msgspec.Struct, frozen=True, kw_only=True):
     """What a framework asks to run. Exactly one of `command` and `executor` is set."""
 
     name: str
@@ -117,7 +132,7 @@ class TaskInfo(msgspec.Struct, frozen=True):
     kill_policy: KillPolicy | None = None
 
 
-class TaskStatus(msgspec.Struct, frozen=True):
+class TaskStatus(msgspec.Struct, frozen=True, kw_only=True):
     task_id: str
     state: TaskState
     source: Source = Source.MASTER
@@ -130,13 +145,13 @@ class TaskStatus(msgspec.Struct, frozen=True):
     data: bytes = b""
 
 
-class MinAllocatableResources(msgspec.Struct, frozen=True):
+class MinAllocatableResources(msgspec.Struct, frozen=True, kw_only=True):
     """Alternatives, each a map of scalar quantities an offer must all hold."""
 
     quantities: tuple[dict[str, float], ...] = ()
 
 
-class OfferFilters(msgspec.Struct, frozen=True):
+class OfferFilters(msgspec.Struct, frozen=True, kw_only=True):
     """A framework's offer filters for one role (Mesos's OfferFilters).
 
     `min_allocatable_resources`, when set, replaces the master's minimum
@@ -147,10 +162,10 @@ class OfferFilters(msgspec.Struct, frozen=True):
     min_allocatable_resources: MinAllocatableResources | None = None
 
 
-class FrameworkInfo(msgspec.Struct, frozen=True):
+class FrameworkInfo(msgspec.Struct, frozen=True, kw_only=True):
     user: str
     name: str
-    id: str = ""
+    id: ID = ""
     roles: tuple[str, ...] = ("*",)
     failover_timeout: float = 0.0
     checkpoint: bool = False
@@ -162,27 +177,27 @@ class FrameworkInfo(msgspec.Struct, frozen=True):
     offer_filters: dict[str, OfferFilters] = {}
 
 
-class AgentInfo(msgspec.Struct, frozen=True):
+class AgentInfo(msgspec.Struct, frozen=True, kw_only=True):
     hostname: str
     resources: tuple[Resource, ...] = ()
     attributes: dict[str, str] = {}
-    id: str = ""
+    id: ID = ""
     port: int = 0
 
 
-class MasterInfo(msgspec.Struct, frozen=True):
-    id: str
-    pid: str
+class MasterInfo(msgspec.Struct, frozen=True, kw_only=True):
+    id: ID
+    pid: PIDText
     hostname: str
     port: int
     version: str = ""
 
 
-class Filters(msgspec.Struct, frozen=True):
+class Filters(msgspec.Struct, frozen=True, kw_only=True):
     refuse_seconds: float = 5.0
 
 
-class Offer(msgspec.Struct, frozen=True):
+class Offer(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     framework_id: str
     agent_id: str
@@ -191,7 +206,7 @@ class Offer(msgspec.Struct, frozen=True):
     role: str = "*"
     attributes: dict[str, str] = {}
     executor_ids: tuple[str, ...] = ()
-    agent_pid: str = ""
+    agent_pid: OptionalPIDText = ""
 
 
 class OperationType(enum.StrEnum):
@@ -204,7 +219,7 @@ class OperationType(enum.StrEnum):
     SHRINK_VOLUME = "SHRINK_VOLUME"
 
 
-class Operation(msgspec.Struct, frozen=True):
+class Operation(msgspec.Struct, frozen=True, kw_only=True):
     """One step of an Accept (Mesos's Offer.Operation).
 
     LAUNCH carries `tasks`; RESERVE, UNRESERVE, CREATE and DESTROY carry
@@ -221,13 +236,13 @@ class Operation(msgspec.Struct, frozen=True):
     subtract: float = 0.0
 
 
-class StatusUpdate(msgspec.Struct, frozen=True):
+class StatusUpdate(msgspec.Struct, frozen=True, kw_only=True):
     """A task status on its way from executor or agent to the scheduler."""
 
-    framework_id: str
+    framework_id: ID
     status: TaskStatus
-    agent_id: str = ""
-    executor_id: str = ""
+    agent_id: ID = ""
+    executor_id: ID = ""
     timestamp: float = 0.0
     uuid: bytes | None = None
 
@@ -266,6 +281,8 @@ def new_status_update(
 
 
 __all__ = [
+    "ID",
+    "MAX_ID_LENGTH",
     "TERMINAL_STATES",
     "AgentInfo",
     "CommandInfo",
@@ -279,6 +296,8 @@ __all__ = [
     "OfferFilters",
     "Operation",
     "OperationType",
+    "OptionalPIDText",
+    "PIDText",
     "Reason",
     "Source",
     "StatusUpdate",

@@ -5,42 +5,49 @@ executor sends `StatusUpdateMessage` and `ExecutorToFramework`."""
 from __future__ import annotations
 
 from libprocess import Message
-from zmesos.protocol.common import AgentInfo, ExecutorInfo, FrameworkInfo, StatusUpdate, TaskInfo
+from zmesos.protocol.common import (
+    ID,
+    AgentInfo,
+    ExecutorInfo,
+    FrameworkInfo,
+    StatusUpdate,
+    TaskInfo,
+)
 
 
-class RegisterExecutor(Message, frozen=True):
-    framework_id: str
-    executor_id: str
+class RegisterExecutor(Message, frozen=True, kw_only=True):
+    framework_id: ID
+    executor_id: ID
 
 
-class ExecutorRegistered(Message, frozen=True):
+class ExecutorRegistered(Message, frozen=True, kw_only=True):
     executor: ExecutorInfo
     framework: FrameworkInfo
     agent: AgentInfo
 
 
-class ReregisterExecutor(Message, frozen=True):
+class ReregisterExecutor(Message, frozen=True, kw_only=True):
     """Executor -> agent after the agent came back: the tasks it runs whose terminal
     update the agent has not acknowledged, and its unacknowledged updates."""
 
-    framework_id: str
-    executor_id: str
+    framework_id: ID
+    executor_id: ID
     tasks: tuple[TaskInfo, ...] = ()
     updates: tuple[StatusUpdate, ...] = ()
 
 
-class ReconnectExecutor(Message, frozen=True):
+class ReconnectExecutor(Message, frozen=True, kw_only=True):
     """Agent -> executor, from a restarted agent recovering it: re-register with the
     sender (which may have a new address)."""
 
-    agent_id: str
+    agent_id: ID
 
 
-class ExecutorReregistered(Message, frozen=True):
+class ExecutorReregistered(Message, frozen=True, kw_only=True):
     agent: AgentInfo
 
 
-class ShutdownExecutor(Message, frozen=True):
+class ShutdownExecutor(Message, frozen=True, kw_only=True):
     message: str = ""
 
 

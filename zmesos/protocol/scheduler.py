@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from libprocess import Message
 from zmesos.protocol.common import (
+    ID,
     Filters,
     FrameworkInfo,
     MasterInfo,
     Offer,
     Operation,
+    OptionalPIDText,
     StatusUpdate,
     TaskStatus,
 )
@@ -16,134 +18,134 @@ from zmesos.protocol.common import (
 # -- scheduler to master --------------------------------------------------------
 
 
-class RegisterFramework(Message, frozen=True):
+class RegisterFramework(Message, frozen=True, kw_only=True):
     framework: FrameworkInfo
 
 
-class ReregisterFramework(Message, frozen=True):
+class ReregisterFramework(Message, frozen=True, kw_only=True):
     framework: FrameworkInfo  # with its id set
     failover: bool = True
 
 
-class UnregisterFramework(Message, frozen=True):
-    framework_id: str
+class UnregisterFramework(Message, frozen=True, kw_only=True):
+    framework_id: ID
 
 
-class DeactivateFramework(Message, frozen=True):
-    framework_id: str
+class DeactivateFramework(Message, frozen=True, kw_only=True):
+    framework_id: ID
 
 
-class AcceptOffers(Message, frozen=True):
-    framework_id: str
-    offer_ids: tuple[str, ...]
+class AcceptOffers(Message, frozen=True, kw_only=True):
+    framework_id: ID
+    offer_ids: tuple[ID, ...]
     operations: tuple[Operation, ...] = ()
     filters: Filters = Filters()
 
 
-class DeclineOffers(Message, frozen=True):
-    framework_id: str
-    offer_ids: tuple[str, ...]
+class DeclineOffers(Message, frozen=True, kw_only=True):
+    framework_id: ID
+    offer_ids: tuple[ID, ...]
     filters: Filters = Filters()
 
 
-class ReviveOffers(Message, frozen=True):
-    framework_id: str
+class ReviveOffers(Message, frozen=True, kw_only=True):
+    framework_id: ID
     roles: tuple[str, ...] = ()  # empty: every role of the framework
 
 
-class SuppressOffers(Message, frozen=True):
-    framework_id: str
+class SuppressOffers(Message, frozen=True, kw_only=True):
+    framework_id: ID
     roles: tuple[str, ...] = ()
 
 
-class KillTask(Message, frozen=True):
+class KillTask(Message, frozen=True, kw_only=True):
     """Scheduler -> master -> agent -> executor: kill one task."""
 
-    framework_id: str
+    framework_id: ID
     task_id: str
-    agent_id: str = ""
+    agent_id: ID = ""
     grace_period_seconds: float | None = None
 
 
-class ShutdownFrameworkExecutor(Message, frozen=True):
+class ShutdownFrameworkExecutor(Message, frozen=True, kw_only=True):
     """Scheduler -> master -> agent: shut one of the framework's executors down
     (Mesos's SHUTDOWN call); its tasks end as when an executor exits."""
 
-    framework_id: str
-    executor_id: str
-    agent_id: str
+    framework_id: ID
+    executor_id: ID
+    agent_id: ID
 
 
-class ReconcileTasks(Message, frozen=True):
-    framework_id: str
+class ReconcileTasks(Message, frozen=True, kw_only=True):
+    framework_id: ID
     statuses: tuple[TaskStatus, ...] = ()  # empty: implicit reconciliation
 
 
-class StatusUpdateAcknowledgement(Message, frozen=True):
+class StatusUpdateAcknowledgement(Message, frozen=True, kw_only=True):
     """Scheduler -> master -> agent, and agent -> executor."""
 
-    agent_id: str
-    framework_id: str
+    agent_id: ID
+    framework_id: ID
     task_id: str
     uuid: bytes
 
 
-class FrameworkToExecutor(Message, frozen=True):
-    agent_id: str
-    framework_id: str
-    executor_id: str
+class FrameworkToExecutor(Message, frozen=True, kw_only=True):
+    agent_id: ID
+    framework_id: ID
+    executor_id: ID
     data: bytes
 
 
 # -- master to scheduler --------------------------------------------------------
 
 
-class FrameworkRegistered(Message, frozen=True):
-    framework_id: str
+class FrameworkRegistered(Message, frozen=True, kw_only=True):
+    framework_id: ID
     master: MasterInfo
 
 
-class FrameworkReregistered(Message, frozen=True):
-    framework_id: str
+class FrameworkReregistered(Message, frozen=True, kw_only=True):
+    framework_id: ID
     master: MasterInfo
 
 
-class ResourceOffers(Message, frozen=True):
+class ResourceOffers(Message, frozen=True, kw_only=True):
     offers: tuple[Offer, ...]
 
 
-class RescindResourceOffer(Message, frozen=True):
-    offer_id: str
+class RescindResourceOffer(Message, frozen=True, kw_only=True):
+    offer_id: ID
 
 
-class StatusUpdateMessage(Message, frozen=True):
+class StatusUpdateMessage(Message, frozen=True, kw_only=True):
     """Executor -> agent -> master -> scheduler. `pid` is who acknowledges it."""
 
     update: StatusUpdate
-    pid: str = ""
+    pid: OptionalPIDText = ""
 
 
-class LostAgent(Message, frozen=True):
-    agent_id: str
+class LostAgent(Message, frozen=True, kw_only=True):
+    agent_id: ID
 
 
-class ExitedExecutor(Message, frozen=True):
+class ExitedExecutor(Message, frozen=True, kw_only=True):
     """Agent -> master -> scheduler: an executor ended."""
 
-    agent_id: str
-    framework_id: str
-    executor_id: str
+    agent_id: ID
+    framework_id: ID
+    executor_id: ID
     status: int = 0
 
 
-class ExecutorToFramework(Message, frozen=True):
-    agent_id: str
-    framework_id: str
-    executor_id: str
+class ExecutorToFramework(Message, frozen=True, kw_only=True):
+    agent_id: ID
+    framework_id: ID
+    executor_id: ID
     data: bytes
 
 
-class FrameworkError(Message, frozen=True):
+class FrameworkError(Message, frozen=True, kw_only=True):
     message: str
 
 

@@ -1,0 +1,148 @@
+"""Bad input refused at the master's edge, before anything changes; a correct retry then works."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgpack
+import msgspec
+import zmq
+
+from libprocess import Message, Node, clock
+from libprocess.testing import settle
+from master import Master, MasterFlags
+from tests.master.fakes import command_task, framework_info, start_cluster
+from zmesos.protocol import (
+    FrameworkInfo,
+    KillTask,
+    ReportedTask,
+    ReregisterAgent,
+    RunTask,
+    TaskState,
+)
+
+
+async def _advance(seconds: float) -> None:
+    await settle()
+    for _ in range(int(seconds)):
+        clock.advance(1.0)
+        await settle()
+
+
+async def _send_raw(node: Node, sender: str, message: Message, **replace: object) -> None:
+    """Send `message` over real ZeroMQ as `sender`, with fields of its body replaced."""
+    body = msgpack.unpackb(msgspec.msgpack.encode(message))
+    body.update(replace)
+    received = node.metrics["messages_received"] + node.metrics["invalid_messages"]
+    context = zmq.Context.instance()
+    raw = context.socket(zmq.PUSH)
+    raw.setsockopt(zmq.LINGER, 0)
+    raw.connect(f"tcp://{node.host}:{node.port}")
+    try:
+        raw.send(msgpack.packb([[sender, "master", type(message).__name__, [body]]]))
+        async with asyncio.timeout(10):
+            while node.metrics["messages_received"] + node.metrics["invalid_messages"] == received:
+                await asyncio.sleep(0.01)
+    finally:
+        raw.close()
+    await settle()
+
+
+async def _restarted_master_with_reregistering_agent(node: Node):  # type: ignore[no-untyped-def]
+    cluster = await start_cluster(node, framework=framework_info(failover_timeout=60))
+    [offer] = cluster.scheduler.take_offers()
+    cluster.driver.launch_tasks([offer.id], [command_task(offer, "t1")])
+    await settle()
+    [run] = cluster.agent.launched
+    node.terminate(cluster.master_pid)
+    await settle()
+    master = Master(MasterFlags(master_id="N"))
+    node.spawn(master)
+    await settle()
+    good = ReregisterAgent(
+        agent=cluster.agent.info(),
+        tasks=(
+            ReportedTask(
+                framework_id=cluster.scheduler.framework_id, task=run.task, state=TaskState.RUNNING
+            ),
+        ),
+        frameworks=(run.framework,),
+        framework_pids={cluster.scheduler.framework_id: run.framework_pid},
+    )
+    return cluster, master, run, good
+
+
+async def _assert_serves_after_correct_retry(cluster, master, good) -> None:  # type: ignore[no-untyped-def]
+    cluster.agent.send(cluster.master_pid, good)
+    await _advance(3)  # the driver's registration retry, then an allocation
+    agent = master.cluster.agents[cluster.agent.agent_id]
+    assert agent.ping_timer is not None  # pinged
+    assert master.cluster.frameworks[cluster.scheduler.framework_id].tasks["t1"].state == (
+        TaskState.RUNNING
+    )
+    assert agent.used.cpus == 1
+    pings = cluster.agent.pings
+    await _advance(16)
+    assert cluster.agent.pings > pings
+    assert any(o.agent_id == agent.id for o in cluster.scheduler.offers.values())  # offered
+
+
+async def test_master_reregister_agent_with_bogus_task_state_is_refused_whole_and_a_retry_works():
+    clock.pause()
+    async with Node() as node:
+        cluster, master, run, good = await _restarted_master_with_reregistering_agent(node)
+        bogus = [
+            {
+                "framework_id": cluster.scheduler.framework_id,
+                "task": msgpack.unpackb(msgspec.msgpack.encode(run.task)),
+                "state": "BOGUS",
+            }
+        ]
+        await _send_raw(node, str(cluster.agent.pid), good, tasks=bogus)
+        assert node.metrics["dropped_messages/invalid_message"] == 1
+        assert node.metrics["handler_errors"] == 0
+        assert master.cluster.agents == {}  # nothing half-added
+        assert master.metrics["messages_reregister_agent"] == 0
+        await _assert_serves_after_correct_retry(cluster, master, good)
+        assert node.metrics["handler_errors"] == 0
+
+
+async def test_master_reregister_agent_breaking_a_rule_across_fields_changes_nothing():
+    clock.pause()
+    async with Node() as node:
+        cluster, master, run, good = await _restarted_master_with_reregistering_agent(node)
+        twice = msgspec.structs.replace(good, tasks=good.tasks * 2)
+        bad_role = msgspec.structs.replace(
+            good,
+            frameworks=(msgspec.structs.replace(run.framework, roles=("bad role",)),),
+        )
+        for message in (twice, bad_role):
+            cluster.agent.send(cluster.master_pid, message)
+            await settle()
+        assert master.metrics["invalid_messages"] == 2
+        assert master.cluster.agents == {} and master.cluster.frameworks == {}
+        await _assert_serves_after_correct_retry(cluster, master, good)
+        assert node.metrics["handler_errors"] == 0
+
+
+async def test_master_refuses_bad_pids_and_ids_at_decoding():
+    async with Node() as node:
+        cluster = await start_cluster(node)
+        framework_id = cluster.scheduler.framework_id
+        sender = str(cluster.driver.pid)
+        refused = node.metrics["invalid_messages"]
+        await _send_raw(
+            node, sender, KillTask(framework_id=framework_id, task_id="t"), framework_id="a/b"
+        )
+        await _send_raw(
+            node, sender, KillTask(framework_id=framework_id, task_id="t"), agent_id="x" * 256
+        )
+        run = RunTask(
+            framework=FrameworkInfo(user="u", name="n"),
+            framework_pid="scheduler@127.0.0.1:1",
+            task=command_task(next(iter(cluster.scheduler.offers.values())), "t"),
+        )
+        for pid in ("no-at-sign", "s@127.0.0.1:0", "s@127.0.0.1:65536", "s@host name:1"):
+            await _send_raw(node, sender, run, framework_pid=pid)
+        assert node.metrics["invalid_messages"] == refused + 6
+        assert node.metrics["handler_errors"] == 0
