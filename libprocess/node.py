@@ -264,6 +264,17 @@ class Node:
             except ValueError:
                 self.count_drop("bad_control")
                 return
+            if pid.address != sender.address:
+                # A node speaks only for its own processes (a genuine notice comes from
+                # the exited PID itself): another node's process is not ended by hearsay.
+                self.count_drop("bad_control")
+                log.warning(
+                    "dropping_message",
+                    message="ExitedNotice",
+                    sender=str(sender),
+                    reason=f"{pid} is not a process of the sender's node",
+                )
+                return
             self._fire_exited(pid)
         else:
             self.count_drop("bad_control")

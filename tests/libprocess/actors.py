@@ -7,7 +7,7 @@ import asyncio
 from libprocess import PID, Message, Process
 
 
-class Note(Message, frozen=True):
+class Note(Message, frozen=True, kw_only=True):
     text: str
     number: int = 0
 

@@ -104,3 +104,27 @@ async def test_bad_input_wire_is_plain_messagepack_both_ways():
         finally:
             inbound.close()
             outbound.close()
+
+
+async def test_bad_input_exited_notice_about_another_nodes_process_is_dropped():
+    """A node speaks only for its own processes: hearsay does not end a link."""
+    async with Node() as node, Node() as other:
+        recorder = Recorder("linker")
+        node.spawn(recorder)
+        watched = other.spawn(Recorder("watched"))
+        recorder.link(watched)
+        context = zmq.Context.instance()
+        raw = context.socket(zmq.PUSH)
+        raw.setsockopt(zmq.LINGER, 0)
+        raw.connect(f"tcp://{node.host}:{node.port}")
+        try:
+            forged = msgpack.packb(
+                [["liar@127.0.0.1:1", "", "ExitedNotice", [{"pid": str(watched)}]]]
+            )
+            raw.send(forged)
+            await _wait_for(lambda: node.metrics["dropped_messages/bad_control"] == 1)
+            assert recorder.exits == []
+            other.terminate(watched)
+            await _wait_for(lambda: recorder.exits == [watched])
+        finally:
+            raw.close()
