@@ -122,6 +122,9 @@ class AgentHandlers(PartitionHandlers):
             self._drop(message, sender, f"agent {agent_id} is being written to the registry")
             return
         problem = _reregistration_problem(message, self._parsed_resources)
+        other = self.cluster.agents_by_pid.get(sender)
+        if problem is None and other is not None and other.id != agent_id:
+            problem = f"{sender} is agent {other.id}, not {agent_id}"
         if problem is not None:
             self._drop(message, sender, problem, "invalid_messages")
             return

@@ -233,6 +233,7 @@ class MasterBase(Process):
 
     def _allocator_call_done(self, future: Any) -> None:
         if not future.cancelled() and future.exception() is not None:
+            self.metrics["allocator_call_failures"] += 1
             self.log.error("allocator_call_failed", error=repr(future.exception()))
 
     def _allocator_weight(self, role: str, weight: float) -> None:

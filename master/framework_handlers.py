@@ -86,6 +86,11 @@ class FrameworkHandlers(MasterBase):
             problem = "Re-registering without an 'id'"
         if problem is None and any(f.id == info.id for f in self.cluster.completed_frameworks):
             problem = f"Framework {info.id} has been removed"
+        other = self.cluster.frameworks_by_pid.get(sender)
+        if problem is None and other is not None and other.id != info.id:
+            # One scheduler is one framework: answering would unindex the other.
+            self._drop(message, sender, f"{sender} is framework {other.id}", "invalid_messages")
+            return
         if problem is not None:
             self._drop(message, sender, problem, "invalid_messages")
             self.send(sender, FrameworkError(message=problem))

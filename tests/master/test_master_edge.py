@@ -17,6 +17,7 @@ from zmesos.protocol import (
     KillTask,
     ReportedTask,
     ReregisterAgent,
+    ReregisterFramework,
     RunTask,
     TaskState,
 )
@@ -146,3 +147,29 @@ async def test_master_refuses_bad_pids_and_ids_at_decoding():
             await _send_raw(node, sender, run, framework_pid=pid)
         assert node.metrics["invalid_messages"] == refused + 6
         assert node.metrics["handler_errors"] == 0
+
+
+async def test_master_reregister_agent_claiming_another_id_from_a_known_agents_pid_is_dropped():
+    async with Node() as node:
+        cluster = await start_cluster(node)
+        master = cluster.master.cluster
+        [agent] = master.agents.values()
+        other = msgspec.structs.replace(cluster.agent.info(), id="M-0001-S77")
+        cluster.agent.send(cluster.master_pid, ReregisterAgent(agent=other))
+        await settle()
+        assert list(master.agents) == [agent.id]
+        assert master.agents_by_pid == {agent.pid: agent}
+        assert cluster.master.metrics["invalid_messages"] == 1
+
+
+async def test_master_scheduler_of_one_framework_cannot_reregister_as_another():
+    async with Node() as node:
+        cluster = await start_cluster(node)
+        master = cluster.master.cluster
+        [framework] = master.frameworks.values()
+        info = msgspec.structs.replace(framework.info, id="M-0001-9999")
+        cluster.driver.send(cluster.master_pid, ReregisterFramework(framework=info))
+        await settle()
+        assert list(master.frameworks) == [framework.id]
+        assert master.frameworks_by_pid == {framework.pid: framework}
+        assert cluster.master.metrics["invalid_messages"] == 1
