@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv zookeeper run test lint format bench bench-actors bench-allocator bench-cluster bench-flood bench-recovery bench-failover clean
+.PHONY: venv zookeeper run test lint format bench bench-actors bench-allocator bench-cluster bench-flood bench-recovery bench-failover bench-fuzz clean
 
 venv: $(STAMP)
 
@@ -40,7 +40,7 @@ format: venv
 test: lint zookeeper
 	$(PY) -m pytest -q -p no:cacheprovider
 
-bench: bench-actors bench-allocator bench-cluster bench-flood bench-recovery bench-failover
+bench: bench-actors bench-allocator bench-cluster bench-flood bench-recovery bench-failover bench-fuzz
 
 bench-actors: venv
 	$(PY) -m benchmarks.actors
@@ -59,6 +59,10 @@ bench-flood: venv
 
 bench-recovery: venv
 	$(PY) -m benchmarks.recovery
+
+# 10^5 fuzz frames at a real master and agent; prints frames/s and the checks afterwards.
+bench-fuzz: venv
+	$(PY) -m benchmarks.fuzz
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis
