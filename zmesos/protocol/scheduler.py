@@ -149,11 +149,11 @@ class FrameworkError(Message, frozen=True, kw_only=True):
     message: str
 
 
-class NotLeader(Message, frozen=True):
+class NotLeader(Message, frozen=True, kw_only=True):
     """Master -> scheduler or agent: this master does not lead; `leader` is the one that
     does (its actor PID), empty while none is elected. Shared by both conversations."""
 
-    leader: str = ""
+    leader: OptionalPIDText = ""
 
 
 __all__ = [
