@@ -305,7 +305,7 @@ def _learn_targets(factory: FrameFactory, targets: Targets) -> None:
 async def wait_taken(targets: Targets, key: str, frame: bytes) -> None:
     """Send one frame to the master's node (`key` "master") or the agent's, until it is read."""
     node = targets.master.node if key == "master" else targets.agent.node
-    sock = zmq.Context.instance().socket(zmq.PUSH)
+    sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUSH)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(f"tcp://{node.host}:{node.port}")
     try:
@@ -342,8 +342,8 @@ async def fuzz(targets: Targets, frames: int, rng: random.Random) -> FuzzResult:
     master_pid, agent_pid = str(targets.master.pid), str(targets.agent.pid)
     to_master = [*own, agent_pid, str(targets.driver.pid)]
     to_agent = [*own, master_pid]
-    context = zmq.Context.instance()
-    sockets = {}
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+    sockets: dict[str, zmq.Socket[bytes]] = {}
     for key, node in (("master", targets.master.node), ("agent", targets.agent.node)):
         sock = context.socket(zmq.PUSH)
         sock.setsockopt(zmq.LINGER, 0)
@@ -426,12 +426,16 @@ def check_master(handle: MasterHandle) -> list[str]:
     for framework_id, framework in cluster.frameworks.items():
         if framework.id != framework_id:
             problems.append(f"framework {framework_id} is indexed under another id")
-        connected = framework.pid is not None and framework.connected
-        if connected and cluster.frameworks_by_pid.get(framework.pid) is not framework:
+        scheduler = framework.pid
+        if (
+            scheduler is not None
+            and framework.connected
+            and cluster.frameworks_by_pid.get(scheduler) is not framework
+        ):
             problems.append(f"framework {framework_id} is not indexed by its pid")
         for task_id, task in framework.tasks.items():
-            agent = cluster.agents.get(task.agent_id)
-            if agent is not None and agent.tasks.get((framework_id, task_id)) is not task:
+            holder = cluster.agents.get(task.agent_id)
+            if holder is not None and holder.tasks.get((framework_id, task_id)) is not task:
                 problems.append(f"task {task_id} of {framework_id} is not on its agent")
     for outstanding in master.offers.all():
         if outstanding.agent_id not in cluster.agents:

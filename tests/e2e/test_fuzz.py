@@ -56,6 +56,7 @@ _WRONG = st.one_of(
 
 def _strategy(info: msgspec.inspect.Type, known: list[str], depth: int = 0) -> Any:
     inspect = msgspec.inspect
+    typed: st.SearchStrategy[Any]
     if isinstance(info, inspect.StructType):
         required = {
             f.encode_name: _strategy(f.type, known, depth + 1) for f in info.fields if f.required

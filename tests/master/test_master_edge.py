@@ -35,7 +35,7 @@ async def _send_raw(node: Node, sender: str, message: Message, **replace: object
     body = msgpack.unpackb(msgspec.msgpack.encode(message))
     body.update(replace)
     received = node.metrics["messages_received"] + node.metrics["invalid_messages"]
-    context = zmq.Context.instance()
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     raw = context.socket(zmq.PUSH)
     raw.setsockopt(zmq.LINGER, 0)
     raw.connect(f"tcp://{node.host}:{node.port}")
@@ -49,7 +49,7 @@ async def _send_raw(node: Node, sender: str, message: Message, **replace: object
     await settle()
 
 
-async def _restarted_master_with_reregistering_agent(node: Node):  # type: ignore[no-untyped-def]
+async def _restarted_master_with_reregistering_agent(node: Node):  # type: ignore[no-untyped-def,unused-ignore]
     cluster = await start_cluster(node, framework=framework_info(failover_timeout=60))
     [offer] = cluster.scheduler.take_offers()
     cluster.driver.launch_tasks([offer.id], [command_task(offer, "t1")])
@@ -73,7 +73,7 @@ async def _restarted_master_with_reregistering_agent(node: Node):  # type: ignor
     return cluster, master, run, good
 
 
-async def _assert_serves_after_correct_retry(cluster, master, good) -> None:  # type: ignore[no-untyped-def]
+async def _assert_serves_after_correct_retry(cluster, master, good) -> None:  # type: ignore[no-untyped-def,unused-ignore]
     cluster.agent.send(cluster.master_pid, good)
     await _advance(3)  # the driver's registration retry, then an allocation
     agent = master.cluster.agents[cluster.agent.agent_id]
