@@ -44,6 +44,7 @@ from zmesos.protocol import (
     AgentReregistered,
     CommandInfo,
     FrameworkInfo,
+    ReportedTask,
     ReregisterAgent,
     TaskInfo,
     TaskState,
@@ -102,10 +103,11 @@ class FailoverAgent(SimulatedAgent):
             self.master,
             ReregisterAgent(
                 agent=self.info,
-                tasks=self.tasks,
-                task_states={task.task_id: TaskState.RUNNING.value for task in self.tasks},
+                tasks=tuple(
+                    ReportedTask(framework_id=FRAMEWORK.id, task=task, state=TaskState.RUNNING)
+                    for task in self.tasks
+                ),
                 frameworks=(FRAMEWORK,),
-                task_framework_ids=tuple(FRAMEWORK.id for _ in self.tasks),
             ),
         )
         self.delay(RETRY_SECONDS, self._reregister)
