@@ -68,6 +68,7 @@ class FailoverAgent(SimulatedAgent):
         super().__init__(name, master, resources, hostname)
         self.reregistered_at: float | None = None
         self.tasks: tuple[TaskInfo, ...] = ()
+        self.backoff = RETRY_SECONDS
 
     def _registered(self, sender: PID, message: AgentRegistered | AgentReregistered) -> None:
         if isinstance(message, AgentReregistered):
@@ -94,6 +95,7 @@ class FailoverAgent(SimulatedAgent):
         """The leader changed: re-register with it (and retry until it answers)."""
         self.master = master
         self.reregistered_at = None
+        self.backoff = RETRY_SECONDS
         self._reregister()
 
     def _reregister(self) -> None:
@@ -110,7 +112,9 @@ class FailoverAgent(SimulatedAgent):
                 frameworks=(FRAMEWORK,),
             ),
         )
-        self.delay(RETRY_SECONDS, self._reregister)
+        # As a real agent, back off (doubling) while the new leader is busy.
+        self.delay(self.backoff * (1 + random.random()), self._reregister)
+        self.backoff = min(self.backoff * 2, 60.0)
 
 
 async def _leader(detector: ZooKeeperDetector, other_than: PID | None) -> PID:
