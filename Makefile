@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv zookeeper run test lint format bench bench-actors bench-allocator bench-cluster bench-flood bench-recovery bench-failover bench-fuzz clean
+.PHONY: venv zookeeper chromium run test lint format bench bench-actors bench-allocator bench-cluster bench-flood bench-recovery bench-failover bench-fuzz clean
 
 venv: $(STAMP)
 
@@ -24,9 +24,21 @@ zookeeper:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends zookeeper >/dev/null; \
 	}
 
-# A local cluster (master + agents as OS processes) runs the example frameworks and exits.
+# Debian's headless Chromium and its WebDriver, for the web UI's browser tests.
+# Installed only when missing; the package index is refreshed first, and only then.
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+chromium:
+	@test -x $(CHROMIUM) -a -x $(CHROMEDRIVER) || { \
+		echo "installing Debian's chromium and chromium-driver packages"; \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; \
+	}
+
+# A local cluster (master + agents as OS processes) runs the example frameworks and exits;
+# `make run STAY=1` keeps it up afterwards (web UI at the printed address) until Ctrl-C.
 run: venv
-	$(PY) -m zmesos.cli local --agents 2 --example
+	$(PY) -m zmesos.cli local --agents 2 --example $(if $(STAY),--stay)
 
 lint: venv
 	$(PY) -m ruff check .
@@ -37,7 +49,7 @@ format: venv
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-test: lint zookeeper
+test: lint zookeeper chromium
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: bench-actors bench-allocator bench-cluster bench-flood bench-recovery bench-failover bench-fuzz

@@ -1,5 +1,6 @@
-"""The master's HTTP: /health, /state, /metrics/snapshot, /version, /actor and the
-v1 scheduler and operator APIs, /api/v1/scheduler and /api/v1 (master.v1), on aiohttp.
+"""The master's HTTP: /health, /state, /metrics/snapshot, /version, /actor, the
+v1 scheduler and operator APIs, /api/v1/scheduler and /api/v1 (master.v1), and the
+web UI at `/` (master.webui), on aiohttp.
 
 `/actor` answers `{"pid": "master@host:port"}`: how zmesos's agents and
 schedulers, given the master's HTTP address, find its actor endpoint
@@ -23,6 +24,7 @@ from libprocess import PID, Node, ProcessTerminated
 from master.http_operator import add_operator_routes
 from master.http_volumes import add_volume_routes
 from master.v1 import OperatorApi, SchedulerApi
+from master.webui import add_webui_routes
 from zmesos.http import HttpServer, json_response, serve_app
 from zmesos.v1.http import api_endpoint
 from zmesos.version import version_json
@@ -81,6 +83,7 @@ def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
     app.router.add_get("/metrics/snapshot", metrics)
     add_operator_routes(app, master_pid, node)
     add_volume_routes(app, master_pid, node)
+    add_webui_routes(app)
     return app
 
 

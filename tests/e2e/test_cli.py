@@ -6,27 +6,17 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from agent.checkpoints import Checkpointer
 from tests.e2e.cluster import free_port
+from tests.e2e.local import ENV, ROOT, ZMESOS
+from tests.e2e.local import zmesos as _zmesos
 from zmesos.protocol import AgentInfo
 from zmesos.resources import Resources
-
-ROOT = Path(__file__).resolve().parents[2]
-ZMESOS = [sys.executable, "-m", "zmesos.cli"]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-
-
-def _zmesos(*arguments: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*ZMESOS, *arguments], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=ENV
-    )
 
 
 @pytest.mark.timeout(120)

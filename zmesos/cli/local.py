@@ -4,9 +4,11 @@ With `--masters 3` it also starts a ZooKeeper server (Debian's package, which
 `make` installs) and three masters that elect a leader there, on ports
 `--port`, `--port`+1, ...; agents and the example frameworks find the leader
 through `zk://`. Work directories go to a temporary folder unless `--work-dir` is given. Ctrl-C
-(or SIGTERM) stops everything and leaves no process behind. With `--example`
-the shipped example frameworks run against the cluster, a summary is printed,
-and the command exits with their status: what `make run` does.
+(or SIGTERM) stops everything and leaves no process behind. It prints the
+web UI's address (the master's, `/`) and stays up until Ctrl-C. With
+`--example` the shipped example frameworks run against the cluster, a summary
+is printed, and the command exits with their status (what `make run` does);
+`--example --stay` keeps the cluster up afterwards for a look, until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -60,6 +62,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], na
         "--example",
         action="store_true",
         help="run the example frameworks, print a summary and exit",
+    )
+    parser.add_argument(
+        "--stay",
+        action="store_true",
+        help="with --example: keep the cluster up afterwards, until Ctrl-C",
     )
 
 
@@ -290,14 +297,11 @@ async def _run(options: argparse.Namespace, parser: Parser) -> int:
         masters = "a master" if options.masters == 1 else f"ZooKeeper, {options.masters} masters"
         print(f"starting {masters} and {options.agents} agents (work dir {work_dir})", flush=True)
         await cluster.start(options.agents)
-        print(
-            f"cluster up: master {cluster.master}, {cluster.url}/state",
-            flush=True,
-        )
+        print(f"cluster up: master {cluster.master}, web UI {cluster.url}/", flush=True)
         if options.example:
             status = await _run_example(cluster.master, stop)
-        else:
-            print("Ctrl-C stops the cluster", flush=True)
+        if (options.stay or not options.example) and not stop.is_set():
+            print(f"web UI {cluster.url}/ ; Ctrl-C stops the cluster", flush=True)
             await stop.wait()
     except RuntimeError as error:
         print(f"zmesos local: error: {error}", file=sys.stderr)

@@ -1,0 +1,211 @@
+"""The web UI in a real headless Chromium, against `zmesos local` (real processes).
+
+One cluster for the module: two agents, a finished task, and a running task
+whose framework and task are named with HTML (which must show as text). Each
+view is saved as a PNG under `test-artifacts/webui/` (printed in the output).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.browser import headless_chromium, wait_until
+from tests.e2e.local import ENV, ROOT, LocalProcess, interrupt, zmesos, zmesos_local
+
+pytestmark = pytest.mark.timeout(120)
+
+ARTIFACTS = ROOT / "test-artifacts" / "webui"
+HOSTILE = '<img src=x onerror="document.body.dataset.injected=1">'
+OUTPUT = "webui-says-hello"
+COMMAND = f"echo {OUTPUT}; echo {OUTPUT}-on-stderr >&2; exec sleep 100"
+
+
+class Cluster:
+    def __init__(self, local: LocalProcess) -> None:
+        self.local = local
+        self.master = local.master
+        self.url = local.url
+
+    def state(self) -> Any:
+        with urllib.request.urlopen(f"{self.url}state", timeout=10) as response:
+            return json.load(response)
+
+    def running_task(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        for framework in self.state()["frameworks"]:
+            for task in framework["tasks"]:
+                if task["name"] == HOSTILE and task["state"] == "TASK_RUNNING":
+                    return framework, task
+        return None
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    work_dir = tmp_path_factory.mktemp("webui-cluster")
+    with zmesos_local(work_dir, "--agents", "2") as local:
+        master = local.master
+        finished = zmesos("execute", "--master", master, "--name", "finisher", "--command", "true")
+        assert finished.returncode == 0, finished.stderr
+        running = subprocess.Popen(
+            [sys.executable, "-m", "tests.e2e.named_scheduler", master, HOSTILE, COMMAND],
+            stdout=subprocess.DEVNULL,
+            cwd=ROOT,
+            env=ENV,
+            start_new_session=True,
+        )
+        try:
+            cluster = Cluster(local)
+            _poll(cluster.running_task, "the task running")
+            yield cluster
+        finally:
+            interrupt(running)
+
+
+def _poll(probe: Any, what: str) -> Any:
+    """`probe()` every 0.1 s until it answers; fail after 30 s."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        answer = probe()
+        if answer:
+            return answer
+        time.sleep(0.1)
+    raise AssertionError(f"never saw {what}")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with headless_chromium(tmp_path_factory.mktemp("chromium-profile")) as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+def _open(browser: Any, cluster: Cluster | LocalProcess, route: str, view: str) -> None:
+    browser.get(f"{cluster.url}#/{route}")
+    wait_until(browser, lambda d: d.find_elements("css selector", f'[data-view="{view}"]'), view)
+
+
+def _rows(browser: Any, table: str) -> list[Any]:
+    return browser.find_elements("css selector", f'table[data-table="{table}"] tbody tr')
+
+
+def _row(browser: Any, table: str, row_id: str) -> Any:
+    for row in _rows(browser, table):
+        if row.get_attribute("data-id") == row_id:
+            return row
+    return None
+
+
+def _screenshot(
+    browser: Any, artifacts: Path, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = artifacts / f"{name}.png"
+    browser.save_screenshot(str(path))
+    with capsys.disabled():
+        print(f"\n  web UI screenshot: {path}", end="")
+
+
+def test_webui_shows_agents_frameworks_and_tasks(browser, cluster, artifacts, capsys):
+    assert f"web UI {cluster.url}" in cluster.local.lines[-1]
+    framework, task = cluster.running_task() or ({}, {})
+    agents = [agent["id"] for agent in cluster.state()["slaves"]]
+
+    _open(browser, cluster, "", "overview")
+    wait_until(browser, lambda d: _row(d, "allocation", "cpus"), "the allocation table")
+    cpus = _row(browser, "allocation", "cpus").find_elements("tag name", "td")
+    assert [cell.text for cell in cpus[:3]] == ["cpus", "8", "0.1"]
+    _screenshot(browser, artifacts, "overview", capsys)
+
+    _open(browser, cluster, "agents", "agents")
+    wait_until(browser, lambda d: len(_rows(d, "agents")) == 2, "two agents")
+    assert sorted(row.get_attribute("data-id") for row in _rows(browser, "agents")) == sorted(
+        agents
+    )
+    _screenshot(browser, artifacts, "agents", capsys)
+
+    browser.find_element("link text", task["slave_id"]).click()
+    wait_until(browser, lambda d: _row(d, "agent-tasks", task["id"]), "the task on its agent")
+    assert _row(browser, "agent-resources", "cpus") is not None
+    _screenshot(browser, artifacts, "agent", capsys)
+
+    _open(browser, cluster, "frameworks", "frameworks")
+    wait_until(browser, lambda d: _row(d, "frameworks", framework["id"]), "the framework")
+    assert _row(browser, "frameworks", framework["id"]).text.count(HOSTILE) == 1
+    assert _row(browser, "completed-frameworks", framework["id"]) is None
+    _screenshot(browser, artifacts, "frameworks", capsys)
+
+    _open(browser, cluster, "tasks", "tasks")
+    wait_until(browser, lambda d: _row(d, "tasks", task["id"]), "the running task")
+    finished = wait_until(browser, lambda d: _rows(d, "completed-tasks"), "the finished task")
+    assert "FINISHED" in finished[0].text
+    _screenshot(browser, artifacts, "tasks", capsys)
+
+    _row(browser, "tasks", task["id"]).find_element("link text", task["id"]).click()
+    wait_until(browser, lambda d: _row(d, "statuses", "1"), "the task's state history")
+    history = [row.find_elements("tag name", "td")[1].text for row in _rows(browser, "statuses")]
+    assert history[-1] == "RUNNING", history
+    _screenshot(browser, artifacts, "task", capsys)
+
+    _open(browser, cluster, "roles", "roles")
+    wait_until(browser, lambda d: _row(d, "roles", "*"), "the default role")
+    _screenshot(browser, artifacts, "roles", capsys)
+
+
+def test_webui_shows_hostile_names_as_text(browser, cluster):
+    framework, task = cluster.running_task() or ({}, {})
+    for route, view, table in (
+        ("tasks", "tasks", "tasks"),
+        ("frameworks", "frameworks", "frameworks"),
+    ):
+        _open(browser, cluster, route, view)
+        row_id = task["id"] if table == "tasks" else framework["id"]
+        row = wait_until(browser, lambda d, t=table, r=row_id: _row(d, t, r), f"the {table} row")
+        names = [cell.text for cell in row.find_elements("tag name", "td")]
+        assert HOSTILE in names, names
+        assert browser.find_elements("css selector", "#view img") == []
+        assert browser.execute_script("return document.body.dataset.injected") is None
+
+
+def test_webui_keeps_refreshing(browser, cluster):
+    _open(browser, cluster, "", "overview")
+    seen = int(browser.execute_script("return document.body.dataset.refreshes || 0"))
+    wait_until(
+        browser,
+        lambda d: int(d.execute_script("return document.body.dataset.refreshes || 0")) > seen,
+        "a refresh",
+    )
+
+
+def test_webui_unknown_route_says_so(browser, cluster):
+    _open(browser, cluster, "nowhere", "missing")
+    _open(browser, cluster, "tasks/nope/nope", "missing")
+    assert "No task nope" in browser.find_element("id", "view").text
+
+
+def test_webui_after_the_examples_with_stay(browser, artifacts, capsys, tmp_path):
+    """`zmesos local --example --stay` (`make run STAY=1`) stays up after the examples."""
+    with zmesos_local(tmp_path, "--agents", "2", "--example", "--stay") as local:
+        line = local.read_until("web UI ", timeout=90)
+        assert line == f"web UI {local.url} ; Ctrl-C stops the cluster"
+        assert "every key survived the kill" in "\n".join(local.lines)
+        browser.get(f"{local.url}#/tasks")
+        wait_until(browser, lambda d: len(_rows(d, "completed-tasks")) > 3, "the examples' tasks")
+        _screenshot(browser, artifacts, "example-tasks", capsys)
+        _open(browser, local, "frameworks", "frameworks")
+        wait_until(browser, lambda d: _rows(d, "completed-frameworks"), "the examples' frameworks")
+        _screenshot(browser, artifacts, "example-frameworks", capsys)
+        _open(browser, local, "", "overview")
+        wait_until(browser, lambda d: _row(d, "task-states", "TASK_FINISHED"), "finished tasks")
+        _screenshot(browser, artifacts, "example-overview", capsys)
