@@ -39,6 +39,7 @@ from libprocess import PID
 from zmesos.protocol import (
     AgentInfo,
     AgentRegistered,
+    AgentRegistrationRefused,
     AgentReregistered,
     CheckpointResources,
     ExecutorToFramework,
@@ -87,6 +88,7 @@ class Agent(RecoveryHandlers, AgentTaskHandlers, VolumeHandlers):
         self.install(AgentReregistered, self.reregistered)
         self.install(Ping, self.ping)
         self.install(NotLeader, self.not_leader)
+        self.install(AgentRegistrationRefused, self.registration_refused)
         # agent/task_handlers.py
         self.install(RunTask, self.run_task)
         self.install(KillTask, self.kill_task)

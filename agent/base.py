@@ -10,6 +10,7 @@ agent.executor_lifecycle, as their common base).
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import random
 from collections.abc import Sequence
@@ -84,6 +85,10 @@ class AgentBase(Process):
         )
         self._ping_timer: Timer | None = None
         self._ping_timeout = 0.0
+        # With --credential: the master this agent proved its principal to (None: none
+        # yet, or it must again), and the authentication in flight.
+        self._authenticated_with: PID | None = None
+        self._authenticating: asyncio.Future[str] | None = None
         self.shutting_down = False
         self.flag_resources = Resources()  # from --resources and the machine (agent.flags)
         self.checkpointed = Resources()  # dynamic reservations and volumes (agent.volumes)

@@ -15,7 +15,9 @@ import tempfile
 from pathlib import Path
 
 from agent.errors import FlagsError
+from zmesos.authentication import Credential, load_credential
 from zmesos.detector import MasterDetector, master_detector
+from zmesos.errors import CredentialsError
 from zmesos.flags import flag, parse_duration, parse_resources
 from zmesos.resources import Resources
 
@@ -81,6 +83,16 @@ class AgentFlags:
     executor_fork_server: bool = flag(
         True, "fork command executors from a process that has imported them (faster launches)"
     )
+    credential: str = flag(
+        "", 'JSON file {"principal": .., "secret": ..}: authenticate with the master as it'
+    )
+    authentication_timeout: float = flag(
+        15.0, "time an authentication with the master may take before it is tried again"
+    )
+    # Read from --credential when the flags are made.
+    credential_value: Credential | None = dataclasses.field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.master:
@@ -108,6 +120,13 @@ class AgentFlags:
         ):
             if getattr(self, name) < 0:
                 raise FlagsError(f"--{name.replace('_', '-')}: must not be negative")
+        if self.authentication_timeout <= 0:
+            raise FlagsError("--authentication-timeout must be > 0")
+        if self.credential:
+            try:
+                object.__setattr__(self, "credential_value", load_credential(self.credential))
+            except CredentialsError as error:
+                raise FlagsError(f"--credential: {error}") from None
 
     @property
     def master_detector(self) -> MasterDetector:

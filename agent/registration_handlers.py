@@ -10,6 +10,12 @@ re-registers the same way. While disconnected, status updates wait.
 Each attempt first finds the master's actor (zmesos.detector): at once when
 --master names it, else by asking the master's HTTP address; a failed lookup
 is logged and the next attempt tries again.
+
+With --credential the agent authenticates (zmesos.authentication) with each
+master before it registers there, and again after every disconnection (the
+master forgets an authentication when the link breaks). A refused
+authentication or registration (AgentRegistrationRefused) is logged as an
+error and counted; the agent keeps trying on its backoff, authenticating anew.
 """
 
 from __future__ import annotations
@@ -21,8 +27,11 @@ import msgspec
 from agent.base import AgentBase
 from agent.state import ExecutorState, FrameworkState
 from libprocess import PID
+from zmesos.authentication import authenticate
+from zmesos.errors import AuthenticationRefused
 from zmesos.protocol import (
     AgentRegistered,
+    AgentRegistrationRefused,
     AgentReregistered,
     ExecutorInfo,
     NotLeader,
@@ -49,6 +58,7 @@ class RegistrationHandlers(AgentBase):
     def _stop_registration(self) -> None:
         """Disconnected: no pings expected, no retries pending, updates held."""
         self.connected = False
+        self._authenticated_with = None
         self.status_updates.pause()
         self._cancel_ping_timer()
         if self._registration_timer is not None:
@@ -81,12 +91,52 @@ class RegistrationHandlers(AgentBase):
         if master != self.master:
             self.log.info("master_detected", master=str(master), address=str(self.detector))
             self.master = master
+        if self.flags.credential_value is not None and self._authenticated_with != master:
+            self._authenticate(master)
+            return
         if self.agent_id:
             self.send(master, self._reregistration_message())
             self.metrics["reregistration_attempts"] += 1
         else:
             self.send(master, RegisterAgent(agent=self.info))
             self.metrics["registration_attempts"] += 1
+
+    def _authenticate(self, master: PID) -> None:
+        """Prove our principal to `master`; registration follows once it is done."""
+        credential = self.flags.credential_value
+        if self._authenticating is not None or credential is None:
+            return
+        self.metrics["authentication_attempts"] += 1
+        timeout = self.flags.authentication_timeout
+        self._authenticating = self.defer(
+            authenticate(self.node, master, self.pid, credential, timeout),
+            lambda done: self._authentication_done(master, done),
+        )
+
+    def _authentication_done(self, master: PID, done: asyncio.Future[str]) -> None:
+        self._authenticating = None
+        if done.cancelled() or self.connected or self.shutting_down:
+            return
+        error = done.exception()
+        if error is not None:
+            self.metrics["authentication_failures"] += 1
+            refused = isinstance(error, AuthenticationRefused)
+            (self.log.error if refused else self.log.warning)(
+                "authentication_failed", master=str(master), error=str(error), action="retrying"
+            )
+            return  # the registration timer tries again
+        self._authenticated_with = master
+        self.log.info("authenticated", master=str(master), principal=done.result())
+        if master == self.master:
+            self._send_registration(master)
+
+    def registration_refused(self, sender: PID, message: AgentRegistrationRefused) -> None:
+        """The master refused us for who we are: say so loudly; the next attempt authenticates."""
+        self.metrics["registrations_refused"] += 1
+        if not self._from_master(sender, message):
+            return
+        self._authenticated_with = None
+        self.log.error("registration_refused", master=str(sender), reason=message.message)
 
     def not_leader(self, sender: PID, message: NotLeader) -> None:
         """A master that does not lead refused us; the next attempt looks for the leader."""

@@ -28,6 +28,13 @@ update the agent sends again because the acknowledgement was lost (say, the
 agent restarted just then) is acknowledged again without reaching the
 scheduler a second time. With explicit acknowledgements every copy is passed on,
 as in Mesos: the scheduler acknowledges each.
+
+With a `credential` (zmesos.authentication.Credential, e.g. from
+`load_credential(path)`, Mesos's JSON `{"principal": .., "secret": ..}`) the
+driver authenticates with each master before it registers there, and again
+after every disconnection. A master that refuses the credential ends the
+driver as Mesos's does: `error` is called and the driver aborts. A
+FrameworkInfo without a principal takes the credential's.
 """
 
 from __future__ import annotations
@@ -41,8 +48,10 @@ from collections.abc import Iterable, Sequence
 import msgspec
 
 from libprocess import PID, Message, Node, Process, Timer
+from zmesos.authentication import DEFAULT_AUTHENTICATION_TIMEOUT, Credential, authenticate
 from zmesos.backoff import Backoff
 from zmesos.detector import master_detector
+from zmesos.errors import AuthenticationRefused
 from zmesos.protocol import (
     AcceptOffers,
     DeactivateFramework,
@@ -145,11 +154,19 @@ class SchedulerDriver(Process):
         *,
         implicit_acknowledgements: bool = True,
         registration_backoff: tuple[float, float] = (2.0, 60.0),
+        credential: Credential | None = None,
+        authentication_timeout: float = DEFAULT_AUTHENTICATION_TIMEOUT,
         name: str | None = None,
     ) -> None:
         super().__init__(name or f"scheduler({next(_names)})")
         self.scheduler = scheduler
+        if credential is not None and not framework.principal:
+            framework = msgspec.structs.replace(framework, principal=credential.principal)
         self.framework = framework
+        self.credential = credential
+        self.authentication_timeout = authentication_timeout
+        self._authenticated_with: PID | None = None
+        self._authenticating: asyncio.Future[str] | None = None
         self.detector = master_detector(master)
         self.master: PID | None = self.detector.fixed  # else known once detected
         self.implicit_acknowledgements = implicit_acknowledgements
@@ -190,6 +207,7 @@ class SchedulerDriver(Process):
         if pid != self.master or not self.connected:
             return
         self.connected = False
+        self._authenticated_with = None  # the master forgot it with the link
         self.log.warning("master_disconnected", master=str(self.master))
         self._callback("disconnected")
         self._backoff.reset()
@@ -234,11 +252,40 @@ class SchedulerDriver(Process):
 
     def _send_registration(self, master: PID) -> None:
         self.master = master
+        if self.credential is not None and self._authenticated_with != master:
+            self._authenticate(master)
+            return
         if self.framework_id:
             info = msgspec.structs.replace(self.framework, id=self.framework_id)
             self.send(master, ReregisterFramework(framework=info, failover=self._failover))
         else:
             self.send(master, RegisterFramework(framework=self.framework))
+
+    def _authenticate(self, master: PID) -> None:
+        """Prove our principal to `master`; registration follows once it is done."""
+        if self._authenticating is not None or self.credential is None:
+            return
+        self._authenticating = self.defer(
+            authenticate(self.node, master, self.pid, self.credential, self.authentication_timeout),
+            lambda done: self._authentication_done(master, done),
+        )
+
+    def _authentication_done(self, master: PID, done: asyncio.Future[str]) -> None:
+        self._authenticating = None
+        if done.cancelled() or self.connected or self.status != DriverStatus.RUNNING:
+            return
+        error = done.exception()
+        if isinstance(error, AuthenticationRefused):
+            self.log.error("authentication_refused", master=str(master), error=str(error))
+            self._abort_with_error(f"Master refused authentication: {error}")
+            return
+        if error is not None:
+            self.log.warning("authentication_failed", master=str(master), error=str(error))
+            return  # the retry timer tries again
+        self._authenticated_with = master
+        self.log.info("authenticated", master=str(master), principal=done.result())
+        if master == self.master:
+            self._send_registration(master)
 
     def _from_master(self, sender: PID, message: object) -> bool:
         if sender == self.master:
@@ -334,7 +381,10 @@ class SchedulerDriver(Process):
         if not self._from_master(sender, message):
             return
         self.log.error("framework_error", message=message.message)
-        self._callback("error", message.message)
+        self._abort_with_error(message.message)
+
+    def _abort_with_error(self, message: str) -> None:
+        self._callback("error", message)
         self.status = DriverStatus.ABORTED
         self.terminate()
 

@@ -7,6 +7,12 @@ marked unreachable after `max_agent_ping_timeouts` consecutive pings went
 unanswered for `agent_ping_timeout` each, as in Mesos (master.partition_handlers).
 An agent that unregisters is removed: its tasks are lost (TASK_LOST,
 REASON_SLAVE_REMOVED), its offers rescinded, every framework told.
+
+Principals: with --authenticate-agents an agent that did not authenticate
+(master.authentication_handlers) is refused (AgentRegistrationRefused). An
+agent that authenticated is remembered with its principal, and re-registering
+with its AgentID is refused to any other principal (or to none): its tasks,
+resources and connection stay as they were.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from zmesos.errors import ResourcesError
 from zmesos.protocol import (
     AgentInfo,
     AgentRegistered,
+    AgentRegistrationRefused,
     AgentReregistered,
     Ping,
     Pong,
@@ -69,6 +76,9 @@ class AgentHandlers(PartitionHandlers):
         if sender in self._admitting:
             self._drop(message, sender, "its admission is being written to the registry")
             return
+        if self._principal_of(sender) is None and self.flags.authenticate_agents:
+            self._refuse_agent(sender, message, f"Agent at {sender} is not authenticated")
+            return
         total = self._agent_resources(sender, message.agent, message)
         if total is None:
             return
@@ -80,6 +90,13 @@ class AgentHandlers(PartitionHandlers):
             lambda error: self._agent_admitted(sender, info, total, error),
         )
 
+    def _refuse_agent(
+        self, sender: PID, message: RegisterAgent | ReregisterAgent, why: str, metric: str = ""
+    ) -> None:
+        """A registration refused for who sent it: told, logged and counted."""
+        self._drop(message, sender, why, metric or "agent_authentication_refusals")
+        self.send(sender, AgentRegistrationRefused(message=why))
+
     def _agent_admitted(
         self, sender: PID, info: AgentInfo, total: Resources, error: BaseException | None
     ) -> None:
@@ -87,6 +104,7 @@ class AgentHandlers(PartitionHandlers):
         if error is not None or self.abdicated:
             return  # not admitted: the agent's retry tries again
         agent = MasterAgent(info.id, info, sender, total, registered_time=clock.now())
+        agent.principal = self._principal_of(sender)
         self.cluster.add_agent(agent)
         self.link(sender)
         self.send(
@@ -120,6 +138,19 @@ class AgentHandlers(PartitionHandlers):
             return
         if agent_id in self._admitting or agent_id in self._marking_unreachable:
             self._drop(message, sender, f"agent {agent_id} is being written to the registry")
+            return
+        principal = self._principal_of(sender)
+        if principal is None and self.flags.authenticate_agents:
+            self._refuse_agent(sender, message, f"Agent at {sender} is not authenticated")
+            return
+        known = self.cluster.agents.get(agent_id)
+        if known is not None and known.principal is not None and principal != known.principal:
+            self._refuse_agent(
+                sender,
+                message,
+                f"Agent {agent_id} belongs to principal {known.principal!r}, not {principal!r}",
+                "agent_takeovers_refused",
+            )
             return
         problem = _reregistration_problem(message, self._parsed_resources)
         other = self.cluster.agents_by_pid.get(sender)
@@ -246,6 +277,7 @@ class AgentHandlers(PartitionHandlers):
         """A known agent re-registered (it restarted, or its link broke and healed)."""
         if agent.pid != sender:
             self.cluster.set_agent_pid(agent, sender)
+        agent.principal = agent.principal or self._principal_of(sender)
         agent.info = info
         if total != agent.total:
             self.log.info("agent_resources_changed", agent_id=agent.id, resources=str(total))
@@ -280,6 +312,7 @@ class AgentHandlers(PartitionHandlers):
         admit it with its frameworks, executors and tasks."""
         info = message.agent
         agent = MasterAgent(info.id, info, sender, total, registered_time=clock.now())
+        agent.principal = self._principal_of(sender)
         agent.reregistered_time = clock.now()
         self.cluster.add_agent(agent)
         infos = {framework.id: framework for framework in message.frameworks if framework.id}

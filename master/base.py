@@ -18,6 +18,7 @@ import msgspec
 
 from libprocess import PID, Message, Process, Timer, clock
 from master.allocator_process import AllocatorProcess
+from master.authenticator import Authenticator, FailureLimiter
 from master.flags import MasterFlags
 from master.offer_book import OfferBook, OutstandingOffer
 from master.registry import (
@@ -112,6 +113,12 @@ class MasterBase(Process):
         self._agent_numbers = itertools.count()
         self._framework_numbers = itertools.count()
         self._removed_agents: collections.OrderedDict[str, None] = collections.OrderedDict()
+        # Authentication (master.authentication_handlers): None without --credentials.
+        self.authenticator = (
+            Authenticator(self.flags.credential_table) if self.flags.credential_table else None
+        )
+        self.authentication_limiter = FailureLimiter()
+        self.authenticated: dict[PID, str] = {}  # process -> the principal it proved
         # Operator event streams (master.operator_v1).
         self.operator_streams: dict[Any, Callable[..., None]] = {}
         self._operator_heartbeat: Timer | None = None
@@ -290,6 +297,10 @@ class MasterBase(Process):
             return task.resources
         still_used = self._shared_in_use(agent, task.framework_id)
         return task.resources - shared.filter(lambda volume: still_used.contains(volume))
+
+    def _principal_of(self, pid: PID) -> str | None:
+        """The principal `pid` authenticated as with this master, if it did."""
+        return self.authenticated.get(pid)
 
     def _framework_for(
         self, sender: PID, framework_id: str, message: object

@@ -6,7 +6,8 @@ import dataclasses
 import re
 import uuid
 
-from zmesos.errors import FlagsError
+from zmesos.authentication import load_credentials
+from zmesos.errors import CredentialsError, FlagsError
 from zmesos.flags import flag
 from zmesos.zookeeper import parse_zk_url
 
@@ -70,6 +71,23 @@ class MasterFlags:
     filter_gpu_resources: bool = flag(
         True, "offer agents that have gpus only to frameworks with GPU_RESOURCES"
     )
+    credentials: str = flag(
+        "",
+        'JSON file {"credentials": [{"principal": .., "secret": ..}]}: who may authenticate',
+    )
+    authenticate_frameworks: bool = flag(
+        False, "refuse frameworks that did not authenticate (needs --credentials)"
+    )
+    authenticate_agents: bool = flag(
+        False, "refuse agents that did not authenticate (needs --credentials)"
+    )
+    authentication_timeout: float = flag(
+        15.0, "time a client has to finish authenticating once it started"
+    )
+    # principal -> secret, read from --credentials when the flags are made.
+    credential_table: dict[str, str] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.allocation_interval <= 0:
@@ -98,6 +116,16 @@ class MasterFlags:
             if getattr(self, name) <= 0:
                 raise FlagsError(f"--{name.replace('_', '-')} must be > 0")
         self.fair_sharing_excluded_names()  # raises on a bad list
+        if self.credentials:
+            try:
+                self.credential_table = load_credentials(self.credentials)
+            except CredentialsError as error:
+                raise FlagsError(f"--credentials: {error}") from None
+        for name in ("authenticate_frameworks", "authenticate_agents"):
+            if getattr(self, name) and not self.credentials:
+                raise FlagsError(f"--{name.replace('_', '-')} needs --credentials")
+        if self.authentication_timeout <= 0:
+            raise FlagsError("--authentication-timeout must be > 0")
 
     def fair_sharing_excluded_names(self) -> tuple[str, ...]:
         """`--fair-sharing-excluded-resource-names` as names; FlagsError if malformed."""

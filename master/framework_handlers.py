@@ -3,6 +3,14 @@
 A scheduler whose link breaks leaves its framework inactive (offers
 rescinded) for the framework's `failover_timeout`; re-registering with its id
 in time resumes it with its tasks, else it is removed and its tasks killed.
+
+Principals: a scheduler that authenticated (master.authentication_handlers)
+registers under the principal it proved (FrameworkInfo.principal, if set, must
+be that one; if unset, it is filled in); with --authenticate-frameworks one
+that did not is refused (FrameworkError). Re-registering with an existing
+FrameworkID takes the framework over only from the same principal (and, if
+the framework's was proved, only proved again): anything else is refused and
+changes nothing.
 """
 
 from __future__ import annotations
@@ -64,9 +72,15 @@ class FrameworkHandlers(MasterBase):
             self._drop(message, sender, problem, "invalid_messages")
             self.send(sender, FrameworkError(message=problem))
             return
+        authenticated = self._authenticated_info(sender, info)
+        if isinstance(authenticated, str):
+            self._refuse_framework(sender, message, authenticated)
+            return
+        info = authenticated
         framework_id = f"{self.id_prefix}-{next(self._framework_numbers):04d}"
         info = msgspec.structs.replace(info, id=framework_id, roles=info.roles or ("*",))
         framework = MasterFramework(framework_id, info, sender, registered_time=clock.now())
+        framework.authenticated = self._principal_of(sender) is not None
         self.cluster.add_framework(framework)
         self.link(sender)
         self.send(sender, FrameworkRegistered(framework_id=framework_id, master=self.info))
@@ -95,11 +109,22 @@ class FrameworkHandlers(MasterBase):
             self._drop(message, sender, problem, "invalid_messages")
             self.send(sender, FrameworkError(message=problem))
             return
-        info = msgspec.structs.replace(info, roles=info.roles or ("*",))
+        authenticated = self._authenticated_info(sender, info)
+        if isinstance(authenticated, str):
+            self._refuse_framework(sender, message, authenticated)
+            return
+        info = msgspec.structs.replace(authenticated, roles=authenticated.roles or ("*",))
+        proved = self._principal_of(sender) is not None
         framework = self.cluster.frameworks.get(info.id)
+        if framework is not None:
+            takeover = _takeover_problem(framework, info.principal, proved)
+            if takeover is not None:
+                self._refuse_framework(sender, message, takeover, "framework_takeovers_refused")
+                return
         if framework is None:
             # This master never saw it (a master restart): admit it under its id.
             framework = MasterFramework(info.id, info, sender, registered_time=clock.now())
+            framework.authenticated = proved
             framework.reregistered_time = clock.now()
             self.cluster.add_framework(framework)
             self.link(sender)
@@ -109,7 +134,33 @@ class FrameworkHandlers(MasterBase):
             )
             self.log.info("framework_reregistered", framework_id=info.id, scheduler=str(sender))
             return
+        framework.authenticated = framework.authenticated or proved
         self._framework_reconnected(framework, info, sender, message.failover)
+
+    def _authenticated_info(self, sender: PID, info: FrameworkInfo) -> FrameworkInfo | str:
+        """The FrameworkInfo under the principal `sender` proved, or why it is refused."""
+        principal = self._principal_of(sender)
+        if principal is None:
+            if self.flags.authenticate_frameworks:
+                return f"Framework at {sender} is not authenticated"
+            return info
+        if info.principal and info.principal != principal:
+            return (
+                f"Framework principal {info.principal!r} does not match the authenticated"
+                f" principal {principal!r}"
+            )
+        return msgspec.structs.replace(info, principal=principal)
+
+    def _refuse_framework(
+        self,
+        sender: PID,
+        message: RegisterFramework | ReregisterFramework,
+        why: str,
+        metric: str = "framework_authentication_refusals",
+    ) -> None:
+        """A registration refused for who sent it: FrameworkError, logged and counted."""
+        self._drop(message, sender, why, metric)
+        self.send(sender, FrameworkError(message=why))
 
     def _answer_reregistration(self, pid: PID, framework_id: str, failover: bool) -> None:
         """A failed-over scheduler hears `registered`, a reconnected one `reregistered`."""
@@ -239,6 +290,18 @@ class FrameworkHandlers(MasterBase):
         framework.failover_timer = self.delay(
             timeout, self._failover_timed_out, framework.id, framework.pid
         )
+
+
+def _takeover_problem(framework: MasterFramework, principal: str, proved: bool) -> str | None:
+    """Why a re-registration under `principal` may not take `framework` over, if it may not."""
+    if framework.info.principal != principal:
+        return (
+            f"Framework {framework.id} belongs to principal {framework.info.principal!r},"
+            f" not {principal!r}"
+        )
+    if framework.authenticated and not proved:
+        return f"Framework {framework.id} was registered authenticated; authenticate to re-register"
+    return None
 
 
 def _check_offer_filters(info: FrameworkInfo) -> str | None:

@@ -2,7 +2,8 @@
 launches tasks, relays status updates and keeps agents' liveness.
 
 Every message the master takes is installed in `initialize`, one line each,
-grouped by the module that holds its handler: master.agent_handlers
+grouped by the module that holds its handler: master.authentication_handlers
+(principals proved by schedulers and agents), master.agent_handlers
 (registration, pings, removal), master.framework_handlers (registration,
 failover, removal), master.offer_handlers (offers, decline, revive, suppress,
 Accept), master.task_handlers (kill, reconcile, status updates, executor and
@@ -40,6 +41,7 @@ from libprocess import PID, clock
 from master.agent_handlers import AgentHandlers
 from master.allocator import HierarchicalAllocator
 from master.allocator_process import AllocatorProcess
+from master.authentication_handlers import AuthenticationHandlers
 from master.framework_handlers import FrameworkHandlers
 from master.offer_handlers import OfferHandlers
 from master.operator_calls import OperatorCalls
@@ -50,6 +52,8 @@ from master.task_handlers import MasterTaskHandlers
 from master.views import metrics_view, state_view
 from zmesos.protocol import (
     AcceptOffers,
+    Authenticate,
+    AuthenticationProof,
     DeactivateFramework,
     DeclineOffers,
     ExecutorToFramework,
@@ -77,6 +81,7 @@ __all__ = ["Master"]
 
 
 class Master(
+    AuthenticationHandlers,
     AgentHandlers,
     RecoveryHandlers,
     FrameworkHandlers,
@@ -110,6 +115,9 @@ class Master(
             )
         )
 
+        # master/authentication_handlers.py (served whether leading or not)
+        self.install(Authenticate, self.authenticate)
+        self.install(AuthenticationProof, self.authentication_proof)
         # master/agent_handlers.py
         self._install_leading(RegisterAgent, self.register_agent)
         self._install_leading(ReregisterAgent, self.reregister_agent)
@@ -146,6 +154,7 @@ class Master(
         self.node.terminate(self.allocator)
 
     def exited(self, pid: PID) -> None:
+        self.authenticated.pop(pid, None)
         framework = self.cluster.frameworks_by_pid.get(pid)
         if framework is not None:
             self._framework_disconnected(framework)

@@ -80,6 +80,8 @@ class MasterFramework:
     registered_time: float
     active: bool = True
     connected: bool = True
+    # Whether `info.principal` was proved (authentication) or only claimed.
+    authenticated: bool = False
     reregistered_time: float | None = None
     unregistered_time: float | None = None
     tasks: dict[str, MasterTask] = dataclasses.field(default_factory=dict)
@@ -117,6 +119,7 @@ class MasterAgent:
     registered_time: float
     connected: bool = True
     active: bool = True
+    principal: str | None = None  # the principal it authenticated as, if it did
     reregistered_time: float | None = None
     tasks: dict[tuple[str, str], MasterTask] = dataclasses.field(default_factory=dict)
     # framework id -> executor id -> info

@@ -2,6 +2,9 @@
 
 If no master accepts the framework within a few seconds, it says which master it
 is waiting for; after `--registration-timeout` it gives up (exit status 1).
+With `--credential FILE` (Mesos's JSON `{"principal": .., "secret": ..}`) it
+authenticates with the master first; a refusal ends it with the master's
+reason (exit status 1).
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import uvloop
 from frameworks.batch import BatchScheduler, Command, TaskRecord
 from frameworks.scheduler import SchedulerDriver
 from libprocess import Node
+from zmesos.authentication import Credential, load_credential
 from zmesos.cli.flags import Parser, positive_duration
 from zmesos.detector import master_detector
-from zmesos.errors import FlagsError
+from zmesos.errors import CredentialsError, FlagsError
 from zmesos.flags import parse_resources
 from zmesos.protocol import FrameworkInfo, TaskState, TaskStatus
 from zmesos.resources import Resources
@@ -42,6 +46,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], na
         "--timeout", type=positive_duration, default=None, help="give up after this long"
     )
     parser.add_argument(
+        "--credential",
+        default="",
+        help='JSON file {"principal": .., "secret": ..}: authenticate with the master as it',
+    )
+    parser.add_argument("--principal", default="", help="the framework's principal")
+    parser.add_argument(
         "--registration-timeout",
         type=positive_duration,
         default=REGISTRATION_TIMEOUT,
@@ -51,12 +61,17 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], na
 
 
 def run(options: argparse.Namespace, parser: Parser) -> int:
+    credential: Credential | None = None
     try:
         resources = parse_resources(options.resources)
         master_detector(options.master)
+        if options.credential:
+            credential = load_credential(options.credential)
     except FlagsError as error:
         parser.error(str(error))
-    return uvloop.run(_execute(options, resources))
+    except CredentialsError as error:
+        parser.error(f"--credential: {error}")
+    return uvloop.run(_execute(options, resources, credential))
 
 
 def exit_status(status: TaskStatus) -> int:
@@ -71,7 +86,9 @@ def exit_status(status: TaskStatus) -> int:
     return 1
 
 
-async def _execute(options: argparse.Namespace, resources: Resources) -> int:
+async def _execute(
+    options: argparse.Namespace, resources: Resources, credential: Credential | None
+) -> int:
     task_id = f"{options.name}-{uuid.uuid4().hex[:8]}"
 
     def on_update(record: TaskRecord, status: TaskStatus) -> None:
@@ -81,9 +98,14 @@ async def _execute(options: argparse.Namespace, resources: Resources) -> int:
     scheduler = BatchScheduler(
         [Command(task_id, options.command, resources, options.name)], on_update=on_update
     )
-    framework = FrameworkInfo(user=getpass.getuser(), name=options.name, roles=(options.role,))
+    framework = FrameworkInfo(
+        user=getpass.getuser(),
+        name=options.name,
+        roles=(options.role,),
+        principal=options.principal,
+    )
     async with Node() as node:
-        driver = SchedulerDriver(scheduler, framework, options.master)
+        driver = SchedulerDriver(scheduler, framework, options.master, credential=credential)
         node.spawn(driver)
         try:
             if not await _registered(driver, options.master, options.registration_timeout):
@@ -95,6 +117,9 @@ async def _execute(options: argparse.Namespace, resources: Resources) -> int:
                 )
                 return 1
             records = await asyncio.wait_for(scheduler.done, options.timeout)
+        except RuntimeError as error:  # the master refused the framework (batch.error)
+            print(f"zmesos execute: error: {error}", file=sys.stderr, flush=True)
+            return 1
         except TimeoutError:
             print(f"{task_id} did not finish within {options.timeout} s", flush=True)
             driver.stop()

@@ -53,6 +53,13 @@ class AgentReregistered(Message, frozen=True, kw_only=True):
     ping_interval: float = 15.0
 
 
+class AgentRegistrationRefused(Message, frozen=True, kw_only=True):
+    """Master -> agent: (re-)registration refused for who sent it (not authenticated, or
+    another principal's agent id). The agent logs it and tries again, authenticating anew."""
+
+    message: str
+
+
 class UnregisterAgent(Message, frozen=True, kw_only=True):
     agent_id: ID
 
@@ -94,6 +101,7 @@ class Pong(Message, frozen=True, kw_only=True):
 
 __all__ = [
     "AgentRegistered",
+    "AgentRegistrationRefused",
     "AgentReregistered",
     "CheckpointResources",
     "Ping",
