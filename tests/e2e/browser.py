@@ -58,6 +58,7 @@ def headless_chromium(profile: Path) -> Iterator[Any]:
         "--no-first-run",
     ):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "SEVERE"})
     try:
         driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     except WebDriverException as error:
@@ -76,3 +77,8 @@ def wait_until(driver: Any, condition: Callable[[Any], T], what: str) -> T:
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(driver, WAIT, poll_frequency=0.1).until(condition, f"never saw {what}")
+
+
+def console_errors(driver: Any) -> list[str]:
+    """What the page logged as errors (uncaught exceptions, failed loads) since last asked."""
+    return [entry["message"] for entry in driver.get_log("browser")]

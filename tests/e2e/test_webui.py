@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.browser import headless_chromium, wait_until
+from tests.e2e import browser as chromium
+from tests.e2e.browser import console_errors, headless_chromium, wait_until
 from tests.e2e.local import ENV, ROOT, LocalProcess, interrupt, zmesos, zmesos_local
 
 pytestmark = pytest.mark.timeout(120)
@@ -161,6 +162,7 @@ def test_webui_shows_agents_frameworks_and_tasks(browser, cluster, artifacts, ca
     _open(browser, cluster, "roles", "roles")
     wait_until(browser, lambda d: _row(d, "roles", "*"), "the default role")
     _screenshot(browser, artifacts, "roles", capsys)
+    assert console_errors(browser) == []
 
 
 def test_webui_shows_hostile_names_as_text(browser, cluster):
@@ -176,6 +178,12 @@ def test_webui_shows_hostile_names_as_text(browser, cluster):
         assert HOSTILE in names, names
         assert browser.find_elements("css selector", "#view img") == []
         assert browser.execute_script("return document.body.dataset.injected") is None
+    _open(browser, cluster, f"tasks/{framework['id']}/{task['id']}", "task")
+    details = browser.find_element("css selector", '[data-view="task"] dl').text
+    assert f"Name\n{HOSTILE}" in details and f"note={HOSTILE}" in details, details
+    assert browser.find_elements("css selector", "#view img") == []
+    assert browser.execute_script("return document.body.dataset.injected") is None
+    assert console_errors(browser) == []
 
 
 def test_webui_keeps_refreshing(browser, cluster):
@@ -209,3 +217,17 @@ def test_webui_after_the_examples_with_stay(browser, artifacts, capsys, tmp_path
         _open(browser, local, "", "overview")
         wait_until(browser, lambda d: _row(d, "task-states", "TASK_FINISHED"), "finished tasks")
         _screenshot(browser, artifacts, "example-overview", capsys)
+
+
+@pytest.mark.timeout(10)
+def test_webui_browser_that_cannot_start_fails_under_ci_and_skips_elsewhere(monkeypatch, tmp_path):
+    monkeypatch.setattr(chromium, "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="cannot start"), headless_chromium(tmp_path):
+        pass
+    monkeypatch.delenv("CI")
+    with (
+        pytest.raises(pytest.skip.Exception, match="no-chromium is missing"),
+        headless_chromium(tmp_path),
+    ):
+        pass

@@ -1,0 +1,33 @@
+// Numbers and times as the page shows them.
+
+export function formatAmount(name, value) {
+  if (typeof value !== "number") return value === undefined ? "" : String(value);
+  if (name === "mem" || name === "disk") {
+    return value >= 1024 ? `${(value / 1024).toFixed(1)} GB` : `${Math.round(value)} MB`;
+  }
+  return String(Math.round(value * 100) / 100);
+}
+
+export function formatResources(resources) {
+  if (!resources) return "";
+  return Object.entries(resources)
+    .filter(([, value]) => value !== 0 && value !== "")
+    .map(([name, value]) => `${name} ${formatAmount(name, value)}`)
+    .join(", ");
+}
+
+// Seconds since the epoch as local time, "2026-01-31 12:34:56" (".789" with `millis`).
+export function formatTime(seconds, millis) {
+  if (typeof seconds !== "number" || !seconds) return "";
+  const date = new Date(seconds * 1000);
+  const pad = (n, width = 2) => String(n).padStart(width, "0");
+  return (
+    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
+    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}` +
+    (millis ? `.${pad(date.getMilliseconds(), 3)}` : "")
+  );
+}
+
+export function percent(part, whole) {
+  return whole > 0 ? (100 * part) / whole : 0;
+}
