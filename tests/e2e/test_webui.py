@@ -55,6 +55,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         master = local.master
         finished = zmesos("execute", "--master", master, "--name", "finisher", "--command", "true")
         assert finished.returncode == 0, finished.stderr
+        _reserve_a_volume_weigh_and_guarantee(Cluster(local))
         running = subprocess.Popen(
             [sys.executable, "-m", "tests.e2e.named_scheduler", master, HOSTILE, COMMAND],
             stdout=subprocess.DEVNULL,
@@ -68,6 +69,31 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             yield cluster
         finally:
             interrupt(running)
+
+
+RESERVED = "cpus(ops DYNAMIC principal=op):0.5;disk(ops DYNAMIC principal=op):64"
+VOLUME = "disk(ops DYNAMIC principal=op)[db:data principal=op]:64"
+
+
+def _reserve_a_volume_weigh_and_guarantee(cluster: Cluster) -> None:
+    """Role `ops`: a reservation and a volume on the first agent, weight 2, quota of 1 cpu."""
+    agent = min(agent["id"] for agent in cluster.state()["slaves"])
+    where = ["--master", cluster.master, "--agent", agent]
+    for command in (
+        ["reserve", "--resources", RESERVED],
+        ["volumes", "create", "--volumes", VOLUME],
+    ):
+        result = zmesos(*command[:-2], *where, *command[-2:])
+        assert result.returncode == 0, result.stderr
+    for method, path, body in (
+        ("PUT", "weights", [{"role": "ops", "weight": 2}]),
+        ("POST", "quota", {"role": "ops", "guarantees": {"cpus": 1}}),
+    ):
+        request = urllib.request.Request(
+            f"{cluster.url}{path}", data=json.dumps(body).encode(), method=method
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
 
 
 def _poll(probe: Any, what: str) -> Any:
@@ -159,8 +185,19 @@ def test_webui_shows_agents_frameworks_and_tasks(browser, cluster, artifacts, ca
     assert history[-1] == "RUNNING", history
     _screenshot(browser, artifacts, "task", capsys)
 
+    reserved = min(agents)
+    _open(browser, cluster, f"agents/{reserved}", "agent")
+    wait_until(browser, lambda d: _row(d, "volumes", "db"), "the volume")
+    volume = [cell.text for cell in _row(browser, "volumes", "db").find_elements("tag name", "td")]
+    assert volume == ["db", "ops", "64 MB", "data", "RW", "op", "no"], volume
+    reservations = [row.text for row in _rows(browser, "reservations")]
+    assert any(text.startswith("ops cpus 0.5 DYNAMIC op") for text in reservations), reservations
+    _screenshot(browser, artifacts, "agent-reserved", capsys)
+
     _open(browser, cluster, "roles", "roles")
     wait_until(browser, lambda d: _row(d, "roles", "*"), "the default role")
+    ops = [cell.text for cell in _row(browser, "roles", "ops").find_elements("tag name", "td")]
+    assert ops[:2] == ["ops", "2"] and ops[4].startswith("cpus 0.5") and ops[5] == "cpus 1", ops
     _screenshot(browser, artifacts, "roles", capsys)
     assert console_errors(browser) == []
 
