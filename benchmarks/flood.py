@@ -33,6 +33,8 @@ import msgspec
 import uvloop
 import zmq
 
+from libprocess.origins import RawPeer
+
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -46,22 +48,21 @@ def flood(
     backpressure slows this client down.
     """
     context = zmq.Context()
-    out = context.socket(zmq.PUSH)
-    out.setsockopt(zmq.LINGER, 0)
-    out.connect(endpoint)
-    port = int(endpoint.rsplit(":", 1)[1])
-    run = [f"flooder@127.0.0.1:{port + 1}", to, name, [body] * per_run]
+    peer = RawPeer(context, endpoint)  # answers the receiver's question: who it is
+    out = peer.outbound
+    run = [peer.pid("flooder"), to, name, [body] * per_run]
     frame = msgspec.msgpack.encode([run] * runs)
     sent = 0
     deadline = time.monotonic() + seconds
     while True:
+        peer.answer()
         for _ in range(256):
             if out.poll(100, zmq.POLLOUT):
                 out.send(frame, zmq.NOBLOCK)
                 sent += 1
         if time.monotonic() >= deadline:
             break
-    out.close(linger=0)
+    peer.close()
     context.term()
     return sent
 

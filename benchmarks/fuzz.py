@@ -7,7 +7,10 @@ plausible (ids and PIDs the nodes know, boundary numbers, valid enum names) and
 some wrong on purpose (bad types, bad states, bad PIDs, huge or control-character
 strings). Senders are processes of the fuzzer's own node and, for most types,
 the very PIDs the target trusts (its agent, its framework's scheduler, its
-master), so the frames reach deep into the handlers.
+master), so the frames reach deep into the handlers. A node takes a run only
+from a connection proven to speak for its sender's node (libprocess.origins),
+so each frame goes out on a raw channel of the node that owns its sender, as
+a compromised node would send it.
 
 Afterwards: no handler raised (`handler_errors`), the master's registries and
 the agent's tables still agree with themselves, and a new framework still runs
@@ -42,7 +45,7 @@ import zmq
 from agent import AgentFlags
 from agent.runner import AgentHandle, run_agent
 from frameworks import Scheduler, SchedulerDriver
-from libprocess import Message, Node, configure_logging
+from libprocess import PID, Message, Node, configure_logging
 from master import MasterFlags
 from master.runner import MasterHandle, run_master
 from zmesos.protocol import (
@@ -235,6 +238,24 @@ class Targets:
     sink: Node  # the fuzzer's own node: senders live here, replies land here
     driver: SchedulerDriver  # a framework the fuzz frames impersonate
     work_dir: Path
+    channels: dict[tuple[str, tuple[str, int]], zmq.Socket[bytes]] = dataclasses.field(
+        default_factory=dict
+    )
+
+    def channel(self, key: str, sender: str) -> zmq.Socket[bytes]:
+        """A raw channel to the master's node (`key` "master") or the agent's, from the node
+        that owns `sender` (one of the three nodes)."""
+        address = PID.parse(sender).address
+        cached = self.channels.get((key, address))
+        if cached is not None:
+            return cached
+        owners = (self.master.node, self.agent.node, self.sink)
+        [owner] = [node for node in owners if node.address == address]
+        target = self.master.node if key == "master" else self.agent.node
+        channel = owner.open_channel(target.address)
+        channel.setsockopt(zmq.SNDHWM, 0)
+        self.channels[(key, address)] = channel
+        return channel
 
     async def stop(self) -> None:
         for node in (self.sink,):
@@ -305,16 +326,11 @@ def _learn_targets(factory: FrameFactory, targets: Targets) -> None:
 async def wait_taken(targets: Targets, key: str, frame: bytes) -> None:
     """Send one frame to the master's node (`key` "master") or the agent's, until it is read."""
     node = targets.master.node if key == "master" else targets.agent.node
-    sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.PUSH)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(f"tcp://{node.host}:{node.port}")
-    try:
-        before = node.metrics["frames_received"]
-        sock.send(frame)
-        await _until(lambda: node.metrics["frames_received"] > before, 10, "the frame to arrive")
-        await asyncio.sleep(0.001)  # its messages are handled
-    finally:
-        sock.close()
+    sender = msgpack.unpackb(frame)[0][0]
+    before = node.metrics["frames_received"]
+    targets.channel(key, sender).send(frame)
+    await _until(lambda: node.metrics["frames_received"] > before, 10, "the frame to arrive")
+    await asyncio.sleep(0.001)  # its messages are handled
 
 
 @dataclasses.dataclass
@@ -342,14 +358,6 @@ async def fuzz(targets: Targets, frames: int, rng: random.Random) -> FuzzResult:
     master_pid, agent_pid = str(targets.master.pid), str(targets.agent.pid)
     to_master = [*own, agent_pid, str(targets.driver.pid)]
     to_agent = [*own, master_pid]
-    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
-    sockets: dict[str, zmq.Socket[bytes]] = {}
-    for key, node in (("master", targets.master.node), ("agent", targets.agent.node)):
-        sock = context.socket(zmq.PUSH)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.SNDHWM, 0)
-        sock.connect(f"tcp://{node.host}:{node.port}")
-        sockets[key] = sock
     nodes = {"master": targets.master.node, "agent": targets.agent.node}
     before = {key: node.metrics["frames_received"] for key, node in nodes.items()}
     sent = {"master": 0, "agent": 0}
@@ -367,7 +375,7 @@ async def fuzz(targets: Targets, frames: int, rng: random.Random) -> FuzzResult:
             to = rng.choice(("master", "agent")) if rng.random() < 0.95 else rng.choice(("", "x"))
             to = key if to in ("master", "agent") else to
             count = rng.choice((1, 1, 1, 2, 5))
-            sockets[key].send(factory.frame(sender, to, name, count))
+            targets.channel(key, sender).send(factory.frame(sender, to, name, count))
             sent[key] += 1
             messages += count
             if index % 512 == 511:
@@ -390,8 +398,9 @@ async def fuzz(targets: Targets, frames: int, rng: random.Random) -> FuzzResult:
         )
         seconds = time.perf_counter() - started
     finally:
-        for sock in sockets.values():
-            sock.close()
+        for channel in targets.channels.values():
+            channel.close()
+        targets.channels.clear()
     await asyncio.sleep(0.2)  # the last frames' messages leave the mailboxes
     problems = check_master(targets.master) + check_agent(targets.agent)
     return FuzzResult(

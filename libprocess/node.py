@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
+import zmq
 
 from libprocess.errors import NodeError, ProcessTerminated
 from libprocess.logging import ensure_configured
@@ -205,6 +206,16 @@ class Node:
             return
         self.transport.send(to, sender, message)
 
+    def open_channel(self, address: tuple[str, int]) -> zmq.Socket[bytes]:
+        """A raw PUSH socket to the node at `address` that speaks for this node.
+
+        For tools that write frames themselves (fuzzers, tests): see
+        `Transport.open_channel`. Its runs must be sent as PIDs of this node.
+        """
+        if self.transport is None or self._stopped:
+            raise NodeError("open_channel needs a started node")
+        return self.transport.open_channel(address)
+
     def deliver_remote(self, sender: PID, to_name: str, message: Message) -> None:
         """A message decoded by the transport, for a process (or the node itself, name '')."""
         if not to_name:
@@ -230,9 +241,9 @@ class Node:
         else:
             process._pausing_transport = False
 
-    def count_drop(self, reason: str) -> None:
-        self.metrics["dropped_messages"] += 1
-        self.metrics[f"dropped_messages/{reason}"] += 1
+    def count_drop(self, reason: str, count: int = 1) -> None:
+        self.metrics["dropped_messages"] += count
+        self.metrics[f"dropped_messages/{reason}"] += count
 
     # -- links -----------------------------------------------------------------
 

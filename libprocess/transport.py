@@ -51,7 +51,16 @@ import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from libprocess.errors import NodeError
-from libprocess.message import Codec, Message
+from libprocess.message import Codec, Message, Run
+from libprocess.origins import (
+    CONTROL_NAME,
+    NODE_PROPERTY,
+    PROOF_MESSAGES,
+    TOKEN_PROPERTY,
+    Origins,
+    handshake_properties,
+    new_token,
+)
 from libprocess.pid import PID
 
 if TYPE_CHECKING:
@@ -101,14 +110,20 @@ class _Peer:
         "queue",
         "queued",
         "socket",
+        "token",
     )
 
     def __init__(
-        self, address: tuple[str, int], socket: zmq.Socket[bytes], monitor: zmq.Socket[bytes]
+        self,
+        address: tuple[str, int],
+        socket: zmq.Socket[bytes],
+        monitor: zmq.Socket[bytes],
+        token: str,
     ) -> None:
         self.address = address
         self.socket = socket
         self.monitor = monitor
+        self.token = token  # this connection's, in its handshake (libprocess.origins)
         self.queue: list[list[Any]] = []  # runs: [from_pid, to_name, message_name, [message]]
         self.queued = 0
         # The open run: a message joins it when sender, target and type are the very
@@ -155,6 +170,11 @@ class Transport:
         self._closed = False
         # Processes whose full mailbox stopped the node reading frames.
         self._pausers: set[Process] = set()
+        # Which connection speaks for which node address (libprocess.origins).
+        self.origins = Origins(self)
+        # Frames of a connection just proven, waiting their turn: (key, origin, runs).
+        self._ready: deque[tuple[str, tuple[str, int], list[Run]]] = deque()
+        self._channels: list[zmq.Socket[bytes]] = []
 
     # -- inbound ---------------------------------------------------------------
 
@@ -185,14 +205,18 @@ class Transport:
         socket = self._inbound
         if socket is None or self._pausers:
             return
+        ready = self._ready
         for _ in range(_FRAMES_PER_TURN):
-            try:
-                frame = socket.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            except zmq.ZMQError:
-                return
-            self._handle_frame(frame)
+            if ready:  # frames held for their connection's proof go first, in order
+                self.deliver_runs(*ready.popleft())
+            else:
+                try:
+                    frame = socket.recv(zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    return
+                except zmq.ZMQError:
+                    return
+                self._handle_frame(frame)
             if self._pausers:
                 return
         self.node.loop.call_soon(self._on_readable)  # more may wait; let actors run first
@@ -217,27 +241,58 @@ class Transport:
         loop.add_reader(self._inbound.fileno(), self._on_readable)
         loop.call_soon(self._on_readable)
 
-    def _handle_frame(self, frame: bytes) -> None:
+    def _handle_frame(self, frame: zmq.Frame) -> None:
         node = self.node
-        metrics = node.metrics
-        metrics["frames_received"] += 1
-        if len(frame) > node.max_frame_bytes:
-            self._refuse("frame_too_large", size=len(frame), limit=node.max_frame_bytes)
+        node.metrics["frames_received"] += 1
+        buffer = frame.buffer
+        size = len(buffer)
+        if size > node.max_frame_bytes:
+            self._refuse("frame_too_large", size=size, limit=node.max_frame_bytes)
             return
         try:
-            runs = self.codec.decode_frame(frame)
+            runs = self.codec.decode_frame(buffer)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
-            self._refuse("malformed_frame", error=str(error), size=len(frame))
+            self._refuse("malformed_frame", error=str(error), size=size)
             return
+        try:
+            key: str | None = cast(str, frame.get(TOKEN_PROPERTY))
+        except zmq.ZMQError:  # a connection that does not say which node it is
+            key = None
+        origin = self.origins.proven.get(key) if key is not None else None
+        if origin is None:
+            try:
+                claimed: str | None = cast(str, frame.get(NODE_PROPERTY))
+            except zmq.ZMQError:
+                claimed = None
+            self.origins.unproven(key, claimed, runs, size)
+            return
+        self.deliver_runs(key, origin, runs)  # type: ignore[arg-type]  # key is set here
+
+    def deliver_later(self, key: str, origin: tuple[str, int], runs: list[Run]) -> None:
+        """Deliver a proven connection's runs after those already waiting (one frame's worth)."""
+        self._ready.append((key, origin, runs))
+        if len(self._ready) == 1 and not self._pausers and self._inbound is not None:
+            self.node.loop.call_soon(self._on_readable)
+
+    def deliver_runs(self, key: str, origin: tuple[str, int], runs: list[Run]) -> None:
+        """Decode and deliver the runs of a connection proven to speak for `origin`."""
+        node = self.node
         # The hot loop of every remote message: locals and cached lookups on purpose.
         senders = self._senders
         decoders = self.codec.decoders
         processes = node.processes
         delivered = 0
-        for sender_text, to_name, name, bodies in runs:
+        for run in runs:
+            sender_text, to_name, name, bodies = run
             sender = senders.get(sender_text) or self._sender(sender_text)
             if sender is None:
                 self._refuse("bad_sender", sender=sender_text[:200])
+                continue
+            if sender.address != origin:
+                self.refuse_runs("forged_sender", [run], connection_of=f"{origin[0]}:{origin[1]}")
+                continue
+            if not to_name and name in PROOF_MESSAGES:
+                self.origins.on_proof(key, run)
                 continue
             decoder = decoders.get(name) or self.codec.decoder_for(name)
             if decoder is None:
@@ -259,7 +314,7 @@ class Transport:
             else:
                 for message in messages:  # the node itself (name ''), or nobody
                     node.deliver_remote(sender, to_name, message)
-        metrics["messages_received"] += delivered
+        node.metrics["messages_received"] += delivered
 
     def _sender(self, text: str) -> PID | None:
         pid = self._senders.get(text)
@@ -273,12 +328,27 @@ class Transport:
             self._senders[text] = pid
         return pid
 
-    def _refuse(self, reason: str, **fields: object) -> None:
+    def _refuse(self, reason: str, count: int = 1, **fields: object) -> None:
         whole_frame = reason in ("malformed_frame", "frame_too_large")
-        self.node.metrics["invalid_frames" if whole_frame else "invalid_messages"] += 1
-        self.node.count_drop(reason)
+        self.node.metrics["invalid_frames" if whole_frame else "invalid_messages"] += count
+        self.node.count_drop(reason, count)
         log.warning(
             "dropping_input", reason=reason, node=f"{self.node.host}:{self.node.port}", **fields
+        )
+
+    def refuse_runs(self, reason: str, runs: list[Run], **fields: object) -> None:
+        """Drop whole runs, unread: one log line, every message counted."""
+        if not runs:
+            return
+        count = sum(_run_length(run) for run in runs)
+        first_sender, _, first_name, _ = runs[0]
+        self._refuse(
+            reason,
+            count,
+            sender=first_sender[:200],
+            message=first_name[:200],
+            messages=count,
+            **fields,
         )
 
     # -- outbound --------------------------------------------------------------
@@ -286,6 +356,48 @@ class Transport:
     @property
     def has_pending(self) -> bool:
         return bool(self._dirty)
+
+    def send_control(self, address: tuple[str, int], message: Message) -> None:
+        """Send the node at `address` a message from this node itself (not one of its processes)."""
+        node = self.node
+        self.send(PID("", *address), PID(CONTROL_NAME, node.host, node.port), message)
+
+    def send_raw_control(self, socket: zmq.Socket[bytes], message: Message) -> None:
+        """Write a control message from this node straight onto a raw channel."""
+        node = self.node
+        sender = f"{CONTROL_NAME}@{node.host}:{node.port}"
+        frame = self.codec.encode_frame([[sender, "", type(message).__name__, [message]]])
+        with contextlib.suppress(zmq.ZMQError):
+            socket.send(frame, zmq.NOBLOCK)
+
+    def open_channel(self, address: tuple[str, int]) -> zmq.Socket[bytes]:
+        """A PUSH socket to `address` that speaks for this node, for frames written raw.
+
+        For tools that write frames themselves (fuzzers, tests): the receiver takes
+        its frames as this node's once the node has answered its question (runs
+        whose senders are not PIDs of this node are dropped as forged). Closed with
+        the node, or by the caller.
+        """
+        socket, endpoint = self._outbound_socket(address, new_token(), raw=True)
+        socket.connect(endpoint)
+        self._channels.append(socket)
+        return socket
+
+    def _outbound_socket(
+        self, address: tuple[str, int], token: str, *, raw: bool
+    ) -> tuple[zmq.Socket[bytes], str]:
+        """A PUSH socket for `address` carrying this node's handshake properties, unconnected."""
+        host, port = address
+        socket = self.context.socket(zmq.PUSH)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.setsockopt(zmq.SNDHWM, _SEND_HWM)
+        for value in handshake_properties(self.node.address, token):
+            socket.setsockopt(zmq.METADATA, value)
+        self.origins.own[token] = (address, socket if raw else None)
+        if ":" in host:
+            socket.setsockopt(zmq.IPV6, 1)
+            host = f"[{host.strip('[]')}]"
+        return socket, f"tcp://{host}:{port}"
 
     def send(self, to: PID, sender: PID, message: Message) -> None:
         """Queue a message for `to`'s node; it leaves with that peer's batch this tick."""
@@ -329,22 +441,17 @@ class Transport:
             self._connect(address)
 
     def _connect(self, address: tuple[str, int]) -> _Peer:
-        host, port = address
-        socket = self.context.socket(zmq.PUSH)
-        socket.setsockopt(zmq.LINGER, 0)
-        socket.setsockopt(zmq.SNDHWM, _SEND_HWM)
+        token = new_token()
+        socket, endpoint = self._outbound_socket(address, token, raw=False)
         interval_ms = int(self.node.heartbeat_interval * 1000)
         timeout_ms = int(self.node.heartbeat_timeout * 1000)
         socket.setsockopt(zmq.HEARTBEAT_IVL, interval_ms)
         socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, timeout_ms)
         socket.setsockopt(zmq.HEARTBEAT_TTL, timeout_ms)
         socket.setsockopt(zmq.RECONNECT_IVL, 100)
-        if ":" in host:
-            socket.setsockopt(zmq.IPV6, 1)
-            host = f"[{host.strip('[]')}]"
         monitor = socket.get_monitor_socket(_MONITORED)
-        socket.connect(f"tcp://{host}:{port}")
-        peer = _Peer(address, socket, monitor)
+        socket.connect(endpoint)
+        peer = _Peer(address, socket, monitor, token)
         self._peers[address] = peer
         loop = self.node.loop
         loop.add_reader(monitor.fileno(), self._on_monitor, peer)
@@ -396,6 +503,7 @@ class Transport:
         """Close a peer's sockets; what it still holds may leave for `linger` seconds."""
         if self._peers.get(peer.address) is peer:
             del self._peers[peer.address]
+        self.origins.own.pop(peer.token, None)
         if peer.connect_deadline is not None:
             peer.connect_deadline.cancel()
         if peer in self._dirty:
@@ -541,4 +649,18 @@ class Transport:
         for peer in list(self._peers.values()):
             self._send_backlog(peer)
             self._close_peer(peer, linger if peer.connected else 0.0)
+        self.origins.close()
+        for channel in self._channels:
+            channel.close(linger=0)
         await loop.run_in_executor(None, self.context.term)
+
+
+def _run_length(run: Run) -> int:
+    """How many messages a run holds, without decoding them (1 if its bodies are broken)."""
+    try:
+        return max(1, len(_RAW_LIST.decode(run[3])))
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return 1
+
+
+_RAW_LIST = msgspec.msgpack.Decoder(list[msgspec.Raw])

@@ -275,6 +275,10 @@ def metrics_view(master: Master) -> dict[str, float]:
     metrics["master/dropped_messages"] = float(
         node["dropped_messages"] + counters["dropped_messages"]
     )
+    # Why the transport refused what it refused (forged senders, unproven connections...).
+    for name, value in node.items():
+        if name.startswith("dropped_messages/"):
+            metrics[f"master/transport_{name}"] = float(value)
     for name, value in counters.items():
         key = f"master/{name}"
         if key not in metrics:

@@ -21,14 +21,11 @@ async def _wait_for(predicate, timeout: float = 10.0) -> None:
 
 
 async def test_bad_input_is_counted_logged_and_dropped_and_the_node_goes_on():
-    async with Node(max_frame_bytes=64 * 1024) as node:
+    async with Node(max_frame_bytes=64 * 1024) as node, Node() as source:
         recorder = Recorder("target")
         target = node.spawn(recorder)
-        context = zmq.Context.instance()
-        raw = context.socket(zmq.PUSH)
-        raw.setsockopt(zmq.LINGER, 0)
-        raw.connect(f"tcp://{node.host}:{node.port}")
-        sender = "raw@127.0.0.1:1"
+        raw = source.open_channel(node.address)
+        sender = f"raw@{source.host}:{source.port}"
         try:
             hostile = [
                 os.urandom(257),  # random bytes
@@ -73,7 +70,7 @@ async def test_bad_input_is_counted_logged_and_dropped_and_the_node_goes_on():
 
 
 async def test_bad_input_wire_is_plain_messagepack_both_ways():
-    """msgpack-python reads what we write, and we read what it writes."""
+    """msgpack-python reads what we write, and we read what it writes, proof included."""
     async with Node() as node:
         recorder = Recorder("target")
         node.spawn(recorder)
@@ -83,6 +80,9 @@ async def test_bad_input_wire_is_plain_messagepack_both_ways():
         port = inbound.bind_to_random_port("tcp://127.0.0.1")
         outbound = context.socket(zmq.PUSH)
         outbound.setsockopt(zmq.LINGER, 0)
+        # Who the connection speaks for, in its handshake (libprocess.origins).
+        outbound.setsockopt(zmq.METADATA, f"X-Libprocess-Node:127.0.0.1:{port}".encode())
+        outbound.setsockopt(zmq.METADATA, b"X-Libprocess-Token:0123456789abcdef")
         outbound.connect(f"tcp://{node.host}:{node.port}")
         foreign = f"foreign@127.0.0.1:{port}"
         try:
@@ -91,6 +91,19 @@ async def test_bad_input_wire_is_plain_messagepack_both_ways():
                     [[foreign, "target", "Note", [{"text": "from msgpack", "number": 42}]]]
                 )
             )
+            # The node holds the note and asks our listening socket to prove the address.
+            await _wait_for(lambda: inbound.poll(0))
+            [[asker, to_name, name, [question]]] = msgpack.unpackb(inbound.recv(), raw=False)
+            assert (asker, to_name, name) == (
+                f"libprocess@{node.host}:{node.port}",
+                "",
+                "ProveAddress",
+            )
+            assert question["token"] == "0123456789abcdef"
+            proof = [
+                [f"libprocess@127.0.0.1:{port}", "", "AddressProof", [{"nonce": question["nonce"]}]]
+            ]
+            outbound.send(msgpack.packb(proof))
             await _wait_for(lambda: recorder.notes)
             sender, note = recorder.notes[0]
             assert (str(sender), note) == (foreign, Note(text="from msgpack", number=42))
@@ -108,18 +121,15 @@ async def test_bad_input_wire_is_plain_messagepack_both_ways():
 
 async def test_bad_input_exited_notice_about_another_nodes_process_is_dropped():
     """A node speaks only for its own processes: hearsay does not end a link."""
-    async with Node() as node, Node() as other:
+    async with Node() as node, Node() as other, Node() as third:
         recorder = Recorder("linker")
         node.spawn(recorder)
         watched = other.spawn(Recorder("watched"))
         recorder.link(watched)
-        context = zmq.Context.instance()
-        raw = context.socket(zmq.PUSH)
-        raw.setsockopt(zmq.LINGER, 0)
-        raw.connect(f"tcp://{node.host}:{node.port}")
+        raw = third.open_channel(node.address)
         try:
             forged = msgpack.packb(
-                [["liar@127.0.0.1:1", "", "ExitedNotice", [{"pid": str(watched)}]]]
+                [[f"liar@{third.host}:{third.port}", "", "ExitedNotice", [{"pid": str(watched)}]]]
             )
             raw.send(forged)
             await _wait_for(lambda: node.metrics["dropped_messages/bad_control"] == 1)

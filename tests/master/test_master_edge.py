@@ -6,7 +6,6 @@ import asyncio
 
 import msgpack
 import msgspec
-import zmq
 
 from libprocess import Message, Node, clock
 from libprocess.testing import settle
@@ -35,10 +34,7 @@ async def _send_raw(node: Node, sender: str, message: Message, **replace: object
     body = msgpack.unpackb(msgspec.msgpack.encode(message))
     body.update(replace)
     received = node.metrics["messages_received"] + node.metrics["invalid_messages"]
-    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
-    raw = context.socket(zmq.PUSH)
-    raw.setsockopt(zmq.LINGER, 0)
-    raw.connect(f"tcp://{node.host}:{node.port}")
+    raw = node.open_channel(node.address)  # the node's own: `sender` is one of its PIDs
     try:
         raw.send(msgpack.packb([[sender, "master", type(message).__name__, [body]]]))
         async with asyncio.timeout(10):

@@ -8,7 +8,6 @@ import math
 import aiohttp
 import msgpack
 import msgspec
-import zmq
 
 from libprocess import Node, clock
 from libprocess.testing import settle
@@ -149,11 +148,11 @@ def _frame(sender: str, message: object, *, body: dict | None = None) -> bytes:
 
 
 async def test_master_hostile_messages_are_dropped_counted_and_the_master_serves_on():
-    async with Node() as node:
+    async with Node() as node, Node() as elsewhere:
         cluster = await start_cluster(node)
         framework_id = cluster.scheduler.framework_id
         [offer] = cluster.scheduler.take_offers()
-        rogue = "rogue@127.0.0.1:9"
+        rogue = f"rogue@{elsewhere.host}:{elsewhere.port}"  # a process of another node
         bad_cpus = Resource(name="cpus", type="SCALAR", scalar=-4.0)
         hostile = [
             # Wrong field types: refused by the node's decoder.
@@ -184,10 +183,7 @@ async def test_master_hostile_messages_are_dropped_counted_and_the_master_serves
                 ),
             ),
         ]
-        context = zmq.Context.instance()
-        raw = context.socket(zmq.PUSH)
-        raw.setsockopt(zmq.LINGER, 0)
-        raw.connect(f"tcp://{node.host}:{node.port}")
+        raw = elsewhere.open_channel(node.address)
         try:
             for frame in hostile:
                 raw.send(frame)
