@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 import zmq
 
+from libprocess import curve
 from libprocess.errors import NodeError, ProcessTerminated
 from libprocess.logging import ensure_configured
 from libprocess.message import Message
@@ -48,6 +49,10 @@ class Node:
     Bind and advertise addresses default to the environment, as libprocess does:
     `LIBPROCESS_IP`, `LIBPROCESS_PORT`, `LIBPROCESS_ADVERTISE_IP`,
     `LIBPROCESS_ADVERTISE_PORT`. Port 0 binds an ephemeral port.
+
+    `curve_keys` (default: `LIBPROCESS_CURVE_KEYS`) names a key directory: then
+    every connection is CurveZMQ, and only allowed keys may connect
+    (libprocess.curve; a bad directory raises CurveKeyError at once).
     """
 
     running: weakref.WeakSet[Node] = weakref.WeakSet()
@@ -62,6 +67,7 @@ class Node:
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         heartbeat_interval: float = 1.0,
         heartbeat_timeout: float = 3.0,
+        curve_keys: str | os.PathLike[str] | None = None,
     ) -> None:
         env = os.environ
         self.bind_host = host or env.get("LIBPROCESS_IP", "127.0.0.1")
@@ -72,6 +78,9 @@ class Node:
         self.max_frame_bytes = max_frame_bytes
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout
+        # CurveZMQ on every connection when a key directory is given (libprocess.curve).
+        key_directory = curve_keys or env.get(curve.ENVIRONMENT)
+        self.curve: curve.CurveKeys | None = curve.load(key_directory) if key_directory else None
         self.host = ""
         self.port = 0
         self.metrics: Counter[str] = Counter()

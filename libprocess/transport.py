@@ -48,8 +48,10 @@ from typing import TYPE_CHECKING, Any, cast
 import msgspec
 import structlog
 import zmq
+from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils.monitor import parse_monitor_message
 
+from libprocess import curve
 from libprocess.errors import NodeError
 from libprocess.message import Codec, Message, Run
 from libprocess.origins import (
@@ -89,6 +91,12 @@ _MAILBOX_HIGH = 65_536
 # Sender PIDs parsed and kept; the cache is cleared when it grows past this.
 _SENDER_CACHE_MAX = 65_536
 _MONITORED = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
+# With CurveZMQ, what the inbound socket's monitor reports: connections refused.
+_HANDSHAKE_FAILURES = (
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
 
 
 class _Peer:
@@ -175,6 +183,9 @@ class Transport:
         # Frames of a connection just proven, waiting their turn: (key, origin, runs).
         self._ready: deque[tuple[str, tuple[str, int], list[Run]]] = deque()
         self._channels: list[zmq.Socket[bytes]] = []
+        self._curve = node.curve
+        self._authenticator: ThreadAuthenticator | None = None
+        self._inbound_monitor: zmq.Socket[bytes] | None = None
 
     # -- inbound ---------------------------------------------------------------
 
@@ -188,6 +199,8 @@ class Transport:
         bracketed = f"[{host}]" if ":" in host else host
         if ":" in host:
             socket.setsockopt(zmq.IPV6, 1)
+        if self._curve is not None:
+            self._start_authenticator(socket, self._curve)
         try:
             socket.bind(f"tcp://{bracketed}:{port or '*'}")
         except zmq.ZMQError as error:
@@ -200,6 +213,40 @@ class Transport:
         loop.add_reader(socket.fileno(), self._on_readable)
         loop.call_soon(self._on_readable)  # frames may have arrived before the reader
         return host, bound_port
+
+    def _start_authenticator(self, socket: zmq.Socket[bytes], keys: curve.CurveKeys) -> None:
+        """CurveZMQ on the inbound socket; ZAP admits only the allowed keys, refusals counted."""
+        authenticator = ThreadAuthenticator(self.context)
+        authenticator.start()
+        authenticator.configure_curve(domain=curve.ZAP_DOMAIN, location=str(keys.allowed))
+        self._authenticator = authenticator
+        curve.configure_server(socket, keys)
+        monitor = socket.get_monitor_socket(_HANDSHAKE_FAILURES)
+        self._inbound_monitor = monitor
+        self.node.loop.add_reader(monitor.fileno(), self._on_inbound_monitor)
+        # ZeroMQ signals its descriptor only once a reader has drained the socket.
+        self.node.loop.call_soon(self._on_inbound_monitor)
+
+    def _on_inbound_monitor(self) -> None:
+        monitor = self._inbound_monitor
+        while monitor is not None:
+            try:
+                frames = monitor.recv_multipart(zmq.NOBLOCK)
+            except (zmq.Again, zmq.ZMQError):
+                return
+            event = parse_monitor_message(frames)
+            reason = (
+                "not allowed"
+                if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH
+                else ("not CurveZMQ or a broken handshake")
+            )
+            self.node.metrics["connections_refused"] += 1
+            log.warning(
+                "dropping_connection",
+                reason=reason,
+                node=f"{self.node.host}:{self.node.port}",
+                peer=str(event.get("endpoint", b""), "utf-8", "replace"),
+            )
 
     def _on_readable(self) -> None:
         socket = self._inbound
@@ -258,6 +305,9 @@ class Transport:
             key: str | None = cast(str, frame.get(TOKEN_PROPERTY))
         except zmq.ZMQError:  # a connection that does not say which node it is
             key = None
+        if self._curve is not None and key is not None:
+            # A token is good only with the key it was proven with (ZAP's User-Id).
+            key = f"{key} {frame.get('User-Id')}"
         origin = self.origins.proven.get(key) if key is not None else None
         if origin is None:
             try:
@@ -393,6 +443,8 @@ class Transport:
         socket.setsockopt(zmq.SNDHWM, _SEND_HWM)
         for value in handshake_properties(self.node.address, token):
             socket.setsockopt(zmq.METADATA, value)
+        if self._curve is not None:
+            curve.configure_client(socket, self._curve)
         self.origins.own[token] = (address, socket if raw else None)
         if ":" in host:
             socket.setsockopt(zmq.IPV6, 1)
@@ -652,6 +704,13 @@ class Transport:
         self.origins.close()
         for channel in self._channels:
             channel.close(linger=0)
+        if self._inbound_monitor is not None:
+            loop.remove_reader(self._inbound_monitor.fileno())
+            self._inbound_monitor.close(linger=0)
+            self._inbound_monitor = None
+        if self._authenticator is not None:
+            self._authenticator.stop()
+            self._authenticator = None
         await loop.run_in_executor(None, self.context.term)
 
 
