@@ -1,4 +1,4 @@
-"""Attacks on the transport of a real cluster (master and agent as OS processes on loopback), refused."""
+"""Attacks on the transport of a real cluster (master and agent as OS processes), refused."""
 
 from __future__ import annotations
 
