@@ -23,7 +23,14 @@ from agent import paths
 from agent.checkpoints import Checkpointer, UpdateLog
 from agent.containerizer import Containerizer
 from agent.flags import AgentFlags
-from agent.state import AgentExecutor, AgentFramework, ExecutorState, FrameworkState
+from agent.state import (
+    MAX_COMPLETED_FRAMEWORKS,
+    AgentExecutor,
+    AgentFramework,
+    AgentTask,
+    ExecutorState,
+    FrameworkState,
+)
 from agent.status_updates import StatusUpdateManager
 from agent.volume_links import BIND, VolumeLink, prepare_volume_links
 from libprocess import PID, Message, Process, Timer, clock
@@ -70,6 +77,10 @@ class AgentBase(Process):
         self.info: AgentInfo = None  # type: ignore[assignment]  # set in initialize
         self.connected = False
         self.frameworks: dict[str, AgentFramework] = {}
+        self.completed_frameworks: collections.deque[AgentFramework] = collections.deque(
+            maxlen=MAX_COMPLETED_FRAMEWORKS
+        )
+        self.start_time = clock.now()
         self.metrics: collections.Counter[str] = collections.Counter()
         self.status_updates: StatusUpdateManager = None  # type: ignore[assignment]
         self.checkpointer = Checkpointer(flags.work_dir)
@@ -227,7 +238,7 @@ class AgentBase(Process):
         )
         log = self._update_log(framework.id, executor, task.id)
         if self.status_updates.update(update, log):
-            task.state = status.state
+            self._record_status(task, status)
             self.metrics["status_updates"] += 1
             self.log.info(
                 "status_update",
@@ -237,6 +248,13 @@ class AgentBase(Process):
                 source=status.source.value,
             )
         self._acknowledge_executor(sender, update)
+
+    def _record_status(self, task: AgentTask, status: TaskStatus) -> None:
+        """A task's new state, kept with its history (for /state) and counted by state."""
+        task.state = status.state
+        task.statuses.append(status)
+        if status.state.terminal:
+            self.metrics[f"tasks_{status.state.removeprefix('TASK_').lower()}"] += 1
 
     def _agent_update(
         self,
@@ -260,7 +278,7 @@ class AgentBase(Process):
         executor = framework.executors.get(executor_id) if framework else None
         log = None
         if executor is not None and task_id in executor.tasks:
-            executor.tasks[task_id].state = state
+            self._record_status(executor.tasks[task_id], update.status)
             log = self._update_log(framework_id, executor, task_id)
         self.log.info(
             "status_update",
@@ -299,6 +317,7 @@ class AgentBase(Process):
             return  # terminal updates still wait for acknowledgements
         if framework.executors.get(executor.id) is executor:
             del framework.executors[executor.id]
+            framework.completed_executors.append(executor)
             if self._checkpoints(framework):
                 self.checkpointer.remove_executor(self.agent_id, framework.id, executor.id)
             self.log.info("executor_removed", executor_id=executor.id, framework_id=framework.id)
@@ -308,6 +327,7 @@ class AgentBase(Process):
         if framework.executors or self.frameworks.get(framework.id) is not framework:
             return
         del self.frameworks[framework.id]
+        self.completed_frameworks.append(framework)
         if self._checkpoints(framework):
             self.checkpointer.remove_framework(self.agent_id, framework.id)
         if framework.state is FrameworkState.TERMINATING:

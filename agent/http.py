@@ -1,19 +1,36 @@
-"""The agent's HTTP (aiohttp), on the address it advertises: /health, /state, /actor,
-/version, and Mesos's v1 executor and operator APIs (/api/v1/executor, /api/v1; agent.v1).
+"""The agent's HTTP (aiohttp), on the address it advertises.
+
+GET `/health`, `/state` (Mesos's agent shape, agent.views), `/flags`,
+`/metrics/snapshot` (Mesos's `slave/...` names), `/monitor/statistics` (each
+executor's CPU time and memory, agent.monitor), `/files/browse`,
+`/files/read` and `/files/download` (a sandbox's or volume's files only,
+agent.files), `/actor` (`{"pid": "agent@host:port"}`, the agent's actor
+endpoint) and `/version`; POST Mesos's v1 executor and operator APIs
+(`/api/v1/executor`, `/api/v1`; agent.v1).
 
 Handlers read the agent's state by `dispatch` into its serial context. Paths
 are served bare and under `/slave(1)/` and `/agent/` (Mesos's own prefix).
-`/actor` answers `{"pid": "agent@host:port"}`, the agent's actor endpoint.
+The read-only GETs answer `Access-Control-Allow-Origin: *`: the web UI the
+master serves reads agents' state and files from their own ports. A bad query
+parameter answers 400 with a one-line reason.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
 from aiohttp import web
 
+from agent.files import FilesError, SandboxFiles
 from agent.flags import AgentFlags
+from agent.monitor import executor_targets, statistics
 from agent.v1 import AgentOperatorApi, ExecutorApi
+from agent.views import collect, flags_view, metrics_view, state_json
 from libprocess import PID, Node, ProcessTerminated
 from zmesos.http import HttpServer, json_response, serve_app
+from zmesos.http.query import allow_any_origin, query_int, refusing_bad_queries
 from zmesos.v1.http import api_endpoint
 from zmesos.version import version_json
 
@@ -23,18 +40,58 @@ __all__ = ["make_app", "serve_http"]
 def make_app(agent_pid: PID, node: Node, flags: AgentFlags | None = None) -> web.Application:
     """The aiohttp application for the agent at `agent_pid` (a process on `node`)."""
     flags = flags or AgentFlags()
+    files = SandboxFiles(flags.work_dir)
     executor_api = ExecutorApi(agent_pid, node)
-    operator_api = AgentOperatorApi(agent_pid, node, flags.work_dir, flags)
+    operator_api = AgentOperatorApi(agent_pid, node, files)
+
+    async def ask(function: Callable[..., Any]) -> Any:
+        try:
+            return await node.dispatch(agent_pid, function)
+        except ProcessTerminated:
+            raise web.HTTPServiceUnavailable(text="agent is not running\n") from None
 
     async def health(request: web.Request) -> web.Response:
         return web.Response(status=200)
 
     async def state(request: web.Request) -> web.Response:
+        return json_response(state_json(await ask(collect)))
+
+    async def flags_endpoint(request: web.Request) -> web.Response:
+        return json_response(await ask(flags_view))
+
+    async def metrics(request: web.Request) -> web.Response:
+        return json_response(await ask(metrics_view))
+
+    async def monitor(request: web.Request) -> web.Response:
+        targets = await ask(executor_targets)
+        return json_response(await asyncio.to_thread(statistics, targets))
+
+    async def browse(request: web.Request) -> web.Response:
         try:
-            snapshot = await node.dispatch(agent_pid, "state")
-        except ProcessTerminated:
-            return web.Response(status=503, text="agent is not running")
-        return json_response(snapshot)
+            return json_response(files.browse(request.query.get("path", "")))
+        except FilesError as error:
+            return _refused(error)
+
+    async def read(request: web.Request) -> web.Response:
+        offset = query_int(request.query, "offset", -1, minimum=-1)
+        length = query_int(request.query, "length", -1, minimum=-1)
+        try:
+            return json_response(files.read(request.query.get("path", ""), offset, length))
+        except FilesError as error:
+            return _refused(error)
+
+    async def download(request: web.Request) -> web.StreamResponse:
+        try:
+            path = files.download(request.query.get("path", ""))
+        except FilesError as error:
+            return _refused(error)
+        return web.FileResponse(
+            path,
+            headers={
+                "Content-Type": "application/octet-stream",
+                "Content-Disposition": f'attachment; filename="{_quoted(path.name)}"',
+            },
+        )
 
     async def actor(request: web.Request) -> web.Response:
         return json_response({"pid": str(agent_pid)})
@@ -44,16 +101,37 @@ def make_app(agent_pid: PID, node: Node, flags: AgentFlags | None = None) -> web
 
     app = web.Application()
     app.router.add_get("/actor", actor)
-    app.router.add_get("/version", version)
+    app.router.add_get("/version", allow_any_origin(version))
     for prefix in ("", "/slave(1)", "/agent"):
-        app.router.add_get(f"{prefix}/health", health)
-        app.router.add_get(f"{prefix}/state", state)
-        app.router.add_get(f"{prefix}/state.json", state)
+        for path, handler in (
+            ("/health", health),
+            ("/state", state),
+            ("/state.json", state),
+            ("/flags", flags_endpoint),
+            ("/metrics/snapshot", metrics),
+            ("/monitor/statistics", monitor),
+            ("/monitor/statistics.json", monitor),
+            ("/files/browse", browse),
+            ("/files/browse.json", browse),
+            ("/files/read", read),
+            ("/files/read.json", read),
+            ("/files/download", download),
+            ("/files/download.json", download),
+        ):
+            app.router.add_get(f"{prefix}{path}", allow_any_origin(refusing_bad_queries(handler)))
         app.router.add_post(
             f"{prefix}/api/v1/executor", api_endpoint("executor", executor_api.handle)
         )
         app.router.add_post(f"{prefix}/api/v1", api_endpoint("operator", operator_api.handle))
     return app
+
+
+def _refused(error: FilesError) -> web.Response:
+    return web.Response(status=error.status, text=f"{error}\n")
+
+
+def _quoted(name: str) -> str:
+    return name.replace("\\", "_").replace('"', "_").replace("\r", "_").replace("\n", "_")
 
 
 async def serve_http(

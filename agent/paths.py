@@ -2,6 +2,7 @@
 
 ```
 <work_dir>/agents/<agent_id>/frameworks/<framework_id>/executors/<executor_id>/runs/<container_id>
+    .../runs/latest -> <container_id>             (a symlink to the executor's current run)
 <work_dir>/volumes/roles/<role>/<persistence_id>
 <work_dir>/meta/resources/resources.info      the checkpointed resources (any agent id)
 <work_dir>/meta/boot_id
@@ -13,15 +14,18 @@
     .../runs/<container_id>/pids/forked.pid, pids/libprocess.pid
     .../runs/<container_id>/tasks/<task_id>/task.info, task.updates
 ```
-Mesos's `latest` is a symlink; ours is a small file holding the name, written
-like every checkpoint (zmesos.durable.write_atomically). Every function is pure
-path arithmetic except `create_sandbox`. Ids become single
+In the sandbox tree `runs/latest` is a symlink, as in Mesos, so operators and
+`/files` can name the current run. Under meta/, Mesos's `latest` is a symlink;
+ours is a small file holding the name, written like every checkpoint
+(zmesos.durable.write_atomically). Every function is pure path arithmetic
+except `create_sandbox`. Ids become single
 path components: one holding a path separator, or `.`/`..`, is refused with
 ValueError so a peer-chosen id can never point outside the work directory.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -98,9 +102,16 @@ def sandbox_dir(
 def create_sandbox(
     work_dir: str | Path, agent_id: str, framework_id: str, executor_id: str, container_id: str
 ) -> Path:
-    """Make the sandbox directory (and its parents); return it. OSError if the disk refuses."""
+    """Make the sandbox directory (and its parents) and point the executor's `runs/latest`
+    symlink at it (Mesos's link, relative, swapped in atomically); return the sandbox.
+    OSError if the disk refuses."""
     path = sandbox_dir(work_dir, agent_id, framework_id, executor_id, container_id)
     path.mkdir(parents=True, exist_ok=True)
+    latest = path.parent / "latest"
+    temporary = path.parent / f".latest.{container_id}"
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(container_id, target_is_directory=True)
+    os.replace(temporary, latest)
     return path
 
 

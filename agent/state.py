@@ -9,13 +9,14 @@ executors left.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import enum
 from pathlib import Path
 
 from agent.containerizer import Container
 from libprocess import PID, Timer
-from zmesos.protocol import ExecutorInfo, FrameworkInfo, Reason, TaskInfo, TaskState
+from zmesos.protocol import ExecutorInfo, FrameworkInfo, Reason, TaskInfo, TaskState, TaskStatus
 
 __all__ = [
     "AgentExecutor",
@@ -25,6 +26,11 @@ __all__ = [
     "FrameworkState",
     "Termination",
 ]
+
+# What /state keeps of the past, as Mesos's agent does (its defaults).
+MAX_COMPLETED_FRAMEWORKS = 50
+MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK = 150
+MAX_COMPLETED_TASKS_PER_EXECUTOR = 200
 
 
 class ExecutorState(enum.Enum):
@@ -44,6 +50,7 @@ class AgentTask:
     info: TaskInfo
     state: TaskState = TaskState.STAGING
     delivered: bool = False  # handed to the executor (Mesos: launched, not queued)
+    statuses: list[TaskStatus] = dataclasses.field(default_factory=list)  # for /state
 
     @property
     def id(self) -> str:
@@ -75,6 +82,10 @@ class AgentExecutor:
     termination: Termination | None = None
     exit_status: int | None = None
     recovered: bool = False  # found in the checkpoint after a restart; re-registers, not registers
+    # Tasks whose terminal update was acknowledged, for /state.
+    completed_tasks: collections.deque[AgentTask] = dataclasses.field(
+        default_factory=lambda: collections.deque(maxlen=MAX_COMPLETED_TASKS_PER_EXECUTOR)
+    )
 
     @property
     def id(self) -> str:
@@ -99,6 +110,10 @@ class AgentFramework:
     pid: str  # the scheduler's PID, as the master gave it
     state: FrameworkState = FrameworkState.RUNNING
     executors: dict[str, AgentExecutor] = dataclasses.field(default_factory=dict)
+    # Executors that ended and were removed, for /state.
+    completed_executors: collections.deque[AgentExecutor] = dataclasses.field(
+        default_factory=lambda: collections.deque(maxlen=MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK)
+    )
 
     @property
     def id(self) -> str:

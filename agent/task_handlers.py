@@ -307,6 +307,7 @@ class AgentTaskHandlers(ExecutorLifecycle):
         if not task.state.terminal:
             return  # a stale terminal ack; the task runs again under the same id
         del executor.tasks[task_id]
+        executor.completed_tasks.append(task)
         if self._checkpoints(framework):
             self.checkpointer.remove_task(
                 self.agent_id, framework_id, executor.id, executor.container_id, task_id

@@ -1,6 +1,8 @@
-"""The master's HTTP: /health, /state, /metrics/snapshot, /version, /actor, the
-v1 scheduler and operator APIs, /api/v1/scheduler and /api/v1 (master.v1), and the
-web UI at `/` (master.webui), on aiohttp.
+"""The master's HTTP: /health, /state, /metrics/snapshot, /metrics (Prometheus's text,
+master.prometheus), /version, /actor, the listing endpoints and /teardown
+(master.http_listing), the operator's changes (master.http_operator,
+master.http_volumes), the v1 scheduler and operator APIs, /api/v1/scheduler
+and /api/v1 (master.v1), and the web UI at `/` (master.webui), on aiohttp.
 
 `/actor` answers `{"pid": "master@host:port"}`: how zmesos's agents and
 schedulers, given the master's HTTP address, find its actor endpoint
@@ -21,8 +23,10 @@ from typing import Any
 from aiohttp import web
 
 from libprocess import PID, Node, ProcessTerminated
+from master.http_listing import add_listing_routes
 from master.http_operator import add_operator_routes
 from master.http_volumes import add_volume_routes
+from master.prometheus import CONTENT_TYPE, prometheus_inputs, prometheus_text
 from master.v1 import OperatorApi, SchedulerApi
 from master.webui import add_webui_routes
 from zmesos.http import HttpServer, json_response, serve_app
@@ -59,6 +63,17 @@ def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
             return web.Response(status=503, text="master is not running")
         return json_response(dict(sorted(snapshot.items())))
 
+    async def prometheus(request: web.Request) -> web.Response:
+        try:
+            inputs = await node.dispatch(master_pid, prometheus_inputs)
+            allocator = await node.dispatch(master_pid, "allocator_pid")
+            allocator_metrics = await node.dispatch(allocator, "metrics")
+            cycles = await node.dispatch(allocator, "cycle_histogram")
+        except ProcessTerminated:
+            return web.Response(status=503, text="master is not running")
+        body = prometheus_text(inputs, allocator_metrics, cycles)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
     async def actor(request: web.Request) -> web.Response:
         return json_response({"pid": str(master_pid)})
 
@@ -81,6 +96,8 @@ def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
         )
         app.router.add_post(f"{prefix}/api/v1", api_endpoint("operator", operator_api.handle))
     app.router.add_get("/metrics/snapshot", metrics)
+    app.router.add_get("/metrics", prometheus)
+    add_listing_routes(app, master_pid, node)
     add_operator_routes(app, master_pid, node)
     add_volume_routes(app, master_pid, node)
     add_webui_routes(app)
@@ -91,7 +108,15 @@ def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
 _LOCAL_PATHS = frozenset(
     f"{prefix}{path}"
     for prefix in ("", "/master")
-    for path in ("/health", "/state", "/state.json", "/metrics/snapshot", "/version")
+    for path in (
+        "/health",
+        "/state",
+        "/state.json",
+        "/metrics/snapshot",
+        "/metrics",
+        "/version",
+        "/flags",
+    )
 )
 _REDIRECT_PATHS = frozenset({"/redirect", "/master/redirect"})
 

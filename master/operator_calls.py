@@ -1,4 +1,4 @@
-"""Operator calls on the master: role weights and quota (kept in the registry).
+"""Operator calls on the master: role weights and quota (kept in the registry), teardown.
 
 Each call is a method meant to be dispatched (the operator HTTP does, and the
 v1 operator API can): it validates, writes the registry, and resolves its
@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from master.base import MasterBase
 from master.registry import Operation, QuotaRecord, RemoveQuota, SetQuota, UpdateWeights
 from zmesos.errors import ResourcesError
+from zmesos.protocol import FrameworkError
 from zmesos.resources import validate_role
 
 __all__ = ["OperatorCalls"]
@@ -89,6 +90,23 @@ class OperatorCalls(MasterBase):
             self.log.info("quota_removed", role=role)
 
         return self._operator_apply(RemoveQuota(role=role), applied)
+
+    def teardown_framework(self, framework_id: str) -> str | None:
+        """Mesos's /teardown: remove the framework now (tasks killed, executors shut down);
+        a reason when there is no such framework."""
+        problem = self._not_serving()
+        framework = self.cluster.frameworks.get(framework_id)
+        if problem is None and framework is None:
+            problem = f"no framework found with id {framework_id[:256]!r}"
+        if problem is not None:
+            return problem
+        assert framework is not None
+        scheduler = framework.pid
+        self.metrics["operator_teardowns"] += 1
+        self._remove_framework(framework, "torn down by an operator")
+        if scheduler is not None:  # it would otherwise learn only from silence
+            self.send(scheduler, FrameworkError(message="Framework torn down by an operator"))
+        return None
 
     def _not_serving(self) -> str | None:
         if not self.leading or not self.recovered:

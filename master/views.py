@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from master.state import MasterAgent, MasterFramework, MasterTask
+from zmesos.http.shapes import format_flags, resources_json
 from zmesos.protocol import TaskState
 from zmesos.resources import Resources
 from zmesos.v1.resources import resources_to_v1
@@ -20,42 +21,18 @@ from zmesos.v1.resources import resources_to_v1
 if TYPE_CHECKING:
     from master.master import Master
 
-__all__ = ["metrics_view", "resources_json", "state_view"]
+__all__ = [
+    "agent_http_address",
+    "agent_json",
+    "framework_json",
+    "metrics_view",
+    "resources_json",
+    "state_view",
+    "task_json",
+]
 
 
-def resources_json(resources: Resources) -> dict[str, Any]:
-    """Mesos's JSON form: scalars as numbers, ranges as "[a-b,c-d]", sets as "{a,b}".
-
-    Summed over roles, as Mesos's `resources` fields are.
-    """
-    result: dict[str, Any] = {"cpus": 0.0, "mem": 0.0, "disk": 0.0, "gpus": 0.0}
-    ranges: dict[str, list[tuple[int, int]]] = {}
-    items: dict[str, set[str]] = {}
-    for resource in resources:
-        if resource.type == "SCALAR":
-            result[resource.name] = round(result.get(resource.name, 0.0) + resource.scalar, 3)
-        elif resource.type == "RANGES":
-            ranges.setdefault(resource.name, []).extend(resource.ranges)
-        else:
-            items.setdefault(resource.name, set()).update(resource.items)
-    for name, spans in ranges.items():
-        result[name] = "[" + ",".join(f"{low}-{high}" for low, high in _coalesced(spans)) + "]"
-    for name, values in items.items():
-        result[name] = "{" + ",".join(sorted(values)) + "}"
-    return result
-
-
-def _coalesced(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for low, high in sorted(spans):
-        if merged and low <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
-        else:
-            merged.append((low, high))
-    return merged
-
-
-def _task_json(task: MasterTask) -> dict[str, Any]:
+def task_json(task: MasterTask) -> dict[str, Any]:
     statuses = [
         {"state": str(s.state), "timestamp": s.timestamp, "message": s.message}
         for s in task.statuses
@@ -75,12 +52,19 @@ def _task_json(task: MasterTask) -> dict[str, Any]:
     }
 
 
-def _agent_json(agent: MasterAgent, offered: Resources) -> dict[str, Any]:
+def agent_http_address(agent: MasterAgent) -> str:
+    """`host:port` of the agent's HTTP (its /state, /files): the host its actor runs on
+    (the address it binds and advertises) and the port it reported."""
+    return f"{agent.pid.host}:{agent.info.port or agent.pid.port}"
+
+
+def agent_json(agent: MasterAgent, offered: Resources) -> dict[str, Any]:
     return {
         "id": agent.id,
         "pid": str(agent.pid),
         "hostname": agent.hostname,
         "port": agent.info.port or agent.pid.port,
+        "http_address": agent_http_address(agent),
         "registered_time": agent.registered_time,
         "reregistered_time": agent.reregistered_time,
         "resources": resources_json(agent.total),
@@ -101,7 +85,7 @@ def _agent_json(agent: MasterAgent, offered: Resources) -> dict[str, Any]:
     }
 
 
-def _framework_json(master: Master, framework: MasterFramework, completed: bool) -> dict[str, Any]:
+def framework_json(master: Master, framework: MasterFramework, completed: bool) -> dict[str, Any]:
     info = framework.info
     offers = [] if completed else master.offers.of_framework(framework.id)
     used = sum((t.resources for t in framework.tasks.values()), Resources())
@@ -131,9 +115,9 @@ def _framework_json(master: Master, framework: MasterFramework, completed: bool)
         "resources": resources_json(used + offered),
         "used_resources": resources_json(used),
         "offered_resources": resources_json(offered),
-        "tasks": [_task_json(t) for t in framework.tasks.values()],
-        "unreachable_tasks": [_task_json(t) for t in framework.unreachable_tasks.values()],
-        "completed_tasks": [_task_json(t) for t in framework.completed_tasks],
+        "tasks": [task_json(t) for t in framework.tasks.values()],
+        "unreachable_tasks": [task_json(t) for t in framework.unreachable_tasks.values()],
+        "completed_tasks": [task_json(t) for t in framework.completed_tasks],
         "offers": [
             {
                 "id": o.id,
@@ -156,10 +140,10 @@ def _framework_json(master: Master, framework: MasterFramework, completed: bool)
 def state_view(master: Master) -> dict[str, Any]:
     cluster = master.cluster
     agents = [
-        _agent_json(agent, master.offers.offered_on(agent.id)) for agent in cluster.agents.values()
+        agent_json(agent, master.offers.offered_on(agent.id)) for agent in cluster.agents.values()
     ]
-    frameworks = [_framework_json(master, f, False) for f in cluster.frameworks.values()]
-    completed = [_framework_json(master, f, True) for f in cluster.completed_frameworks]
+    frameworks = [framework_json(master, f, False) for f in cluster.frameworks.values()]
+    completed = [framework_json(master, f, True) for f in cluster.completed_frameworks]
     active_agents = sum(1 for agent in cluster.agents.values() if agent.active)
     registry = master.registrar.registry
     leader = master.leader
@@ -193,7 +177,7 @@ def state_view(master: Master) -> dict[str, Any]:
         "activated_slaves": active_agents,
         "deactivated_slaves": len(cluster.agents) - active_agents,
         "unreachable_slaves": len(registry.unreachable),
-        "flags": {k: _flag(v) for k, v in vars(master.flags).items()},
+        "flags": format_flags(master.flags),
         "agents": agents,
         "slaves": agents,
         "frameworks": frameworks,
@@ -201,10 +185,6 @@ def state_view(master: Master) -> dict[str, Any]:
         "orphan_tasks": [],
         "unregistered_frameworks": [],
     }
-
-
-def _flag(value: object) -> str:
-    return "" if value is None else str(value)
 
 
 def metrics_view(master: Master) -> dict[str, float]:

@@ -2,7 +2,8 @@
 
 executor_endpoint   POST /api/v1/executor: SUBSCRIBE, UPDATE, MESSAGE
 http_executor       HttpExecutor: one subscription as an actor executor, the adapter
-operator_endpoint   POST /api/v1: GET_HEALTH, GET_VERSION, GET_FLAGS, GET_CONTAINERS,
+operator_endpoint   POST /api/v1: GET_HEALTH, GET_VERSION, GET_FLAGS, GET_STATE,
+                    GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_CONTAINERS,
                     LIST_FILES, READ_FILE
 """
 

@@ -1,21 +1,25 @@
 """`POST /api/v1` on the agent: Mesos's v1 operator API, the agent's calls (agent.proto).
 
-GET_HEALTH, GET_VERSION, GET_FLAGS, GET_CONTAINERS, LIST_FILES and
-READ_FILE. Files are those under the agent's work directory (sandboxes,
-volumes): a path is resolved, symlinks included, and refused (404) when it
-leads outside it, so LIST_FILES and READ_FILE never show the rest of the
-machine. READ_FILE returns at most `MAX_READ` bytes per call.
+GET_HEALTH, GET_VERSION, GET_FLAGS, GET_STATE, GET_FRAMEWORKS, GET_EXECUTORS,
+GET_TASKS, GET_CONTAINERS, LIST_FILES and READ_FILE. The state calls render
+the same snapshot as `/state` (agent.views). Files are those of the agent's
+sandboxes and volumes, confined as `/files` confines them (agent.files: a
+path is resolved, symlinks included, and refused when it leads elsewhere), so
+LIST_FILES and READ_FILE never show the rest of the machine. READ_FILE
+returns at most `MAX_READ` bytes per call.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from agent.files import FilesError, SandboxFiles
+from agent.views import collect, flags_view, get_executors, get_frameworks, get_state, get_tasks
 from libprocess import PID, Node, ProcessTerminated
 from zmesos.http import json_response
 from zmesos.v1.http import Refused, read_call
@@ -28,14 +32,28 @@ __all__ = ["AgentOperatorApi"]
 MAX_READ = 16 * 1024 * 1024
 
 
-class AgentOperatorApi:
-    """The operator endpoint of the agent at `agent_pid`, files under `work_dir`."""
+# The state calls: the answer's key and how it renders the snapshot.
+STATE_CALLS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "GET_STATE": get_state,
+    "GET_FRAMEWORKS": get_frameworks,
+    "GET_EXECUTORS": get_executors,
+    "GET_TASKS": get_tasks,
+}
 
-    def __init__(self, agent_pid: PID, node: Node, work_dir: str, flags: object) -> None:
+
+class AgentOperatorApi:
+    """The operator endpoint of the agent at `agent_pid`, its files those `files` shows."""
+
+    def __init__(self, agent_pid: PID, node: Node, files: SandboxFiles) -> None:
         self.agent_pid = agent_pid
         self.node = node
-        self.root = Path(work_dir).resolve()
-        self.flags = flags
+        self.files = files
+
+    async def _ask(self, function: Callable[..., Any]) -> Any:
+        try:
+            return await self.node.dispatch(self.agent_pid, function)
+        except ProcessTerminated:
+            raise Refused(503, "the agent is not running") from None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         call = await read_call(request)
@@ -45,12 +63,12 @@ class AgentOperatorApi:
         elif kind == "GET_VERSION":
             answer = {"version_info": version_json()}
         elif kind == "GET_FLAGS":
-            answer = {"flags": _flags(self.flags)}
+            flags = (await self._ask(flags_view))["flags"]
+            answer = {"flags": [{"name": name, "value": value} for name, value in flags.items()]}
+        elif kind in STATE_CALLS:
+            answer = STATE_CALLS[kind](await self._ask(collect))
         elif kind == "GET_CONTAINERS":
-            try:
-                answer = {"containers": await self.node.dispatch(self.agent_pid, "containers")}
-            except ProcessTerminated:
-                raise Refused(503, "the agent is not running") from None
+            answer = {"containers": await self._ask(_containers)}
         elif kind == "LIST_FILES":
             answer = self._list_files(obj(call.get("list_files"), "list_files"))
         elif kind == "READ_FILE":
@@ -60,17 +78,10 @@ class AgentOperatorApi:
         return json_response({"type": kind, kind.lower(): answer})
 
     def _resolve(self, text: str) -> Path:
-        """`text` inside the work directory, or Refused(404)."""
-        path = Path(text)
-        if not path.is_absolute():
-            path = self.root / path
         try:
-            resolved = path.resolve(strict=True)
-        except (OSError, RuntimeError):
-            raise Refused(404, f"{text[:256]!r} does not exist") from None
-        if resolved != self.root and self.root not in resolved.parents:
-            raise Refused(404, f"{text[:256]!r} is not under the agent's work directory")
-        return resolved
+            return self.files.resolve(text)
+        except FilesError as error:
+            raise Refused(error.status, str(error)) from None
 
     def _list_files(self, body: dict[str, Any]) -> dict[str, Any]:
         directory = self._resolve(string(body, "path", "list_files", required=True))
@@ -84,11 +95,17 @@ class AgentOperatorApi:
             raise Refused(400, f"{path} is not a file")
         offset = int(number(body, "offset", "read_file"))
         length = int(number(body, "length", "read_file", MAX_READ))
+        if offset < 0 or length < 0:
+            raise Refused(400, "read_file: offset and length must not be negative")
         with path.open("rb") as file:
             size = os.fstat(file.fileno()).st_size
             file.seek(offset)
             data = file.read(min(length, MAX_READ))
         return {"size": size, "data": b64_text(data)}
+
+
+def _containers(agent: Any) -> Any:
+    return agent.containers()
 
 
 def _file_info(path: Path) -> dict[str, Any]:
@@ -102,13 +119,3 @@ def _file_info(path: Path) -> dict[str, Any]:
         "uid": str(info.st_uid),
         "gid": str(info.st_gid),
     }
-
-
-def _flags(flags: object) -> list[dict[str, str]]:
-    if not dataclasses.is_dataclass(flags):
-        return []
-    return [
-        {"name": field.name, "value": "" if value is None else str(value)}
-        for field in dataclasses.fields(flags)
-        for value in [getattr(flags, field.name)]
-    ]

@@ -8,9 +8,11 @@ the latest reason per framework (and per role, for roles that got nothing).
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 __all__ = [
+    "CYCLE_BUCKETS",
     "FILTERED",
     "HEADROOM",
     "INCAPABLE",
@@ -18,6 +20,7 @@ __all__ = [
     "QUOTA_LIMIT",
     "REASONS",
     "AllocatorMetrics",
+    "CycleTimes",
 ]
 
 # The framework declined these resources on this agent and the filter still holds.
@@ -54,3 +57,34 @@ class AllocatorMetrics:
             "quota_offers": self.quota_offers,
             "rejections": dict(self.rejections),
         }
+
+
+# Upper bounds (seconds) of the allocation run time histogram's buckets.
+CYCLE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass(slots=True)
+class CycleTimes:
+    """How long allocation runs took (wall-clock seconds), as a histogram over CYCLE_BUCKETS."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * (len(CYCLE_BUCKETS) + 1))
+    total: float = 0.0
+    count: int = 0
+    last: float = 0.0
+    longest: float = 0.0
+
+    def record(self, seconds: float) -> None:
+        self.counts[bisect.bisect_left(CYCLE_BUCKETS, seconds)] += 1
+        self.total += seconds
+        self.count += 1
+        self.last = seconds
+        self.longest = max(self.longest, seconds)
+
+    def cumulative(self) -> list[tuple[float, int]]:
+        """(upper bound, runs that took at most that long), ending with (inf, every run)."""
+        result: list[tuple[float, int]] = []
+        running = 0
+        for bound, count in zip((*CYCLE_BUCKETS, float("inf")), self.counts, strict=True):
+            running += count
+            result.append((bound, running))
+        return result

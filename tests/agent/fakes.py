@@ -203,4 +203,4 @@ def master_address(node: Node) -> str:
 
 def sandboxes(work_dir: Path, executor_id: str) -> list[Path]:
     pattern = f"agents/*/frameworks/*/executors/{executor_id}/runs/*"
-    return sorted(work_dir.glob(pattern))
+    return sorted(path for path in work_dir.glob(pattern) if path.name != "latest")

@@ -44,7 +44,9 @@ async def test_cluster_fifty_tasks_finish_across_two_agents(tmp_path):
     states = {record.state for record in scheduler.records.values()}
     assert states == {TaskState.FINISHED}
     assert len({record.agent_id for record in scheduler.records.values()}) == 2
-    stdout = list(tmp_path.glob("agent-*/agents/*/frameworks/*/executors/task-07/runs/*/stdout"))
+    stdout = list(
+        tmp_path.glob("agent-*/agents/*/frameworks/*/executors/task-07/runs/latest/stdout")
+    )
     assert len(stdout) == 1 and stdout[0].read_text() == "task 7\n"
 
 

@@ -60,7 +60,7 @@ async def test_v1_scheduler_runs_command_and_v1_executor_tasks_on_a_real_cluster
         assert await scheduler.call("TEARDOWN") == 202
         operator.close()
         await scheduler.close()
-    stdout = list(tmp_path.glob("agent-0/agents/*/frameworks/*/executors/echo/runs/*/stdout"))
+    stdout = list(tmp_path.glob("agent-0/agents/*/frameworks/*/executors/echo/runs/latest/stdout"))
     assert len(stdout) == 1 and stdout[0].read_text() == "hello from v1\n"
 
 

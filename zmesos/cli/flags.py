@@ -17,6 +17,7 @@ import typing
 from typing import Any, NoReturn, TypeVar
 
 from zmesos.flags import parse_duration
+from zmesos.http.shapes import is_duration_flag
 
 F = TypeVar("F")
 
@@ -36,10 +37,7 @@ def _converter(kind: Any, name: str) -> Any:
         members = [member for member in typing.get_args(kind) if member is not type(None)]
         optional = len(members) < len(typing.get_args(kind))
         kind = members[0]
-    is_duration = kind is float and any(
-        word in name
-        for word in ("timeout", "interval", "period", "seconds", "delay", "factor", "age")
-    )
+    is_duration = is_duration_flag(name, kind)
 
     def convert(text: str) -> Any:
         if optional and text.lower() in _OFF:
