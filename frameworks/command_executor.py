@@ -10,6 +10,15 @@ the task's kill policy, else 3 s), then TASK_KILLED. Once the agent acknowledges
 the terminal update (or after `TERMINAL_ACK_TIMEOUT` connected to it), the
 executor exits. While the agent of a checkpointing framework is away, it waits
 for the agent's return (up to the recovery timeout) so the update is not lost.
+
+A KillTask whose grace period ends before the running one's brings SIGKILL
+forward, as Mesos's command executor does; a longer one changes nothing.
+
+A task with a health check (frameworks.health_checks) is checked once it runs.
+Each change the checker reports goes out as TASK_RUNNING with `healthy` set and
+reason REASON_TASK_HEALTH_CHECK_STATUS_UPDATED; once the checks have failed
+`consecutive_failures` times in a row the task is killed (its kill policy's
+grace) and ends TASK_KILLED with healthy=false. A kill stops the checks.
 """
 
 from __future__ import annotations
@@ -21,12 +30,15 @@ import signal
 from typing import Any
 
 from frameworks.executor import Executor, ExecutorDriver, run_executor
+from frameworks.health_checks import HealthChecker, HealthStatus, probe_for
 from frameworks.volume_mounts import decode_mounts, enter_and_mount
+from libprocess import clock
 from zmesos.protocol import (
     AgentInfo,
     CommandInfo,
     ExecutorInfo,
     FrameworkInfo,
+    Reason,
     TaskInfo,
     TaskState,
     TaskStatus,
@@ -62,6 +74,9 @@ class CommandExecutor(Executor):
         self.kill_requested = False  # a kill arrived (maybe before the process started)
         self.killing = False  # SIGTERM sent
         self.terminal_uuid: bytes | None = None
+        self.health_checker: HealthChecker | None = None
+        self.unhealthy: HealthStatus | None = None  # the failure that got the task killed
+        self.environment: dict[str, str] = {}
         self._escalation: Any = None
 
     # -- callbacks -------------------------------------------------------------
@@ -99,6 +114,7 @@ class CommandExecutor(Executor):
             return
         self._update(driver, TaskState.STARTING)
         environment.update((task.command or CommandInfo()).environment)
+        self.environment = environment
         driver.log.info("task_starting", task_id=task.task_id, argv=argv)
         for source, target, mode in mounts:
             driver.log.info("volume_bind_mounted", source=source, target=target, mode=mode)
@@ -159,10 +175,13 @@ class CommandExecutor(Executor):
         driver.defer(self.process.wait(), lambda exited: self._exited(driver, exited))
         if self.kill_requested:
             self._kill(driver, self._grace_period(driver))
+        else:
+            self._start_health_checks(driver)
 
     def _exited(self, driver: ExecutorDriver, done: asyncio.Future[Any]) -> None:
         if self._escalation is not None:
             self._escalation.cancel()
+        self._stop_health_checks()
         returncode: int = done.result()
         message = describe_exit(returncode)
         driver.log.info("task_exited", returncode=returncode)
@@ -172,17 +191,37 @@ class CommandExecutor(Executor):
             state = TaskState.FINISHED
         else:
             state = TaskState.FAILED
+        if self.unhealthy is not None:
+            failures = self.unhealthy.consecutive_failures
+            message = (
+                f"{message}; killed after {failures} consecutive failed health checks"
+                f" ({self.unhealthy.reason})"
+            )
         self._terminal(driver, state, message)
 
     def _kill(self, driver: ExecutorDriver, grace_period: float) -> None:
         process = self.process
-        if self.killing or process is None or process.returncode is not None:
+        if process is None or process.returncode is not None:
+            return
+        if self.killing:
+            self._hasten_escalation(driver, grace_period)
             return
         self.killing = True
+        self._stop_health_checks()
         if self.framework_info and KILLING_CAPABILITY in self.framework_info.capabilities:
             self._update(driver, TaskState.KILLING)
         driver.log.info("task_killing", os_pid=process.pid, grace_period=grace_period)
         self._signal_group(signal.SIGTERM)
+        self._escalation = driver.delay(grace_period, self._signal_group, signal.SIGKILL)
+
+    def _hasten_escalation(self, driver: ExecutorDriver, grace_period: float) -> None:
+        """A second kill while the first's grace runs: SIGKILL sooner if it asks for it."""
+        escalation = self._escalation
+        deadline = clock.now() + grace_period
+        if escalation is None or escalation.cancelled or deadline >= escalation.deadline:
+            return
+        driver.log.info("task_kill_hastened", grace_period=grace_period)
+        escalation.cancel()
         self._escalation = driver.delay(grace_period, self._signal_group, signal.SIGKILL)
 
     def _signal_group(self, sig: int) -> None:
@@ -201,12 +240,74 @@ class CommandExecutor(Executor):
             return self.task.kill_policy.grace_period_seconds
         return DEFAULT_KILL_GRACE_PERIOD
 
+    # -- health checks ---------------------------------------------------------
+
+    def _start_health_checks(self, driver: ExecutorDriver) -> None:
+        assert self.task is not None
+        check = self.task.health_check
+        if check is None:
+            return
+        try:
+            probe = probe_for(
+                check, cwd=driver.environment.sandbox or None, environment=self.environment
+            )
+        except ValueError as error:
+            driver.log.error("health_check_invalid", error=str(error))
+            return
+        self.health_checker = HealthChecker(
+            check,
+            probe,
+            delay=driver.delay,
+            defer=driver.defer,
+            on_health=lambda status: self._health_changed(driver, status),
+            log=driver.log,
+        )
+        self.health_checker.start()
+
+    def _stop_health_checks(self) -> None:
+        if self.health_checker is not None:
+            self.health_checker.stop()
+
+    def _health_changed(self, driver: ExecutorDriver, status: HealthStatus) -> None:
+        if self.killing or self.kill_requested or self.terminal_uuid is not None:
+            return  # no TASK_RUNNING after a kill began (Mesos neither)
+        self._update(
+            driver,
+            TaskState.RUNNING,
+            status.reason,
+            healthy=status.healthy,
+            reason=Reason.TASK_HEALTH_CHECK_STATUS_UPDATED,
+        )
+        if status.kill_task:
+            driver.log.warning(
+                "task_unhealthy_killing", consecutive_failures=status.consecutive_failures
+            )
+            self.unhealthy = status
+            self.kill_requested = True
+            self._kill(driver, self._grace_period(driver))
+
     # -- updates ---------------------------------------------------------------
 
-    def _update(self, driver: ExecutorDriver, state: TaskState, message: str = "") -> bytes:
+    def _update(
+        self,
+        driver: ExecutorDriver,
+        state: TaskState,
+        message: str = "",
+        *,
+        healthy: bool | None = None,
+        reason: Reason | None = None,
+    ) -> bytes:
         assert self.task is not None
+        if self.unhealthy is not None and state.terminal:
+            healthy = False  # Mesos marks a task killed for its health unhealthy
         return driver.send_status_update(
-            TaskStatus(task_id=self.task.task_id, state=state, message=message)
+            TaskStatus(
+                task_id=self.task.task_id,
+                state=state,
+                message=message,
+                healthy=healthy,
+                reason=reason,
+            )
         )
 
     def _terminal(self, driver: ExecutorDriver, state: TaskState, message: str) -> None:

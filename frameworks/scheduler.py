@@ -462,10 +462,18 @@ class SchedulerDriver(Process):
         if self._can_send("suppress"):
             self._send_master(SuppressOffers(framework_id=self.framework_id, roles=tuple(roles)))
 
-    def kill_task(self, task_id: str, agent_id: str = "") -> None:
+    def kill_task(
+        self, task_id: str, agent_id: str = "", *, grace_period_seconds: float | None = None
+    ) -> None:
+        """Kill a task; `grace_period_seconds` overrides its kill policy (SIGTERM to SIGKILL)."""
         if self._can_send("kill_task"):
             self._send_master(
-                KillTask(framework_id=self.framework_id, task_id=task_id, agent_id=agent_id)
+                KillTask(
+                    framework_id=self.framework_id,
+                    task_id=task_id,
+                    agent_id=agent_id,
+                    grace_period_seconds=grace_period_seconds,
+                )
             )
 
     def reconcile_tasks(self, statuses: Iterable[TaskStatus] = ()) -> None:

@@ -34,7 +34,12 @@ __all__ = [
 
 def task_json(task: MasterTask) -> dict[str, Any]:
     statuses = [
-        {"state": str(s.state), "timestamp": s.timestamp, "message": s.message}
+        {
+            "state": str(s.state),
+            "timestamp": s.timestamp,
+            "message": s.message,
+            **({} if s.healthy is None else {"healthy": s.healthy}),
+        }
         for s in task.statuses
     ]
     return {

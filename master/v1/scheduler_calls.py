@@ -18,6 +18,7 @@ from typing import Any
 from libprocess import Message
 from zmesos.errors import ApiError
 from zmesos.protocol import (
+    MAX_TASK_SECONDS,
     AcceptOffers,
     DeclineOffers,
     Filters,
@@ -178,6 +179,8 @@ def _kill(call: dict[str, Any], framework_id: str) -> Message:
     if policy is not None:
         period = optional_obj(policy, "grace_period", "kill.kill_policy") or {}
         grace = number(period, "nanoseconds", "kill.kill_policy.grace_period") / NANOSECONDS
+        if grace > MAX_TASK_SECONDS:
+            raise ApiError(f"kill.kill_policy.grace_period: more than {MAX_TASK_SECONDS:g}s")
     return KillTask(
         framework_id=framework_id,
         task_id=id_value(kill, "task_id", "kill", required=True),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 from frameworks import DriverStatus, ExecutorDriver
@@ -12,13 +13,17 @@ from tests.frameworks.test_executor import FRAMEWORK, FakeAgent, environment
 from zmesos.protocol import (
     CommandInfo,
     FrameworkInfo,
+    HealthCheck,
+    HealthCheckType,
     KillPolicy,
     KillTask,
+    Reason,
     RunTask,
     ShutdownExecutor,
     StatusUpdateMessage,
     TaskInfo,
     TaskState,
+    TaskStatus,
 )
 
 RUNNING_THEN = [TaskState.STARTING, TaskState.RUNNING]
@@ -156,3 +161,84 @@ async def test_command_executor_exits_without_an_acknowledgement_after_a_bound(t
         assert await asyncio.wait_for(driver.join(), 20) is DriverStatus.STOPPED
         assert agent.states()[-1] is TaskState.FINISHED
         assert driver.unacknowledged  # nobody took them; the agent fails the task if need be
+
+
+def statuses(agent: FakeAgent) -> list[TaskStatus]:
+    return [message.update.status for message in agent.of_type(StatusUpdateMessage)]
+
+
+def health(agent: FakeAgent) -> list[bool | None]:
+    return [
+        s.healthy for s in statuses(agent) if s.reason is Reason.TASK_HEALTH_CHECK_STATUS_UPDATED
+    ]
+
+
+def command_check(value: str, **fields: float) -> HealthCheck:
+    timing = {"delay_seconds": 0.0, "interval_seconds": 0.1, "grace_period_seconds": 0.0}
+    return HealthCheck(
+        type=HealthCheckType.COMMAND,
+        command=CommandInfo(value=value),
+        **{**timing, **fields},  # type: ignore[arg-type]
+    )
+
+
+async def test_command_executor_health_check_passing_reports_healthy_once(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        info = task(CommandInfo(value="sleep 60"), health_check=command_check("true"))
+        agent, driver, executor = await launch(node, tmp_path, info)
+        await agent.wait_for(lambda: health(agent) == [True])
+        checker = executor.health_checker
+        assert checker is not None
+        await agent.wait_for(lambda: checker.checks >= 3)
+        assert health(agent) == [True]  # reported on change only
+        healthy = next(s for s in statuses(agent) if s.healthy is not None)
+        assert healthy.state is TaskState.RUNNING
+        agent.send(driver.pid, KillTask(framework_id="f1", task_id="t1", agent_id="a1"))
+        await asyncio.wait_for(driver.join(), 20)
+        assert statuses(agent)[-1].state is TaskState.KILLED
+        assert statuses(agent)[-1].healthy is None  # killed by its framework, not its health
+
+
+async def test_command_executor_health_check_failing_kills_the_task(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        check = command_check("exit 1", consecutive_failures=2)
+        info = task(CommandInfo(value="sleep 60"), health_check=check)
+        agent, driver, _ = await launch(node, tmp_path, info)
+        await asyncio.wait_for(driver.join(), 20)
+        assert health(agent) == [False, False]
+        final = statuses(agent)[-1]
+        assert final.state is TaskState.KILLED and final.healthy is False
+        assert "killed after 2 consecutive failed health checks" in final.message
+        assert "exited with status 1" in final.message
+
+
+async def test_command_executor_health_check_flapping_reports_each_change(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        # Passes and fails in turn: never two failures in a row, so never killed.
+        flap = "if [ -f up ]; then rm up; exit 0; else touch up; exit 1; fi"
+        info = task(
+            CommandInfo(value="sleep 60"),
+            health_check=command_check(flap, consecutive_failures=2),
+        )
+        agent, driver, _ = await launch(node, tmp_path, info)
+        await agent.wait_for(lambda: len(health(agent)) >= 4)
+        seen = health(agent)
+        assert all(a != b for a, b in itertools.pairwise(seen))  # each a change
+        assert TaskState.KILLED not in agent.states()
+        agent.send(driver.pid, KillTask(framework_id="f1", task_id="t1", agent_id="a1"))
+        await asyncio.wait_for(driver.join(), 20)
+
+
+async def test_command_executor_shorter_kill_grace_hastens_sigkill(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        stubborn = CommandInfo(value="trap '' TERM; echo ready > ready; sleep 60")
+        info = task(stubborn, kill_policy=KillPolicy(grace_period_seconds=30))
+        agent, driver, _ = await launch(node, tmp_path, info)
+        await agent.wait_for(lambda: (tmp_path / "ready").exists())
+        agent.send(driver.pid, KillTask(framework_id="f1", task_id="t1", agent_id="a1"))
+        agent.send(
+            driver.pid,
+            KillTask(framework_id="f1", task_id="t1", agent_id="a1", grace_period_seconds=0.2),
+        )
+        await asyncio.wait_for(driver.join(), 10)  # not the policy's 30 s
+        assert last_message(agent) == "Command terminated by signal SIGKILL"

@@ -9,13 +9,25 @@ from hypothesis import given
 
 from tests.zmesos.test_resources import some_resources
 from zmesos.errors import ApiError
-from zmesos.protocol import CommandInfo, TaskInfo
+from zmesos.protocol import (
+    CommandInfo,
+    CommandURI,
+    HealthCheck,
+    HealthCheckType,
+    HTTPCheckInfo,
+    KillPolicy,
+    TaskInfo,
+    TaskState,
+    TaskStatus,
+)
 from zmesos.resources import Resources
 from zmesos.v1.objects import (
     framework_info_from_v1,
     framework_info_to_v1,
     task_info_from_v1,
     task_info_to_v1,
+    task_status_from_v1,
+    task_status_to_v1,
 )
 from zmesos.v1.recordio import RecordReader, encode
 from zmesos.v1.resources import resources_from_v1, resources_to_v1
@@ -138,3 +150,66 @@ def test_v1_recordio_frames_and_reads_in_any_chunks():
 def test_v1_recordio_refuses_bad_or_huge_lengths(stream):
     with pytest.raises(ApiError, match="RecordIO"):
         RecordReader(max_record=1000).feed(stream)
+
+
+def test_v1_task_health_check_uris_and_kill_policy_round_trip():
+    command = CommandInfo(
+        value="./run",
+        uris=(
+            CommandURI(value="http://127.0.0.1:8000/app.tar.gz", cache=True),
+            CommandURI(value="/opt/tool", executable=True, output_file="bin/tool"),
+        ),
+    )
+    for check in (
+        HealthCheck(type=HealthCheckType.COMMAND, command=CommandInfo(value="test -f ok")),
+        HealthCheck(
+            type=HealthCheckType.HTTP,
+            http=HTTPCheckInfo(port=8080, path="/health", scheme="https", statuses=(200, 204)),
+            delay_seconds=1,
+            interval_seconds=2,
+            timeout_seconds=3,
+            consecutive_failures=4,
+            grace_period_seconds=5,
+        ),
+    ):
+        task = TaskInfo(
+            name="web",
+            task_id="web-1",
+            agent_id="A",
+            command=command,
+            health_check=check,
+            kill_policy=KillPolicy(grace_period_seconds=7),
+        )
+        text = json.dumps(task_info_to_v1(task))
+        assert task_info_from_v1(json.loads(text), "task") == task
+
+
+def test_v1_task_status_carries_healthy():
+    status = TaskStatus(task_id="t", state=TaskState.RUNNING, healthy=False, uuid=b"u" * 16)
+    written = task_status_to_v1(status)
+    assert written["healthy"] is False
+    assert task_status_from_v1(written, "status").healthy is False
+    with pytest.raises(ApiError, match="healthy"):
+        task_status_from_v1({**written, "healthy": "yes"}, "status")
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"health_check": {"type": "TCP"}}, "task.health_check"),
+        ({"health_check": {"type": "TCP", "tcp": {"port": 70000}}}, "task.health_check"),
+        (
+            {"health_check": {"type": "TCP", "tcp": {"port": 1}, "interval_seconds": -2}},
+            "interval_seconds",
+        ),
+        ({"kill_policy": {"grace_period": {"nanoseconds": 1e20}}}, "task.kill_policy"),
+        ({"command": {"value": "x", "uris": [{"value": ""}]}}, "task.command.uris"),
+        ({"command": {"value": "x", "uris": [{"value": "/a", "output_file": "../b"}]}}, "uris"),
+        ({"command": {"value": "x", "uris": "http://x"}}, "task.command.uris"),
+    ],
+)
+def test_v1_bad_health_checks_uris_and_kill_policies_name_the_field(fields, field):
+    task = {"name": "t", "task_id": {"value": "t"}, "agent_id": {"value": "a"}}
+    task.setdefault("command", {"value": "true"})
+    with pytest.raises(ApiError, match=field):
+        task_info_from_v1({**task, **fields}, "task")

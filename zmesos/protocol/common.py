@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -93,20 +93,115 @@ class Reason(enum.StrEnum):
     TASK_KILLED_DURING_LAUNCH = "REASON_TASK_KILLED_DURING_LAUNCH"
     CONTAINER_LAUNCH_FAILED = "REASON_CONTAINER_LAUNCH_FAILED"
     CONTAINER_LIMITATION_MEMORY = "REASON_CONTAINER_LIMITATION_MEMORY"
+    TASK_HEALTH_CHECK_STATUS_UPDATED = "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"
+
+
+# A span of time in seconds as tasks give them (health checks, kill policies): not
+# negative, and at most a year, so no timer is asked for an absurd deadline.
+MAX_TASK_SECONDS = 365 * 24 * 3600.0
+Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=MAX_TASK_SECONDS)]
+PositiveSeconds = Annotated[float, msgspec.Meta(gt=0.0, le=MAX_TASK_SECONDS)]
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+MAX_URI_LENGTH = 4096
 
 
 class KillPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    grace_period_seconds: float = 3.0
+    """How a task is killed: SIGTERM, then SIGKILL after `grace_period_seconds`."""
+
+    grace_period_seconds: Seconds = 3.0
+
+
+class CommandURI(msgspec.Struct, frozen=True, kw_only=True):
+    """Something the agent fetches into the sandbox before the executor starts (Mesos's
+    CommandInfo.URI): `file://`, an absolute path, `http://` or `https://`.
+
+    `extract` unpacks a .tar, .tar.gz/.tgz, .tar.bz2, .tar.xz or .zip into the
+    sandbox; `executable` makes the file executable instead (then nothing is
+    extracted); `output_file` names the fetched file (a relative path inside the
+    sandbox); `cache` keeps a copy in the agent's fetcher cache, keyed by `value`.
+    """
+
+    value: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_URI_LENGTH)]
+    executable: bool = False
+    extract: bool = True
+    cache: bool = False
+    output_file: Annotated[str, msgspec.Meta(max_length=MAX_URI_LENGTH)] = ""
+
+    def __post_init__(self) -> None:
+        if "\0" in self.value:
+            raise ValueError("a URI must not hold a NUL character")
+        if self.output_file:
+            parts = self.output_file.split("/")
+            if self.output_file.startswith("/") or ".." in parts or "\0" in self.output_file:
+                raise ValueError(
+                    f"output_file {self.output_file!r} must be a relative path inside the sandbox"
+                )
 
 
 class CommandInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """A command: `value` run by a shell when `shell`, else `value` with `arguments`."""
+    """A command: `value` run by a shell when `shell`, else `value` with `arguments`.
+
+    `uris` are fetched into the sandbox before the command starts.
+    """
 
     value: str = ""
     shell: bool = True
     arguments: tuple[str, ...] = ()
     environment: dict[str, str] = {}
     user: str = ""
+    uris: tuple[CommandURI, ...] = ()
+
+
+class HealthCheckType(enum.StrEnum):
+    COMMAND = "COMMAND"
+    HTTP = "HTTP"
+    TCP = "TCP"
+
+
+class HTTPCheckInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """GET `scheme://127.0.0.1:port/path`: healthy when the status is one of `statuses`,
+    or 200-399 when none are given."""
+
+    port: Port
+    path: Annotated[str, msgspec.Meta(pattern=r"^(/[^\x00-\x1f\x7f ]*)?$", max_length=4096)] = "/"
+    scheme: Literal["http", "https"] = "http"
+    statuses: tuple[Annotated[int, msgspec.Meta(ge=100, le=599)], ...] = ()
+
+
+class TCPCheckInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Healthy when a TCP connection to 127.0.0.1:port opens."""
+
+    port: Port
+
+
+class HealthCheck(msgspec.Struct, frozen=True, kw_only=True):
+    """A task's health check (Mesos's HealthCheck, with its defaults).
+
+    The first check runs `delay_seconds` after the task starts, then one every
+    `interval_seconds`; a check that takes longer than `timeout_seconds` failed.
+    Failures within `grace_period_seconds` of the start are ignored until the
+    first success; `consecutive_failures` failures in a row get the task killed.
+    """
+
+    type: HealthCheckType
+    command: CommandInfo | None = None
+    http: HTTPCheckInfo | None = None
+    tcp: TCPCheckInfo | None = None
+    delay_seconds: Seconds = 15.0
+    interval_seconds: PositiveSeconds = 10.0
+    timeout_seconds: PositiveSeconds = 20.0
+    consecutive_failures: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 3
+    grace_period_seconds: Seconds = 10.0
+
+    def __post_init__(self) -> None:
+        if self.type is HealthCheckType.COMMAND and (
+            self.command is None or not self.command.value
+        ):
+            raise ValueError("a COMMAND health check needs `command` with a value")
+        if self.type is HealthCheckType.HTTP and self.http is None:
+            raise ValueError("an HTTP health check needs `http`")
+        if self.type is HealthCheckType.TCP and self.tcp is None:
+            raise ValueError("a TCP health check needs `tcp`")
 
 
 class ExecutorInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -130,6 +225,7 @@ class TaskInfo(msgspec.Struct, frozen=True, kw_only=True):
     data: bytes = b""
     labels: dict[str, str] = {}
     kill_policy: KillPolicy | None = None
+    health_check: HealthCheck | None = None
 
 
 class TaskStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -143,6 +239,7 @@ class TaskStatus(msgspec.Struct, frozen=True, kw_only=True):
     timestamp: float = 0.0
     uuid: bytes | None = None  # set for updates that need an acknowledgement
     data: bytes = b""
+    healthy: bool | None = None  # the task's health, where it has a health check
 
 
 class MinAllocatableResources(msgspec.Struct, frozen=True, kw_only=True):
@@ -283,12 +380,17 @@ def new_status_update(
 __all__ = [
     "ID",
     "MAX_ID_LENGTH",
+    "MAX_TASK_SECONDS",
     "TERMINAL_STATES",
     "AgentInfo",
     "CommandInfo",
+    "CommandURI",
     "ExecutorInfo",
     "Filters",
     "FrameworkInfo",
+    "HTTPCheckInfo",
+    "HealthCheck",
+    "HealthCheckType",
     "KillPolicy",
     "MasterInfo",
     "MinAllocatableResources",
@@ -298,9 +400,13 @@ __all__ = [
     "OperationType",
     "OptionalPIDText",
     "PIDText",
+    "Port",
+    "PositiveSeconds",
     "Reason",
+    "Seconds",
     "Source",
     "StatusUpdate",
+    "TCPCheckInfo",
     "TaskInfo",
     "TaskState",
     "TaskStatus",

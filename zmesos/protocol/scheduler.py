@@ -11,6 +11,7 @@ from zmesos.protocol.common import (
     Offer,
     Operation,
     OptionalPIDText,
+    Seconds,
     StatusUpdate,
     TaskStatus,
 )
@@ -64,7 +65,7 @@ class KillTask(Message, frozen=True, kw_only=True):
     framework_id: ID
     task_id: str
     agent_id: ID = ""
-    grace_period_seconds: float | None = None
+    grace_period_seconds: Seconds | None = None  # overrides the task's kill policy
 
 
 class ShutdownFrameworkExecutor(Message, frozen=True, kw_only=True):

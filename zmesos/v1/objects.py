@@ -6,21 +6,25 @@ ids as `{"value": ...}`, bytes as Base64, enums as their names, fields at
 their defaults left out.
 
 Not carried (accepted and ignored, as zmesos has no such feature yet):
-ContainerInfo, health checks, discovery info, CommandInfo.uris.
+ContainerInfo, discovery info, a health check's `protocol` (IPv4 only).
 """
 
 from __future__ import annotations
 
 import base64
 import ipaddress
-from typing import Any
+from typing import Any, TypeVar
+
+import msgspec
 
 from zmesos.errors import ApiError
 from zmesos.protocol import (
     AgentInfo,
     CommandInfo,
+    CommandURI,
     ExecutorInfo,
     FrameworkInfo,
+    HealthCheck,
     KillPolicy,
     MasterInfo,
     MinAllocatableResources,
@@ -54,6 +58,16 @@ __all__ = [
 ]
 
 NANOSECONDS = 1e9
+
+T = TypeVar("T")
+
+
+def _checked(value: Any, kind: type[T], where: str) -> T:
+    """`value` (JSON-shaped) as `kind`, with the struct's own checks; ApiError naming `where`."""
+    try:
+        return msgspec.convert(value, kind)
+    except msgspec.ValidationError as error:
+        raise ApiError(f"{where}: {error}") from None
 
 
 def ident(value: str) -> dict[str, str]:
@@ -185,12 +199,14 @@ def command_from_v1(value: Any, where: str) -> CommandInfo:
     shell = boolean(command, "shell", where, default=True)
     if not shell:  # Mesos's arguments start with argv[0]; ours follow the executable
         arguments = arguments[1:]
+    uris = _checked(array(command, "uris", where), tuple[CommandURI, ...], f"{where}.uris")
     return CommandInfo(
         value=string(command, "value", where),
         shell=shell,
         arguments=tuple(arguments),
         environment=environment,
         user=string(command, "user", where),
+        uris=uris,
     )
 
 
@@ -204,7 +220,28 @@ def command_to_v1(command: CommandInfo) -> dict[str, Any]:
         }
     if command.user:
         result["user"] = command.user
+    if command.uris:
+        result["uris"] = [msgspec.to_builtins(uri) for uri in command.uris]
     return result
+
+
+def _health_check_from_v1(task: dict[str, Any], where: str) -> HealthCheck | None:
+    check = optional_obj(task, "health_check", where)
+    if check is None:
+        return None
+    here = f"{where}.health_check"
+    fields = dict(check)
+    command = optional_obj(check, "command", here)
+    if command is not None:
+        fields["command"] = command_from_v1(command, f"{here}.command")
+    return _checked(fields, HealthCheck, here)
+
+
+def _health_check_to_v1(check: HealthCheck) -> dict[str, Any]:
+    result: dict[str, Any] = msgspec.to_builtins(check)
+    if check.command is not None:
+        result["command"] = command_to_v1(check.command)
+    return {key: value for key, value in result.items() if value is not None}
 
 
 def executor_from_v1(value: Any, where: str) -> ExecutorInfo:
@@ -248,7 +285,9 @@ def task_info_from_v1(value: Any, where: str) -> TaskInfo:
     if policy is not None:
         grace = optional_obj(policy, "grace_period", f"{where}.kill_policy") or {}
         nanoseconds = number(grace, "nanoseconds", f"{where}.kill_policy.grace_period", 3e9)
-        kill_policy = KillPolicy(grace_period_seconds=nanoseconds / NANOSECONDS)
+        kill_policy = _checked(
+            {"grace_period_seconds": nanoseconds / NANOSECONDS}, KillPolicy, f"{where}.kill_policy"
+        )
     return TaskInfo(
         name=string(task, "name", where, required=True),
         task_id=id_value(task, "task_id", where, required=True),
@@ -259,6 +298,7 @@ def task_info_from_v1(value: Any, where: str) -> TaskInfo:
         data=b64(task, "data", where),
         labels=_labels_from_v1(task, where),
         kill_policy=kill_policy,
+        health_check=_health_check_from_v1(task, where),
     )
 
 
@@ -280,6 +320,8 @@ def task_info_to_v1(task: TaskInfo) -> dict[str, Any]:
     if task.kill_policy is not None:
         nanoseconds = int(task.kill_policy.grace_period_seconds * NANOSECONDS)
         result["kill_policy"] = {"grace_period": {"nanoseconds": nanoseconds}}
+    if task.health_check is not None:
+        result["health_check"] = _health_check_to_v1(task.health_check)
     return result
 
 
@@ -299,6 +341,9 @@ def task_status_from_v1(value: Any, where: str) -> TaskStatus:
     uuid = b64(status, "uuid", where)
     if len(uuid) != 16:
         raise ApiError(f"{where}.uuid: expected 16 bytes")
+    healthy = status.get("healthy")
+    if healthy is not None and not isinstance(healthy, bool):
+        raise ApiError(f"{where}.healthy: expected true or false")
     return TaskStatus(
         task_id=id_value(status, "task_id", where, required=True),
         state=task_state,
@@ -309,6 +354,7 @@ def task_status_from_v1(value: Any, where: str) -> TaskStatus:
         timestamp=number(status, "timestamp", where),
         uuid=uuid,
         data=b64(status, "data", where),
+        healthy=healthy,
     )
 
 
@@ -331,6 +377,8 @@ def task_status_to_v1(status: TaskStatus) -> dict[str, Any]:
         result["uuid"] = b64_text(status.uuid)
     if status.data:
         result["data"] = b64_text(status.data)
+    if status.healthy is not None:
+        result["healthy"] = status.healthy
     return result
 
 
