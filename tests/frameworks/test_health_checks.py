@@ -210,7 +210,7 @@ async def test_health_check_probes_command_http_and_tcp(tmp_path):
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = site._server.sockets[0].getsockname()[1]
     try:
 
         async def probe(health_check: HealthCheck) -> str | None:
