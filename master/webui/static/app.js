@@ -73,5 +73,11 @@ window.addEventListener("hashchange", () => {
   shownRoute = null;
   render();
 });
+// A page nobody looks at (a background tab) stops asking the master, and catches up on return.
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) refresh();
+});
 refresh();
-setInterval(refresh, REFRESH_MS);
+setInterval(() => {
+  if (!document.hidden) refresh();
+}, REFRESH_MS);

@@ -88,7 +88,7 @@ export function agentsView(state) {
         agents.map((agent) =>
           row(agent.id, [
             idLink(["agents", agent.id], agent.id),
-            agent.hostname,
+            [agent.hostname, h("div", { class: "address" }, agentUrl(agent).replace(/^http:\/\//, ""))],
             usage(agent, "cpus"),
             usage(agent, "mem"),
             usage(agent, "disk"),
