@@ -32,6 +32,14 @@ export function idLink(route, id) {
   return link(route, id, "id");
 }
 
+// A link showing the end of a long id (an agent's "...-S0"), the whole id as its tooltip.
+export function shortIdLink(route, id) {
+  const shown = id.length > 20 ? `…${id.slice(-12)}` : id;
+  const anchor = link(route, shown);
+  anchor.title = id;
+  return anchor;
+}
+
 export function table(name, headers, rows, empty) {
   if (rows.length === 0) return h("p", { class: "empty", "data-table": name }, empty);
   return h(

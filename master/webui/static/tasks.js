@@ -1,6 +1,6 @@
 // Views of the work: frameworks, a framework, tasks, a task (with its state history).
 
-import { definitions, h, idLink, link, missing, row, section, stateBadge, table } from "./dom.js";
+import { definitions, h, idLink, link, missing, row, section, shortIdLink, stateBadge, table } from "./dom.js";
 import { formatAmount, formatResources, formatTime } from "./format.js";
 import { dominantShare, firstUpdate, frameworksOf, lastUpdate, tasksOf, totals } from "./model.js";
 
@@ -79,7 +79,7 @@ export function tasksTable(name, items, empty) {
       task.name,
       stateBadge(task.state),
       link(["frameworks", framework.id], framework.name || framework.id),
-      idLink(["agents", task.slave_id], task.slave_id),
+      shortIdLink(["agents", task.slave_id], task.slave_id),
       formatTime(firstUpdate(task)),
       formatTime(lastUpdate(task)),
       logLinks(framework, task),
