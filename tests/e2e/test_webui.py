@@ -27,7 +27,12 @@ pytestmark = pytest.mark.timeout(120)
 ARTIFACTS = ROOT / "test-artifacts" / "webui"
 HOSTILE = '<img src=x onerror="document.body.dataset.injected=1">'
 OUTPUT = "webui-says-hello"
-COMMAND = f"echo {OUTPUT}; echo {OUTPUT}-on-stderr >&2; exec sleep 100"
+FINISHED = "finisher-says-goodbye"
+# Prints, then (once the test creates `go` in its sandbox) prints again: the log view follows.
+COMMAND = (
+    f"echo {OUTPUT}; echo {OUTPUT}-on-stderr >&2; "
+    f"while [ ! -e go ]; do sleep 0.1; done; echo {OUTPUT}-later; exec sleep 100"
+)
 
 
 class Cluster:
@@ -39,6 +44,21 @@ class Cluster:
     def state(self) -> Any:
         with urllib.request.urlopen(f"{self.url}state", timeout=10) as response:
             return json.load(response)
+
+    def sandbox(self, agent_id: str, task_id: str) -> Path:
+        """The task's sandbox, as its agent's /state tells (agents' HTTP: `http_address`)."""
+        [agent] = [agent for agent in self.state()["slaves"] if agent["id"] == agent_id]
+        url = f"http://{agent['http_address']}/state"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            state = json.load(response)
+        return Path(
+            next(
+                executor["directory"]
+                for framework in state["frameworks"]
+                for executor in framework["executors"]
+                if any(task["id"] == task_id for task in executor["tasks"])
+            )
+        )
 
     def running_task(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
         for framework in self.state()["frameworks"]:
@@ -53,7 +73,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     work_dir = tmp_path_factory.mktemp("webui-cluster")
     with zmesos_local(work_dir, "--agents", "2") as local:
         master = local.master
-        finished = zmesos("execute", "--master", master, "--name", "finisher", "--command", "true")
+        finished = zmesos(
+            "execute", "--master", master, "--name", "finisher", "--command", f"echo {FINISHED}"
+        )
         assert finished.returncode == 0, finished.stderr
         _reserve_a_volume_weigh_and_guarantee(Cluster(local))
         running = subprocess.Popen(
@@ -200,6 +222,49 @@ def test_webui_shows_agents_frameworks_and_tasks(browser, cluster, artifacts, ca
     assert ops[:2] == ["ops", "2"] and ops[4].startswith("cpus 0.5") and ops[5] == "cpus 1", ops
     _screenshot(browser, artifacts, "roles", capsys)
     assert console_errors(browser) == []
+
+
+def test_webui_log_link_shows_the_task_output_and_follows_it(browser, cluster, artifacts, capsys):
+    framework, task = cluster.running_task() or ({}, {})
+    _open(browser, cluster, f"tasks/{framework['id']}/{task['id']}", "task")
+    wait_until(browser, lambda d: _row(d, "sandbox", "stderr"), "the sandbox's files")
+    stdout = [
+        cell.text for cell in _row(browser, "sandbox", "stdout").find_elements("tag name", "td")
+    ]
+    assert stdout[0] == "stdout" and stdout[2] == f"{len(OUTPUT) + 1} B", stdout
+    _screenshot(browser, artifacts, "task-sandbox", capsys)
+    download = _row(browser, "sandbox", "stdout").find_element("link text", "download")
+    with urllib.request.urlopen(download.get_attribute("href"), timeout=10) as response:
+        assert response.read().decode() == f"{OUTPUT}\n"
+    browser.find_element("css selector", '[data-view="task"] dl').find_element(
+        "link text", "stdout"
+    ).click()
+    wait_until(browser, lambda d: OUTPUT in _log(d, "stdout"), "the task's stdout")
+    assert f"{OUTPUT}-later" not in _log(browser, "stdout")
+    (cluster.sandbox(task["slave_id"], task["id"]) / "go").touch()
+    wait_until(browser, lambda d: f"{OUTPUT}-later" in _log(d, "stdout"), "more stdout, followed")
+    assert _log(browser, "stdout").split() == [OUTPUT, f"{OUTPUT}-later"]
+    _screenshot(browser, artifacts, "log", capsys)
+
+    browser.find_element("link text", "stderr").click()
+    wait_until(browser, lambda d: f"{OUTPUT}-on-stderr" in _log(d, "stderr"), "the task's stderr")
+
+    # A finished task's sandbox is read the same way (its executor is among the completed).
+    [(framework, task)] = [
+        (framework, task)
+        for framework in cluster.state()["completed_frameworks"]
+        for task in framework["completed_tasks"]
+        if task["name"] == "finisher"
+    ]
+    _open(browser, cluster, f"logs/{task['slave_id']}/{framework['id']}/{task['id']}/stdout", "log")
+    wait_until(browser, lambda d: FINISHED in _log(d, "stdout"), "the finished task's stdout")
+    assert console_errors(browser) == []
+
+
+def _log(browser: Any, file: str) -> str:
+    return "".join(
+        element.text for element in browser.find_elements("css selector", f'pre[data-log="{file}"]')
+    )
 
 
 def test_webui_shows_hostile_names_as_text(browser, cluster):

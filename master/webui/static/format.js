@@ -31,3 +31,10 @@ export function formatTime(seconds, millis) {
 export function percent(part, whole) {
   return whole > 0 ? (100 * part) / whole : 0;
 }
+
+export function formatBytes(bytes) {
+  if (typeof bytes !== "number") return "";
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1 << 20) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / (1 << 20)).toFixed(1)} MB`;
+}

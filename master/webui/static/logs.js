@@ -2,7 +2,8 @@
 // and followed: the next read starts where the last one ended (offset polling).
 
 import { h, link } from "./dom.js";
-import { agentUrl, findAgent, getJSON, sandboxDirectory } from "./model.js";
+import { getJSON } from "./model.js";
+import { locateSandbox } from "./sandbox.js";
 
 const LOG_POLL_MS = 1000; // how often a log being followed is read again
 const LOG_CHUNK = 65536; // bytes asked for per /files/read
@@ -11,8 +12,8 @@ const LOG_KEEP = 1 << 20; // characters of a log kept on the page; older ones sc
 let active = null; // the LogTail on screen, if any
 
 class LogTail {
-  constructor(base, output, status) {
-    this.base = base;
+  constructor(output, status) {
+    this.base = "";
     this.path = "";
     this.output = output;
     this.status = status;
@@ -26,9 +27,10 @@ class LogTail {
     return `${this.base}/files/read?${query}`;
   }
 
-  // Follow the file at `path` on the agent, from near its end (its last LOG_KEEP bytes).
-  async start(path) {
+  // Follow the file at `path` on the agent at `base`, from near its end (its last LOG_KEEP bytes).
+  async start(base, path) {
     if (this.stopped) return;
+    this.base = base;
     this.path = path;
     // Mesos answers offset -1 with the file's length.
     try {
@@ -81,33 +83,24 @@ export function stopLogs() {
   active = null;
 }
 
+// The log view: `file` (a name at the top of the task's sandbox), followed as it grows.
 export function logView(state, agentId, frameworkId, taskId, file) {
-  const other = file === "stdout" ? "stderr" : "stdout";
   const status = h("p", { class: "log-status" }, "finding the sandbox");
   const output = h("pre", { class: "log", "data-log": file });
+  const others = ["stdout", "stderr"].filter((name) => name !== file);
   const view = h(
     "div",
     { "data-view": "log" },
     h("h1", {}, `${file} of task ${taskId}`),
-    h("p", {}, link(["tasks", frameworkId, taskId], "back to the task"), " · ",
-      link(["logs", agentId, frameworkId, taskId, other], other)),
+    h("p", {}, link(["tasks", frameworkId, taskId], "back to the task"),
+      others.map((name) => [" · ", link(["logs", agentId, frameworkId, taskId, name], name)])),
     status,
     output,
   );
-  const agent = findAgent(state, agentId);
-  if (!agent) {
-    status.textContent = `agent ${agentId} is not in the master's state`;
-    return view;
-  }
-  const base = agentUrl(agent);
-  const tail = new LogTail(base, output, status);
+  const tail = new LogTail(output, status);
   active = tail;
-  getJSON(`${base}/state`)
-    .then((agentState) => {
-      const directory = sandboxDirectory(agentState, frameworkId, taskId);
-      if (!directory) throw new Error(`the agent at ${base} does not know task ${taskId}`);
-      tail.start(`${directory}/${file}`);
-    })
+  locateSandbox(state, agentId, frameworkId, taskId)
+    .then(({ base, directory }) => tail.start(base, `${directory}/${file}`))
     .catch((error) => {
       status.textContent = `cannot find the sandbox: ${error.message || error}`;
       status.className = "log-status error";

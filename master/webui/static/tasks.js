@@ -3,6 +3,7 @@
 import { definitions, h, idLink, link, missing, row, section, shortIdLink, stateBadge, table } from "./dom.js";
 import { formatAmount, formatResources, formatTime } from "./format.js";
 import { dominantShare, firstUpdate, frameworksOf, lastUpdate, tasksOf, totals } from "./model.js";
+import { sandboxSection } from "./sandbox.js";
 
 export const TASKS_SHOWN = 200; // completed tasks listed per table
 
@@ -123,7 +124,7 @@ export function taskView(state, frameworkId, taskId) {
       ["Role", task.role],
       ["Resources", formatResources(task.resources)],
       ["Labels", (task.labels || []).map((label) => `${label.key}=${label.value}`).join(", ")],
-      ["Sandbox", logLinks(framework, task)],
+      ["Logs", logLinks(framework, task)],
     ]),
     section(
       "State history",
@@ -136,5 +137,6 @@ export function taskView(state, frameworkId, taskId) {
         "no status updates yet",
       ),
     ),
+    sandboxSection(state, framework, task),
   );
 }
