@@ -40,7 +40,6 @@ from master.allocator._resources import (
     scalar_quantities,
     shrink,
     split_quota_scalars,
-    unreserved_scalar_quantities,
 )
 from master.allocator.filters import AgentFilters
 from master.allocator.metrics import (
@@ -299,9 +298,7 @@ class AllocationCycle:
             self.offer_to_role(agent, node)
             if not allocatable(agent.available_amounts):
                 return
-            if agent.reservations and not allocatable(
-                unreserved_scalar_quantities(agent.available)
-            ):
+            if agent.reservations and not allocatable(agent.reserved_split(agent.available)[0]):
                 walked_all = False
                 break
         if walked_all:
@@ -329,6 +326,7 @@ class AllocationCycle:
         if not available:
             return
         unreserved: Quantities | None
+        reserved: Quantities | None = None
         if self.chopping:
             counted, rest = split_quota_scalars(available)
             additional = counted
@@ -342,7 +340,9 @@ class AllocationCycle:
             unreserved = scalar_quantities(additional)
         else:
             offer = available
-            unreserved = unreserved_scalar_quantities(offer) if agent.reservations else None
+            unreserved = None
+            if agent.reservations:
+                unreserved, reserved = agent.reserved_split(offer)
         amounts = agent.available_amounts if offer is agent.available else scalar_quantities(offer)
         if unreserved is None:
             unreserved = amounts
@@ -351,7 +351,7 @@ class AllocationCycle:
             return
         framework_id = self.first_unfiltered(agent, node, offer, amounts)
         if framework_id is not None:
-            self.make_offer(agent, node, framework_id, offer, amounts, unreserved)
+            self.make_offer(agent, node, framework_id, offer, amounts, unreserved, reserved)
 
     # ------------------------------------------------------------------ shared checks
 
@@ -436,10 +436,15 @@ class AllocationCycle:
         offer: Resources,
         amounts: Quantities,
         unreserved: Quantities,
+        reserved: Quantities | None = None,
     ) -> None:
-        """Allocate `offer` to the framework and remember it for `finish`."""
+        """Allocate `offer` to the framework and remember it for `finish`.
+
+        `reserved`: the reserved part of `amounts` when the caller knows it.
+        """
         role = node.name
-        reserved = None if unreserved is amounts else subtract(amounts, unreserved)
+        if reserved is None and unreserved is not amounts:
+            reserved = subtract(amounts, unreserved)
         self.allocator.charge(self.frameworks[framework_id], agent, role, offer, amounts, reserved)
         if self.required:
             subtract_from(self.headroom, unreserved)

@@ -555,7 +555,7 @@ class HierarchicalAllocator:
         self, framework: AllocatorFramework, agent: AllocatorAgent, role: str, resources: Resources
     ) -> None:
         amounts = scalar_quantities(resources)
-        reserved = reserved_scalar_quantities(resources) if agent.reservations else None
+        reserved = agent.reserved_split(resources)[1] if agent.reservations else None
         if agent.give_back(framework.id, role, resources, amounts):
             left = framework.held_in[role] - 1
             if left:
