@@ -86,8 +86,10 @@ class SandboxFiles:
         ]
 
     def read(self, text: str, offset: int = -1, length: int = -1) -> dict[str, Any]:
-        """`{"data": str, "offset": int}` (see the module docstring); bytes that are not UTF-8
-        are replaced, as a text pager shows them."""
+        """`{"data": str, "offset": int}` (see the module docstring). The bytes are decoded as
+        UTF-8 with bytes that are not (or a character cut at the page's end) kept as lone
+        surrogates (`\udc80`-`\udcff` in the JSON): a client that encodes the text back
+        with `surrogateescape` gets the exact bytes, so its next offset is exact too."""
         if offset < -1:
             raise FilesError(400, f"negative offset provided: {offset}")
         if length < -1:
@@ -107,7 +109,7 @@ class SandboxFiles:
                 data = file.read(min(wanted, MAX_READ))
         except OSError as error:
             raise FilesError(404, f"{_shown(text)} cannot be read: {error.strerror}") from None
-        return {"data": data.decode("utf-8", errors="replace"), "offset": offset}
+        return {"data": data.decode("utf-8", errors="surrogateescape"), "offset": offset}
 
     def download(self, text: str) -> Path:
         """The real path of a file to send whole; FilesError for a directory (400)."""

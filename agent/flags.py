@@ -48,7 +48,7 @@ class AgentFlags:
     master: str = flag("", "the master's HOST:PORT (its HTTP address; or master@HOST:PORT)")
     ip: str = flag("127.0.0.1", "address the agent binds and advertises")
     port: int = flag(5051, "HTTP port the agent answers on and advertises (0: any free port)")
-    actor_port: int = flag(0, "port of the agent's actor endpoint (0: any free port)")
+    actor_port: int = flag(0, "port of the agent's actor endpoint (0: any free port)", mesos=False)
     resources: str = flag(
         "", "e.g. cpus:4;mem:2048;ports:[31000-32000]; what is left out is detected"
     )
@@ -81,7 +81,9 @@ class AgentFlags:
         10.0, "after a restart, time recovered executors have to re-register before they are killed"
     )
     executor_fork_server: bool = flag(
-        True, "fork command executors from a process that has imported them (faster launches)"
+        True,
+        "fork command executors from a process that has imported them (faster launches)",
+        mesos=False,
     )
     credential: str = flag(
         "", 'JSON file {"principal": .., "secret": ..}: authenticate with the master as it'

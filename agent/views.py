@@ -44,9 +44,10 @@ __all__ = [
     "state_json",
 ]
 
-# Which tasks of an executor a TaskRecord is.
-LAUNCHED = "launched"  # handed to the executor, not yet acknowledged terminal
+# Which tasks of an executor a TaskRecord is (Mesos's lists).
+LAUNCHED = "launched"  # handed to the executor, not terminal
 QUEUED = "queued"  # waiting for its executor to register
+TERMINATED = "terminated"  # terminal, its update not yet acknowledged
 COMPLETED = "completed"  # its terminal update acknowledged
 
 
@@ -55,7 +56,7 @@ class TaskRecord:
     task: AgentTask
     framework_id: str
     executor_id: str
-    kind: str  # LAUNCHED, QUEUED or COMPLETED
+    kind: str  # LAUNCHED, QUEUED, TERMINATED or COMPLETED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,18 +115,17 @@ def _framework_record(framework: AgentFramework, completed: bool) -> FrameworkRe
     return FrameworkRecord(framework, completed, executors)
 
 
+def _kind(task: AgentTask) -> str:
+    if task.state.terminal:
+        return TERMINATED
+    return LAUNCHED if task.delivered else QUEUED
+
+
 def _executor_record(
     framework: AgentFramework, executor: AgentExecutor, completed: bool
 ) -> ExecutorRecord:
-    done = completed or executor.state is ExecutorState.TERMINATED
     tasks = [
-        TaskRecord(
-            task,
-            framework.id,
-            executor.id,
-            COMPLETED if done and task.state.terminal else LAUNCHED if task.delivered else QUEUED,
-        )
-        for task in executor.tasks.values()
+        TaskRecord(task, framework.id, executor.id, _kind(task)) for task in executor.tasks.values()
     ]
     tasks += [
         TaskRecord(task, framework.id, executor.id, COMPLETED) for task in executor.completed_tasks
@@ -193,7 +193,7 @@ def _allocated(record: ExecutorRecord) -> Resources:
     allocatedResources)."""
     total = Resources(record.executor.info.resources)
     for task in record.tasks:
-        if task.kind != COMPLETED and not task.task.state.terminal:
+        if task.kind in (LAUNCHED, QUEUED):
             total = total + Resources(task.task.info.resources)
     return total
 
@@ -234,7 +234,10 @@ def _executor_json(record: ExecutorRecord, roles: tuple[str, ...]) -> dict[str, 
         "state": executor.state.value,
         "tasks": [_task_json(t, roles) for t in record.tasks if t.kind == LAUNCHED],
         "queued_tasks": [_task_json(t, roles) for t in record.tasks if t.kind == QUEUED],
-        "completed_tasks": [_task_json(t, roles) for t in record.tasks if t.kind == COMPLETED],
+        # Mesos lists the terminal tasks not yet acknowledged with the completed ones.
+        "completed_tasks": [
+            _task_json(t, roles) for t in record.tasks if t.kind in (TERMINATED, COMPLETED)
+        ],
     }
 
 
@@ -309,15 +312,7 @@ def get_tasks(snapshot: AgentSnapshot) -> dict[str, Any]:
     for framework in snapshot.frameworks:
         for executor in framework.executors:
             for record in executor.tasks:
-                if record.kind == QUEUED:
-                    key = "queued_tasks"
-                elif record.kind == COMPLETED:
-                    key = "completed_tasks"
-                elif record.task.state.terminal:
-                    key = "terminated_tasks"
-                else:
-                    key = "launched_tasks"
-                lists[key].append(_task_v1(record, snapshot.id))
+                lists[f"{record.kind}_tasks"].append(_task_v1(record, snapshot.id))
     return lists
 
 

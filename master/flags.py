@@ -33,7 +33,9 @@ class MasterFlags:
 
     ip: str = flag("127.0.0.1", "address the master binds and advertises")
     port: int = flag(5050, "HTTP port users name the master by (operator endpoints, v1 APIs)")
-    actor_port: int = flag(0, "port of the actor endpoint; clients learn it over HTTP (0: any)")
+    actor_port: int = flag(
+        0, "port of the actor endpoint; clients learn it over HTTP (0: any)", mesos=False
+    )
     hostname: str = flag("", "hostname reported to frameworks (the ip when empty)")
     allocation_interval: float = flag(1.0, "how often the allocator runs, besides after events")
     offer_timeout: float | None = flag(None, "rescind offers unused for this long (none: never)")
@@ -44,7 +46,7 @@ class MasterFlags:
         1000, "finished tasks kept per framework for /state"
     )
     master_id: str | None = flag(
-        None, "prefix of every id this master hands out (random when unset)"
+        None, "prefix of every id this master hands out (random when unset)", mesos=False
     )
     work_dir: str = flag("", "where the file registry lives (registry.json); none: in memory")
     registry: str = flag(

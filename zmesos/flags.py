@@ -16,9 +16,10 @@ from zmesos.resources import Resources
 __all__ = ["flag", "parse_duration", "parse_resources"]
 
 
-def flag(default: Any, help: str) -> Any:
-    """A flags dataclass field with its `--help` text."""
-    return dataclasses.field(default=default, metadata={"help": help})
+def flag(default: Any, help: str, *, mesos: bool = True) -> Any:
+    """A flags dataclass field with its `--help` text. `mesos`: Mesos has a flag of that name
+    (so `MESOS_<NAME>` in the environment sets it too)."""
+    return dataclasses.field(default=default, metadata={"help": help, "mesos": mesos})
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*$")

@@ -1,6 +1,8 @@
-"""The `zmesos` command: master, agent, a local cluster, and running one command.
+"""The `zmesos` command: master, agent, a local cluster, running one command, and looking
+at a cluster (state, agents, frameworks, tasks, logs, top).
 
-The one place that imports master, agent and frameworks together.
+The one place that imports master, agent and frameworks together. Every
+command takes `--version`.
 """
 
 from __future__ import annotations
@@ -10,9 +12,13 @@ import sys
 from typing import Any, Protocol
 
 from libprocess import configure_logging
-from zmesos.cli import agent, execute, local, master
+from zmesos.cli import agent, execute, local, logs, master
 from zmesos.cli.flags import Parser
+from zmesos.cli.views import agents, frameworks, state, tasks, top
 from zmesos.cli.volumes import reserve, unreserve, volumes
+from zmesos.version import MESOS_VERSION, ZMESOS_VERSION
+
+VERSION = f"zmesos {ZMESOS_VERSION} (Mesos {MESOS_VERSION} APIs)"
 
 
 class Command(Protocol):
@@ -31,7 +37,22 @@ COMMANDS: dict[str, Command] = {
     "reserve": reserve,
     "unreserve": unreserve,
     "volumes": volumes,
+    "state": state,
+    "agents": agents,
+    "frameworks": frameworks,
+    "tasks": tasks,
+    "logs": logs,
+    "top": top,
 }
+
+
+def _add_version(parser: argparse.ArgumentParser) -> None:
+    """`--version` on `parser` and on every subcommand below it."""
+    parser.add_argument("--version", action="version", version=VERSION)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                _add_version(subparser)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
     for name, module in COMMANDS.items():
         module.add_parser(commands, name)
+    _add_version(parser)
     options = parser.parse_args(argv)
     try:
         configure_logging(json=options.log_json or None, level=options.log_level)

@@ -5,12 +5,18 @@ numbers, strings, booleans (`--x/--no-x`), durations (float fields named like a
 time accept Mesos's `10secs`, `500ms`, `1mins`), and optional values (`none`
 turns them off). Numbers are never negative. A bad value stops the command with
 one line naming the flag.
+
+A flag left off the command line is read from the environment, as Mesos reads
+`MESOS_<FLAG>`: `ZMESOS_<FLAG>` first, then `MESOS_<FLAG>` for the flags that
+share Mesos's names (a field marked `mesos=False` in its metadata does not).
+Mesos's snake_case spellings are accepted on the command line (`--work_dir`).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import types
 import typing
@@ -25,10 +31,41 @@ _OFF = ("none", "off", "")
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with errors printed as one line (no usage dump) and exit status 2."""
+    """argparse, with errors printed as one line (no usage dump) and exit status 2, and
+    options also taken in snake_case (`--work_dir` is `--work-dir`)."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Any = None, namespace: Any = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        arguments = sys.argv[1:] if args is None else list(args)
+        return super().parse_known_args(kebab_case_options(arguments), namespace)
+
+
+def kebab_case_options(arguments: list[str]) -> list[str]:
+    """`--work_dir=x` -> `--work-dir=x`, up to a `--` that ends the options."""
+    result: list[str] = []
+    for index, argument in enumerate(arguments):
+        if argument == "--":
+            return result + arguments[index:]
+        if argument.startswith("--"):
+            name, equals, value = argument.partition("=")
+            argument = name.replace("_", "-") + equals + value
+        result.append(argument)
+    return result
+
+
+def from_environment(name: str, *, mesos: bool) -> tuple[str, str] | None:
+    """`(variable, text)` of flag `name` in the environment: ZMESOS_<NAME>, then (for Mesos's
+    flags) MESOS_<NAME>; None when neither is set."""
+    prefixes = ("ZMESOS_", "MESOS_") if mesos else ("ZMESOS_",)
+    for prefix in prefixes:
+        variable = prefix + name.upper()
+        if variable in os.environ:
+            return variable, os.environ[variable]
+    return None
 
 
 def _converter(kind: Any, name: str) -> Any:
@@ -94,13 +131,38 @@ def _default_of(field: dataclasses.Field[Any]) -> Any:
 
 
 def build(flags_class: type[F], options: argparse.Namespace, parser: Parser, **fixed: Any) -> F:
-    """The flags object from parsed options; an invalid combination exits with one line."""
-    names = {field.name for field in dataclasses.fields(flags_class)}  # type: ignore[arg-type]
+    """The flags object from parsed options, then the environment (see the module
+    docstring); an invalid value or combination exits with one line."""
+    fields = dataclasses.fields(flags_class)  # type: ignore[arg-type]
+    names = {field.name for field in fields}
     values = {name: value for name, value in vars(options).items() if name in names}
+    hints = typing.get_type_hints(flags_class)
+    for field in fields:
+        if field.name in values or field.name in fixed or not field.init:
+            continue
+        found = from_environment(field.name, mesos=field.metadata.get("mesos", True))
+        if found is not None:
+            variable, text = found
+            try:
+                values[field.name] = _environment_value(hints[field.name], field.name, text)
+            except (ValueError, TypeError, argparse.ArgumentTypeError) as error:
+                parser.error(f"{variable}={text[:64]!r}: {error}")
     try:
         return flags_class(**{**values, **fixed})
     except (ValueError, TypeError) as error:
         parser.error(str(error))
+
+
+def _environment_value(kind: Any, name: str, text: str) -> Any:
+    """A flag's value from its environment variable's text (booleans: true/false, 1/0)."""
+    if kind is bool:
+        lowered = text.strip().lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise ValueError("expected true or false")
+    return _converter(kind, name)(text)
 
 
 def fail(prog: str, message: str) -> NoReturn:

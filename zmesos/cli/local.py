@@ -29,6 +29,7 @@ import uvloop
 from libprocess import configure_logging
 from zmesos.cli.flags import Parser, port, positive_count
 from zmesos.cli.signals import stop_event_on_signals
+from zmesos.cli.supervisor import supervise
 from zmesos.errors import FlagsError
 from zmesos.flags import parse_resources
 from zmesos.zookeeper import ZooKeeperServer, ZooKeeperUnavailable
@@ -62,6 +63,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], na
         "--example",
         action="store_true",
         help="run the example frameworks, print a summary and exit",
+    )
+    parser.add_argument(
+        "--restart-agents",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="start an agent that dies again (zmesos.cli.supervisor; default: yes)",
     )
     parser.add_argument(
         "--stay",
@@ -99,6 +106,7 @@ class LocalCluster:
         zookeeper: ZooKeeperServer | None = None,
         zk_path: str = "/zmesos",
         master_ports: list[int] | None = None,
+        log_json: bool = False,
     ) -> None:
         self.ip = ip
         self.port = port
@@ -115,6 +123,7 @@ class LocalCluster:
         self.agents: dict[int, asyncio.subprocess.Process] = {}  # the latest of each index
         self.master_processes: dict[int, asyncio.subprocess.Process] = {}
         self._drains: list[asyncio.Future[bytes]] = []
+        self.log_json = log_json  # children log JSON lines
 
     @property
     def zk_url(self) -> str | None:
@@ -226,6 +235,7 @@ class LocalCluster:
                 sys.executable,
                 "-m",
                 module,
+                *(("--log-json",) if self.log_json and module == "zmesos.cli" else ()),
                 *arguments,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log_file,
@@ -289,14 +299,23 @@ async def _run(options: argparse.Namespace, parser: Parser) -> int:
     work_dir = Path(options.work_dir or tempfile.mkdtemp(prefix="zmesos-local-"))
     work_dir.mkdir(parents=True, exist_ok=True)
     cluster = LocalCluster(
-        options.ip, options.port, work_dir, options.resources, masters=options.masters
+        options.ip,
+        options.port,
+        work_dir,
+        options.resources,
+        masters=options.masters,
+        log_json=options.log_json,
     )
+    supervisor: asyncio.Future[None] | None = None
     stop = stop_event_on_signals()
     status = 0
     try:
         masters = "a master" if options.masters == 1 else f"ZooKeeper, {options.masters} masters"
         print(f"starting {masters} and {options.agents} agents (work dir {work_dir})", flush=True)
         await cluster.start(options.agents)
+        supervisor = asyncio.ensure_future(
+            supervise(cluster, restart_agents=options.restart_agents)
+        )
         print(f"cluster up: master {cluster.master}, web UI {cluster.url}/", flush=True)
         if options.example:
             status = await _run_example(cluster.master, stop)
@@ -307,6 +326,8 @@ async def _run(options: argparse.Namespace, parser: Parser) -> int:
         print(f"zmesos local: error: {error}", file=sys.stderr)
         status = 1
     finally:
+        if supervisor is not None:
+            supervisor.cancel()
         await cluster.stop()
         if temporary and status == 0:
             shutil.rmtree(work_dir, ignore_errors=True)
