@@ -114,6 +114,7 @@ class Agent(RecoveryHandlers, AgentTaskHandlers, VolumeHandlers):
             resources=str(resources),
             work_dir=self.flags.work_dir,
         )
+        self.fetcher.reset_cache()  # Mesos's fetcher cache does not outlive the agent either
         self._recover()
 
     def shutdown_agent(self, sender: PID, message: ShutdownAgent) -> None:

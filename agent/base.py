@@ -22,6 +22,7 @@ import msgspec
 from agent import paths
 from agent.checkpoints import Checkpointer, UpdateLog
 from agent.containerizer import Containerizer
+from agent.fetcher import Fetcher
 from agent.flags import AgentFlags
 from agent.state import (
     MAX_COMPLETED_FRAMEWORKS,
@@ -84,6 +85,7 @@ class AgentBase(Process):
         self.metrics: collections.Counter[str] = collections.Counter()
         self.status_updates: StatusUpdateManager = None  # type: ignore[assignment]
         self.checkpointer = Checkpointer(flags.work_dir)
+        self.fetcher = Fetcher(paths.fetcher_cache_dir(flags.work_dir), flags.fetcher_cache_size)
         self.recovering = False  # waiting for recovered executors to re-register
         self._recovery_timer: Timer | None = None
         self._unsent_notices: list[Message] = []  # for the master, kept while it is away

@@ -7,6 +7,9 @@ AgentError
  │                to the agent that started it
  ├── RecoveryError: the checkpoint cannot be recovered (another agent's, damaged,
  │                or incompatible with the flags); the agent refuses to start
+ ├── FetchError: a URI could not be fetched into a sandbox (the task fails with
+ │    │           REASON_CONTAINER_LAUNCH_FAILED and this message)
+ │    └── ArchiveError (agent.archives): an archive refused or unreadable
  └── ForkServerError (agent.launcher): the executor fork server cannot start or
                   answer; the containerizer falls back to exec
 
@@ -20,6 +23,7 @@ from zmesos.errors import FlagsError
 __all__ = [
     "AgentError",
     "ExitStatusUnknown",
+    "FetchError",
     "FlagsError",
     "RecoveryError",
     "StatusUpdateError",
@@ -40,3 +44,7 @@ class RecoveryError(AgentError):
 
 class ExitStatusUnknown(AgentError):
     """A container recovered after a restart ended; this agent cannot know its status."""
+
+
+class FetchError(AgentError):
+    """A URI could not be fetched into a sandbox; the message names it and says why."""

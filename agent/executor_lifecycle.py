@@ -1,14 +1,16 @@
 """The executor's life as the agent drives it: launch in a sandbox, hand-over of
 tasks, exit, registration timeout, shutdown.
 
-RunTask for an unknown executor creates a sandbox and starts the executor program
-(the command executor for command tasks) through the containerizer, with the
-environment of zmesos.protocol.environment. The process's exit comes back as an
-event (`defer`): its live tasks become FAILED (command executor) or LOST, reason
-EXECUTOR_TERMINATED unless the agent ended it for another reason, and the master
-hears ExitedExecutor. Shutdown sends ShutdownExecutor and kills the container
-after `executor_shutdown_grace_period`; an executor that never registers is
-killed after `executor_registration_timeout`.
+RunTask for an unknown executor creates a sandbox, fetches the executor's URIs
+into it (a command task's own URIs go to its command executor; agent.fetcher),
+and starts the executor program (the command executor for command tasks)
+through the containerizer, with the environment of zmesos.protocol.environment.
+A failed fetch fails the tasks with REASON_CONTAINER_LAUNCH_FAILED and its reason.
+The process's exit comes back as an event (`defer`): its live tasks become FAILED
+(command executor) or LOST, reason EXECUTOR_TERMINATED unless the agent ended it
+for another reason, and the master hears ExitedExecutor. Shutdown sends
+ShutdownExecutor and kills the container after `executor_shutdown_grace_period`;
+an executor that never registers is killed after `executor_registration_timeout`.
 
 These helpers are the common base of the task and executor handler groups
 (agent.task_handlers, agent.executor_handlers), which both drive executors.
@@ -30,6 +32,7 @@ from agent import paths
 from agent.base import AgentBase
 from agent.checkpoints import ExecutorRecord
 from agent.containerizer import COMMAND_EXECUTOR_MODULE, Container, describe_exit
+from agent.errors import FetchError
 from agent.state import (
     AgentExecutor,
     AgentFramework,
@@ -74,7 +77,10 @@ class ExecutorLifecycle(AgentBase):
             executor_id=task.task_id,
             framework_id=framework_id,
             command=CommandInfo(
-                value=sys.executable, shell=False, arguments=("-m", COMMAND_EXECUTOR_MODULE)
+                value=sys.executable,
+                shell=False,
+                arguments=("-m", COMMAND_EXECUTOR_MODULE),
+                uris=task.command.uris if task.command is not None else (),
             ),
             name=f"Command Executor (Task: {task.task_id})",
             source=task.task_id,
@@ -147,6 +153,8 @@ class ExecutorLifecycle(AgentBase):
         self, executor: AgentExecutor, environment: dict[str, str]
     ) -> Container:
         argv = command_argv(executor.info.command)
+        if executor.info.command.uris:
+            await self.fetcher.fetch(executor.info.command.uris, executor.sandbox)
         return await self.containerizer.launch(
             executor.container_id, executor.sandbox, argv, environment
         )
@@ -200,9 +208,14 @@ class ExecutorLifecycle(AgentBase):
         if error is not None:
             self.log.error("executor_launch_failed", executor_id=executor_id, error=str(error))
             if executor is not None:
+                message = (
+                    str(error)
+                    if isinstance(error, FetchError)
+                    else f"Failed to launch the executor: {error}"
+                )
                 executor.termination = Termination(
                     reason=Reason.CONTAINER_LAUNCH_FAILED,
-                    message=f"Failed to launch the executor: {error}",
+                    message=message,
                     state=TaskState.FAILED,
                 )
                 self._executor_terminated(executor, EXIT_STATUS_NOT_STARTED)

@@ -85,6 +85,9 @@ class AgentFlags:
         "fork command executors from a process that has imported them (faster launches)",
         mesos=False,
     )
+    fetcher_cache_size: int = flag(
+        2 << 30, "bytes the fetcher cache under <work-dir>/fetch may hold (2GB, 512MB; 0: no cache)"
+    )
     credential: str = flag(
         "", 'JSON file {"principal": .., "secret": ..}: authenticate with the master as it'
     )

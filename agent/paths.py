@@ -4,6 +4,7 @@
 <work_dir>/agents/<agent_id>/frameworks/<framework_id>/executors/<executor_id>/runs/<container_id>
     .../runs/latest -> <container_id>             (a symlink to the executor's current run)
 <work_dir>/volumes/roles/<role>/<persistence_id>
+<work_dir>/fetch/cache/<sha256 of the URI>          the fetcher cache (emptied on start)
 <work_dir>/meta/resources/resources.info      the checkpointed resources (any agent id)
 <work_dir>/meta/boot_id
 <work_dir>/meta/agents/latest                     (the current agent id)
@@ -40,6 +41,7 @@ __all__ = [
     "executor_dir",
     "executor_info_path",
     "executor_meta_dir",
+    "fetcher_cache_dir",
     "forked_pid_path",
     "framework_dir",
     "framework_info_path",
@@ -125,6 +127,11 @@ def volume_dir(work_dir: str | Path, role: str, persistence_id: str) -> Path:
     return Path(
         work_dir, "volumes", "roles", encoded_role, _component("persistence id", persistence_id)
     )
+
+
+def fetcher_cache_dir(work_dir: str | Path) -> Path:
+    """Where the fetcher keeps the files of URIs marked `cache`."""
+    return Path(work_dir) / "fetch" / "cache"
 
 
 def meta_dir(work_dir: str | Path) -> Path:

@@ -13,7 +13,7 @@ from typing import Any
 from zmesos.errors import FlagsError, ResourcesError
 from zmesos.resources import Resources
 
-__all__ = ["flag", "parse_duration", "parse_resources"]
+__all__ = ["flag", "parse_bytes", "parse_duration", "parse_resources"]
 
 
 def flag(default: Any, help: str, *, mesos: bool = True) -> Any:
@@ -43,6 +43,19 @@ def parse_duration(text: str) -> float:
     if match is None or unit not in _UNITS:
         raise FlagsError(f"bad duration {text!r}: expected a number and one of ns/us/ms/secs/mins")
     return float(match[1]) * _UNITS[unit]
+
+
+_BYTES = re.compile(r"^\s*(\d+)\s*([a-z]*)\s*$")
+_BYTE_UNITS = {"": 1, "b": 1, "kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40}
+
+
+def parse_bytes(text: str) -> int:
+    """Mesos's byte sizes (`2GB`, `512MB`, `100KB`, `10B`; a bare number is bytes)."""
+    match = _BYTES.match(text.lower())
+    unit = match[2] if match else None
+    if match is None or unit not in _BYTE_UNITS:
+        raise FlagsError(f"bad size {text!r}: expected a whole number and one of B/KB/MB/GB/TB")
+    return int(match[1]) * _BYTE_UNITS[unit]
 
 
 def parse_resources(text: str, option: str = "--resources") -> Resources:

@@ -13,6 +13,7 @@ from agent.flags import (
     parse_attributes,
     parse_duration,
 )
+from zmesos.flags import parse_bytes
 from libprocess import PID
 from zmesos.detector import ActorDetector, HttpDetector
 from zmesos.resources import Resources
@@ -114,3 +115,13 @@ def test_flags_durations_read_mesos_spellings():
     assert parse_duration("1.5") == 1.5
     with pytest.raises(FlagsError, match="bad duration"):
         parse_duration("10 parsecs")
+
+
+def test_flags_sizes_read_mesos_spellings():
+    assert parse_bytes("2GB") == 2 << 30
+    assert parse_bytes("512MB") == 512 << 20
+    assert parse_bytes("100kb") == 100 << 10
+    assert parse_bytes("10B") == parse_bytes("10") == 10
+    for bad in ("2XB", "-1", "1.5GB", "", "GB"):
+        with pytest.raises(FlagsError, match="bad size"):
+            parse_bytes(bad)

@@ -120,6 +120,8 @@ def _volume_commands(master: str) -> None:
             "--fair-sharing-excluded-resource-names",
         ),
         (["agent", "--master", "127.0.0.1:5050", "--recovery-timeout", "-1"], "--recovery"),
+        (["agent", "--master", "127.0.0.1:5050", "--fetcher-cache-size", "2XB"], "invalid size"),
+        (["agent", "--master", "127.0.0.1:5050", "--fetcher-cache-size", "-1"], "invalid size"),
         (
             ["execute", "--master", "127.0.0.1:1", "--command", "true", "--timeout", "-1"],
             "--timeout",

@@ -2,8 +2,9 @@
 
 Each field of a flags dataclass becomes one option, typed by its annotation:
 numbers, strings, booleans (`--x/--no-x`), durations (float fields named like a
-time accept Mesos's `10secs`, `500ms`, `1mins`), and optional values (`none`
-turns them off). Numbers are never negative. A bad value stops the command with
+time accept Mesos's `10secs`, `500ms`, `1mins`), sizes (int fields named
+`*_size` accept Mesos's `2GB`, `512MB`), and optional values (`none` turns them
+off). Numbers are never negative. A bad value stops the command with
 one line naming the flag.
 
 A flag left off the command line is read from the environment, as Mesos reads
@@ -22,7 +23,7 @@ import types
 import typing
 from typing import Any, NoReturn, TypeVar
 
-from zmesos.flags import parse_duration
+from zmesos.flags import parse_bytes, parse_duration
 from zmesos.http.shapes import is_duration_flag
 
 F = TypeVar("F")
@@ -75,18 +76,21 @@ def _converter(kind: Any, name: str) -> Any:
         optional = len(members) < len(typing.get_args(kind))
         kind = members[0]
     is_duration = is_duration_flag(name, kind)
+    is_size = kind is int and name.endswith("_size")
 
     def convert(text: str) -> Any:
         if optional and text.lower() in _OFF:
             return None
         if is_duration:
             return parse_duration(text)
+        if is_size:
+            return parse_bytes(text)
         value = kind(text)
         if kind in (int, float) and value < 0:
             raise argparse.ArgumentTypeError(f"must not be negative, got {text!r}")
         return value
 
-    convert.__name__ = "duration" if is_duration else kind.__name__  # argparse names it in errors
+    convert.__name__ = "duration" if is_duration else "size" if is_size else kind.__name__
     return convert
 
 
