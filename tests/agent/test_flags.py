@@ -13,9 +13,9 @@ from agent.flags import (
     parse_attributes,
     parse_duration,
 )
-from zmesos.flags import parse_bytes
 from libprocess import PID
 from zmesos.detector import ActorDetector, HttpDetector
+from zmesos.flags import parse_bytes
 from zmesos.resources import Resources
 
 
