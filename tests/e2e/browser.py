@@ -73,10 +73,56 @@ def headless_chromium(profile: Path) -> Iterator[Any]:
 
 
 def wait_until(driver: Any, condition: Callable[[Any], T], what: str) -> T:
-    """Poll `condition(driver)` every 0.1 s until it is truthy; fail after `WAIT` seconds."""
+    """Poll `condition(driver)` every 0.1 s until it is truthy; fail after `WAIT` seconds.
+
+    A condition that meets no element, or one the page has just redrawn, is tried again.
+    """
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT, poll_frequency=0.1).until(condition, f"never saw {what}")
+    wait = WebDriverWait(
+        driver,
+        WAIT,
+        poll_frequency=0.1,
+        ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+    )
+    return wait.until(condition, f"never saw {what}")
+
+
+_READ_TABLE = """
+const table = document.querySelector(`table[data-table="${arguments[0]}"]`);
+if (!table) return [];
+return [...table.tBodies[0].rows].map(
+  (row) => [row.dataset.id, [...row.cells].map((cell) => cell.innerText)],
+);
+"""
+
+
+def table_rows(driver: Any, table: str) -> dict[str, list[str]]:
+    """The rows of the page's table `table` (its `data-table`), in order: row id -> cells' text.
+
+    Read in one go inside the page, so a refresh that redraws the table cannot tear it.
+    """
+    rows = driver.execute_script(_READ_TABLE, table)
+    return {row_id: [" ".join(cell.split()) for cell in cells] for row_id, cells in rows}
+
+
+def text_of(driver: Any, selector: str) -> str:
+    """The text of the first element matching the CSS `selector` ("" when there is none)."""
+    text = driver.execute_script(
+        "return document.querySelector(arguments[0])?.innerText ?? '';", selector
+    )
+    return str(text).replace("\xa0", " ")
+
+
+def click_link(driver: Any, within: str, text: str) -> None:
+    """Click the link reading `text` inside the element matching `within` (retried if redrawn)."""
+
+    def click(driver: Any) -> bool:
+        driver.find_element("css selector", within).find_element("link text", text).click()
+        return True
+
+    wait_until(driver, click, f"a link {text!r} in {within}")
 
 
 def console_errors(driver: Any) -> list[str]:

@@ -3,7 +3,8 @@
     python -m tests.e2e.named_scheduler MASTER NAME COMMAND
 
 Registers a framework called NAME, launches one task `named-task` called NAME
-(with a label whose value is NAME) running COMMAND on its first offer, declines
+(with a label whose value is NAME, and a health check `true` run once at its
+start) running COMMAND on its first offer, declines
 the rest, prints `status <task> <state>` for every update and runs until stopped.
 """
 
@@ -16,7 +17,15 @@ import uvloop
 
 from frameworks.scheduler import Scheduler, SchedulerDriver
 from libprocess import Node
-from zmesos.protocol import CommandInfo, FrameworkInfo, Offer, TaskInfo, TaskStatus
+from zmesos.protocol import (
+    CommandInfo,
+    FrameworkInfo,
+    HealthCheck,
+    HealthCheckType,
+    Offer,
+    TaskInfo,
+    TaskStatus,
+)
 from zmesos.resources import Resources
 
 TASK_ID = "named-task"
@@ -41,6 +50,12 @@ class NamedScheduler(Scheduler):
                 resources=tuple(Resources.parse("cpus:0.1;mem:32").to_list()),
                 command=CommandInfo(value=self.command),
                 labels={"note": self.name},
+                health_check=HealthCheck(
+                    type=HealthCheckType.COMMAND,
+                    command=CommandInfo(value="true"),
+                    delay_seconds=0,
+                    interval_seconds=3600,
+                ),
             )
             driver.launch_tasks([offer.id], [task])
 

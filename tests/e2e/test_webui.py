@@ -19,7 +19,14 @@ from typing import Any
 import pytest
 
 from tests.e2e import browser as chromium
-from tests.e2e.browser import console_errors, headless_chromium, wait_until
+from tests.e2e.browser import (
+    click_link,
+    console_errors,
+    headless_chromium,
+    table_rows,
+    text_of,
+    wait_until,
+)
 from tests.e2e.local import ENV, ROOT, LocalProcess, interrupt, zmesos, zmesos_local
 
 pytestmark = pytest.mark.timeout(120)
@@ -146,17 +153,6 @@ def _open(browser: Any, cluster: Cluster | LocalProcess, route: str, view: str) 
     wait_until(browser, lambda d: d.find_elements("css selector", f'[data-view="{view}"]'), view)
 
 
-def _rows(browser: Any, table: str) -> list[Any]:
-    return browser.find_elements("css selector", f'table[data-table="{table}"] tbody tr')
-
-
-def _row(browser: Any, table: str, row_id: str) -> Any:
-    for row in _rows(browser, table):
-        if row.get_attribute("data-id") == row_id:
-            return row
-    return None
-
-
 def _screenshot(
     browser: Any, artifacts: Path, name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -169,57 +165,53 @@ def _screenshot(
 def test_webui_shows_agents_frameworks_and_tasks(browser, cluster, artifacts, capsys):
     assert f"web UI {cluster.url}" in cluster.local.lines[-1]
     framework, task = cluster.running_task() or ({}, {})
-    agents = [agent["id"] for agent in cluster.state()["slaves"]]
+    agents = sorted(agent["id"] for agent in cluster.state()["slaves"])
 
     _open(browser, cluster, "", "overview")
-    wait_until(browser, lambda d: _row(d, "allocation", "cpus"), "the allocation table")
-    cpus = _row(browser, "allocation", "cpus").find_elements("tag name", "td")
-    assert [cell.text for cell in cpus[:3]] == ["cpus", "8", "0.1"]
+    allocation = wait_until(browser, lambda d: table_rows(d, "allocation"), "the allocation")
+    assert allocation["cpus"][:3] == ["cpus", "8", "0.1"], allocation
     _screenshot(browser, artifacts, "overview", capsys)
 
     _open(browser, cluster, "agents", "agents")
-    wait_until(browser, lambda d: len(_rows(d, "agents")) == 2, "two agents")
-    assert sorted(row.get_attribute("data-id") for row in _rows(browser, "agents")) == sorted(
-        agents
-    )
+    wait_until(browser, lambda d: sorted(table_rows(d, "agents")) == agents, "both agents")
     _screenshot(browser, artifacts, "agents", capsys)
 
-    browser.find_element("link text", task["slave_id"]).click()
-    wait_until(browser, lambda d: _row(d, "agent-tasks", task["id"]), "the task on its agent")
-    assert _row(browser, "agent-resources", "cpus") is not None
+    click_link(browser, '[data-table="agents"]', task["slave_id"])
+    wait_until(browser, lambda d: task["id"] in table_rows(d, "agent-tasks"), "its task")
+    assert "cpus" in table_rows(browser, "agent-resources")
     _screenshot(browser, artifacts, "agent", capsys)
 
     _open(browser, cluster, "frameworks", "frameworks")
-    wait_until(browser, lambda d: _row(d, "frameworks", framework["id"]), "the framework")
-    assert _row(browser, "frameworks", framework["id"]).text.count(HOSTILE) == 1
-    assert _row(browser, "completed-frameworks", framework["id"]) is None
+    frameworks = wait_until(browser, lambda d: table_rows(d, "frameworks"), "the frameworks")
+    assert frameworks[framework["id"]][1:4] == [HOSTILE, "root", "*"], frameworks
+    assert frameworks[framework["id"]][10] == "1.3%", frameworks  # 0.1 of 8 cpus, 32 of 8192 MB
+    assert framework["id"] not in table_rows(browser, "completed-frameworks")
     _screenshot(browser, artifacts, "frameworks", capsys)
 
     _open(browser, cluster, "tasks", "tasks")
-    wait_until(browser, lambda d: _row(d, "tasks", task["id"]), "the running task")
-    finished = wait_until(browser, lambda d: _rows(d, "completed-tasks"), "the finished task")
-    assert "FINISHED" in finished[0].text
+    wait_until(browser, lambda d: task["id"] in table_rows(d, "tasks"), "the running task")
+    finished = wait_until(browser, lambda d: table_rows(d, "completed-tasks"), "the finished task")
+    assert [cells[2] for cells in finished.values()] == ["FINISHED"], finished
     _screenshot(browser, artifacts, "tasks", capsys)
 
-    _row(browser, "tasks", task["id"]).find_element("link text", task["id"]).click()
-    wait_until(browser, lambda d: _row(d, "statuses", "1"), "the task's state history")
-    history = [row.find_elements("tag name", "td")[1].text for row in _rows(browser, "statuses")]
-    assert history[-1] == "RUNNING", history
+    click_link(browser, '[data-table="tasks"]', task["id"])
+    history = wait_until(browser, lambda d: len(table_rows(d, "statuses")) == 3, "its history")
+    history = [cells[1:3] for cells in table_rows(browser, "statuses").values()]
+    assert history == [["STARTING", ""], ["RUNNING", ""], ["RUNNING", "healthy"]], history
+    assert "Health\nhealthy" in text_of(browser, '[data-view="task"] dl')
     _screenshot(browser, artifacts, "task", capsys)
 
-    reserved = min(agents)
-    _open(browser, cluster, f"agents/{reserved}", "agent")
-    wait_until(browser, lambda d: _row(d, "volumes", "db"), "the volume")
-    volume = [cell.text for cell in _row(browser, "volumes", "db").find_elements("tag name", "td")]
-    assert volume == ["db", "ops", "64 MB", "data", "RW", "op", "no"], volume
-    reservations = [row.text for row in _rows(browser, "reservations")]
-    assert any(text.startswith("ops cpus 0.5 DYNAMIC op") for text in reservations), reservations
+    _open(browser, cluster, f"agents/{agents[0]}", "agent")
+    volumes = wait_until(browser, lambda d: table_rows(d, "volumes"), "the volume")
+    assert volumes == {"db": ["db", "ops", "64 MB", "data", "RW", "op", "no"]}, volumes
+    reservations = list(table_rows(browser, "reservations").values())
+    assert ["ops", "cpus", "0.5", "DYNAMIC", "op", ""] in reservations, reservations
     _screenshot(browser, artifacts, "agent-reserved", capsys)
 
     _open(browser, cluster, "roles", "roles")
-    wait_until(browser, lambda d: _row(d, "roles", "*"), "the default role")
-    ops = [cell.text for cell in _row(browser, "roles", "ops").find_elements("tag name", "td")]
-    assert ops[:2] == ["ops", "2"] and ops[4].startswith("cpus 0.5") and ops[5] == "cpus 1", ops
+    roles = wait_until(browser, lambda d: table_rows(d, "roles"), "the roles")
+    assert roles["*"][:4] == ["*", "1", "1", "cpus 0.1, mem 32 MB"], roles  # the running one
+    assert roles["ops"] == ["ops", "2", "0", "", "cpus 0.5, disk 64 MB", "cpus 1", ""], roles
     _screenshot(browser, artifacts, "roles", capsys)
     assert console_errors(browser) == []
 
@@ -227,18 +219,17 @@ def test_webui_shows_agents_frameworks_and_tasks(browser, cluster, artifacts, ca
 def test_webui_log_link_shows_the_task_output_and_follows_it(browser, cluster, artifacts, capsys):
     framework, task = cluster.running_task() or ({}, {})
     _open(browser, cluster, f"tasks/{framework['id']}/{task['id']}", "task")
-    wait_until(browser, lambda d: _row(d, "sandbox", "stderr"), "the sandbox's files")
-    stdout = [
-        cell.text for cell in _row(browser, "sandbox", "stdout").find_elements("tag name", "td")
-    ]
-    assert stdout[0] == "stdout" and stdout[2] == f"{len(OUTPUT) + 1} B", stdout
+    files = wait_until(browser, lambda d: table_rows(d, "sandbox"), "the sandbox's files")
+    assert files["stdout"][:1] + files["stdout"][2:3] == ["stdout", f"{len(OUTPUT) + 1} B"], files
     _screenshot(browser, artifacts, "task-sandbox", capsys)
-    download = _row(browser, "sandbox", "stdout").find_element("link text", "download")
-    with urllib.request.urlopen(download.get_attribute("href"), timeout=10) as response:
+    download = browser.execute_script(
+        "return document.querySelector('[data-table=sandbox] tr[data-id=stdout] td:last-child a')"
+        ".href"
+    )
+    with urllib.request.urlopen(download, timeout=10) as response:
         assert response.read().decode() == f"{OUTPUT}\n"
-    browser.find_element("css selector", '[data-view="task"] dl').find_element(
-        "link text", "stdout"
-    ).click()
+
+    click_link(browser, '[data-view="task"] dl', "stdout")
     wait_until(browser, lambda d: OUTPUT in _log(d, "stdout"), "the task's stdout")
     assert f"{OUTPUT}-later" not in _log(browser, "stdout")
     (cluster.sandbox(task["slave_id"], task["id"]) / "go").touch()
@@ -246,7 +237,7 @@ def test_webui_log_link_shows_the_task_output_and_follows_it(browser, cluster, a
     assert _log(browser, "stdout").split() == [OUTPUT, f"{OUTPUT}-later"]
     _screenshot(browser, artifacts, "log", capsys)
 
-    browser.find_element("link text", "stderr").click()
+    click_link(browser, '[data-view="log"]', "stderr")
     wait_until(browser, lambda d: f"{OUTPUT}-on-stderr" in _log(d, "stderr"), "the task's stderr")
 
     # A finished task's sandbox is read the same way (its executor is among the completed).
@@ -262,26 +253,19 @@ def test_webui_log_link_shows_the_task_output_and_follows_it(browser, cluster, a
 
 
 def _log(browser: Any, file: str) -> str:
-    return "".join(
-        element.text for element in browser.find_elements("css selector", f'pre[data-log="{file}"]')
-    )
+    return text_of(browser, f'pre[data-log="{file}"]')
 
 
 def test_webui_shows_hostile_names_as_text(browser, cluster):
     framework, task = cluster.running_task() or ({}, {})
-    for route, view, table in (
-        ("tasks", "tasks", "tasks"),
-        ("frameworks", "frameworks", "frameworks"),
-    ):
-        _open(browser, cluster, route, view)
-        row_id = task["id"] if table == "tasks" else framework["id"]
-        row = wait_until(browser, lambda d, t=table, r=row_id: _row(d, t, r), f"the {table} row")
-        names = [cell.text for cell in row.find_elements("tag name", "td")]
-        assert HOSTILE in names, names
+    for table, row_id in (("tasks", task["id"]), ("frameworks", framework["id"])):
+        _open(browser, cluster, table, table)
+        rows = wait_until(browser, lambda d, t=table: table_rows(d, t), f"the {table}")
+        assert HOSTILE in rows[row_id], rows
         assert browser.find_elements("css selector", "#view img") == []
         assert browser.execute_script("return document.body.dataset.injected") is None
     _open(browser, cluster, f"tasks/{framework['id']}/{task['id']}", "task")
-    details = browser.find_element("css selector", '[data-view="task"] dl').text
+    details = text_of(browser, '[data-view="task"] dl')
     assert f"Name\n{HOSTILE}" in details and f"note={HOSTILE}" in details, details
     assert browser.find_elements("css selector", "#view img") == []
     assert browser.execute_script("return document.body.dataset.injected") is None
@@ -301,7 +285,7 @@ def test_webui_keeps_refreshing(browser, cluster):
 def test_webui_unknown_route_says_so(browser, cluster):
     _open(browser, cluster, "nowhere", "missing")
     _open(browser, cluster, "tasks/nope/nope", "missing")
-    assert "No task nope" in browser.find_element("id", "view").text
+    assert "No task nope" in text_of(browser, "#view")
 
 
 def test_webui_after_the_examples_with_stay(browser, artifacts, capsys, tmp_path):
@@ -311,13 +295,13 @@ def test_webui_after_the_examples_with_stay(browser, artifacts, capsys, tmp_path
         assert line == f"web UI {local.url} ; Ctrl-C stops the cluster"
         assert "every key survived the kill" in "\n".join(local.lines)
         browser.get(f"{local.url}#/tasks")
-        wait_until(browser, lambda d: len(_rows(d, "completed-tasks")) > 3, "the examples' tasks")
+        wait_until(browser, lambda d: len(table_rows(d, "completed-tasks")) > 3, "the tasks")
         _screenshot(browser, artifacts, "example-tasks", capsys)
         _open(browser, local, "frameworks", "frameworks")
-        wait_until(browser, lambda d: _rows(d, "completed-frameworks"), "the examples' frameworks")
+        wait_until(browser, lambda d: table_rows(d, "completed-frameworks"), "the frameworks")
         _screenshot(browser, artifacts, "example-frameworks", capsys)
         _open(browser, local, "", "overview")
-        wait_until(browser, lambda d: _row(d, "task-states", "TASK_FINISHED"), "finished tasks")
+        wait_until(browser, lambda d: "TASK_FINISHED" in table_rows(d, "task-states"), "tasks")
         _screenshot(browser, artifacts, "example-overview", capsys)
 
 

@@ -1,6 +1,6 @@
 // Views of the cluster as a whole: the overview, agents, an agent, roles.
 
-import { definitions, h, idLink, meter, missing, row, section, stateBadge, table } from "./dom.js";
+import { definitions, free, h, idLink, meter, missing, row, section, stateBadge, table } from "./dom.js";
 import { formatAmount, formatResources, formatTime } from "./format.js";
 import { agentUrl, agentsOf, findAgent, SCALARS, tasksOf, totals, volumesOf } from "./model.js";
 import { tasksTable } from "./tasks.js";
@@ -88,7 +88,7 @@ export function agentsView(state) {
         agents.map((agent) =>
           row(agent.id, [
             idLink(["agents", agent.id], agent.id),
-            [agent.hostname, h("div", { class: "address" }, agentUrl(agent).replace(/^http:\/\//, ""))],
+            [free(agent.hostname), h("div", { class: "address" }, agentUrl(agent).replace(/^http:\/\//, ""))],
             usage(agent, "cpus"),
             usage(agent, "mem"),
             usage(agent, "disk"),
@@ -228,7 +228,7 @@ export function rolesView(state, weights, quota) {
         names.map((name) => {
           const entry = roles.get(name);
           return row(name, [
-            name,
+            free(name),
             entry.weight,
             entry.frameworks.size,
             formatResources(entry.allocated),

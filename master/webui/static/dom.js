@@ -76,6 +76,16 @@ export function meter(part, whole) {
   );
 }
 
+// Text that came from a framework or an agent: it may break anywhere rather than widen a table.
+export function free(text) {
+  return h("span", { class: "free" }, text);
+}
+
+export function healthBadge(healthy) {
+  if (typeof healthy !== "boolean") return null;
+  return h("span", { class: `badge ${healthy ? "healthy" : "unhealthy"}` }, healthy ? "healthy" : "unhealthy");
+}
+
 export function stateBadge(state) {
   const name = String(state || "").replace(/^TASK_/, "");
   return h("span", { class: `badge state-${name.toLowerCase()}` }, name);

@@ -1,9 +1,12 @@
-// Numbers and times as the page shows them.
+// Numbers and times as the page shows them. A number and its unit are joined by a
+// no-break space (NBSP), so a narrow column never splits "32 MB".
+
+const NBSP = "\u00a0";
 
 export function formatAmount(name, value) {
   if (typeof value !== "number") return value === undefined ? "" : String(value);
   if (name === "mem" || name === "disk") {
-    return value >= 1024 ? `${(value / 1024).toFixed(1)} GB` : `${Math.round(value)} MB`;
+    return value >= 1024 ? `${(value / 1024).toFixed(1)}${NBSP}GB` : `${Math.round(value)}${NBSP}MB`;
   }
   return String(Math.round(value * 100) / 100);
 }
@@ -34,7 +37,7 @@ export function percent(part, whole) {
 
 export function formatBytes(bytes) {
   if (typeof bytes !== "number") return "";
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1 << 20) return `${(bytes / 1024).toFixed(1)} KB`;
-  return `${(bytes / (1 << 20)).toFixed(1)} MB`;
+  if (bytes < 1024) return `${bytes}${NBSP}B`;
+  if (bytes < 1 << 20) return `${(bytes / 1024).toFixed(1)}${NBSP}KB`;
+  return `${(bytes / (1 << 20)).toFixed(1)}${NBSP}MB`;
 }

@@ -40,6 +40,12 @@ export function firstUpdate(task) {
   return statuses.length ? statuses[0].timestamp || 0 : 0;
 }
 
+// What the task's latest health check said: true, false, or undefined (none reported).
+export function taskHealth(task) {
+  const checked = (task.statuses || []).filter((status) => typeof status.healthy === "boolean");
+  return checked.length ? checked[checked.length - 1].healthy : undefined;
+}
+
 export function agentsOf(state) {
   return state.slaves || state.agents || [];
 }

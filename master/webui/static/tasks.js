@@ -1,8 +1,10 @@
 // Views of the work: frameworks, a framework, tasks, a task (with its state history).
 
-import { definitions, h, idLink, link, missing, row, section, shortIdLink, stateBadge, table } from "./dom.js";
+import {
+  definitions, free, h, healthBadge, idLink, link, missing, row, section, shortIdLink, stateBadge, table,
+} from "./dom.js";
 import { formatAmount, formatResources, formatTime } from "./format.js";
-import { dominantShare, firstUpdate, frameworksOf, lastUpdate, tasksOf, totals } from "./model.js";
+import { dominantShare, firstUpdate, frameworksOf, lastUpdate, taskHealth, tasksOf, totals } from "./model.js";
 import { sandboxSection } from "./sandbox.js";
 
 export const TASKS_SHOWN = 200; // completed tasks listed per table
@@ -14,10 +16,10 @@ export function frameworksView(state) {
     frameworks.filter((entry) => entry.completed === completed).map(({ framework }) =>
       row(framework.id, [
         idLink(["frameworks", framework.id], framework.id),
-        framework.name,
-        framework.user,
+        free(framework.name),
+        free(framework.user),
         (framework.roles || [framework.role]).join(", "),
-        framework.principal,
+        free(framework.principal),
         (framework.tasks || []).length,
         formatAmount("cpus", framework.used_resources?.cpus),
         formatAmount("mem", framework.used_resources?.mem),
@@ -77,8 +79,8 @@ export function tasksTable(name, items, empty) {
   const rows = shown.map(({ task, framework }) =>
     row(task.id, [
       idLink(["tasks", framework.id, task.id], task.id),
-      task.name,
-      stateBadge(task.state),
+      free(task.name),
+      [stateBadge(task.state), " ", healthBadge(taskHealth(task))],
       link(["frameworks", framework.id], framework.name || framework.id),
       shortIdLink(["agents", task.slave_id], task.slave_id),
       formatTime(firstUpdate(task)),
@@ -118,6 +120,7 @@ export function taskView(state, frameworkId, taskId) {
     definitions([
       ["Name", task.name],
       ["State", stateBadge(task.state)],
+      ["Health", healthBadge(taskHealth(task)) || "no health check reported"],
       ["Framework", link(["frameworks", framework.id], `${framework.name} (${framework.id})`)],
       ["Agent", link(["agents", task.slave_id], task.slave_id)],
       ["Executor", task.executor_id || "(command executor)"],
@@ -130,9 +133,14 @@ export function taskView(state, frameworkId, taskId) {
       "State history",
       table(
         "statuses",
-        ["Time", "State", "Message"],
+        ["Time", "State", "Health", "Message"],
         (task.statuses || []).map((status, index) =>
-          row(String(index), [formatTime(status.timestamp, true), stateBadge(status.state), status.message || ""]),
+          row(String(index), [
+            formatTime(status.timestamp, true),
+            stateBadge(status.state),
+            healthBadge(status.healthy),
+            free(status.message || ""),
+          ]),
         ),
         "no status updates yet",
       ),
