@@ -76,8 +76,13 @@ class AgentHandlers(PartitionHandlers):
         if sender in self._admitting:
             self._drop(message, sender, "its admission is being written to the registry")
             return
-        if self._principal_of(sender) is None and self.flags.authenticate_agents:
+        principal = self._principal_of(sender)
+        if principal is None and self.flags.authenticate_agents:
             self._refuse_agent(sender, message, f"Agent at {sender} is not authenticated")
+            return
+        if not self._authorized("register_agents", principal, message.agent.hostname):
+            why = f"Not authorized to register an agent (principal {principal!r})"
+            self._refuse_agent(sender, message, why, "agent_registrations_unauthorized")
             return
         total = self._agent_resources(sender, message.agent, message)
         if total is None:
@@ -142,6 +147,10 @@ class AgentHandlers(PartitionHandlers):
         principal = self._principal_of(sender)
         if principal is None and self.flags.authenticate_agents:
             self._refuse_agent(sender, message, f"Agent at {sender} is not authenticated")
+            return
+        if not self._authorized("register_agents", principal, message.agent.hostname):
+            why = f"Not authorized to register an agent (principal {principal!r})"
+            self._refuse_agent(sender, message, why, "agent_registrations_unauthorized")
             return
         known = self.cluster.agents.get(agent_id)
         if known is not None and known.principal is not None and principal != known.principal:

@@ -119,6 +119,16 @@ class AuthenticationHandlers(MasterBase):
             previous_principal=previous,
         )
 
+    def authenticated_over_http(self, pid: PID, principal: str) -> None:
+        """A v1 HTTP scheduler's actor (master.v1), on this node, speaks for a request that
+        proved `principal` by HTTP authentication: it counts as authenticated. By dispatch
+        only (a local call, never a message), before the actor registers."""
+        if (pid.host, pid.port) != (self.pid.host, self.pid.port):
+            raise ValueError(f"{pid} is not a process of this node")
+        self.authenticated[pid] = principal
+        self.link(pid)
+        self.log.info("authenticated", principal=principal, pid=str(pid), over="http")
+
     def _authentication_timed_out(self, server_nonce: bytes) -> None:
         assert self.authenticator is not None  # sessions exist only with one
         session = self.authenticator.end(server_nonce)

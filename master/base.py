@@ -19,8 +19,10 @@ import msgspec
 from libprocess import PID, Message, Process, Timer, clock
 from master.allocator_process import AllocatorProcess
 from master.authenticator import Authenticator, FailureLimiter
+from master.authorization import Viewer, operation_requests, refusal_message
 from master.flags import MasterFlags
 from master.offer_book import OfferBook, OutstandingOffer
+from master.operations import Refusal
 from master.registry import (
     FileStore,
     InMemoryStore,
@@ -32,6 +34,7 @@ from master.registry import (
     RegistryStore,
 )
 from master.state import Cluster, MasterAgent, MasterFramework, MasterTask
+from zmesos.authorization import Authorizer
 from zmesos.protocol import (
     CheckpointResources,
     FrameworkInfo,
@@ -50,6 +53,7 @@ from zmesos.protocol import (
     TaskState,
     TaskStatus,
 )
+from zmesos.protocol import Operation as OfferOperation
 from zmesos.resources import Resource, Resources, checkpointed_part
 
 __all__ = ["MasterBase"]
@@ -119,6 +123,8 @@ class MasterBase(Process):
         )
         self.authentication_limiter = FailureLimiter()
         self.authenticated: dict[PID, str] = {}  # process -> the principal it proved
+        # Authorization (--acls): None lets everything through.
+        self.authorizer = Authorizer(self.flags.acl_rules) if self.flags.acl_rules else None
         # Operator event streams (master.operator_v1).
         self.operator_streams: dict[Any, Callable[..., None]] = {}
         self._operator_heartbeat: Timer | None = None
@@ -297,6 +303,46 @@ class MasterBase(Process):
             return task.resources
         still_used = self._shared_in_use(agent, task.framework_id)
         return task.resources - shared.filter(lambda volume: still_used.contains(volume))
+
+    def _authorized(
+        self, action: str, principal: str | None, obj: str | None, **context: object
+    ) -> bool:
+        """Whether the ACLs let `principal` do `action` on `obj`; a denial is logged
+        (`authorization_denied`) and counted (`master/authorization_denials[/<action>]`).
+        Callers answer the refusal themselves (FrameworkError, TASK_ERROR, 403, ...)."""
+        if self.authorizer is None or self.authorizer.allowed(action, principal, obj):
+            return True
+        self.metrics["authorization_denials"] += 1
+        self.metrics[f"authorization_denials/{action}"] += 1
+        self.log.warning(
+            "authorization_denied", action=action, principal=principal, object=obj, **context
+        )
+        return False
+
+    def _operation_refusal(
+        self, principal: str | None, operation: OfferOperation, **context: object
+    ) -> Refusal | None:
+        """The refusal of an offer or operator operation the ACLs do not allow, if any."""
+        for action, obj in operation_requests(operation):
+            if not self._authorized(action, principal, obj, **context):
+                return Refusal("unauthorized", refusal_message(action, obj))
+        return None
+
+    def _viewer(self, principal: str | None) -> Viewer:
+        """What `principal` may see (/state, the operator API); `_viewed` logs what it hid."""
+        if self.authorizer is None:
+            return Viewer()
+        authorizer = self.authorizer
+        return Viewer(lambda action, obj: authorizer.allowed(action, principal, obj))
+
+    def _viewed(self, viewer: Viewer, principal: str | None, what: str) -> None:
+        """Count and log (once per request) what a view hid from `principal`."""
+        if not viewer.hidden:
+            return
+        for action, hidden in viewer.hidden.items():
+            self.metrics["authorization_denials"] += hidden
+            self.metrics[f"authorization_denials/{action}"] += hidden
+        self.log.info("view_filtered", principal=principal, view=what, hidden=dict(viewer.hidden))
 
     def _principal_of(self, pid: PID) -> str | None:
         """The principal `pid` authenticated as with this master, if it did."""

@@ -7,7 +7,8 @@ import re
 import uuid
 
 from zmesos.authentication import load_credentials
-from zmesos.errors import CredentialsError, FlagsError
+from zmesos.authorization import Acls, load_acls
+from zmesos.errors import AclsError, CredentialsError, FlagsError
 from zmesos.flags import flag
 from zmesos.zookeeper import parse_zk_url
 
@@ -86,10 +87,13 @@ class MasterFlags:
     authentication_timeout: float = flag(
         15.0, "time a client has to finish authenticating once it started"
     )
+    acls: str = flag("", "JSON file of ACLs in Mesos's format: who may do what (none: anyone)")
     # principal -> secret, read from --credentials when the flags are made.
     credential_table: dict[str, str] = dataclasses.field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # Read from --acls when the flags are made.
+    acl_rules: Acls | None = dataclasses.field(default=None, init=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.allocation_interval <= 0:
@@ -126,6 +130,11 @@ class MasterFlags:
         for name in ("authenticate_frameworks", "authenticate_agents"):
             if getattr(self, name) and not self.credentials:
                 raise FlagsError(f"--{name.replace('_', '-')} needs --credentials")
+        if self.acls:
+            try:
+                self.acl_rules = load_acls(self.acls)
+            except AclsError as error:
+                raise FlagsError(f"--acls: {error}") from None
         if self.authentication_timeout <= 0:
             raise FlagsError("--authentication-timeout must be > 0")
 

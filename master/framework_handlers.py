@@ -4,6 +4,9 @@ A scheduler whose link breaks leaves its framework inactive (offers
 rescinded) for the framework's `failover_timeout`; re-registering with its id
 in time resumes it with its tasks, else it is removed and its tasks killed.
 
+Authorization (--acls): a framework registers only in roles register_frameworks
+allows its principal; otherwise it hears FrameworkError naming the role.
+
 Principals: a scheduler that authenticated (master.authentication_handlers)
 registers under the principal it proved (FrameworkInfo.principal, if set, must
 be that one; if unset, it is filled in); with --authenticate-frameworks one
@@ -77,6 +80,10 @@ class FrameworkHandlers(MasterBase):
             self._refuse_framework(sender, message, authenticated)
             return
         info = authenticated
+        denied = self._unauthorized_roles(info)
+        if denied is not None:
+            self._refuse_framework(sender, message, denied, "framework_registrations_unauthorized")
+            return
         framework_id = f"{self.id_prefix}-{next(self._framework_numbers):04d}"
         info = msgspec.structs.replace(info, id=framework_id, roles=info.roles or ("*",))
         framework = MasterFramework(framework_id, info, sender, registered_time=clock.now())
@@ -114,6 +121,10 @@ class FrameworkHandlers(MasterBase):
             self._refuse_framework(sender, message, authenticated)
             return
         info = msgspec.structs.replace(authenticated, roles=authenticated.roles or ("*",))
+        denied = self._unauthorized_roles(info)
+        if denied is not None:
+            self._refuse_framework(sender, message, denied, "framework_registrations_unauthorized")
+            return
         proved = self._principal_of(sender) is not None
         framework = self.cluster.frameworks.get(info.id)
         if framework is not None:
@@ -150,6 +161,16 @@ class FrameworkHandlers(MasterBase):
                 f" principal {principal!r}"
             )
         return msgspec.structs.replace(info, principal=principal)
+
+    def _unauthorized_roles(self, info: FrameworkInfo) -> str | None:
+        """Why the ACLs (register_frameworks) refuse the framework its roles, if they do."""
+        for role in info.roles or ("*",):
+            allowed = self._authorized(
+                "register_frameworks", info.principal or None, role, framework=info.name
+            )
+            if not allowed:
+                return f"Not authorized to use role {role!r} (principal {info.principal!r})"
+        return None
 
     def _refuse_framework(
         self,
@@ -237,6 +258,8 @@ class FrameworkHandlers(MasterBase):
                 problem = f"Updating 'FrameworkInfo.{name}' is unsupported"
         if problem is None and not set(suppressed_roles) <= set(info.roles):
             problem = "Suppressed roles must be roles of the framework"
+        if problem is None and set(info.roles) != set(framework.roles):
+            problem = self._unauthorized_roles(info)
         if problem is not None:
             self.log.warning("framework_update_refused", framework_id=framework_id, reason=problem)
             return problem

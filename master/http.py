@@ -29,7 +29,7 @@ from master.http_volumes import add_volume_routes
 from master.prometheus import CONTENT_TYPE, prometheus_inputs, prometheus_text
 from master.v1 import OperatorApi, SchedulerApi
 from master.webui import add_webui_routes
-from zmesos.http import HttpServer, json_response, serve_app
+from zmesos.http import HttpServer, http_principal, json_response, serve_app
 from zmesos.v1.http import api_endpoint
 from zmesos.version import version_json
 
@@ -49,7 +49,7 @@ def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
 
     async def state(request: web.Request) -> web.Response:
         try:
-            snapshot = await node.dispatch(master_pid, "state")
+            snapshot = await node.dispatch(master_pid, "state", http_principal(request))
         except ProcessTerminated:
             return web.Response(status=503, text="master is not running")
         return json_response(snapshot)

@@ -6,7 +6,10 @@ GET `/state-summary`, `/frameworks` (`framework_id`), `/slaves` and `/agents`
 field `frameworkId` (Mesos's name) removes a framework: its tasks are killed
 and its executors shut down. Every path is served bare and under `/master/`.
 A bad query parameter answers 400 with a one-line reason; a master that is
-gone, 503. The views are master.listing_views, run in the master's actor.
+gone, 503. Listings leave out what the request's principal may not see under
+the ACLs (view_frameworks, view_tasks, view_executors, view_agents); a
+teardown the ACLs refuse (teardown_frameworks) answers 403. The views are
+master.listing_views, run in the master's actor.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from libprocess import PID, Node, ProcessTerminated
+from master.authorization import Forbidden
 from master.listing_views import (
     TASK_LIMIT,
     TaskQuery,
@@ -26,7 +30,7 @@ from master.listing_views import (
     state_summary_view,
     tasks_view,
 )
-from zmesos.http import json_response
+from zmesos.http import http_principal, json_response
 from zmesos.http.query import BadQuery, query_int, refusing_bad_queries
 from zmesos.http.shapes import format_flags
 
@@ -61,20 +65,35 @@ def add_listing_routes(app: web.Application, master_pid: PID, node: Node) -> Non
             return web.Response(status=503, text="master is not running\n")
         return json_response(answer)
 
+    async def filtered(
+        request: web.Request, function: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> web.Response:
+        """A view as the request's principal may see it under the ACLs (master.authorization)."""
+        try:
+            answer = await node.dispatch(
+                master_pid, "view_as", http_principal(request), function, args, kwargs
+            )
+        except ProcessTerminated:
+            return web.Response(status=503, text="master is not running\n")
+        return json_response(answer)
+
     async def state_summary(request: web.Request) -> web.Response:
-        return await view(state_summary_view)
+        return await filtered(request, state_summary_view)
 
     async def frameworks(request: web.Request) -> web.Response:
-        return await view(frameworks_view, request.query.get("framework_id") or None)
+        framework_id = request.query.get("framework_id") or None
+        return await filtered(request, frameworks_view, framework_id)
 
     async def slaves(request: web.Request) -> web.Response:
-        return await view(agents_view, request.query.get("slave_id") or None, key="slaves")
+        agent_id = request.query.get("slave_id") or None
+        return await filtered(request, agents_view, agent_id, key="slaves")
 
     async def agents(request: web.Request) -> web.Response:
-        return await view(agents_view, request.query.get("agent_id") or None, key="agents")
+        agent_id = request.query.get("agent_id") or None
+        return await filtered(request, agents_view, agent_id, key="agents")
 
     async def tasks(request: web.Request) -> web.Response:
-        return await view(tasks_view, task_query(request.query))
+        return await filtered(request, tasks_view, task_query(request.query))
 
     async def roles(request: web.Request) -> web.Response:
         return await view(roles_view)
@@ -88,11 +107,14 @@ def add_listing_routes(app: web.Application, master_pid: PID, node: Node) -> Non
         if not isinstance(framework_id, str) or not framework_id:
             raise BadQuery("missing 'frameworkId' in the request body")
         try:
-            problem = await node.dispatch(master_pid, "teardown_framework", framework_id)
+            problem = await node.dispatch(
+                master_pid, "teardown_framework", framework_id, http_principal(request)
+            )
         except ProcessTerminated:
             return web.Response(status=503, text="master is not running\n")
         if problem is not None:
-            return web.Response(status=400, text=f"{problem}\n")
+            status = 403 if isinstance(problem, Forbidden) else 400
+            return web.Response(status=status, text=f"{problem}\n")
         return web.Response(status=200)
 
     for prefix in ("", "/master"):

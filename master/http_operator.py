@@ -6,9 +6,8 @@ scalar resources, or `guarantees`/`limits` maps of name to amount), and
 `POST /api/v1` with `{"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id":
 {"value": ID}}}`. Each dispatches a call into the master (master.operator_calls,
 master.partition_handlers) and answers 200 once the change is durable in the
-registry, 400 with a one-line reason when the master refuses it, 503 when the
-master is gone. `OPERATOR_CALLS` maps a v1 call type to its handler; the v1
-operator API extends it.
+registry, 400 with a one-line reason when the master refuses it, 403 when the
+ACLs do not let the request's principal do it, 503 when the master is gone.
 """
 
 from __future__ import annotations
@@ -21,6 +20,8 @@ from typing import Any
 from aiohttp import web
 
 from libprocess import PID, Node, ProcessTerminated
+from master.authorization import Forbidden
+from zmesos.http import http_principal
 
 __all__ = ["add_operator_routes"]
 
@@ -47,7 +48,7 @@ async def _outcome(node: Node, pid: PID, method: str, *args: Any) -> web.Respons
     except ProcessTerminated:
         return web.Response(status=503, text="master is not running")
     if problem is not None:
-        return web.Response(status=400, text=problem)
+        return web.Response(status=403 if isinstance(problem, Forbidden) else 400, text=problem)
     return web.Response(status=200)
 
 
@@ -94,11 +95,11 @@ def add_operator_routes(app: web.Application, master_pid: PID, node: Node) -> No
             if not isinstance(entry, dict) or not isinstance(entry.get("role"), str):
                 raise BadRequest('each entry needs a "role" and a "weight"')
             weights[entry["role"]] = _number(entry.get("weight"), f"weight of {entry['role']}")
-        return await _outcome(node, master_pid, "update_weights", weights)
+        return await _outcome(node, master_pid, "update_weights", weights, http_principal(request))
 
     async def get_quota(request: web.Request) -> web.Response:
         try:
-            quota = await node.dispatch(master_pid, "quota")
+            quota = await node.dispatch(master_pid, "quota", http_principal(request))
         except ProcessTerminated:
             return web.Response(status=503, text="master is not running")
         return _json(
@@ -116,10 +117,13 @@ def add_operator_routes(app: web.Application, master_pid: PID, node: Node) -> No
             raise BadRequest('expected {"role": ..., "guarantee": [...]}')
         guarantee = _scalars(body.get("guarantee", body.get("guarantees", {})), "guarantee")
         limit = _scalars(body.get("limits", {}), "limits")
-        return await _outcome(node, master_pid, "set_quota", body["role"], guarantee, limit)
+        return await _outcome(
+            node, master_pid, "set_quota", body["role"], guarantee, limit, http_principal(request)
+        )
 
     async def delete_quota(request: web.Request) -> web.Response:
-        return await _outcome(node, master_pid, "remove_quota", request.match_info["role"])
+        role = request.match_info["role"]
+        return await _outcome(node, master_pid, "remove_quota", role, http_principal(request))
 
     def refusing_bad_requests(
         handler: Callable[[web.Request], Awaitable[web.Response]],

@@ -6,7 +6,8 @@ the volume endpoints), or the same fields as a JSON object (`agentId` is taken
 for `slaveId`). Resources are Mesos's JSON Resource objects. Answers: 202 when
 the operation was applied (the body says what the agent now has), 409 when
 the resources are not available on the agent, 400 with the reason for bad
-input or a broken rule, 503 when the master is gone.
+input or a broken rule, 403 when the ACLs do not let the request's principal
+do it, 503 when the master is gone.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aiohttp import web
 
 from libprocess import PID, Node, ProcessTerminated
 from zmesos.errors import ApiError
+from zmesos.http import http_principal
 from zmesos.protocol import Operation, OperationType
 from zmesos.v1.resources import resources_from_v1
 
@@ -86,7 +88,7 @@ def add_volume_routes(app: web.Application, master_pid: PID, node: Node) -> None
                 return web.Response(status=400, text=str(error))
             try:
                 status, text = await node.dispatch(
-                    master_pid, "operator_operation", agent_id, operation
+                    master_pid, "operator_operation", agent_id, operation, http_principal(request)
                 )
             except ProcessTerminated:
                 return web.Response(status=503, text="master is not running")

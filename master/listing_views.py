@@ -4,7 +4,8 @@
 Pure functions of a Master's state, run inside its actor (the HTTP handlers
 `dispatch` them), so an answer is one consistent moment. They reuse the
 records of `/state` (master.views) so a framework, agent or task reads the
-same in every endpoint.
+same in every endpoint. Those that take a `viewer` (master.authorization) leave
+out what the asking principal may not see under the ACLs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from master.authorization import Viewer
 from master.state import MasterFramework, MasterTask
 from master.views import agent_json, framework_json, task_json
 from zmesos.http.shapes import resources_json
@@ -79,8 +81,9 @@ def _state_counts(tasks: Iterator[MasterTask]) -> dict[str, int]:
     return {str(state): counts.get(state, 0) for state in SUMMARY_STATES}
 
 
-def state_summary_view(master: Master) -> dict[str, Any]:
+def state_summary_view(master: Master, viewer: Viewer | None = None) -> dict[str, Any]:
     """Mesos's /state-summary: each agent and framework with its task counts by state."""
+    viewer = viewer or Viewer()
     cluster = master.cluster
     by_agent: dict[str, list[MasterTask]] = {}
     frameworks_of_agent: dict[str, set[str]] = {}
@@ -93,6 +96,8 @@ def state_summary_view(master: Master) -> dict[str, Any]:
                 agents_of_framework.setdefault(framework.id, set()).add(task.agent_id)
     agents = []
     for agent in cluster.agents.values():
+        if not viewer.agent(agent.hostname):
+            continue
         full = agent_json(agent, master.offers.offered_on(agent.id))
         agents.append(
             {
@@ -103,7 +108,9 @@ def state_summary_view(master: Master) -> dict[str, Any]:
         )
     frameworks = []
     for framework in cluster.frameworks.values():
-        full = framework_json(master, framework, False)
+        if not viewer.framework(framework.info):
+            continue
+        full = framework_json(master, framework, False, viewer)
         frameworks.append(
             {
                 **{key: full[key] for key in _FRAMEWORK_SUMMARY_KEYS},
@@ -151,40 +158,52 @@ _FRAMEWORK_SUMMARY_KEYS = (
 )
 
 
-def frameworks_view(master: Master, framework_id: str | None = None) -> dict[str, Any]:
+def frameworks_view(
+    master: Master, framework_id: str | None = None, viewer: Viewer | None = None
+) -> dict[str, Any]:
     """Mesos's /frameworks (optionally one framework, `framework_id`)."""
+    viewer = viewer or Viewer()
     cluster = master.cluster
     return {
         "frameworks": [
-            framework_json(master, framework, False)
+            framework_json(master, framework, False, viewer)
             for framework in cluster.frameworks.values()
-            if framework_id is None or framework.id == framework_id
+            if (framework_id is None or framework.id == framework_id)
+            and viewer.framework(framework.info)
         ],
         "completed_frameworks": [
-            framework_json(master, framework, True)
+            framework_json(master, framework, True, viewer)
             for framework in cluster.completed_frameworks
-            if framework_id is None or framework.id == framework_id
+            if (framework_id is None or framework.id == framework_id)
+            and viewer.framework(framework.info)
         ],
         "unregistered_frameworks": [],
     }
 
 
 def agents_view(
-    master: Master, agent_id: str | None = None, *, key: str = "slaves"
+    master: Master,
+    agent_id: str | None = None,
+    *,
+    key: str = "slaves",
+    viewer: Viewer | None = None,
 ) -> dict[str, Any]:
     """Mesos's /slaves (`key` "slaves") or our /agents (`key` "agents")."""
+    viewer = viewer or Viewer()
     registry = master.registrar.registry
     recovered_key = "recovered_slaves" if key == "slaves" else "recovered_agents"
     return {
         key: [
             agent_json(agent, master.offers.offered_on(agent.id))
             for agent in master.cluster.agents.values()
-            if agent_id is None or agent.id == agent_id
+            if (agent_id is None or agent.id == agent_id) and viewer.agent(agent.hostname)
         ],
         recovered_key: [
             msgspec.to_builtins(registry.agents[awaited])
             for awaited in sorted(master.awaiting_reregistration)
-            if awaited in registry.agents and (agent_id is None or awaited == agent_id)
+            if awaited in registry.agents
+            and (agent_id is None or awaited == agent_id)
+            and viewer.agent(registry.agents[awaited].hostname)
         ],
     }
 
@@ -194,15 +213,17 @@ def _started(task: MasterTask) -> float:
     return min((status.timestamp for status in task.statuses), default=0.0)
 
 
-def tasks_view(master: Master, query: TaskQuery) -> dict[str, Any]:
+def tasks_view(master: Master, query: TaskQuery, viewer: Viewer | None = None) -> dict[str, Any]:
     """Mesos's /tasks: live, unreachable and completed tasks of every framework, sorted by
     their first status's time (newest first unless `ascending`), one page of them."""
+    viewer = viewer or Viewer()
     tasks = [
         task
         for framework in _all_frameworks(master)
         if query.framework_id is None or framework.id == query.framework_id
         for task in _framework_tasks(framework)
-        if query.task_id is None or task.id == query.task_id
+        if (query.task_id is None or task.id == query.task_id)
+        and viewer.task(task.info, framework.info)
     ]
     tasks.sort(key=_started, reverse=not query.ascending)
     page = tasks[query.offset : query.offset + query.limit]

@@ -31,10 +31,14 @@ Choices where Mesos leaves room, stated once:
   v0 has no operation feedback: a framework sees the outcome in its next
   offers, or in the TASK_ERROR of a task that used refused resources.
 - Tasks launched on invalid offers get TASK_DROPPED, reason REASON_INVALID_OFFERS.
+- Security (off by default): master.authentication_handlers records which
+  principal each process proved; `--acls` is asked through `_authorized`
+  (master.base, master.authorization) by the handlers that guard an action.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from libprocess import PID, clock
@@ -162,8 +166,27 @@ class Master(
         if agent is not None:
             self._agent_disconnected(agent)
 
-    def state(self) -> dict[str, Any]:
-        return state_view(self)
+    def state(self, principal: str | None = None) -> dict[str, Any]:
+        """/state as `principal` (the HTTP request's; None: unknown) may see it."""
+        viewer = self._viewer(principal)
+        view = state_view(self, viewer)
+        self._viewed(viewer, principal, "state")
+        return view
+
+    def view_as(
+        self,
+        principal: str | None,
+        view: Callable[..., Any],
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        """`view(master, *args, viewer=..., **kwargs)` as `principal` may see it (the ACLs);
+        what it hid is logged and counted once."""
+        kwargs = kwargs or {}
+        viewer = self._viewer(principal)
+        answer = view(self, *args, viewer=viewer, **kwargs)
+        self._viewed(viewer, principal, getattr(view, "__name__", "view"))
+        return answer
 
     def metrics_snapshot(self) -> dict[str, float]:
         return metrics_view(self)

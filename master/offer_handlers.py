@@ -4,7 +4,9 @@ An Accept is validated (master.validation) in Mesos's order: its offers
 first (invalid offers drop every task, TASK_DROPPED), then each LAUNCH task
 against what is left of the offers (an invalid task gets TASK_ERROR and the
 others proceed). What the Accept leaves unused returns to the allocator with
-the Accept's filter.
+the Accept's filter. With --acls, a task the framework's principal may not run
+as its user gets TASK_ERROR (REASON_TASK_UNAUTHORIZED), and an operation it may
+not do is refused (rule `unauthorized`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import msgspec
 
 from libprocess import PID, clock
 from master.allocator_process import AllocatorProcess
+from master.authorization import task_user
 from master.base import MasterBase
 from master.operations import Conversion, Refusal, apply_operation
 from master.state import MasterAgent, MasterFramework, MasterTask
@@ -165,7 +168,9 @@ class OfferHandlers(MasterBase):
                     framework, agent, operation, available, role, refusals
                 )
                 continue
-            result = apply_operation(
+            result = self._operation_refusal(
+                framework.info.principal or None, operation, framework_id=framework.id
+            ) or apply_operation(
                 operation,
                 framework=framework.info,
                 available=available,
@@ -244,7 +249,15 @@ class OfferHandlers(MasterBase):
         Accept were refused before it (`refusals`): the likely reason.
         """
         executors = dict(framework.executors.get(agent.id, {}))
+        principal = framework.info.principal or None
         for task in operation.tasks:
+            user = task_user(task, framework.info)
+            if not self._authorized(
+                "run_tasks", principal, user, framework_id=framework.id, task_id=task.task_id
+            ):
+                message = f"Not authorized to launch as user {user!r} (principal {principal!r})"
+                self._task_invalid(framework, task, agent.id, message, Reason.TASK_UNAUTHORIZED)
+                continue
             verdict = validate_task(
                 task,
                 framework_id=framework.id,
@@ -305,14 +318,17 @@ class OfferHandlers(MasterBase):
             self._send_status(framework, status)
 
     def _task_invalid(
-        self, framework: MasterFramework, task: TaskInfo, agent_id: str, error: str
+        self,
+        framework: MasterFramework,
+        task: TaskInfo,
+        agent_id: str,
+        error: str,
+        reason: Reason = Reason.TASK_INVALID,
     ) -> None:
         self.log.warning(
             "task_invalid", framework_id=framework.id, task_id=task.task_id, reason=error
         )
-        status = self._master_status(
-            task.task_id, TaskState.ERROR, Reason.TASK_INVALID, error, agent_id
-        )
+        status = self._master_status(task.task_id, TaskState.ERROR, reason, error, agent_id)
         self._count_terminal(TaskState.ERROR)
         self._send_status(framework, status)
 

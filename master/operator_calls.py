@@ -4,14 +4,20 @@ Each call is a method meant to be dispatched (the operator HTTP does, and the
 v1 operator API can): it validates, writes the registry, and resolves its
 future once the change is durable and handed to the allocator; to None on
 success, to a one-line reason when refused. Reads return plain data.
+
+Each takes the `principal` the HTTP request authenticated as (None: unknown)
+for the ACLs: update_weights, update_quotas and get_quotas name the role,
+teardown_frameworks the framework's principal. A denial resolves to a
+`Forbidden` reason (403).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
+from master.authorization import Forbidden, refusal_message
 from master.base import MasterBase
 from master.registry import Operation, QuotaRecord, RemoveQuota, SetQuota, UpdateWeights
 from zmesos.errors import ResourcesError
@@ -29,12 +35,23 @@ class OperatorCalls(MasterBase):
     def weights(self) -> dict[str, float]:
         return dict(sorted(self.registrar.registry.weights.items()))
 
-    def quota(self) -> dict[str, QuotaRecord]:
-        return dict(sorted(self.registrar.registry.quota.items()))
+    def quota(self, principal: str | None = None) -> dict[str, QuotaRecord]:
+        """Each role's quota that get_quotas lets `principal` see."""
+        viewer = self._viewer(principal)
+        quota = {
+            role: record
+            for role, record in sorted(self.registrar.registry.quota.items())
+            if viewer.sees("get_quotas", role)
+        }
+        self._viewed(viewer, principal, "quota")
+        return quota
 
-    def update_weights(self, weights: Mapping[str, float]) -> asyncio.Future[str | None]:
+    def update_weights(
+        self, weights: Mapping[str, float], principal: str | None = None
+    ) -> asyncio.Future[str | None]:
         """Set the weight of each role named (1.0 is the default)."""
         problem = self._not_serving() or _check_roles(weights)
+        problem = problem or self._forbidden("update_weights", principal, weights)
         for role, weight in weights.items():
             if problem is None and (not math.isfinite(weight) or weight <= 0):
                 problem = f"weight of role {role!r} must be a positive number, not {weight!r}"
@@ -54,9 +71,11 @@ class OperatorCalls(MasterBase):
         role: str,
         guarantee: Mapping[str, float],
         limit: Mapping[str, float] | None = None,
+        principal: str | None = None,
     ) -> asyncio.Future[str | None]:
         """Set a role's quota: scalar guarantees (and limits) of cpus, mem, disk, gpus."""
         problem = self._not_serving() or _check_roles({role: 0})
+        problem = problem or self._forbidden("update_quotas", principal, [role])
         if problem is None and "/" in role:
             problem = f"quota on nested role {role!r} is not supported (as in Mesos)"
         record = QuotaRecord(guarantee=dict(guarantee), limit=dict(limit or {}))
@@ -78,8 +97,8 @@ class OperatorCalls(MasterBase):
 
         return self._operator_apply(SetQuota(role=role, quota=record), applied)
 
-    def remove_quota(self, role: str) -> asyncio.Future[str | None]:
-        problem = self._not_serving()
+    def remove_quota(self, role: str, principal: str | None = None) -> asyncio.Future[str | None]:
+        problem = self._not_serving() or self._forbidden("update_quotas", principal, [role])
         if problem is None and role not in self.registrar.registry.quota:
             problem = f"role {role!r} has no quota"
         if problem is not None:
@@ -91,9 +110,10 @@ class OperatorCalls(MasterBase):
 
         return self._operator_apply(RemoveQuota(role=role), applied)
 
-    def teardown_framework(self, framework_id: str) -> str | None:
+    def teardown_framework(self, framework_id: str, principal: str | None = None) -> str | None:
         """Mesos's /teardown: remove the framework now (tasks killed, executors shut down);
-        a reason when there is no such framework."""
+        a reason when there is no such framework, a `Forbidden` one when the ACLs
+        (teardown_frameworks, on the framework's principal) refuse `principal`."""
         problem = self._not_serving()
         framework = self.cluster.frameworks.get(framework_id)
         if problem is None and framework is None:
@@ -101,11 +121,22 @@ class OperatorCalls(MasterBase):
         if problem is not None:
             return problem
         assert framework is not None
+        owner = framework.info.principal or None
+        if not self._authorized("teardown_frameworks", principal, owner, framework_id=framework_id):
+            return Forbidden(refusal_message("teardown_frameworks", owner))
         scheduler = framework.pid
         self.metrics["operator_teardowns"] += 1
         self._remove_framework(framework, "torn down by an operator")
         if scheduler is not None:  # it would otherwise learn only from silence
             self.send(scheduler, FrameworkError(message="Framework torn down by an operator"))
+        return None
+
+    def _forbidden(
+        self, action: str, principal: str | None, roles: Iterable[str]
+    ) -> Forbidden | None:
+        for role in roles:
+            if not self._authorized(action, principal, role):
+                return Forbidden(refusal_message(action, role))
         return None
 
     def _not_serving(self) -> str | None:

@@ -6,29 +6,40 @@ principal and capability rules of master.operations do not apply; every other
 rule does. What the operation consumes must be on the agent and not used by
 a task; outstanding offers of the agent are rescinded when that frees it
 (Mesos does the same). The agent's total changes in the master and the
-allocator, and the agent is sent its checkpointed resources.
+allocator, and the agent is sent its checkpointed resources. The ACLs
+(reserve_resources, unreserve_resources, create_volumes, destroy_volumes)
+apply to the operator's principal: a denial is 403.
 """
 
 from __future__ import annotations
 
 from master.allocator_process import AllocatorProcess
+from master.authorization import Forbidden
 from master.base import MasterBase
 from master.operations import Refusal, apply_operation
 from zmesos.protocol import Operation
 
-__all__ = ["ACCEPTED", "BAD_REQUEST", "CONFLICT", "OperatorOperations"]
+__all__ = ["ACCEPTED", "BAD_REQUEST", "CONFLICT", "FORBIDDEN", "OperatorOperations"]
 
 ACCEPTED = 202
 BAD_REQUEST = 400
+FORBIDDEN = 403
 CONFLICT = 409
 
 
 class OperatorOperations(MasterBase):
     """`operator_operation`, dispatched by the operator HTTP (master.http_volumes)."""
 
-    def operator_operation(self, agent_id: str, operation: Operation) -> tuple[int, str]:
-        """Apply one operation on an agent: (202, what changed), (409 or 400, why not)."""
+    def operator_operation(
+        self, agent_id: str, operation: Operation, principal: str | None = None
+    ) -> tuple[int, str]:
+        """Apply one operation on an agent: (202, what changed), (409 or 400, why not), or
+        (403, why not) when the ACLs do not let `principal` (who asks) do it."""
         self.metrics[f"operator_operations/{str(operation.type).lower()}"] += 1
+        unauthorized = self._operation_refusal(principal, operation, agent_id=agent_id)
+        if unauthorized is not None:
+            self.metrics["operations_refused/unauthorized"] += 1
+            return self._operator_refused(FORBIDDEN, Forbidden(unauthorized.message))
         agent = self.cluster.agents.get(agent_id)
         if agent is None:
             return self._operator_refused(BAD_REQUEST, f"no agent {agent_id!r} is registered")

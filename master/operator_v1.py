@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from master.authorization import Viewer
 from master.base import MasterBase
 from master.state import MasterAgent, MasterFramework, MasterTask
 from master.v1 import operator_views as views
@@ -39,9 +40,13 @@ class OperatorV1Handlers(MasterBase):
 
     # -- views -------------------------------------------------------------------------
 
-    def operator_view(self, call: str) -> dict[str, Any]:
-        """GET_STATE, GET_AGENTS, ... as Mesos's JSON (a KeyError for anything else)."""
-        return _VIEWS[call](self)  # type: ignore[arg-type]
+    def operator_view(self, call: str, principal: str | None = None) -> dict[str, Any]:
+        """GET_STATE, GET_AGENTS, ... as Mesos's JSON (a KeyError for anything else), as
+        `principal` (the request's; None: unknown) may see them under the ACLs."""
+        viewer = self._viewer(principal)
+        view = _VIEWS[call](self, viewer)  # type: ignore[arg-type]
+        self._viewed(viewer, principal, call)
+        return view
 
     def roles_view(self, weights: dict[str, float]) -> dict[str, Any]:
         """GET_ROLES; `weights` as master.operator_calls's `weights()` gives them."""
@@ -49,21 +54,26 @@ class OperatorV1Handlers(MasterBase):
 
     # -- event streams -----------------------------------------------------------------
 
-    def subscribe_operator(self, stream: EventStream) -> None:
-        """Start `stream` with SUBSCRIBED (the whole state), then every change, in order."""
+    def subscribe_operator(self, stream: EventStream, principal: str | None = None) -> None:
+        """Start `stream` with SUBSCRIBED (the whole state), then every change, in order;
+        all as `principal` may see them under the ACLs."""
+        viewer = self._viewer(principal)
         stream.send(
             {
                 "type": "SUBSCRIBED",
                 "subscribed": {
-                    "get_state": views.get_state(self),  # type: ignore[arg-type]
+                    "get_state": views.get_state(self, viewer),  # type: ignore[arg-type]
                     "heartbeat_interval_seconds": OPERATOR_HEARTBEAT_INTERVAL,
                 },
             }
         )
         stream.send({"type": "HEARTBEAT"})
 
+        self._viewed(viewer, principal, "SUBSCRIBE")
+
         def observe(event: str, record: MasterTask | MasterFramework | MasterAgent) -> None:
-            stream.send(self._operator_event(event, record))
+            if self._visible(viewer, record):
+                stream.send(self._operator_event(event, record))
 
         self.operator_streams[stream] = observe
         self.cluster.observers.append(observe)
@@ -86,6 +96,14 @@ class OperatorV1Handlers(MasterBase):
         self._operator_heartbeat = self.delay(
             OPERATOR_HEARTBEAT_INTERVAL, self._beat_operator_streams
         )
+
+    def _visible(self, viewer: Viewer, record: MasterTask | MasterFramework | MasterAgent) -> bool:
+        if isinstance(record, MasterTask):
+            framework = self.cluster.frameworks.get(record.framework_id)
+            return viewer.task(record.info, framework.info if framework is not None else None)
+        if isinstance(record, MasterFramework):
+            return viewer.framework(record.info)
+        return viewer.agent(record.hostname)
 
     def _operator_event(
         self, event: str, record: MasterTask | MasterFramework | MasterAgent

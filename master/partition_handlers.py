@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from libprocess import clock
 from master.allocator_process import AllocatorProcess
+from master.authorization import Forbidden, refusal_message
 from master.base import MasterBase
 from master.registry import MarkAgentGone, MarkAgentUnreachable, PruneUnreachable
 from master.state import MasterAgent, MasterFramework
@@ -177,15 +178,20 @@ class PartitionHandlers(MasterBase):
 
     # -- gone ------------------------------------------------------------------------
 
-    def mark_agent_gone(self, agent_id: str) -> asyncio.Future[str | None]:
+    def mark_agent_gone(
+        self, agent_id: str, principal: str | None = None
+    ) -> asyncio.Future[str | None]:
         """Operator call MARK_AGENT_GONE. Resolves to None once durable, else to why not.
 
         Dispatch it (HTTP handlers do); idempotent for an agent already gone.
+        `principal`: who asks (the ACLs' mark_agents_gone, on the agent id).
         """
         result: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         registry = self.registrar.registry
         if not self.leading or not self.recovered:
             result.set_result("this master is not the recovered leader")
+        elif not self._authorized("mark_agents_gone", principal, agent_id):
+            result.set_result(Forbidden(refusal_message("mark_agents_gone", agent_id)))
         elif agent_id in registry.gone:
             result.set_result(None)
         elif agent_id not in registry.agents and agent_id not in registry.unreachable:

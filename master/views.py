@@ -8,10 +8,12 @@ for tools that read Mesos's names.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from master.authorization import Viewer
 from master.state import MasterAgent, MasterFramework, MasterTask
 from zmesos.http.shapes import format_flags, resources_json
 from zmesos.protocol import TaskState
@@ -90,8 +92,15 @@ def agent_json(agent: MasterAgent, offered: Resources) -> dict[str, Any]:
     }
 
 
-def framework_json(master: Master, framework: MasterFramework, completed: bool) -> dict[str, Any]:
+def framework_json(
+    master: Master, framework: MasterFramework, completed: bool, viewer: Viewer | None = None
+) -> dict[str, Any]:
     info = framework.info
+    seeing = viewer or Viewer()
+
+    def tasks(records: Iterable[MasterTask]) -> list[dict[str, Any]]:
+        return [task_json(t) for t in records if seeing.task(t.info, info)]
+
     offers = [] if completed else master.offers.of_framework(framework.id)
     used = sum((t.resources for t in framework.tasks.values()), Resources())
     for executors in framework.executors.values():
@@ -120,9 +129,9 @@ def framework_json(master: Master, framework: MasterFramework, completed: bool) 
         "resources": resources_json(used + offered),
         "used_resources": resources_json(used),
         "offered_resources": resources_json(offered),
-        "tasks": [task_json(t) for t in framework.tasks.values()],
-        "unreachable_tasks": [task_json(t) for t in framework.unreachable_tasks.values()],
-        "completed_tasks": [task_json(t) for t in framework.completed_tasks],
+        "tasks": tasks(framework.tasks.values()),
+        "unreachable_tasks": tasks(framework.unreachable_tasks.values()),
+        "completed_tasks": tasks(framework.completed_tasks),
         "offers": [
             {
                 "id": o.id,
@@ -138,17 +147,30 @@ def framework_json(master: Master, framework: MasterFramework, completed: bool) 
             {"executor_id": executor_id, "slave_id": agent_id, "agent_id": agent_id}
             for agent_id, executors in framework.executors.items()
             for executor_id in executors
+            if seeing.executor(info)
         ],
     }
 
 
-def state_view(master: Master) -> dict[str, Any]:
+def state_view(master: Master, viewer: Viewer | None = None) -> dict[str, Any]:
+    """Mesos's /state; `viewer` leaves out what its principal may not see (the ACLs)."""
+    viewer = viewer or Viewer()
     cluster = master.cluster
     agents = [
-        agent_json(agent, master.offers.offered_on(agent.id)) for agent in cluster.agents.values()
+        agent_json(agent, master.offers.offered_on(agent.id))
+        for agent in cluster.agents.values()
+        if viewer.agent(agent.hostname)
     ]
-    frameworks = [framework_json(master, f, False) for f in cluster.frameworks.values()]
-    completed = [framework_json(master, f, True) for f in cluster.completed_frameworks]
+    frameworks = [
+        framework_json(master, f, False, viewer)
+        for f in cluster.frameworks.values()
+        if viewer.framework(f.info)
+    ]
+    completed = [
+        framework_json(master, f, True, viewer)
+        for f in cluster.completed_frameworks
+        if viewer.framework(f.info)
+    ]
     active_agents = sum(1 for agent in cluster.agents.values() if agent.active)
     registry = master.registrar.registry
     leader = master.leader

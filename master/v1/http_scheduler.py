@@ -1,7 +1,8 @@
 """One v1 HTTP scheduler's subscription, as an actor: the adapter in front of the master.
 
 An `HttpScheduler` lives on the master's node for as long as its SUBSCRIBE
-stream is open. To the master it is a scheduler like any actor scheduler: it
+stream is open. To the master it is a scheduler like any actor scheduler
+(authenticated as the principal the SUBSCRIBE request proved over HTTP, if any): it
 registers (or re-registers, failing over, with a FrameworkID), the master
 links to it, and the master's messages to it become the stream's events:
 
@@ -71,6 +72,7 @@ class HttpScheduler(Process):
         master_ip: str = "",
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
         on_subscribed: Callable[[HttpScheduler], None] | None = None,
+        principal: str | None = None,
     ) -> None:
         super().__init__(f"http-scheduler({next(_names)})")
         self.master = master
@@ -81,6 +83,7 @@ class HttpScheduler(Process):
         self.master_ip = master_ip
         self.heartbeat_interval = heartbeat_interval
         self.on_subscribed = on_subscribed
+        self.principal = principal
         self.framework_id = framework.id
         self.subscribed = False
         self._heartbeat: Timer | None = None
@@ -97,6 +100,13 @@ class HttpScheduler(Process):
         self.install(FrameworkError, self._error)
         self.stream.on_close(self._stream_closed)
         self.link(self.master)
+        if self.principal is not None:
+            # The request proved its principal over HTTP: the master counts this actor as
+            # authenticated; the dispatch reaches it before the registration below.
+            vouched = self.node.dispatch(
+                self.master, "authenticated_over_http", self.pid, self.principal
+            )
+            vouched.add_done_callback(lambda done: done.cancelled() or done.exception())
         if self.framework.id:
             self.send(self.master, ReregisterFramework(framework=self.framework, failover=True))
         else:

@@ -18,7 +18,8 @@ from typing import Any
 from aiohttp import web
 
 from libprocess import PID, Node, ProcessTerminated
-from zmesos.http import json_response
+from master.authorization import Forbidden
+from zmesos.http import http_principal, json_response
 from zmesos.v1.http import EventStream, Refused, read_call
 from zmesos.v1.reader import array, number, obj, string
 from zmesos.version import version_json
@@ -53,17 +54,19 @@ class OperatorApi:
             "GET_QUOTA": self._quota,
             "UPDATE_QUOTA": self._update_quota,
             "MARK_AGENT_GONE": self._mark_agent_gone,
+            "TEARDOWN": self._teardown,
         }
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         call = await read_call(request)
         kind = call["type"]
         if kind == "SUBSCRIBE":
-            return await self._subscribe(request)
+            return await self._subscribe(request, http_principal(request))
         handler = self.calls.get(kind)
         if handler is None:
             raise Refused(400, f"Unsupported call type {kind[:64]!r}")
         call["__type"] = kind
+        call["__principal"] = http_principal(request)
         try:
             answer = await handler(call)
         except ProcessTerminated:
@@ -98,7 +101,7 @@ class OperatorApi:
         return {"level": 0}  # glog's verbosity in Mesos; zmesos has no verbose levels
 
     async def _view(self, call: dict[str, Any]) -> Answer:
-        return await self._ask("operator_view", call["__type"])
+        return await self._ask("operator_view", call["__type"], call["__principal"])
 
     async def _roles(self, call: dict[str, Any]) -> Answer:
         return await self._ask("roles_view", await self._ask("weights"))
@@ -114,11 +117,11 @@ class OperatorApi:
             where = f"update_weights.weight_infos[{index}]"
             info = obj(entry, where)
             weights[string(info, "role", where, required=True)] = number(info, "weight", where)
-        _refused_if(await self._ask("update_weights", weights))
+        _refused_if(await self._ask("update_weights", weights, call["__principal"]))
         return None
 
     async def _quota(self, call: dict[str, Any]) -> Answer:
-        quotas = await self._ask("quota")
+        quotas = await self._ask("quota", call["__principal"])
         return {
             "status": {
                 "infos": [
@@ -146,25 +149,34 @@ class OperatorApi:
                 _read_quantities(config, "guarantees", where),
                 _read_quantities(config, "limits", where),
             )
+        principal = call["__principal"]
         quotas = await self._ask("quota")
         for role, (guarantees, limits) in configs.items():
             if guarantees or limits:
-                _refused_if(await self._ask("set_quota", role, guarantees, limits))
+                _refused_if(await self._ask("set_quota", role, guarantees, limits, principal))
             elif role in quotas:
-                _refused_if(await self._ask("remove_quota", role))
+                _refused_if(await self._ask("remove_quota", role, principal))
         return None
 
     async def _mark_agent_gone(self, call: dict[str, Any]) -> Answer:
         body = obj(call.get("mark_agent_gone"), "mark_agent_gone")
         agent = obj(body.get("agent_id"), "mark_agent_gone.agent_id")
         agent_id = string(agent, "value", "mark_agent_gone.agent_id", required=True)
-        _refused_if(await self._ask("mark_agent_gone", agent_id))  # once durable (registry)
+        principal = call["__principal"]
+        _refused_if(await self._ask("mark_agent_gone", agent_id, principal))  # once durable
         return None
 
-    async def _subscribe(self, request: web.Request) -> web.StreamResponse:
+    async def _teardown(self, call: dict[str, Any]) -> Answer:
+        body = obj(call.get("teardown"), "teardown")
+        framework = obj(body.get("framework_id"), "teardown.framework_id")
+        framework_id = string(framework, "value", "teardown.framework_id", required=True)
+        _refused_if(await self._ask("teardown_framework", framework_id, call["__principal"]))
+        return None
+
+    async def _subscribe(self, request: web.Request, principal: str | None) -> web.StreamResponse:
         stream = EventStream()
         try:
-            await self._ask("subscribe_operator", stream)
+            await self._ask("subscribe_operator", stream, principal)
         except ProcessTerminated:
             raise Refused(503, "the master is not running") from None
         stream.on_close(lambda _: self._unsubscribe(stream))
@@ -176,9 +188,10 @@ class OperatorApi:
 
 
 def _refused_if(problem: str | None) -> None:
-    """The master's verdict on an update: None, or the reason it refused (400)."""
+    """The master's verdict on an update: None, or the reason it refused (400; 403 when
+    the ACLs refused the request's principal)."""
     if problem is not None:
-        raise Refused(400, problem)
+        raise Refused(403 if isinstance(problem, Forbidden) else 400, problem)
 
 
 def _read_quantities(config: dict[str, Any], key: str, where: str) -> dict[str, float]:

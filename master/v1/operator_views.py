@@ -3,13 +3,17 @@
 Pure functions of the master's state, run inside the master's actor (by
 `dispatch`, or from a cluster observer at the moment of a change), so every
 answer is one consistent moment. Times are TimeInfo, `{"nanoseconds": n}`.
+A `viewer` (master.authorization) leaves out what the asking principal may
+not see under the ACLs (view_agents, view_frameworks, view_tasks, view_executors).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from master.authorization import Viewer
 from master.state import MasterAgent, MasterFramework, MasterTask
+from zmesos.protocol import FrameworkInfo
 from zmesos.resources import Resources
 from zmesos.v1.objects import (
     agent_info_to_v1,
@@ -113,58 +117,81 @@ def framework_v1(
     return result
 
 
-def get_agents(master: Master) -> dict[str, Any]:
+def get_agents(master: Master, viewer: Viewer | None = None) -> dict[str, Any]:
+    viewer = viewer or Viewer()
     return {
-        "agents": [agent_v1(master, agent) for agent in master.cluster.agents.values()],
+        "agents": [
+            agent_v1(master, agent)
+            for agent in master.cluster.agents.values()
+            if viewer.agent(agent.hostname)
+        ],
         "recovered_agents": [],
     }
 
 
-def get_frameworks(master: Master) -> dict[str, Any]:
+def get_frameworks(master: Master, viewer: Viewer | None = None) -> dict[str, Any]:
+    viewer = viewer or Viewer()
     cluster = master.cluster
     return {
-        "frameworks": [framework_v1(master, f) for f in cluster.frameworks.values()],
+        "frameworks": [
+            framework_v1(master, f) for f in cluster.frameworks.values() if viewer.framework(f.info)
+        ],
         "completed_frameworks": [
-            framework_v1(master, f, completed=True) for f in cluster.completed_frameworks
+            framework_v1(master, f, completed=True)
+            for f in cluster.completed_frameworks
+            if viewer.framework(f.info)
         ],
     }
 
 
-def get_executors(master: Master) -> dict[str, Any]:
+def get_executors(master: Master, viewer: Viewer | None = None) -> dict[str, Any]:
+    viewer = viewer or Viewer()
+    frameworks = master.cluster.frameworks
     return {
         "executors": [
             {"agent_id": ident(agent.id), "executor_info": executor_to_v1(executor)}
             for agent in master.cluster.agents.values()
-            for executors in agent.executors.values()
+            for framework_id, executors in agent.executors.items()
             for executor in executors.values()
+            if viewer.executor(_info(frameworks.get(framework_id)))
         ],
     }
 
 
-def get_tasks(master: Master) -> dict[str, Any]:
+def get_tasks(master: Master, viewer: Viewer | None = None) -> dict[str, Any]:
+    viewer = viewer or Viewer()
     cluster = master.cluster
     return {
         "pending_tasks": [],
-        "tasks": [task_v1(task) for task in cluster.tasks()],
+        "tasks": [
+            task_v1(task)
+            for task in cluster.tasks()
+            if viewer.task(task.info, _info(cluster.frameworks.get(task.framework_id)))
+        ],
         "unreachable_tasks": [],
         "completed_tasks": [
             task_v1(task)
             for framework in (*cluster.frameworks.values(), *cluster.completed_frameworks)
             for task in framework.completed_tasks
+            if viewer.task(task.info, framework.info)
         ],
     }
 
 
-def get_state(master: Master) -> dict[str, Any]:
+def get_state(master: Master, viewer: Viewer | None = None) -> dict[str, Any]:
     return {
-        "get_tasks": get_tasks(master),
-        "get_executors": get_executors(master),
-        "get_frameworks": get_frameworks(master),
-        "get_agents": get_agents(master),
+        "get_tasks": get_tasks(master, viewer),
+        "get_executors": get_executors(master, viewer),
+        "get_frameworks": get_frameworks(master, viewer),
+        "get_agents": get_agents(master, viewer),
     }
 
 
-def get_master(master: Master) -> dict[str, Any]:
+def _info(framework: MasterFramework | None) -> FrameworkInfo | None:
+    return framework.info if framework is not None else None
+
+
+def get_master(master: Master, viewer: Viewer | None = None) -> dict[str, Any]:
     return {
         "master_info": master_info_to_v1(master.info, master.flags.ip),
         "start_time": master.start_time,

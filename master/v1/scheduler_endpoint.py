@@ -25,6 +25,7 @@ from libprocess import PID, Node, ProcessTerminated
 from master.v1.http_scheduler import HttpScheduler
 from master.v1.scheduler_calls import CALLS, UNSUPPORTED_CALLS
 from zmesos.errors import ApiError
+from zmesos.http import http_principal
 from zmesos.v1.http import EventStream, Refused, read_call
 from zmesos.v1.objects import framework_info_from_v1
 from zmesos.v1.reader import array, id_value, obj
@@ -133,6 +134,7 @@ class SchedulerApi:
             suppressed_roles=tuple(suppressed),
             master_ip=self.master_ip,
             on_subscribed=self._subscribed,
+            principal=http_principal(request),
         )
         stream.on_close(lambda _: self._unsubscribed(scheduler))
         self.node.spawn(scheduler)
