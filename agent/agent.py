@@ -36,6 +36,7 @@ from agent.status_updates import StatusUpdateManager
 from agent.task_handlers import AgentTaskHandlers
 from agent.volume_handlers import VolumeHandlers
 from libprocess import PID
+from zmesos.authorization import Authorizer
 from zmesos.protocol import (
     AgentInfo,
     AgentRegistered,
@@ -192,6 +193,57 @@ class Agent(RecoveryHandlers, AgentTaskHandlers, VolumeHandlers):
             "container_id": executor.container_id,
             "reregister": executor.state is ExecutorState.RUNNING or executor.recovered,
         }
+
+    def may_access_sandbox(self, principal: str | None, path: Path) -> bool:
+        """Whether the ACLs (access_sandboxes) let `principal` read `path`, a real path
+        under the work directory (agent.files resolved it). The object is the user the
+        sandbox's executor runs as (its command's, else its framework's); unknown (a
+        volume, a sandbox this agent no longer tracks) is asked as any. A denial is
+        logged and counted (`authorization_denials/access_sandboxes`)."""
+        if self.flags.acl_rules is None:
+            return True
+        user = self._sandbox_user(path)
+        if Authorizer(self.flags.acl_rules).allowed("access_sandboxes", principal, user):
+            return True
+        self.metrics["authorization_denials"] += 1
+        self.metrics["authorization_denials/access_sandboxes"] += 1
+        self.log.warning(
+            "authorization_denied",
+            action="access_sandboxes",
+            principal=principal,
+            object=user,
+            path=str(path),
+        )
+        return False
+
+    def _sandbox_user(self, path: Path) -> str | None:
+        """The user of the executor whose sandbox holds `path`, if this agent knows it."""
+        try:
+            parts = path.relative_to(Path(self.flags.work_dir).resolve()).parts
+        except ValueError:
+            return None
+        # agents/<agent id>/frameworks/<framework id>/executors/<executor id>/...
+        if (
+            len(parts) < 6
+            or parts[0] != "agents"
+            or (parts[2], parts[4])
+            != (
+                "frameworks",
+                "executors",
+            )
+        ):
+            return None
+        framework = self.frameworks.get(parts[3]) or next(
+            (done for done in self.completed_frameworks if done.id == parts[3]), None
+        )
+        if framework is None:
+            return None
+        executor = framework.executors.get(parts[5]) or next(
+            (done for done in framework.completed_executors if done.id == parts[5]), None
+        )
+        if executor is not None and executor.info.command.user:
+            return executor.info.command.user
+        return framework.info.user
 
     def containers(self) -> list[dict[str, Any]]:
         """GET_CONTAINERS (agent.v1): one entry per executor's container, Mesos's shape."""

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from agent.errors import FlagsError
 from zmesos.authentication import Credential, load_credential
+from zmesos.authorization import Acls, load_acls
 from zmesos.detector import MasterDetector, master_detector
-from zmesos.errors import CredentialsError
+from zmesos.errors import AclsError, CredentialsError
 from zmesos.flags import flag, parse_duration, parse_resources
 from zmesos.resources import Resources
 
@@ -94,10 +95,14 @@ class AgentFlags:
     authentication_timeout: float = flag(
         15.0, "time an authentication with the master may take before it is tried again"
     )
-    # Read from --credential when the flags are made.
+    acls: str = flag(
+        "", "JSON file of ACLs in Mesos's format; the agent asks access_sandboxes (none: anyone)"
+    )
+    # Read from --credential and --acls when the flags are made.
     credential_value: Credential | None = dataclasses.field(
         default=None, init=False, repr=False, compare=False
     )
+    acl_rules: Acls | None = dataclasses.field(default=None, init=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.master:
@@ -132,6 +137,11 @@ class AgentFlags:
                 object.__setattr__(self, "credential_value", load_credential(self.credential))
             except CredentialsError as error:
                 raise FlagsError(f"--credential: {error}") from None
+        if self.acls:
+            try:
+                object.__setattr__(self, "acl_rules", load_acls(self.acls))
+            except AclsError as error:
+                raise FlagsError(f"--acls: {error}") from None
 
     @property
     def master_detector(self) -> MasterDetector:

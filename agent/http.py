@@ -12,7 +12,8 @@ Handlers read the agent's state by `dispatch` into its serial context. Paths
 are served bare and under `/slave(1)/` and `/agent/` (Mesos's own prefix).
 The read-only GETs answer `Access-Control-Allow-Origin: *`: the web UI the
 master serves reads agents' state and files from their own ports. A bad query
-parameter answers 400 with a one-line reason.
+parameter answers 400 with a one-line reason. With `--acls`, a file of a
+sandbox the request's principal may not access (access_sandboxes) answers 403.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from agent.monitor import executor_targets, statistics
 from agent.v1 import AgentOperatorApi, ExecutorApi
 from agent.views import collect, flags_view, metrics_view, state_json
 from libprocess import PID, Node, ProcessTerminated
-from zmesos.http import HttpServer, json_response, serve_app
+from zmesos.http import HttpServer, http_principal, json_response, serve_app
 from zmesos.http.query import allow_any_origin, query_int, refusing_bad_queries
 from zmesos.v1.http import api_endpoint
 from zmesos.version import version_json
@@ -66,8 +67,17 @@ def make_app(agent_pid: PID, node: Node, flags: AgentFlags | None = None) -> web
         targets = await ask(executor_targets)
         return json_response(await asyncio.to_thread(statistics, targets))
 
+    async def sandbox_access(request: web.Request) -> None:
+        """Raise FilesError(403) unless the ACLs (access_sandboxes) let the request's
+        principal see the path (resolved first: 400/404 come before any decision)."""
+        path = files.resolve(request.query.get("path", ""))
+        principal = http_principal(request)
+        if not await ask(lambda agent: agent.may_access_sandbox(principal, path)):
+            raise FilesError(403, "Not authorized to access this sandbox")
+
     async def browse(request: web.Request) -> web.Response:
         try:
+            await sandbox_access(request)
             return json_response(files.browse(request.query.get("path", "")))
         except FilesError as error:
             return _refused(error)
@@ -76,12 +86,14 @@ def make_app(agent_pid: PID, node: Node, flags: AgentFlags | None = None) -> web
         offset = query_int(request.query, "offset", -1, minimum=-1)
         length = query_int(request.query, "length", -1, minimum=-1)
         try:
+            await sandbox_access(request)
             return json_response(files.read(request.query.get("path", ""), offset, length))
         except FilesError as error:
             return _refused(error)
 
     async def download(request: web.Request) -> web.StreamResponse:
         try:
+            await sandbox_access(request)
             path = files.download(request.query.get("path", ""))
         except FilesError as error:
             return _refused(error)

@@ -21,7 +21,7 @@ from aiohttp import web
 from agent.files import FilesError, SandboxFiles
 from agent.views import collect, flags_view, get_executors, get_frameworks, get_state, get_tasks
 from libprocess import PID, Node, ProcessTerminated
-from zmesos.http import json_response
+from zmesos.http import http_principal, json_response
 from zmesos.v1.http import Refused, read_call
 from zmesos.v1.objects import b64_text
 from zmesos.v1.reader import number, obj, string
@@ -70,12 +70,23 @@ class AgentOperatorApi:
         elif kind == "GET_CONTAINERS":
             answer = {"containers": await self._ask(_containers)}
         elif kind == "LIST_FILES":
-            answer = self._list_files(obj(call.get("list_files"), "list_files"))
+            body = obj(call.get("list_files"), "list_files")
+            await self._may_access(request, string(body, "path", "list_files", required=True))
+            answer = self._list_files(body)
         elif kind == "READ_FILE":
-            answer = self._read_file(obj(call.get("read_file"), "read_file"))
+            body = obj(call.get("read_file"), "read_file")
+            await self._may_access(request, string(body, "path", "read_file", required=True))
+            answer = self._read_file(body)
         else:
             raise Refused(400, f"Unsupported call type {kind[:64]!r}")
         return json_response({"type": kind, kind.lower(): answer})
+
+    async def _may_access(self, request: web.Request, text: str) -> None:
+        """403 unless the ACLs (access_sandboxes) let the request's principal see `text`."""
+        path = self._resolve(text)
+        principal = http_principal(request)
+        if not await self._ask(lambda agent: agent.may_access_sandbox(principal, path)):
+            raise Refused(403, "Not authorized to access this sandbox")
 
     def _resolve(self, text: str) -> Path:
         try:
