@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv zookeeper chromium run test lint format bench bench-actors bench-allocator bench-cluster bench-flood bench-recovery bench-failover bench-fuzz clean
+.PHONY: venv zookeeper chromium run test lint format bench bench-actors bench-allocator bench-cluster bench-flood bench-recovery bench-failover bench-fuzz bench-endpoints clean
 
 venv: $(STAMP)
 
@@ -52,7 +52,7 @@ format: venv
 test: lint zookeeper chromium
 	$(PY) -m pytest -q -p no:cacheprovider
 
-bench: bench-actors bench-allocator bench-cluster bench-flood bench-recovery bench-failover bench-fuzz
+bench: bench-actors bench-allocator bench-cluster bench-flood bench-recovery bench-failover bench-fuzz bench-endpoints
 
 bench-actors: venv
 	$(PY) -m benchmarks.actors
@@ -73,6 +73,10 @@ bench-recovery: venv
 	$(PY) -m benchmarks.recovery
 
 # 10^5 fuzz frames at a real master and agent; prints frames/s and the checks afterwards.
+# The master's operator endpoints (/state, /tasks, /metrics, ...) with 1,000 agents and 10,000 tasks.
+bench-endpoints: venv
+	$(PY) -m benchmarks.endpoints
+
 bench-fuzz: venv
 	$(PY) -m benchmarks.fuzz
 

@@ -25,11 +25,18 @@ from zmesos.resources import Resources
 if TYPE_CHECKING:
     from agent.agent import Agent
 
-__all__ = ["ExecutorTarget", "executor_targets", "statistics", "usage_by_session"]
+__all__ = [
+    "PAGE_BYTES",
+    "TICKS_PER_SECOND",
+    "ExecutorTarget",
+    "executor_targets",
+    "statistics",
+    "usage_by_session",
+]
 
 PROC = Path("/proc")
-_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 _MB = 1024 * 1024
 
 
@@ -99,9 +106,9 @@ def usage_by_session(proc: Path = PROC) -> dict[int, dict[str, float]]:
                 "processes": 0.0,
             },
         )
-        usage["cpus_user_time_secs"] += (int(fields[11]) + int(fields[13])) / _TICKS
-        usage["cpus_system_time_secs"] += (int(fields[12]) + int(fields[14])) / _TICKS
-        usage["mem_rss_bytes"] += int(fields[21]) * _PAGE
+        usage["cpus_user_time_secs"] += (int(fields[11]) + int(fields[13])) / TICKS_PER_SECOND
+        usage["cpus_system_time_secs"] += (int(fields[12]) + int(fields[14])) / TICKS_PER_SECOND
+        usage["mem_rss_bytes"] += int(fields[21]) * PAGE_BYTES
         usage["processes"] += 1
     return sessions
 

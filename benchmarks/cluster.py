@@ -72,7 +72,7 @@ async def _master_metrics(http: str) -> dict[str, float]:
         return await reply.json()
 
 
-async def _run_frameworks(master: str, plans: list[list[Command]], timeout: float):
+async def run_frameworks(master: str, plans: list[list[Command]], timeout: float):
     """Run one BatchScheduler per plan; return (seconds, schedulers)."""
     async with Node() as node:
         schedulers = [BatchScheduler(plan, refuse_seconds=1.0) for plan in plans]
@@ -115,7 +115,7 @@ async def real(tasks: int, agents: int) -> dict[str, object]:
                 Command(f"task-{i:05d}", "true", Resources.parse("cpus:0.25;mem:32"))
                 for i in range(tasks)
             ]
-            seconds, schedulers = await _run_frameworks(cluster.master, [plan], timeout=900)
+            seconds, schedulers = await run_frameworks(cluster.master, [plan], timeout=900)
         finally:
             await cluster.stop()
     records = list(schedulers[0].records.values())
@@ -132,7 +132,7 @@ async def real(tasks: int, agents: int) -> dict[str, object]:
 
 
 @contextlib.asynccontextmanager
-async def _simulated_cluster(
+async def simulated_cluster(
     work_dir: str, agents: int, agent_processes: int
 ) -> AsyncIterator[LocalCluster]:
     """A master (its own OS process) and `agents` simulated agents in `agent_processes`."""
@@ -158,7 +158,7 @@ async def _simulated_cluster(
 
 async def simulated(agents: int, tasks: int, frameworks: int, agent_processes: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="zmesos-bench-") as work_dir:
-        async with _simulated_cluster(work_dir, agents, agent_processes) as cluster:
+        async with simulated_cluster(work_dir, agents, agent_processes) as cluster:
             http = cluster.url
             before = await _master_metrics(http)
             resources = Resources.parse("cpus:1;mem:128")
@@ -166,13 +166,13 @@ async def simulated(agents: int, tasks: int, frameworks: int, agent_processes: i
                 [Command(f"f{f}-t{t:06d}", "true", resources) for t in range(tasks // frameworks)]
                 for f in range(frameworks)
             ]
-            seconds, schedulers = await _run_frameworks(cluster.master, plans, timeout=900)
+            seconds, schedulers = await run_frameworks(cluster.master, plans, timeout=900)
             after = await _master_metrics(http)
             # The bulk run's latency is mostly backlog (80,000 tasks launched in the first
             # cycle queue behind each other); a small probe on the idle cluster shows the
             # per-task overhead the Mesos paper measured.
             probe_plan = [Command(f"probe-{t:03d}", "true", resources) for t in range(PROBE_TASKS)]
-            _, probe = await _run_frameworks(cluster.master, [probe_plan], timeout=120)
+            _, probe = await run_frameworks(cluster.master, [probe_plan], timeout=120)
     records = [record for scheduler in schedulers for record in scheduler.records.values()]
     finished = sum(1 for r in records if r.state is not None and r.state.value == "TASK_FINISHED")
     latencies = [r.launch_to_running for r in records if r.launch_to_running is not None]
@@ -211,12 +211,12 @@ async def v1_side_by_side(agents: int, tasks: int, rounds: int, agent_processes:
     resources = Resources.parse("cpus:1;mem:128")
     runs: dict[str, list[dict[str, float | None]]] = {"actor": [], "v1": []}
     with tempfile.TemporaryDirectory(prefix="zmesos-bench-") as work_dir:
-        async with _simulated_cluster(work_dir, agents, agent_processes) as cluster:
+        async with simulated_cluster(work_dir, agents, agent_processes) as cluster:
             master_pid = cluster.children[0].pid
             for round_index in range(rounds):
                 plan = [Command(f"a{round_index}-{t:06d}", "true", resources) for t in range(tasks)]
                 cpu = _cpu_seconds(master_pid), time.process_time()
-                seconds, [scheduler] = await _run_frameworks(cluster.master, [plan], timeout=600)
+                seconds, [scheduler] = await run_frameworks(cluster.master, [plan], timeout=600)
                 records = scheduler.records.values()
                 finished = sum(1 for r in records if r.state and r.state.value == "TASK_FINISHED")
                 latencies = [r.launch_to_running for r in records if r.launch_to_running]

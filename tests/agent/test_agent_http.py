@@ -204,6 +204,14 @@ async def test_agent_http_files_browse_read_download_tail_and_refuse_hostile_pat
         assert headers["Content-Type"] == "application/octet-stream"
         assert "attachment" in headers["Content-Disposition"]
 
+        # Bytes that are not UTF-8 (and a character cut by the page) come back exact.
+        raw = b"caf\xc3\xa9 \xff\xfe end\n"
+        (directory / "binary").write_bytes(raw)
+        _, cut, _ = await _get(session, f"{url}/files/read?path={latest}/binary&offset=0&length=4")
+        _, rest, _ = await _get(session, f"{url}/files/read?path={latest}/binary&offset=4")
+        pieces = [page["data"].encode("utf-8", "surrogateescape") for page in (cut, rest)]
+        assert b"".join(pieces) == raw and len(pieces[0]) == 4
+
         for query in ("offset=x", "offset=-2", "length=1.5", "length=-7"):
             status, text, _ = await _get(session, f"{stdout}&{query}")
             assert status == 400 and text.decode().count("\n") == 1, query

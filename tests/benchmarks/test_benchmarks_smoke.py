@@ -85,3 +85,19 @@ def test_benchmarks_failover_measures_a_small_failover(tmp_path, zookeeper):
     [run] = figures["failover"]
     assert run["agents"] == 200 and run["seconds"] > 0
     assert run["new_leader_tasks_running"] == 2000
+
+
+@pytest.mark.timeout(120)
+def test_benchmarks_endpoints_measure_every_endpoint(tmp_path):
+    figures = _run(
+        "benchmarks.endpoints",
+        "--agents",
+        "20",
+        "--tasks",
+        "200",
+        json_path=tmp_path / "e.json",
+        timeout=110,
+    )
+    assert figures["tasks"] == 200
+    assert all(figure["median_ms"] > 0 for figure in figures["endpoints"].values())
+    assert figures["endpoints"]["/state"]["bytes"] > figures["endpoints"]["/tasks"]["bytes"]
