@@ -2,10 +2,11 @@
 
     python -m tests.e2e.named_scheduler MASTER NAME COMMAND
 
-Registers a framework called NAME, launches one task `named-task` called NAME
-(with a label whose value is NAME, and a health check `true` run once at its
-start) running COMMAND on its first offer, declines
-the rest, prints `status <task> <state>` for every update and runs until stopped.
+Registers a framework called NAME (its `webui_url` the script `javascript:NAME`),
+launches one task `named-task` called NAME (with a label whose value is NAME, and
+a health check `true` run once at its start) running COMMAND on its first offer,
+declines the rest, prints `status <task> <state>` for every update and runs
+until stopped.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class NamedScheduler(Scheduler):
 
 
 async def main(master: str, name: str, command: str) -> None:
-    info = FrameworkInfo(user=getpass.getuser(), name=name)
+    # A web UI address that is a script, not a page: the web UI must not link it.
+    info = FrameworkInfo(user=getpass.getuser(), name=name, webui_url=f"javascript:{name}")
     async with Node() as node:
         driver = SchedulerDriver(NamedScheduler(name, command), info, master)
         node.spawn(driver)

@@ -264,6 +264,10 @@ def test_webui_shows_hostile_names_as_text(browser, cluster):
         assert HOSTILE in rows[row_id], rows
         assert browser.find_elements("css selector", "#view img") == []
         assert browser.execute_script("return document.body.dataset.injected") is None
+    _open(browser, cluster, f"frameworks/{framework['id']}", "framework")
+    assert framework["webui_url"] == f"javascript:{HOSTILE}"
+    assert "Web UI" not in text_of(browser, '[data-view="framework"] dl')
+    assert browser.execute_script("return document.querySelector('a[href^=javascript]')") is None
     _open(browser, cluster, f"tasks/{framework['id']}/{task['id']}", "task")
     details = text_of(browser, '[data-view="task"] dl')
     assert f"Name\n{HOSTILE}" in details and f"note={HOSTILE}" in details, details
