@@ -22,6 +22,7 @@ import asyncio
 import getpass
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -45,8 +46,11 @@ def flood(
     """Send frames of `runs` runs of `per_run` copies of `body` to `to` for `seconds`; frames sent.
 
     Sends block when ZeroMQ's queue to the peer is full: a receiver that applies
-    backpressure slows this client down.
+    backpressure slows this client down. SIGTERM ends the flood early (a test
+    stops it once it has seen what it waited for, however slow the machine).
     """
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
     context = zmq.Context()
     peer = RawPeer(context, endpoint)  # answers the receiver's question: who it is
     out = peer.outbound
@@ -57,10 +61,12 @@ def flood(
     while True:
         peer.answer()
         for _ in range(256):
+            if stopping:
+                break
             if out.poll(100, zmq.POLLOUT):
                 out.send(frame, zmq.NOBLOCK)
                 sent += 1
-        if time.monotonic() >= deadline:
+        if stopping or time.monotonic() >= deadline:
             break
     peer.close()
     context.term()

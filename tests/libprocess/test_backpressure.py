@@ -14,6 +14,8 @@ from libprocess import PID, Node, Process
 from libprocess import transport as transport_module
 from tests.libprocess.actors import Note, Recorder
 
+FLOOD_BOUND = 15.0  # seconds a flood may last at most; tests stop it once they have seen enough
+
 
 class SlowSink(Process):
     """Counts Notes, spending a little CPU on each: a receiver a flood outpaces."""
@@ -62,15 +64,18 @@ async def test_transport_flood_from_another_process_stays_bounded_and_others_get
         node.spawn(recorder)
         rss_before = memory_kb(os.getpid())["VmRSS"]
         body = {"text": "x" * 40, "number": 1}
+        # The flood lasts until the test has seen what it waits for (bounded): a fixed
+        # length would end before a slow machine got that far.
         flooder = start_flooder(
-            f"tcp://{node.host}:{node.port}", "sink", "Note", body, seconds=2.5, per_run=16
+            f"tcp://{node.host}:{node.port}", "sink", "Note", body, seconds=FLOOD_BOUND, per_run=16
         )
         try:
             rss_peak = rss_before
             polite = neighbour.spawn(Process())
             sent_at = None
             arrived_at = None
-            while flooder.poll() is None:
+            deadline = time.monotonic() + FLOOD_BOUND
+            while flooder.poll() is None and arrived_at is None and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
                 rss_peak = max(rss_peak, memory_kb(os.getpid())["VmRSS"])
                 if sent_at is None and sink.received > 10_000:  # the flood is under way
@@ -78,6 +83,8 @@ async def test_transport_flood_from_another_process_stays_bounded_and_others_get
                     sent_at = time.monotonic()
                 if arrived_at is None and recorder.notes:
                     arrived_at = time.monotonic()
+            flooding_when_it_arrived = flooder.poll() is None
+            flooder.terminate()
             frames_sent = int(flooder.communicate(timeout=10)[0])
         finally:
             if flooder.poll() is None:
@@ -85,6 +92,7 @@ async def test_transport_flood_from_another_process_stays_bounded_and_others_get
                 flooder.wait()
         assert sent_at is not None, "the flood never got under way"
         assert arrived_at is not None, "a polite peer's note did not get through the flood"
+        assert flooding_when_it_arrived, "the flood ended before the polite note arrived"
         # ZeroMQ, the kernel and the mailbox hold a few MB at most; unbounded, this flood
         # grows the receiver by hundreds of MB.
         assert (rss_peak - rss_before) / 1024 < 150
@@ -108,18 +116,21 @@ async def test_transport_flood_of_many_runs_a_frame_pauses_reading_and_bounds_th
         runs = 1000  # each run one event: a frame brings more events than a turn handles
         body = {"text": "x", "number": 1}
         flooder = start_flooder(
-            f"tcp://{node.host}:{node.port}", "sink", "Note", body, seconds=2.0, runs=runs
+            f"tcp://{node.host}:{node.port}", "sink", "Note", body, seconds=FLOOD_BOUND, runs=runs
         )
         arrived_during_pauses = False
         try:
             sent = False
-            while flooder.poll() is None:
+            deadline = time.monotonic() + FLOOD_BOUND
+            while flooder.poll() is None and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
                 if not sent and node.metrics["inbound_pauses"] > 0:
                     neighbour.send(polite, recorder.pid, Note(text="hello"))
                     sent = True
                 if sent and recorder.notes and flooder.poll() is None:
                     arrived_during_pauses = True
+                    break
+            flooder.terminate()
             flooder.communicate(timeout=10)
         finally:
             if flooder.poll() is None:
