@@ -116,7 +116,9 @@ class Agent(RecoveryHandlers, AgentTaskHandlers, VolumeHandlers):
             work_dir=self.flags.work_dir,
         )
         self.fetcher.reset_cache()  # Mesos's fetcher cache does not outlive the agent either
+        self._start_gc()
         self._recover()
+        self._collect_leftovers()
 
     def shutdown_agent(self, sender: PID, message: ShutdownAgent) -> None:
         self.metrics["messages_shutdown_agent"] += 1

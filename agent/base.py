@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
+import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from agent.checkpoints import Checkpointer, UpdateLog
 from agent.containerizer import Containerizer
 from agent.fetcher import Fetcher
 from agent.flags import AgentFlags
+from agent.gc import GarbageCollector, collectable, disk_usage, max_allowed_age
 from agent.state import (
     MAX_COMPLETED_FRAMEWORKS,
     AgentExecutor,
@@ -85,6 +88,8 @@ class AgentBase(Process):
         self.metrics: collections.Counter[str] = collections.Counter()
         self.status_updates: StatusUpdateManager = None  # type: ignore[assignment]
         self.checkpointer = Checkpointer(flags.work_dir)
+        self.gc: GarbageCollector = None  # type: ignore[assignment]  # set in initialize
+        self.disk_usage: Callable[[], float] = functools.partial(disk_usage, flags.work_dir)
         self.fetcher = Fetcher(paths.fetcher_cache_dir(flags.work_dir), flags.fetcher_cache_size)
         self.recovering = False  # waiting for recovered executors to re-register
         self._recovery_timer: Timer | None = None
@@ -129,6 +134,65 @@ class AgentBase(Process):
                 enforced=link.how == BIND or link.mode == "RW",
             )
         return links
+
+    # -- sandbox garbage collection (agent.gc) --------------------------------------------
+
+    def _start_gc(self) -> None:
+        """Before recovery: executors found dead while recovering are collected as usual."""
+        work_dir = Path(self.flags.work_dir)
+        self.gc = GarbageCollector(
+            [work_dir / "agents", paths.meta_dir(work_dir) / "agents"],
+            delay=self.delay,
+            defer=self.defer,
+            log=self.log,
+        )
+
+    def _collect_leftovers(self) -> None:
+        """After recovery: what no recovered executor uses is scheduled from its
+        modification time; the disk is watched every --disk-watch-interval."""
+        work_dir = Path(self.flags.work_dir)
+        live = {
+            framework.id: {
+                executor.id: executor.container_id for executor in framework.executors.values()
+            }
+            for framework in self.frameworks.values()
+        }
+        for path in collectable(work_dir, self.agent_id, live):
+            self._collect(path, touch=False)
+        self.delay(self.flags.disk_watch_interval, self._check_disk_usage)
+
+    def _collect(self, path: Path, *, touch: bool = True) -> None:
+        """Remove `path` --gc-delay after its modification time (now, when `touch`)."""
+        if self.gc is None:
+            return
+        try:
+            if touch:
+                os.utime(path)
+            age = clock.now() - os.stat(path, follow_symlinks=False).st_mtime
+        except OSError:
+            return  # never made, or gone already
+        self.gc.schedule(self.flags.gc_delay - max(age, 0.0), path)
+
+    def _keep(self, path: Path) -> None:
+        """`path` is in use again (an executor or framework came back under its id)."""
+        if self.gc is not None:
+            self.gc.unschedule(path)
+
+    def _check_disk_usage(self) -> None:
+        """Mesos's disk watch: the fuller the disk, the younger what is collected."""
+        try:
+            usage = self.disk_usage()
+        except OSError as error:
+            self.log.warning("disk_usage_unknown", error=str(error))
+        else:
+            self.metrics["gc_disk_checks"] += 1
+            age = max_allowed_age(self.flags.gc_delay, self.flags.gc_disk_headroom, usage)
+            pruned = self.gc.prune(self.flags.gc_delay - age)
+            if pruned:
+                self.log.info(
+                    "gc_disk_pressure", usage=round(usage, 4), max_age=round(age, 1), pruned=pruned
+                )
+        self.delay(self.flags.disk_watch_interval, self._check_disk_usage)
 
     def _executor(
         self, framework_id: str, executor_id: str, container_id: str
@@ -323,6 +387,8 @@ class AgentBase(Process):
             if self._checkpoints(framework):
                 self.checkpointer.remove_executor(self.agent_id, framework.id, executor.id)
             self.log.info("executor_removed", executor_id=executor.id, framework_id=framework.id)
+            self._collect(executor.sandbox)
+            self._collect(executor.sandbox.parent.parent)  # the executor's directory, every run
         self._remove_framework_if_idle(framework)
 
     def _remove_framework_if_idle(self, framework: AgentFramework) -> None:
@@ -332,6 +398,8 @@ class AgentBase(Process):
         self.completed_frameworks.append(framework)
         if self._checkpoints(framework):
             self.checkpointer.remove_framework(self.agent_id, framework.id)
+        if self.agent_id:
+            self._collect(paths.framework_dir(self.flags.work_dir, self.agent_id, framework.id))
         if framework.state is FrameworkState.TERMINATING:
             self.status_updates.cleanup(framework.id)
         self.log.info("framework_removed", framework_id=framework.id)

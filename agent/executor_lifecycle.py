@@ -100,6 +100,9 @@ class ExecutorLifecycle(AgentBase):
         """
         container_id = paths.new_container_id()
         try:
+            work_dir = self.flags.work_dir
+            self._keep(paths.framework_dir(work_dir, self.agent_id, framework.id))
+            self._keep(paths.executor_dir(work_dir, self.agent_id, framework.id, info.executor_id))
             sandbox = paths.create_sandbox(
                 self.flags.work_dir, self.agent_id, framework.id, info.executor_id, container_id
             )

@@ -86,6 +86,19 @@ class AgentFlags:
         "fork command executors from a process that has imported them (faster launches)",
         mesos=False,
     )
+    gc_delay: float = flag(
+        7 * 24 * 3600.0,
+        "how long sandboxes of finished executors and frameworks are kept (Mesos: 1weeks); "
+        "less as the disk fills",
+    )
+    gc_disk_headroom: float = flag(
+        0.1,
+        "fraction of the disk kept free: sandboxes may live gc-delay * max(0, 1 - headroom - "
+        "disk usage)",
+    )
+    disk_watch_interval: float = flag(
+        60.0, "how often disk usage is checked to collect sandboxes sooner"
+    )
     fetcher_cache_size: int = flag(
         2 << 30, "bytes the fetcher cache under <work-dir>/fetch may hold (2GB, 512MB; 0: no cache)"
     )
@@ -127,9 +140,17 @@ class AgentFlags:
             "executor_registration_timeout",
             "executor_reregistration_timeout",
             "recovery_timeout",
+            "gc_delay",
+            "fetcher_cache_size",
         ):
             if getattr(self, name) < 0:
                 raise FlagsError(f"--{name.replace('_', '-')}: must not be negative")
+        if not 0.0 <= self.gc_disk_headroom <= 1.0:
+            raise FlagsError(
+                f"--gc-disk-headroom: {self.gc_disk_headroom} is not between 0.0 and 1.0"
+            )
+        if not self.disk_watch_interval > 0:
+            raise FlagsError("--disk-watch-interval: must be more than zero")
         if self.authentication_timeout <= 0:
             raise FlagsError("--authentication-timeout must be > 0")
         if self.credential:

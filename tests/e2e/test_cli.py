@@ -122,6 +122,9 @@ def _volume_commands(master: str) -> None:
         (["agent", "--master", "127.0.0.1:5050", "--recovery-timeout", "-1"], "--recovery"),
         (["agent", "--master", "127.0.0.1:5050", "--fetcher-cache-size", "2XB"], "invalid size"),
         (["agent", "--master", "127.0.0.1:5050", "--fetcher-cache-size", "-1"], "invalid size"),
+        (["agent", "--master", "127.0.0.1:5050", "--gc-delay", "1fortnight"], "--gc-delay"),
+        (["agent", "--master", "127.0.0.1:5050", "--gc-disk-headroom", "1.5"], "headroom"),
+        (["agent", "--master", "127.0.0.1:5050", "--disk-watch-interval", "0"], "--disk-watch"),
         (
             ["execute", "--master", "127.0.0.1:1", "--command", "true", "--timeout", "-1"],
             "--timeout",
