@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 from agent import Agent, AgentFlags
-from libprocess import Node
+from libprocess import PID, Node
 from tests.agent.fakes import (
     AGENT_RESOURCES,
     FRAMEWORK,
@@ -23,7 +23,6 @@ from zmesos.protocol import (
     ExitedExecutor,
     Pong,
     Reason,
-    RegisterAgent,
     RunTask,
     ShutdownAgent,
     Source,
@@ -210,10 +209,17 @@ async def test_agent_command_executor_sigterm_kills_the_task_and_exits_cleanly(t
 
 
 class CountingMaster(FakeMaster):
-    """Gives every registering agent its own id: agent-1, agent-2, ..."""
+    """Gives every registering agent its own id: agent-1, agent-2, ...
+
+    An agent that retries before the answer (a loaded machine) keeps its id, as
+    with a real master."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: dict[PID, str] = {}
 
     def on_register(self, sender, message) -> None:
-        self.agent_id = f"agent-{len(self.of_type(RegisterAgent)) + 1}"
+        self.agent_id = self.ids.setdefault(sender, f"agent-{len(self.ids) + 1}")
         super().on_register(sender, message)
 
 
