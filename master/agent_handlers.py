@@ -91,7 +91,7 @@ class AgentHandlers(PartitionHandlers):
         info = msgspec.structs.replace(message.agent, id=agent_id)
         self._admitting.add(sender)
         self._registry_apply(
-            AdmitAgent(info=info),
+            AdmitAgent(info=info, principal=principal or ""),
             lambda error: self._agent_admitted(sender, info, total, error),
         )
 
@@ -153,11 +153,14 @@ class AgentHandlers(PartitionHandlers):
             self._refuse_agent(sender, message, why, "agent_registrations_unauthorized")
             return
         known = self.cluster.agents.get(agent_id)
-        if known is not None and known.principal is not None and principal != known.principal:
+        # The principal it proved: this master saw it, or the registry kept it (a master
+        # failover, or an agent back from unreachable).
+        owner = known.principal if known is not None else registry.principals.get(agent_id)
+        if owner is not None and principal != owner:
             self._refuse_agent(
                 sender,
                 message,
-                f"Agent {agent_id} belongs to principal {known.principal!r}, not {principal!r}",
+                f"Agent {agent_id} belongs to principal {owner!r}, not {principal!r}",
                 "agent_takeovers_refused",
             )
             return
@@ -187,7 +190,7 @@ class AgentHandlers(PartitionHandlers):
         # Unreachable (or forgotten by the registry): admitted again before anything else.
         self._admitting.add(agent_id)
         self._registry_apply(
-            MarkAgentReachable(info=message.agent),
+            MarkAgentReachable(info=message.agent, principal=principal or ""),
             lambda error: self._agent_readmitted(sender, message, total, error),
         )
 

@@ -3,6 +3,8 @@
 `Registry` is the whole durable state of a cluster's masters: the admitted
 agents (with their AgentInfo), the unreachable agents (with the time they
 became so), the gone agents (marked by an operator; never admitted again),
+the principal each agent authenticated as (so that, after a master failover
+too, only that principal may re-register with the agent's id),
 role weights and quota, and `generation`, bumped by every master that
 recovers the registry, so ids it hands out never repeat a predecessor's.
 
@@ -52,6 +54,7 @@ class Registry(msgspec.Struct, kw_only=True):
     agents: dict[str, AgentInfo] = {}
     unreachable: dict[str, float] = {}  # agent id -> when it became unreachable
     gone: dict[str, float] = {}  # agent id -> when an operator marked it gone
+    principals: dict[str, str] = {}  # agent id -> the principal it authenticated as
     weights: dict[str, float] = {}
     quota: dict[str, QuotaRecord] = {}
 
@@ -65,7 +68,7 @@ class Operation(msgspec.Struct, frozen=True, kw_only=True):
     def touched(self) -> list[tuple[str, str | None]]:
         """The records it may change: (table, key); key None for the whole table.
 
-        Tables: generation, weights (keys ""), agents, unreachable, gone, quota.
+        Tables: generation, weights (keys ""), agents, unreachable, gone, principals, quota.
         A store that writes records one by one writes only these.
         """
         raise NotImplementedError
@@ -83,12 +86,18 @@ class BumpGeneration(Operation, frozen=True, kw_only=True):
 
 
 class AdmitAgent(Operation, frozen=True, kw_only=True):
-    """A new agent (or one the registry forgot) joins; its id must be new to the registry."""
+    """A new agent (or one the registry forgot) joins; its id must be new to the registry.
+    `principal`: the one it authenticated as ("" if it did not)."""
 
     info: AgentInfo
+    principal: str = ""
 
     def touched(self) -> list[tuple[str, str | None]]:
-        return [("agents", self.info.id), ("unreachable", self.info.id)]
+        touched: list[tuple[str, str | None]] = [
+            ("agents", self.info.id),
+            ("unreachable", self.info.id),
+        ]
+        return [*touched, ("principals", self.info.id)] if self.principal else touched
 
     def apply(self, registry: Registry) -> bool:
         agent_id = self.info.id
@@ -98,6 +107,8 @@ class AdmitAgent(Operation, frozen=True, kw_only=True):
             raise RegistryOperationError(f"agent {agent_id} was marked gone")
         registry.unreachable.pop(agent_id, None)
         registry.agents[agent_id] = self.info
+        if self.principal:
+            registry.principals[agent_id] = self.principal
         return True
 
 
@@ -119,21 +130,34 @@ class MarkAgentUnreachable(Operation, frozen=True, kw_only=True):
 
 
 class MarkAgentReachable(Operation, frozen=True, kw_only=True):
-    """An unreachable agent re-registered: admitted again (with its info of now)."""
+    """An unreachable agent re-registered: admitted again (with its info of now, and the
+    principal it authenticated as, kept if it did not)."""
 
     info: AgentInfo
+    principal: str = ""
 
     def touched(self) -> list[tuple[str, str | None]]:
-        return [("agents", self.info.id), ("unreachable", self.info.id)]
+        touched: list[tuple[str, str | None]] = [
+            ("agents", self.info.id),
+            ("unreachable", self.info.id),
+        ]
+        return [*touched, ("principals", self.info.id)] if self.principal else touched
 
     def apply(self, registry: Registry) -> bool:
         agent_id = self.info.id
         if agent_id in registry.gone:
             raise RegistryOperationError(f"agent {agent_id} was marked gone")
-        if registry.agents.get(agent_id) == self.info and agent_id not in registry.unreachable:
+        same_principal = not self.principal or registry.principals.get(agent_id) == self.principal
+        if (
+            registry.agents.get(agent_id) == self.info
+            and agent_id not in registry.unreachable
+            and same_principal
+        ):
             return False
         registry.unreachable.pop(agent_id, None)
         registry.agents[agent_id] = self.info
+        if self.principal:
+            registry.principals[agent_id] = self.principal
         return True
 
 
@@ -144,7 +168,8 @@ class MarkAgentGone(Operation, frozen=True, kw_only=True):
     time: float
 
     def touched(self) -> list[tuple[str, str | None]]:
-        return [(table, self.agent_id) for table in ("agents", "unreachable", "gone")]
+        tables = ("agents", "unreachable", "gone", "principals")
+        return [(table, self.agent_id) for table in tables]
 
     def apply(self, registry: Registry) -> bool:
         if self.agent_id in registry.gone:
@@ -153,6 +178,7 @@ class MarkAgentGone(Operation, frozen=True, kw_only=True):
             raise RegistryOperationError(f"agent {self.agent_id} is not known")
         registry.agents.pop(self.agent_id, None)
         registry.unreachable.pop(self.agent_id, None)
+        registry.principals.pop(self.agent_id, None)
         registry.gone[self.agent_id] = self.time
         return True
 
@@ -163,9 +189,10 @@ class RemoveAgent(Operation, frozen=True, kw_only=True):
     agent_id: str
 
     def touched(self) -> list[tuple[str, str | None]]:
-        return [("agents", self.agent_id)]
+        return [("agents", self.agent_id), ("principals", self.agent_id)]
 
     def apply(self, registry: Registry) -> bool:
+        registry.principals.pop(self.agent_id, None)
         return registry.agents.pop(self.agent_id, None) is not None
 
 
@@ -175,7 +202,7 @@ class PruneUnreachable(Operation, frozen=True, kw_only=True):
     before: float
 
     def touched(self) -> list[tuple[str, str | None]]:
-        return [("unreachable", None), ("gone", None)]
+        return [("unreachable", None), ("gone", None), ("principals", None)]
 
     def apply(self, registry: Registry) -> bool:
         changed = False
@@ -183,6 +210,8 @@ class PruneUnreachable(Operation, frozen=True, kw_only=True):
             for agent_id, time in list(records.items()):
                 if time < self.before:
                     del records[agent_id]
+                    if agent_id not in registry.agents:
+                        registry.principals.pop(agent_id, None)
                     changed = True
         return changed
 

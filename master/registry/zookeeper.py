@@ -7,9 +7,10 @@ Layout under `<path>/registry/`:
     agents/<bucket>         JSON map: agent id -> AgentInfo, of the agents in that bucket
     unreachable/<bucket>    JSON map: agent id -> when it became unreachable
     gone/<bucket>           JSON map: agent id -> when it was marked gone
+    principals/<bucket>     JSON map: agent id -> the principal it authenticated as
     quota/<role>            a role's QuotaRecord (JSON); `/` in a role is written `%2F`
 An agent's bucket is one of 512 (`000`-`1ff`, from a CRC of its id; 64 for
-the unreachable and gone tables, whose records are an id and a time). At
+the unreachable, gone and principals tables, whose records are small). At
 50,000 agents an agents bucket holds about 100 of them, some 40 KB: far from
 ZooKeeper's 1 MB limit, and a change rewrites only the buckets it touched
 (admitting one agent is one write of its bucket), never the whole registry.
@@ -46,12 +47,13 @@ from zmesos.protocol import AgentInfo
 __all__ = ["ZooKeeperStore"]
 
 _MAX_TRANSACTION_BYTES = 512 * 1024  # well under ZooKeeper's default 1 MB request limit
-_BUCKET_COUNTS = {"agents": 512, "unreachable": 64, "gone": 64}
+_BUCKET_COUNTS = {"agents": 512, "unreachable": 64, "gone": 64, "principals": 64}
 _BUCKETED = tuple(_BUCKET_COUNTS)
 _TYPES: dict[str, Any] = {
     "agents": dict[str, AgentInfo],
     "unreachable": dict[str, float],
     "gone": dict[str, float],
+    "principals": dict[str, str],
 }
 
 
@@ -118,7 +120,7 @@ class ZooKeeperStore(RegistryStore):
     def _ensure_layout(self) -> None:
         """Create the nodes that do not exist yet, empty (pipelined)."""
         client = self.client
-        for node in ("agents", "unreachable", "gone", "quota", "generation", "weights"):
+        for node in ("generation", "weights", "quota", *_BUCKETED):
             client.ensure_path(f"{self.root}/{node}")
         creating = []
         for table in _BUCKETED:

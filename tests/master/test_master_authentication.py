@@ -357,3 +357,39 @@ async def test_master_refuses_agent_id_theft_and_the_real_agent_keeps_its_tasks(
         assert agent.tasks[(scheduler.framework_id, "t1")].state == TaskState.RUNNING
         assert scheduler.states("t1") == [TaskState.RUNNING]
         assert master.metrics["agent_takeovers_refused"] == 1
+
+
+async def test_master_refuses_agent_id_theft_after_a_master_failover(tmp_path):
+    """The registry keeps the principal each agent proved: a new leader refuses the id to
+    another principal, and takes the real agent back."""
+    from tests.master.test_master_registry import _eventually
+
+    work_dir = str(tmp_path / "master")
+    async with Node() as node:
+        first = Master(secure_flags(tmp_path, work_dir=work_dir))
+        master_pid = node.spawn(first)
+        real = FakeAgent(master_pid, register=False)
+        node.spawn(real)
+        await authenticate(node, master_pid, real.pid, AGENT)
+        real.send(master_pid, real.registration())
+        await _eventually(lambda: bool(real.agent_id))
+        assert first.registrar.registry.principals == {real.agent_id: "agent-1"}
+        node.terminate(master_pid)
+        await settle()
+
+        second = Master(secure_flags(tmp_path, work_dir=work_dir))
+        node.spawn(second)
+        await _eventually(lambda: second.recovered)
+        thief = Listener()
+        node.spawn(thief)
+        await authenticate(node, master_pid, thief.pid, MALLORY)
+        thief.send(master_pid, ReregisterAgent(agent=real.info()))
+        await _eventually(lambda: bool(thief.received))
+        assert "belongs to principal 'agent-1', not 'mallory'" in thief.received[0].message
+        assert real.agent_id not in second.cluster.agents
+
+        await authenticate(node, master_pid, real.pid, AGENT)
+        real.reregister()
+        await _eventually(lambda: real.agent_id in second.cluster.agents)
+        assert second.cluster.agents[real.agent_id].principal == "agent-1"
+        assert second.metrics["agent_takeovers_refused"] == 1

@@ -39,7 +39,10 @@ async def test_registry_zookeeper_keeps_every_record_and_writes_only_what_change
     await registrar.recover()
     # Many agents at once: more than one transaction's worth.
     infos = [AgentInfo(hostname=f"h{i}", id=f"agent-{i:05d}", port=i) for i in range(400)]
-    results = [registrar.apply(AdmitAgent(info=info)) for info in infos]
+    results = [
+        registrar.apply(AdmitAgent(info=info, principal=f"p{i % 3}"))
+        for i, info in enumerate(infos)
+    ]
     for result in results:
         assert await result
     await registrar.apply(MarkAgentUnreachable(agent_id="agent-00001", time=7.5))
@@ -58,6 +61,9 @@ async def test_registry_zookeeper_keeps_every_record_and_writes_only_what_change
     assert again.agents["agent-00010"] == infos[10]
     assert again.unreachable == {"agent-00001": 7.5}
     assert again.gone == {"agent-00002": 8.0}
+    # The principal each agent proved: kept while unreachable, dropped when gone.
+    assert len(again.principals) == 399 and again.principals["agent-00001"] == "p1"
+    assert "agent-00002" not in again.principals
     assert again.weights == {"eng": 2.0}
     assert list(again.quota) == ["eng/web"]
 
