@@ -309,7 +309,7 @@ def test_webui_after_the_examples_with_stay(browser, artifacts, capsys, tmp_path
         _screenshot(browser, artifacts, "example-overview", capsys)
 
 
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(60)  # the module's shared cluster may be torn down after it
 def test_webui_browser_that_cannot_start_fails_under_ci_and_skips_elsewhere(monkeypatch, tmp_path):
     monkeypatch.setattr(chromium, "CHROMIUM", tmp_path / "no-chromium")
     monkeypatch.setenv("CI", "true")
