@@ -10,7 +10,8 @@ The process's exit comes back as an event (`defer`): its live tasks become FAILE
 (command executor) or LOST, reason EXECUTOR_TERMINATED unless the agent ended it
 for another reason, and the master hears ExitedExecutor. Shutdown sends
 ShutdownExecutor and kills the container after `executor_shutdown_grace_period`;
-an executor that never registers is killed after `executor_registration_timeout`.
+an executor that never registers is killed `executor_registration_timeout` after
+its launch (its fetch does not count).
 
 These helpers are the common base of the task and executor handler groups
 (agent.task_handlers, agent.executor_handlers), which both drive executors.
@@ -124,13 +125,6 @@ class ExecutorLifecycle(AgentBase):
         if self._checkpoints(framework):
             record = ExecutorRecord(info=info, command_executor=command_executor)
             self.checkpointer.executor(self.agent_id, framework.id, record, container_id)
-        executor.registration_timer = self.delay(
-            self.flags.executor_registration_timeout,
-            self._registration_timed_out,
-            framework.id,
-            info.executor_id,
-            container_id,
-        )
         environment = self._executor_environment(framework, executor)
         mounts = [
             (str(link.source), str(link.target), link.mode) for link in links if link.how == BIND
@@ -236,6 +230,15 @@ class ExecutorLifecycle(AgentBase):
         self.log.info("executor_launched", executor_id=executor_id, os_pid=container.pid)
         if executor.state is ExecutorState.TERMINATING:
             self.containerizer.destroy(container)  # killed while it was starting
+        elif executor.state is ExecutorState.REGISTERING and executor.registration_timer is None:
+            # From the launch on, as in Mesos: the fetch before it may take its time.
+            executor.registration_timer = self.delay(
+                self.flags.executor_registration_timeout,
+                self._registration_timed_out,
+                framework_id,
+                executor_id,
+                container_id,
+            )
         self.defer(
             self.containerizer.wait(container),
             functools.partial(self._executor_exited, framework_id, executor_id, container_id),

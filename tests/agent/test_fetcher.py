@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp import web
 
@@ -364,3 +365,26 @@ async def test_agent_fails_a_task_whose_fetch_failed(tmp_path):
         assert "No such file or directory" in update.status.message
         [sandbox] = sandboxes(tmp_path / "work", "t1")
         assert "Failed to fetch" in (sandbox / "stderr").read_text()
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        {"value": ""},
+        {"value": "x" * 5000},
+        {"value": "/a", "output_file": "../escape"},
+        {"value": "/a", "output_file": "/etc/passwd"},
+        {"value": "/a", "output_file": "a/../../b"},
+        {"value": "/a\x00b"},
+        {"value": "/a", "executable": "yes"},
+    ],
+)
+def test_fetcher_bad_uri_fields_are_refused_at_decode(uri):
+    task = {
+        "name": "t",
+        "task_id": "t",
+        "agent_id": "a",
+        "command": {"value": "true", "uris": [uri]},
+    }
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.msgpack.decode(msgspec.msgpack.encode(task), type=TaskInfo)
