@@ -7,7 +7,11 @@ no body for an update. SUBSCRIBE answers a RecordIO event stream: SUBSCRIBED
 with the whole state, then TASK_ADDED, TASK_UPDATED, FRAMEWORK_ADDED,
 FRAMEWORK_UPDATED, FRAMEWORK_REMOVED, AGENT_ADDED, AGENT_REMOVED as they
 happen, and HEARTBEATs. Unknown calls get 400 naming them; bad fields 400
-naming the field (zmesos.v1.http has the rest: 415, 406, 413).
+naming the field (zmesos.v1.http has the rest: 415, 406, 413). The resource
+operations (RESERVE_RESOURCES, UNRESERVE_RESOURCES, CREATE_VOLUMES,
+DESTROY_VOLUMES, GROW_VOLUME, SHRINK_VOLUME) answer 202 once applied, 409
+when the resources are not available on the agent, 400 for a broken rule,
+each refusal with its reason, as Mesos answers them.
 """
 
 from __future__ import annotations
@@ -19,14 +23,26 @@ from aiohttp import web
 
 from libprocess import PID, Node, ProcessTerminated
 from master.authorization import Forbidden
+from master.operator_operations import ACCEPTED
 from zmesos.http import http_principal, json_response
 from zmesos.v1.http import EventStream, Refused, read_call
-from zmesos.v1.reader import array, number, obj, string
+from zmesos.v1.operations import OPERATION_READERS
+from zmesos.v1.reader import array, id_value, number, obj, string
 from zmesos.version import version_json
 
 __all__ = ["OperatorApi"]
 
-Answer = dict[str, Any] | None
+Answer = dict[str, Any] | web.Response | None
+
+# Operator call -> the offer operation it applies on one agent (master.operator_operations)
+OPERATOR_OPERATIONS = {
+    "RESERVE_RESOURCES": "RESERVE",
+    "UNRESERVE_RESOURCES": "UNRESERVE",
+    "CREATE_VOLUMES": "CREATE",
+    "DESTROY_VOLUMES": "DESTROY",
+    "GROW_VOLUME": "GROW_VOLUME",
+    "SHRINK_VOLUME": "SHRINK_VOLUME",
+}
 CallHandler = Callable[[dict[str, Any]], Awaitable[Answer]]
 
 
@@ -55,6 +71,7 @@ class OperatorApi:
             "UPDATE_QUOTA": self._update_quota,
             "MARK_AGENT_GONE": self._mark_agent_gone,
             "TEARDOWN": self._teardown,
+            **{call: self._operate for call in OPERATOR_OPERATIONS},
         }
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -73,6 +90,8 @@ class OperatorApi:
             raise Refused(503, "the master is not running") from None
         if answer is None:
             return web.Response(status=200)
+        if isinstance(answer, web.Response):
+            return answer
         return json_response({"type": kind, kind.lower(): answer})
 
     async def _ask(self, method: str, *args: Any) -> Any:
@@ -172,6 +191,22 @@ class OperatorApi:
         framework_id = string(framework, "value", "teardown.framework_id", required=True)
         _refused_if(await self._ask("teardown_framework", framework_id, call["__principal"]))
         return None
+
+    async def _operate(self, call: dict[str, Any]) -> Answer:
+        """RESERVE_RESOURCES, ..., SHRINK_VOLUME on one agent: 202 once applied, else 409
+        (the resources are not available there), 400 (a rule broken) or 403 (the ACLs),
+        with the reason."""
+        kind = call["__type"]
+        key = kind.lower()
+        body = obj(call.get(key), key)
+        agent_id = id_value(body, "agent_id", key, required=True)
+        _, read = OPERATION_READERS[OPERATOR_OPERATIONS[kind]]
+        status, reason = await self._ask(
+            "operator_operation", agent_id, read(body, key), call["__principal"]
+        )
+        if status != ACCEPTED:
+            raise Refused(status, reason)
+        return web.Response(status=ACCEPTED)
 
     async def _subscribe(self, request: web.Request, principal: str | None) -> web.StreamResponse:
         stream = EventStream()

@@ -36,8 +36,8 @@ from zmesos.protocol import (
     UnregisterFramework,
 )
 from zmesos.v1.objects import NANOSECONDS, task_info_from_v1
+from zmesos.v1.operations import OPERATION_READERS
 from zmesos.v1.reader import array, b64, id_value, number, obj, optional_obj
-from zmesos.v1.resources import resource_from_v1, resources_from_v1
 
 __all__ = ["CALLS", "UNSUPPORTED_CALLS"]
 
@@ -109,34 +109,16 @@ def _operation(value: Any, where: str) -> Operation:
                 for index, task in enumerate(tasks)
             ),
         )
-    if kind == "GROW_VOLUME":
-        grow = _body(operation, "grow_volume")
-        return Operation(
-            type=OperationType.GROW_VOLUME,
-            volume=resource_from_v1(grow.get("volume"), f"{where}.grow_volume.volume"),
-            addition=resource_from_v1(grow.get("addition"), f"{where}.grow_volume.addition"),
+    if kind == "LAUNCH_GROUP":
+        raise ApiError(
+            f"{where}.type: LAUNCH_GROUP is not supported: zmesos has no task groups"
+            " (no default executor); launch the tasks with LAUNCH"
         )
-    if kind == "SHRINK_VOLUME":
-        shrink = _body(operation, "shrink_volume")
-        subtract = obj(shrink.get("subtract"), f"{where}.shrink_volume.subtract")
-        return Operation(
-            type=OperationType.SHRINK_VOLUME,
-            volume=resource_from_v1(shrink.get("volume"), f"{where}.shrink_volume.volume"),
-            subtract=number(subtract, "value", f"{where}.shrink_volume.subtract"),
-        )
-    holders = {
-        "RESERVE": ("reserve", "resources"),
-        "UNRESERVE": ("unreserve", "resources"),
-        "CREATE": ("create", "volumes"),
-        "DESTROY": ("destroy", "volumes"),
-    }
-    if kind not in holders:
-        supported = ", ".join(["LAUNCH", *holders, "GROW_VOLUME", "SHRINK_VOLUME"])
+    if kind not in OPERATION_READERS:
+        supported = ", ".join(["LAUNCH", *OPERATION_READERS])
         raise ApiError(f"{where}.type: {kind!r} is not supported ({supported})")
-    key, field = holders[kind]
-    body = _body(operation, key)
-    resources = resources_from_v1(body.get(field), f"{where}.{key}.{field}")
-    return Operation(type=OperationType(kind), resources=tuple(resources.to_list()))
+    key, read = OPERATION_READERS[kind]
+    return read(_body(operation, key), f"{where}.{key}")
 
 
 def _accept(call: dict[str, Any], framework_id: str) -> Message:

@@ -14,6 +14,8 @@ from libprocess.testing import settle
 from tests.master.test_v1_scheduler import FRAMEWORK, v1_cluster
 from tests.master.v1_client import V1Scheduler, launch
 from zmesos.protocol import MasterInfo, TaskState
+from zmesos.resources import Resources
+from zmesos.v1.resources import resources_to_v1
 
 
 async def _call(session: aiohttp.ClientSession, url: str, call: dict[str, Any]) -> Any:
@@ -206,3 +208,121 @@ async def test_v1_apis_on_a_master_that_does_not_lead_send_clients_to_the_leader
         status, _ = await _call(session, handle.http.url, {"type": "GET_HEALTH"})
         assert status == 503
         handle.master.leading = True
+
+
+RESERVED = "cpus(ops DYNAMIC principal=op):1;disk(ops DYNAMIC principal=op):100"
+VOLUME = "disk(ops DYNAMIC principal=op)[db:data principal=op]:60"
+UNRESERVED_VOLUME = {
+    "name": "disk",
+    "type": "SCALAR",
+    "scalar": {"value": 1},
+    "disk": {"persistence": {"id": "db"}, "volume": {"container_path": "data", "mode": "RW"}},
+}
+GROWN = "disk(ops DYNAMIC principal=op)[db:data principal=op]:100"
+
+
+def _v1(text: str) -> list[dict[str, Any]]:
+    return resources_to_v1(Resources.parse(text))
+
+
+async def _settled_agent(handle: Any, agent: Any) -> str:
+    """The fake agent's id once it registered (the master's HTTP answers before)."""
+    await settle()
+    assert agent.agent_id
+    return str(agent.agent_id)
+
+
+async def test_v1_operator_reserve_create_grow_shrink_destroy_unreserve_round_trip():
+    async with v1_cluster() as (handle, [agent], session):
+        url = handle.http.url
+        agent_id = {"value": await _settled_agent(handle, agent)}
+
+        async def operate(call: str, **body: Any) -> tuple[int, Any]:
+            return await _call(
+                session, url, {"type": call, call.lower(): {"agent_id": agent_id, **body}}
+            )
+
+        reserved = _v1(RESERVED)
+        source = _v1("cpus:1;disk:100")
+        assert await operate("RESERVE_RESOURCES", source=source, resources=reserved) == (202, "")
+        assert await operate("CREATE_VOLUMES", volumes=_v1(VOLUME)) == (202, "")
+        addition = _v1("disk(ops DYNAMIC principal=op):40")[0]
+        grow = {"volume": _v1(VOLUME)[0], "addition": addition}
+        assert await operate("GROW_VOLUME", **grow) == (202, "")
+        master_agent = handle.master.cluster.agents[agent_id["value"]]
+        assert master_agent.total.persistent_volumes() == Resources.parse(GROWN)
+        shrink = {"volume": _v1(GROWN)[0], "subtract": {"value": 40}}
+        assert await operate("SHRINK_VOLUME", **shrink) == (202, "")
+        assert master_agent.total.persistent_volumes() == Resources.parse(VOLUME)
+
+        # UNRESERVE of disk under a volume is a broken rule: 400 with the reason.
+        status, reason = await operate("UNRESERVE_RESOURCES", resources=_v1(VOLUME))
+        assert status == 400 and "DESTROY it first" in reason
+        assert await operate("DESTROY_VOLUMES", volumes=_v1(VOLUME)) == (202, "")
+        assert await operate("UNRESERVE_RESOURCES", resources=reserved) == (202, "")
+        await settle()
+        assert len(agent.checkpoints) == 6 and agent.checkpoints[-1] == Resources()
+        assert master_agent.total == agent.resources
+        assert handle.master.metrics["operator_operations/create"] == 1
+
+
+@pytest.mark.parametrize(
+    ("call", "body", "status", "reason"),
+    [
+        ("RESERVE_RESOURCES", {"resources": _v1("cpus(ops DYNAMIC principal=op):99")}, 409, ""),
+        ("RESERVE_RESOURCES", {"resources": _v1("cpus:1")}, 400, "DYNAMIC"),
+        (
+            "RESERVE_RESOURCES",
+            {"resources": _v1(RESERVED), "source": _v1("cpus:2")},
+            400,
+            "reserve_resources.source",
+        ),
+        ("RESERVE_RESOURCES", {"resources": [{"name": "cpus"}]}, 400, "type"),
+        ("RESERVE_RESOURCES", {"resources": "cpus:1"}, 400, "expected an array"),
+        ("UNRESERVE_RESOURCES", {"resources": _v1(RESERVED)}, 409, ""),
+        (
+            "CREATE_VOLUMES",
+            {"volumes": _v1("disk(ops DYNAMIC principal=op)[db:../x principal=op]:1")},
+            400,
+            "..",
+        ),
+        ("CREATE_VOLUMES", {"volumes": [UNRESERVED_VOLUME]}, 400, "not reserved"),
+        ("DESTROY_VOLUMES", {"volumes": _v1(VOLUME)}, 400, "does not have"),
+        ("GROW_VOLUME", {"volume": _v1(VOLUME)[0]}, 400, "grow_volume.addition"),
+        ("SHRINK_VOLUME", {"volume": _v1(VOLUME)[0]}, 400, "shrink_volume.subtract"),
+        (
+            "SHRINK_VOLUME",
+            {"volume": _v1(VOLUME)[0], "subtract": {"value": 1}},
+            400,
+            "does not have",
+        ),
+    ],
+)
+async def test_v1_operator_resource_operations_refused_with_the_reason(call, body, status, reason):
+    async with v1_cluster() as (handle, [agent], session):
+        url = handle.http.url
+        agent_id = await _settled_agent(handle, agent)
+        call_body = {"agent_id": {"value": agent_id}, **body}
+        answer = await _call(session, url, {"type": call, call.lower(): call_body})
+        assert answer[0] == status and reason in answer[1]
+        assert handle.master.cluster.agents[agent_id].total == agent.resources
+        assert agent.checkpoints == []
+        assert (await _call(session, url, {"type": "GET_HEALTH"}))[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("call", "reason"),
+    [
+        ({"type": "CREATE_VOLUMES"}, "create_volumes"),
+        ({"type": "CREATE_VOLUMES", "create_volumes": {"volumes": []}}, "agent_id is required"),
+        (
+            {"type": "RESERVE_RESOURCES", "reserve_resources": {"agent_id": {"value": "nobody"}}},
+            "no agent",
+        ),
+        ({"type": "DESTROY_VOLUMES", "destroy_volumes": []}, "expected a JSON object"),
+    ],
+)
+async def test_v1_operator_resource_operations_bad_calls_get_400(call, reason):
+    async with v1_cluster(agents=0) as (handle, _, session):
+        status, text = await _call(session, handle.http.url, call)
+        assert status == 400 and reason in text

@@ -246,6 +246,21 @@ async def test_v1_scheduler_bad_calls_of_a_subscribed_framework_leave_it_working
         assert await scheduler.call("ACKNOWLEDGE", {"uuid": "!!"}) == 400
         assert await scheduler.call("REVIVE", **{"Mesos-Stream-Id": "wrong"}) == 400
         assert await scheduler.call("RECONCILE_OPERATIONS") == 400
+        group = {
+            "offer_ids": [offer["id"]],
+            "operations": [{"type": "LAUNCH_GROUP", "launch_group": {}}],
+        }
+        async with session.post(
+            scheduler.url,
+            json={
+                "type": "ACCEPT",
+                "framework_id": {"value": scheduler.framework_id},
+                "accept": group,
+            },
+            headers={"Mesos-Stream-Id": scheduler.stream_id},
+        ) as response:
+            assert response.status == 400
+            assert "LAUNCH_GROUP is not supported" in await response.text()
         async with session.post(
             scheduler.url, json=_subscribe(name="x"), headers={"Mesos-Stream-Id": "s"}
         ) as response:
