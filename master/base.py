@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from libprocess import PID, Message, Process, Timer, clock
+from master import leadership
 from master.allocator_process import AllocatorProcess
 from master.authenticator import Authenticator, FailureLimiter
 from master.authorization import Viewer, operation_requests, refusal_message
@@ -94,7 +95,7 @@ class MasterBase(Process):
         # Leading: this master serves (at once without --zk, once elected with it).
         # Recovered: it has read the registry; until then the messages it leads for
         # are held, then replayed in order.
-        self.leading = not self.flags.zk
+        self._leading = not self.flags.zk
         self.recovered = False
         self.abdicated = False
         self.id_prefix = self.id  # `<master id>-<registry generation>` once recovered
@@ -112,7 +113,7 @@ class MasterBase(Process):
         self.metrics: collections.Counter[str] = collections.Counter()
         self.start_time = 0.0
         self.info: MasterInfo = None  # type: ignore[assignment]  # set in initialize
-        self.leader: MasterInfo | None = None  # the leading master's info, when known
+        self._leader: MasterInfo | None = None  # the leading master's info, when known
         self.allocator: PID = None  # type: ignore[assignment]
         self._agent_numbers = itertools.count()
         self._framework_numbers = itertools.count()
@@ -128,6 +129,33 @@ class MasterBase(Process):
         # Operator event streams (master.operator_v1).
         self.operator_streams: dict[Any, Callable[..., None]] = {}
         self._operator_heartbeat: Timer | None = None
+
+    # -- leadership: published for the HTTP side (master.leadership) on every change ----
+
+    @property
+    def leading(self) -> bool:
+        return self._leading
+
+    @leading.setter
+    def leading(self, leading: bool) -> None:
+        self._leading = leading
+        self._publish_leadership()
+
+    @property
+    def leader(self) -> MasterInfo | None:
+        return self._leader
+
+    @leader.setter
+    def leader(self, leader: MasterInfo | None) -> None:
+        self._leader = leader
+        self._publish_leadership()
+
+    def _publish_leadership(self) -> None:
+        if self.pid is None or self.terminated:
+            return  # not spawned yet (initialize publishes), or ended (finalize withdrew)
+        leader = self._leader
+        address = f"{leader.hostname}:{leader.port}" if leader is not None else None
+        leadership.publish(self.pid, self, leadership.Leadership(self._leading, address))
 
     def _install_leading(self, message_type: type[M], handler: Callable[[PID, M], None]) -> None:
         """Install a handler that runs only on the recovered leader.

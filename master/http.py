@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from libprocess import PID, Node, ProcessTerminated
+from master import leadership
 from master.http_listing import add_listing_routes
 from master.http_operator import add_operator_routes
 from master.http_volumes import add_volume_routes
@@ -83,7 +84,7 @@ def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
     async def redirect(request: web.Request) -> web.Response:
         raise AssertionError("the follow_the_leader middleware answers /redirect")
 
-    app = web.Application(middlewares=[_follow_the_leader(master_pid, node)])
+    app = web.Application(middlewares=[_follow_the_leader(master_pid)])
     app.router.add_get("/actor", actor)
     app.router.add_get("/version", version)
     for prefix in ("", "/master"):
@@ -123,27 +124,28 @@ _REDIRECT_PATHS = frozenset({"/redirect", "/master/redirect"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _follow_the_leader(master_pid: PID, node: Node) -> Any:
+def _follow_the_leader(master_pid: PID) -> Any:
     """Middleware: a master that does not lead answers 307 to the leader (as Mesos does),
-    503 while none is elected; `/redirect` always points at the leader."""
+    503 while none is elected; `/redirect` always points at the leader. It reads what the
+    master published (master.leadership), never waiting on the master."""
 
     @web.middleware
     async def follow_the_leader(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in _LOCAL_PATHS:
+        path = request.path
+        if path in _LOCAL_PATHS:
             return await handler(request)
-        try:
-            leading, leader = await node.dispatch(master_pid, "leader_address")
-        except ProcessTerminated:
+        known = leadership.current(master_pid)
+        if known is None:
             return web.Response(status=503, text="this master is restarting its candidacy")
-        if request.path in _REDIRECT_PATHS:
-            if leader is None:
+        if path in _REDIRECT_PATHS:
+            if known.leader is None:
                 return web.Response(status=503, text="no master is elected")
-            raise web.HTTPTemporaryRedirect(f"http://{leader}/")
-        if leading:
+            raise web.HTTPTemporaryRedirect(f"http://{known.leader}/")
+        if known.leading:
             return await handler(request)
-        if leader is None:
+        if known.leader is None:
             return web.Response(status=503, text="no master is elected")
-        raise web.HTTPTemporaryRedirect(f"http://{leader}{request.path_qs}")
+        raise web.HTTPTemporaryRedirect(f"http://{known.leader}{request.path_qs}")
 
     return follow_the_leader
 

@@ -42,6 +42,7 @@ from collections.abc import Callable
 from typing import Any
 
 from libprocess import PID, clock
+from master import leadership
 from master.agent_handlers import AgentHandlers
 from master.allocator import HierarchicalAllocator
 from master.allocator_process import AllocatorProcess
@@ -155,6 +156,7 @@ class Master(
             self.log.info("master_contending", zk=self.flags.zk)
 
     def finalize(self) -> None:
+        leadership.withdraw(self.pid, self)
         self.node.terminate(self.allocator)
 
     def exited(self, pid: PID) -> None:

@@ -68,12 +68,6 @@ class RecoveryHandlers(PartitionHandlers):
         self.leader = None if not self.leading else self.leader
         self._abdicate(f"ZooKeeper lost: {why}")
 
-    def leader_address(self) -> tuple[bool, str | None]:
-        """For the operator HTTP: (whether this master leads, the leader's HTTP address)."""
-        leader = self.leader
-        address = f"{leader.hostname}:{leader.port}" if leader is not None else None
-        return self.leading, address
-
     def _recover_registry(self) -> None:
         self.log.info("registry_recovering", store=self.registrar.store.kind)
         self.defer(self.registrar.recover(), self._registry_recovered)

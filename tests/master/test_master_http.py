@@ -11,7 +11,7 @@ import msgspec
 
 from libprocess import Node, clock
 from libprocess.testing import settle
-from master import MasterFlags, run_master, serve_http
+from master import MasterFlags, leadership, run_master, serve_http
 from tests.master.fakes import command_task, start_cluster
 from zmesos.detector import master_detector
 from zmesos.protocol import (
@@ -210,3 +210,35 @@ def _agent_info(resource: Resource):
     from zmesos.protocol import AgentInfo
 
     return AgentInfo(hostname="evil", resources=(resource,))
+
+
+async def test_master_http_leader_check_follows_what_the_master_publishes():
+    """The middleware reads the master's published leadership: 503 once it ends, and a
+    newer master at the same PID is not forgotten when the older one withdraws late."""
+    handle = await run_master(MasterFlags(ip="127.0.0.1", port=0, master_id="M"))
+    try:
+        url = f"{handle.http.url}/api/v1"
+        call = {"type": "GET_HEALTH"}
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url, json=call) as response:
+                assert response.status == 200
+            assert leadership.current(handle.pid) == leadership.Leadership(
+                leading=True, leader=handle.address
+            )
+            handle.node.terminate(handle.pid)
+            await handle.node.wait(handle.pid)
+            assert leadership.current(handle.pid) is None
+            async with session.post(url, json=call) as response:
+                assert response.status == 503
+                assert "restarting its candidacy" in await response.text()
+            async with session.get(f"{handle.http.url}/health") as response:
+                assert response.status == 200  # local paths need no leader
+    finally:
+        await handle.stop()
+    newer, older = object(), object()
+    published = leadership.Leadership(leading=False, leader="10.0.0.9:5050")
+    leadership.publish(handle.pid, newer, published)
+    leadership.withdraw(handle.pid, older)
+    assert leadership.current(handle.pid) == published
+    leadership.withdraw(handle.pid, newer)
+    assert leadership.current(handle.pid) is None
