@@ -73,6 +73,23 @@ def test_v1_bad_resources_name_the_field(value, field):
         resources_from_v1(value, "r")
 
 
+def test_v1_resources_read_once_serve_later_reads_of_the_same_json():
+    cpus = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.5}}]
+    first = resources_from_v1(json.loads(json.dumps(cpus)), "r")
+    assert resources_from_v1(json.loads(json.dumps(cpus)), "r") is first
+    assert first == Resources.parse("cpus:1.5")
+    # What is refused is never remembered: the same bad JSON is refused again.
+    bad = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": -1}}]
+    for _ in range(2):
+        with pytest.raises(ApiError, match="r"):
+            resources_from_v1(bad, "r")
+    # NaN and null encode alike: a remembered null never answers for a NaN.
+    resources_from_v1([{"name": "cpus", "type": "SCALAR", "scalar": {"value": None}}], "r")
+    nan = [{"name": "cpus", "type": "SCALAR", "scalar": {"value": float("nan")}}]
+    with pytest.raises(ApiError, match="not a number"):
+        resources_from_v1(nan, "r")
+
+
 def test_v1_task_info_round_trips():
     task = TaskInfo(
         name="t",

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from zmesos.errors import ApiError, ResourcesError
 from zmesos.resources import Resource, Resources
 from zmesos.resources.model import DYNAMIC, STATIC, DiskInfo, ReservationInfo, validate_resource
@@ -24,6 +26,14 @@ __all__ = ["resource_from_v1", "resource_to_v1", "resources_from_v1", "resources
 _MAX_RESOURCES = 10_000
 
 
+# Valid resource lists already read, by their JSON: a framework sends the same few
+# shapes with every task, and reading one again cost 60% of reading a v1 TaskInfo.
+# Resources are immutable values, so one read serves every task that sends the same.
+_READ: dict[bytes, Resources] = {}
+_MAX_READ = 4096  # distinct shapes kept; the memo starts over when it is full
+_encode = msgspec.json.encode
+
+
 def resources_from_v1(value: Any, where: str) -> Resources:
     """A JSON array of Resource objects -> Resources; ApiError naming the bad one."""
     if value is None:
@@ -32,11 +42,22 @@ def resources_from_v1(value: Any, where: str) -> Resources:
         raise ApiError(f"{where}: expected an array of resources")
     if len(value) > _MAX_RESOURCES:
         raise ApiError(f"{where}: more than {_MAX_RESOURCES} resources")
+    key = _encode(value)
+    if b"null" in key:  # NaN and infinities encode as null: never serve them a memo
+        key = b""
+    read = _READ.get(key)
+    if read is not None:
+        return read
     items = [resource_from_v1(item, f"{where}[{index}]") for index, item in enumerate(value)]
     try:
-        return Resources(items)
+        read = Resources(items)
     except ResourcesError as error:
         raise ApiError(f"{where}: {error}") from None
+    if key:
+        if len(_READ) >= _MAX_READ:
+            _READ.clear()
+        _READ[key] = read
+    return read
 
 
 def resource_from_v1(value: Any, where: str) -> Resource:
