@@ -9,7 +9,11 @@ a fresh one that contends again.
 A master that starts leading reads the registry and bumps its generation durably; messages it leads
 for are held meanwhile and replayed in order afterwards. Then:
 - ids it hands out carry the new generation (`<master id>-<generation>`), so
-  no id a predecessor gave is ever given again;
+  no id a predecessor gave is ever given again; with the in-memory registry,
+  whose generation starts over with every master, they carry the master's
+  start time and a random part instead (`<master id>-<YYYYmmdd-HHMMSS>-<hex>`,
+  as Mesos's master ids carry the time), so a master restarted with the same
+  `--master-id` never gives the ids of the one before;
 - role weights and quota go to the allocator;
 - admitted agents are expected back: those that have not re-registered
   within `agent_reregister_timeout` are marked unreachable;
@@ -21,6 +25,8 @@ A registry that cannot be read makes the master abdicate.
 from __future__ import annotations
 
 import asyncio
+import secrets
+import time
 
 from master.offer_book import OfferBook
 from master.partition_handlers import PartitionHandlers
@@ -79,7 +85,7 @@ class RecoveryHandlers(PartitionHandlers):
             self._abdicate(f"the registry could not be recovered: {error}")
             return
         registry = done.result()
-        self.id_prefix = f"{self.id}-{registry.generation:04d}"
+        self.id_prefix = f"{self.id}-{_generation_part(self.registrar.store.kind, registry)}"
         self.offers = OfferBook(self.id_prefix)
         for role, weight in sorted(registry.weights.items()):
             self._allocator_weight(role, weight)
@@ -103,3 +109,12 @@ class RecoveryHandlers(PartitionHandlers):
             held_messages=len(self._held_messages),
         )
         self._replay_held()  # recovered once the held messages are handled
+
+
+def _generation_part(store_kind: str, registry: Registry) -> str:
+    """What makes this master's ids its own: the durable generation, or (in memory) the
+    wall-clock start time and 32 random bits, since nothing tells it what came before."""
+    if store_kind != "in_memory":
+        return f"{registry.generation:04d}"
+    started = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    return f"{started}-{secrets.token_hex(4)}"

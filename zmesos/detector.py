@@ -9,7 +9,9 @@ actor (ZeroMQ) endpoint from it with `GET /actor`, which answers
 `master_detector(text)` picks a detector by the address's form from one
 table, `DETECTORS` (scheme -> constructor): `zk://` joins it with ZooKeeper.
 Actors call `detect()` on every (re-)registration attempt, so a master that
-restarts on another actor port, or a new leader, is found again.
+restarts on another actor port, or a new leader, is found again. Operator
+commands call `http_url()`: the (leading) master's HTTP address, where the
+operator endpoints are; `zk://` reads it from the leader's znode.
 """
 
 from __future__ import annotations
@@ -64,6 +66,12 @@ class MasterDetector(abc.ABC):
     async def detect(self) -> PID:
         """The master's actor PID now; MasterNotFound when this attempt fails."""
 
+    async def http_url(self) -> str:
+        """`http://host:port` of the master's HTTP now; MasterNotFound when this attempt fails."""
+        raise MasterNotFound(
+            f"{self.address} names the master's actor; give its HTTP address (HOST:PORT) or zk://"
+        )
+
     def close(self) -> None:  # noqa: B027 (most detectors hold nothing)
         """Release what lookups hold (a ZooKeeper session); lookups may not follow."""
 
@@ -91,7 +99,11 @@ class HttpDetector(MasterDetector):
 
     def __init__(self, address: str, host: str, port: int) -> None:
         super().__init__(address)
-        self.url = f"http://{host}:{port}{ACTOR_PATH}"
+        self.base_url = f"http://{host}:{port}"
+        self.url = f"{self.base_url}{ACTOR_PATH}"
+
+    async def http_url(self) -> str:
+        return self.base_url
 
     async def detect(self) -> PID:
         timeout = aiohttp.ClientTimeout(total=DETECT_TIMEOUT)
@@ -137,6 +149,19 @@ class ZooKeeperDetector(MasterDetector):
         self._client: KazooClient | None = None
 
     async def detect(self) -> PID:
+        leader = await self._leader()
+        try:
+            return PID.parse(leader.pid)
+        except ValueError:
+            raise MasterNotFound(f"the leader at {self.url} names no actor") from None
+
+    async def http_url(self) -> str:
+        leader = await self._leader()
+        if not leader.hostname or not 0 < leader.port < 65536:
+            raise MasterNotFound(f"the leader at {self.url} names no HTTP address")
+        return f"http://{leader.http_address}"
+
+    async def _leader(self) -> LeaderInfo:
         loop = asyncio.get_running_loop()
         try:
             leader = await loop.run_in_executor(None, self._read_leader)
@@ -144,10 +169,7 @@ class ZooKeeperDetector(MasterDetector):
             raise MasterNotFound(f"{self.url}: {error or type(error).__name__}") from None
         if leader is None:
             raise MasterNotFound(f"no master leads at {self.url}")
-        try:
-            return PID.parse(leader.pid)
-        except ValueError:
-            raise MasterNotFound(f"the leader at {self.url} names no actor") from None
+        return leader
 
     def close(self) -> None:
         client, self._client = self._client, None

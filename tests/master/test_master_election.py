@@ -4,6 +4,7 @@ and takes over when the leader goes."""
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 
 import aiohttp
@@ -60,6 +61,45 @@ async def test_master_election_one_leads_the_other_refuses_redirects_and_takes_o
             agent.master = second.pid
             agent.send(second.pid, agent.registration())
             await _until(lambda: agent.agent_id.startswith("B-0002-"))
+    finally:
+        await second.stop()
+        await first.stop()
+
+
+async def _zmesos(*arguments: str) -> tuple[int, str]:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "zmesos.cli",
+        *arguments,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(child.communicate(), 30)
+    return child.returncode or 0, output.decode()
+
+
+async def test_master_election_operator_commands_find_the_leader_through_zookeeper(zk_url):
+    """`zmesos agent gone --master zk://...` and `volumes list` reach the leading master;
+    with no leader at the path they say so in one line and exit 1."""
+    status, output = await _zmesos("volumes", "list", "--master", f"{zk_url}-nobody")
+    assert (status, len(output.strip().splitlines())) == (1, 1)
+    assert "no master leads" in output
+    first = await _master(zk_url, "A")
+    await _until(lambda: first.master.leading and first.master.recovered)
+    second = await _master(zk_url, "B")
+    try:
+        await _until(lambda: second.master.leader is not None)
+        async with Node() as node:
+            agent = FakeAgent(first.pid)
+            node.spawn(agent)
+            await _until(lambda: bool(agent.agent_id))
+            status, output = await _zmesos("volumes", "list", "--master", zk_url)
+            assert status == 0 and output.startswith("AGENT\t"), output
+            status, output = await _zmesos("agent", "gone", agent.agent_id, "--master", zk_url)
+            assert status == 0, output
+            assert agent.agent_id in first.master.registrar.registry.gone
+            node.terminate(agent.pid)
     finally:
         await second.stop()
         await first.stop()

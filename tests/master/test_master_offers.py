@@ -134,7 +134,7 @@ async def test_master_agent_disconnect_rescinds_its_offers():
         await settle()
         assert cluster.scheduler.rescinded == [offer.id]
         assert len(cluster.master.offers) == 0
-        agent = cluster.master.cluster.agents["M-0001-S0"]
+        agent = cluster.master.cluster.agents[cluster.agent.agent_id]
         assert not agent.connected  # removal waits for the ping timeouts
 
 

@@ -104,7 +104,7 @@ async def test_master_holds_messages_until_the_registry_is_read_then_serves_them
         assert not master.recovered and agent.agent_id == ""
         store.gate.set()
         await _eventually(lambda: bool(agent.agent_id))
-        assert agent.agent_id == "M-0001-S0"
+        assert agent.agent_id == f"{master.id_prefix}-S0"
         assert master.metrics["messages_register_agent"] == 1
 
 

@@ -6,9 +6,10 @@ reconnected by the next start (`--recover=reconnect`, the default) from the
 checkpoint under `<work_dir>/meta/`. SIGUSR1 shuts the agent down gently:
 executors are asked to stop, killed after the grace period, then it exits.
 
-`zmesos agent gone AGENT_ID --master HOST:PORT` tells the master (its HTTP
-address) that the agent is gone for good (Mesos's MARK_AGENT_GONE): its tasks
-are reported gone and it may never register again.
+`zmesos agent gone AGENT_ID --master HOST:PORT` (or `--master
+zk://HOST:PORT/PATH`: the leading master) tells the master that the agent is
+gone for good (Mesos's MARK_AGENT_GONE): its tasks are reported gone and it
+may never register again.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from agent import Agent, AgentFlags, RecoveryError
 from agent.runner import run_agent
 from libprocess import NodeError
 from zmesos.cli.flags import Parser, add_flags, build
+from zmesos.cli.operator import master_http, operator_master
 from zmesos.cli.signals import stop_event_on_signals
+from zmesos.detector import MasterDetector
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
@@ -76,17 +79,19 @@ async def serve(flags: AgentFlags, parser: Parser) -> int:
 
 
 def mark_gone(options: argparse.Namespace, parser: Parser) -> int:
-    """POST MARK_AGENT_GONE to the master's HTTP address; exit 0 once it is durable."""
-    master = getattr(options, "master", "")
+    """POST MARK_AGENT_GONE to the (leading) master's HTTP; exit 0 once it is durable."""
     if not options.agent_id:
         parser.error("agent gone: which agent? (agent gone AGENT_ID --master HOST:PORT)")
-    if not master or "://" in master or ":" not in master:
-        parser.error("agent gone: --master HOST:PORT (the master's HTTP address) is required")
+    detector = operator_master(parser, getattr(options, "master", ""))
     call = {"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": {"value": options.agent_id}}}
-    return uvloop.run(_post_call(f"http://{master}/api/v1", call))
+    return uvloop.run(_post_call(detector, call))
 
 
-async def _post_call(url: str, call: Mapping[str, object]) -> int:
+async def _post_call(detector: MasterDetector, call: Mapping[str, object]) -> int:
+    base = await master_http(detector, "agent gone")
+    if base is None:
+        return 1
+    url = f"{base}/api/v1"
     try:
         async with aiohttp.ClientSession() as session, session.post(url, json=call) as response:
             text = await response.text()
