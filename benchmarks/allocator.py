@@ -366,7 +366,8 @@ def volume_cluster(kind: str) -> Callable[..., Result]:
         allocator = HierarchicalAllocator(random_seed=args.seed)
         framework_ids = [f"framework{i}" for i in range(frameworks)]
         for framework_id in framework_ids:
-            allocator.add_framework(framework_id, ["vol"])
+            # Shared volumes are offered only to frameworks that take them.
+            allocator.add_framework(framework_id, ["vol"], capabilities=["SHARED_RESOURCES"])
         for index in range(agents):
             holder = framework_ids[index % frameworks]
             allocator.add_agent(f"agent{index}", agent_total(index), used={holder: used})

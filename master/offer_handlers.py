@@ -158,6 +158,7 @@ class OfferHandlers(MasterBase):
         role = roles.pop() if len(roles) == 1 else None
         checkpoint_pending = False
         refusals: list[str] = []  # named in the TASK_ERROR of a task that needed their resources
+        held_before = self._shared_in_use(agent, framework.id)
         for operation in message.operations:
             if operation.type == OperationType.LAUNCH:
                 if checkpoint_pending:
@@ -186,8 +187,10 @@ class OfferHandlers(MasterBase):
             checkpoint_pending = True
         if checkpoint_pending:
             self._checkpoint_resources(agent)
-        # Shared volumes tasks now use stay held: one copy for all of them (see _releasable).
-        available = available - self._shared_in_use(agent, framework.id)
+        # Shared volumes tasks start using here stay held: one copy for all the framework's
+        # tasks on the agent (see _releasable). Offered copies of volumes its tasks already
+        # held go back, as do the copies of those no task uses.
+        available = available - (self._shared_in_use(agent, framework.id) - held_before)
         self._recover(framework.id, agent.id, available, _refuse_seconds(message.filters), role)
 
     def _refuse_operation(

@@ -32,6 +32,7 @@ from collections.abc import Iterable
 
 import msgspec
 
+from master.allocator import SHARED_RESOURCES  # the framework capability shared volumes need
 from zmesos.errors import ResourcesError
 from zmesos.protocol import FrameworkInfo, Operation, OperationType
 from zmesos.resources import (
@@ -52,7 +53,6 @@ __all__ = [
     "framework_may_hold",
 ]
 
-SHARED_RESOURCES = "SHARED_RESOURCES"  # the framework capability shared volumes need
 _MAX_ID_LENGTH = 255
 
 

@@ -18,6 +18,7 @@ from master.allocator.errors import AccountingError, AllocatorError, UnknownClie
 from master.allocator.hierarchical import (
     DEFAULT_MIN_ALLOCATABLE,
     GPU_RESOURCES,
+    SHARED_RESOURCES,
     HierarchicalAllocator,
 )
 from master.allocator.metrics import (
@@ -41,6 +42,7 @@ __all__ = [
     "NOT_ALLOCATABLE",
     "QUOTA_LIMIT",
     "REASONS",
+    "SHARED_RESOURCES",
     "AccountingError",
     "Allocation",
     "AllocatorError",

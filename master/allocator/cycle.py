@@ -16,7 +16,8 @@
 Inside a stage every candidate passes the same checks, each recording its
 reason when it rejects (see `metrics`): quota limit, headroom, minimum
 allocatable (the global one, or the framework's own for the role), filters,
-and capability (agents with gpus need GPU_RESOURCES).
+and capability (agents with gpus need GPU_RESOURCES; shared resources go to
+SHARED_RESOURCES frameworks only, into one offer a cycle).
 
 Why it is fast. Per agent, the common case (no reservations on the agent, no
 quota in play) offers the agent's whole available `Resources` object to the
@@ -36,6 +37,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from master.allocator._resources import (
+    EMPTY,
     reserved_roles,
     scalar_quantities,
     shrink,
@@ -80,6 +82,8 @@ class AllocationCycle:
         self.frameworks = allocator.frameworks
         self.filters = allocator.filters
         self.offers: dict[tuple[str, str, str], Resources] = {}
+        # Agents whose shared resources went into an offer this cycle (see make_offer).
+        self.shared_offered: list[AllocatorAgent] = []
         self.rejections: dict[str, int] = dict.fromkeys(REASONS, 0)
         self.last_rejection = allocator.metrics.last_rejection
         self.requirements = allocator.min_allocatable
@@ -407,16 +411,28 @@ class AllocationCycle:
         meets_global = not self.own_minimums or meets_minimum(amounts, self.requirements)
         checks_minimum = bool(node.min_allocatable) or not meets_global
         frameworks = self.frameworks
+        # Frameworks without SHARED_RESOURCES are offered the rest (see make_offer).
+        with_shared = bool(agent.shared) and bool(offer.shared())
         for _, _, framework_id in node.frameworks.order():
             if needs_gpu_capability and not frameworks[framework_id].gpu_aware:
                 self.reject(INCAPABLE, framework_id)
                 continue
+            candidate, candidate_amounts, candidate_meets = offer, amounts, meets_global
+            if with_shared and not frameworks[framework_id].shared_aware:
+                candidate = offer.non_shared()
+                candidate_amounts = scalar_quantities(candidate)
+                candidate_meets = meets_minimum(candidate_amounts, self.requirements)
+                if not self.allocatable(candidate_amounts):
+                    self.reject(INCAPABLE, framework_id)
+                    continue
             if refusals is not None:
                 refusal = refusals.get(framework_id)
-                if refusal is not None and refusal.refuses(offer, now, batches):
+                if refusal is not None and refusal.refuses(candidate, now, batches):
                     self.reject(FILTERED, framework_id)
                     continue
-            if checks_minimum and not self.fits(node, framework_id, amounts, meets_global):
+            if (checks_minimum or not candidate_meets) and not self.fits(
+                node, framework_id, candidate_amounts, candidate_meets
+            ):
                 self.reject(NOT_ALLOCATABLE, framework_id)
                 continue
             return framework_id
@@ -441,8 +457,16 @@ class AllocationCycle:
         """Allocate `offer` to the framework and remember it for `finish`.
 
         `reserved`: the reserved part of `amounts` when the caller knows it.
+        Shared resources go to frameworks with SHARED_RESOURCES only (the
+        others get the rest), and into one offer of the cycle.
         """
         role = node.name
+        shared = offer.shared() if agent.shared else EMPTY
+        if shared and not self.frameworks[framework_id].shared_aware:
+            # Shared resources are reserved: the unreserved amounts stay as they are.
+            offer, shared = offer.non_shared(), EMPTY
+            amounts = scalar_quantities(offer)
+            reserved = None  # the caller's split was of the offer with them
         if reserved is None and unreserved is not amounts:
             reserved = subtract(amounts, unreserved)
         self.allocator.charge(self.frameworks[framework_id], agent, role, offer, amounts, reserved)
@@ -451,11 +475,16 @@ class AllocationCycle:
         key = (framework_id, agent.id, role)
         earlier = self.offers.get(key)
         self.offers[key] = offer if earlier is None else earlier + offer
+        if shared:
+            agent.offered_shared(shared)
+            self.shared_offered.append(agent)
 
     # ------------------------------------------------------------------ stage 5
 
     def finish(self) -> list[Allocation]:
         """The offers of this cycle; counters folded into the allocator's metrics."""
+        for agent in self.shared_offered:
+            agent.cycle_done()
         metrics = self.allocator.metrics
         metrics.allocation_runs += 1
         metrics.offers += len(self.offers)

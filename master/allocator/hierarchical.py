@@ -21,6 +21,8 @@ quota.md, reservation.md):
 - agents with gpus go only to frameworks with the GPU_RESOURCES capability
   (unless `filter_gpu_resources` is off); resources named in
   `fair_sharing_excluded_resource_names` stay out of dominant shares;
+- shared resources (shared persistent volumes) stay available while held and
+  go into one offer per cycle, only to frameworks with SHARED_RESOURCES;
 - what is offered counts as allocated until it is recovered.
 
 Ids are plain `str`. Resources in and out are `zmesos.resources.Resources`.
@@ -56,12 +58,19 @@ from master.allocator.roles import RoleTree
 from master.allocator.sorter import Totals
 from zmesos.resources import Resources, role_ancestors
 
-__all__ = ["DEFAULT_MIN_ALLOCATABLE", "GPU_RESOURCES", "Allocation", "HierarchicalAllocator"]
+__all__ = [
+    "DEFAULT_MIN_ALLOCATABLE",
+    "GPU_RESOURCES",
+    "SHARED_RESOURCES",
+    "Allocation",
+    "HierarchicalAllocator",
+]
 
 # Mesos's MIN_CPUS and MIN_MEM: an offer must hold at least one of these.
 DEFAULT_MIN_ALLOCATABLE: tuple[Mapping[str, float], ...] = ({"cpus": 0.01}, {"mem": 32.0})
 # The framework capability that agents with gpus require (Mesos's name).
 GPU_RESOURCES = "GPU_RESOURCES"
+SHARED_RESOURCES = "SHARED_RESOURCES"  # shared resources are offered only to these
 
 # What a framework or agent reports it holds: plain Resources (the role is
 # inferred from the framework's roles and the reservations) or by role.
@@ -375,6 +384,8 @@ class HierarchicalAllocator:
         # The agent's total changes the same way; available does not. Only the
         # reservations named in the operation move (an agent may hold hundreds).
         agent.total = agent.total - consumed + converted
+        if agent.shared or consumed.shared() or converted.shared():
+            agent.recompute_available()  # a shared resource stays available while held
         for reserved_role, amounts in reservation_quantities(consumed).items():
             subtract_from(agent.reservations[reserved_role], amounts)
             if not agent.reservations[reserved_role]:
@@ -590,7 +601,9 @@ class HierarchicalAllocator:
         min_allocatable: dict[str, Requirements],
     ) -> None:
         """Record a framework's capabilities and its own minimum allocatable per role."""
-        framework.gpu_aware = GPU_RESOURCES in set(capabilities)
+        names = set(capabilities)
+        framework.gpu_aware = GPU_RESOURCES in names
+        framework.shared_aware = SHARED_RESOURCES in names
         framework.min_allocatable = min_allocatable
         if framework.min_allocatable:
             self.custom_minimums.add(framework.id)
@@ -653,7 +666,8 @@ def _minimums(
 
 def _capabilities_of(framework: AllocatorFramework) -> tuple[str, ...]:
     """The capabilities the allocator keeps of a framework, as names."""
-    return (GPU_RESOURCES,) if framework.gpu_aware else ()
+    kept = ((GPU_RESOURCES, framework.gpu_aware), (SHARED_RESOURCES, framework.shared_aware))
+    return tuple(name for name, held in kept if held)
 
 
 def _holding_role(agent: AllocatorAgent, framework_id: str, resources: Resources) -> str:

@@ -2,9 +2,14 @@
 
 An agent keeps its total, what is still available (as `Resources` for offers
 and as scalar quantities for the loop's cheap checks) and what each framework
-holds there per role. A framework keeps its roles, which are suppressed,
-whether it is active, its allocation per role as quantities (the very dicts
-its role's sorter orders it by) and the agents where it holds something.
+holds there per role. Shared resources (shared persistent volumes) stay
+available while held, as in Mesos: available is then the non-shared part of
+total minus what is held, plus one copy of each shared resource not offered
+yet in the running cycle (`shared_offered`; each goes to one offer a cycle).
+
+A framework keeps its roles, which are suppressed, whether it is active, its
+allocation per role as quantities (the very dicts its role's sorter orders it
+by) and the agents where it holds something.
 """
 
 from __future__ import annotations
@@ -47,10 +52,14 @@ class AllocatorAgent:
         "allocations",
         "available",
         "available_amounts",
+        "free",
         "holders",
         "id",
         "refused_by_all",
         "reservations",
+        "shared",
+        "shared_amounts",
+        "shared_offered",
         "split",
         "total",
         "total_amounts",
@@ -65,6 +74,12 @@ class AllocatorAgent:
         self.reservations: dict[str, Quantities] = reservation_quantities(total)
         self.available = total
         self.available_amounts = dict(self.total_amounts)
+        # One copy of each shared resource of the total, and those offered this cycle;
+        # with any, `free` is the non-shared part of available, kept as it changes.
+        self.shared = total.shared()
+        self.shared_amounts = scalar_quantities(self.shared)
+        self.shared_offered = EMPTY
+        self.free = total.non_shared()
         # (framework id, role) -> what that framework holds here in that role.
         # One flat dict per agent, not a dict per framework: an offer then
         # creates no container the cyclic GC must track (its key tuple holds
@@ -101,21 +116,24 @@ class AllocatorAgent:
         Returns whether the framework held nothing here in `role` before.
         """
         available = self.available
-        if resources is available:
+        if self.shared and resources is not available:
+            self.free = self.free - resources.non_shared()
+            self._compose_available()
+        elif resources is available:
             # The whole agent goes (the common case): no arithmetic, and the
-            # caller may keep the old amounts dict as the offer's amounts.
-            self.available = EMPTY
+            # caller may keep the old amounts dict as the offer's amounts. (With
+            # shared resources, the cycle marks them offered next: none are left.)
+            self.available = self.free = EMPTY
             self.available_amounts = {}
         else:
             self.available = available - resources
             subtract_from(self.available_amounts, amounts)
         key = (framework_id, role)
         held = self.allocations.get(key)
+        self.allocations[key] = resources if held is None else held + resources
         if held is None:
-            self.allocations[key] = resources
             self.holders[framework_id] = self.holders.get(framework_id, 0) + 1
             return True
-        self.allocations[key] = held + resources
         return False
 
     def give_back(
@@ -147,10 +165,48 @@ class AllocatorAgent:
                 f"framework {framework_id} returned {resources} on agent {self.id} "
                 f"but holds only {held} in role {role!r}"
             )
+        if self.shared:
+            non_shared = resources.non_shared()
+            if not self.free and not self.shared_offered and resources.shared() == self.shared:
+                # A whole offer back on an agent that had nothing else free: available is
+                # the very object (decline filters then match it by identity, in O(1)).
+                self.free = non_shared
+                self.available = resources
+                self.available_amounts = dict(amounts)
+                return emptied
+            self.free = non_shared if not self.free else self.free + non_shared
+            self._compose_available()
+            return emptied
         available = self.available
         self.available = resources if not available else available + resources
         add_into(self.available_amounts, amounts)
         return emptied
+
+    def offered_shared(self, shared: Resources) -> None:
+        """These shared resources went into an offer this cycle: no other offer gets them."""
+        self.shared_offered = self.shared_offered + shared
+        self._compose_available()
+
+    def cycle_done(self) -> None:
+        """The cycle is over: its shared resources may be offered again."""
+        self.shared_offered = EMPTY
+        self._compose_available()
+
+    def _compose_available(self) -> None:
+        """Available of an agent with shared resources: free, and what is left to offer of
+        the shared ones this cycle."""
+        offerable = self.shared - self.shared_offered if self.shared_offered else self.shared
+        if not self.free:
+            if not offerable:
+                self.available, self.available_amounts = EMPTY, {}
+            elif offerable is self.shared:  # the same object each cycle: filters match it fast
+                self.available, self.available_amounts = offerable, dict(self.shared_amounts)
+            else:
+                self.available = offerable
+                self.available_amounts = scalar_quantities(offerable)
+            return
+        self.available = self.free + offerable
+        self.available_amounts = scalar_quantities(self.available)
 
     def holding(self, framework_id: str) -> dict[str, Resources]:
         """What a framework holds here, by role."""
@@ -170,7 +226,14 @@ class AllocatorAgent:
         return held
 
     def recompute_available(self) -> None:
-        """Available = total - held; after the total changed under the holdings."""
+        """Available = total - held (shared resources: see the module docstring); after the
+        total changed under the holdings, and after every change on an agent with shared ones."""
+        self.shared = self.total.shared()
+        self.shared_amounts = scalar_quantities(self.shared)
+        if self.shared:
+            self.free = self.total.non_shared() - self.allocated().non_shared()
+            self._compose_available()
+            return
         self.available = self.total - self.allocated()
         self.available_amounts = scalar_quantities(self.available)
 
@@ -191,6 +254,7 @@ class AllocatorFramework:
         "known",
         "min_allocatable",
         "roles",
+        "shared_aware",
         "suppressed",
     )
 
@@ -210,6 +274,8 @@ class AllocatorFramework:
         self.agents: dict[str, None] = {}
         # GPU_RESOURCES capability: may be offered agents that have gpus.
         self.gpu_aware = False
+        # SHARED_RESOURCES capability: may be offered shared resources.
+        self.shared_aware = False
         # role -> its own minimum allocatable there (FrameworkInfo.offer_filters).
         self.min_allocatable: dict[str, Requirements] = {}
 

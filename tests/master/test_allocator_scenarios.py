@@ -524,6 +524,48 @@ def test_allocator_gpu_agents_go_only_to_gpu_capable_frameworks():
     assert only(unfiltered.allocate(0)).framework_id == "plain"
 
 
+SHARED_VOLUME = "disk(db DYNAMIC principal=p)[s1:data principal=p]<SHARED>:500"
+
+
+def test_allocator_shared_volume_stays_offerable_while_held():
+    """Mesos's shared resources: a shared volume is offered again while a framework
+    holds it (to SHARED_RESOURCES frameworks only), one copy an offer."""
+    allocator = HierarchicalAllocator(random_seed=1)
+    volume = R(SHARED_VOLUME)
+    half = R("cpus(db):1;mem(db):256")
+    allocator.add_agent("agent", half + half + volume)
+    allocator.add_framework("a", ["db"], capabilities=["SHARED_RESOURCES"])
+    first = only(allocator.allocate(0))
+    assert (first.framework_id, first.resources) == ("a", half + half + volume)
+    # "a" keeps half and the volume (a task uses them); the rest comes back...
+    allocator.recover_resources("a", "agent", half, now=0)
+    assert allocator.available("agent") == half + volume
+    # ... and is offered with another copy of the volume, to "a" or to "b".
+    allocator.add_framework("b", ["db"], capabilities=["SHARED_RESOURCES"])
+    second = only(allocator.allocate(1))
+    assert (second.framework_id, second.resources) == ("b", half + volume)
+    # Every copy given back leaves one available, never more.
+    allocator.recover_resources("b", "agent", second.resources, now=2)
+    allocator.recover_resources("a", "agent", half + volume, now=2)
+    assert allocator.allocation("a", "agent") == allocator.allocation("b", "agent") == {}
+    assert allocator.available("agent") == half + half + volume
+
+
+def test_allocator_shared_volume_never_reaches_frameworks_without_the_capability():
+    allocator = HierarchicalAllocator(random_seed=1)
+    volume = R(SHARED_VOLUME)
+    allocator.add_agent("agent", R("cpus(db):2;mem(db):512") + volume)
+    allocator.add_framework("plain", ["db"])
+    offer = only(allocator.allocate(0))
+    assert (offer.framework_id, offer.resources) == ("plain", R("cpus(db):2;mem(db):512"))
+    # Only the volume is left: not enough to offer on its own (no cpus or mem).
+    assert allocator.allocate(1) == []
+    allocator.add_framework("aware", ["db"], capabilities=["SHARED_RESOURCES"])
+    allocator.recover_resources("plain", "agent", offer.resources, refuse_seconds=LONG, now=1)
+    offer = only(allocator.allocate(2))
+    assert (offer.framework_id, offer.resources) == ("aware", R("cpus(db):2;mem(db):512") + volume)
+
+
 def test_allocator_framework_min_allocatable_overrides_the_global_minimum():
     """FrameworkInfo.offer_filters: per role, the framework's own minimum allocatable."""
     allocator = HierarchicalAllocator(random_seed=1)
