@@ -184,7 +184,11 @@ class AllocatorAgent:
 
     def offered_shared(self, shared: Resources) -> None:
         """These shared resources went into an offer this cycle: no other offer gets them."""
-        self.shared_offered = self.shared_offered + shared
+        if not self.shared_offered and shared == self.shared:
+            # All of them, the usual case: no arithmetic (compose sees the very object).
+            self.shared_offered = self.shared
+        else:
+            self.shared_offered = self.shared_offered + shared
         self._compose_available()
 
     def cycle_done(self) -> None:
@@ -195,7 +199,11 @@ class AllocatorAgent:
     def _compose_available(self) -> None:
         """Available of an agent with shared resources: free, and what is left to offer of
         the shared ones this cycle."""
-        offerable = self.shared - self.shared_offered if self.shared_offered else self.shared
+        offered = self.shared_offered
+        if offered is self.shared:
+            offerable = EMPTY
+        else:
+            offerable = self.shared - offered if offered else self.shared
         if not self.free:
             if not offerable:
                 self.available, self.available_amounts = EMPTY, {}
