@@ -367,7 +367,7 @@ async def test_master_tasks_of_two_accepts_use_a_shared_volume_at_once_without_a
         )
         assert [run.task.task_id for run in cluster.agent.launched] == ["t1", "t2"]
         framework_id = cluster.scheduler.framework_id
-        allocator = node.processes[cluster.master.allocator.name].allocator  # type: ignore[attr-defined]
+        allocator = node.processes[cluster.master.allocator.name].allocator
         held = allocator.allocation(framework_id, offer.agent_id)["db"]
         assert held.shared() == Resources.parse(shared) + offered(after).shared()
         for task_id in ("t1", "t2"):
