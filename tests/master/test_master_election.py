@@ -80,11 +80,12 @@ async def _zmesos(*arguments: str) -> tuple[int, str]:
 
 
 async def test_master_election_operator_commands_find_the_leader_through_zookeeper(zk_url):
-    """`zmesos agent gone --master zk://...` and `volumes list` reach the leading master;
+    """`zmesos agent gone --master zk://...`, `volumes list` and `agents` reach the leader;
     with no leader at the path they say so in one line and exit 1."""
-    status, output = await _zmesos("volumes", "list", "--master", f"{zk_url}-nobody")
-    assert (status, len(output.strip().splitlines())) == (1, 1)
-    assert "no master leads" in output
+    for command in (("volumes", "list"), ("tasks",)):
+        status, output = await _zmesos(*command, "--master", f"{zk_url}-nobody")
+        assert (status, len(output.strip().splitlines())) == (1, 1), output
+        assert "no master leads" in output
     first = await _master(zk_url, "A")
     await _until(lambda: first.master.leading and first.master.recovered)
     second = await _master(zk_url, "B")
@@ -96,6 +97,8 @@ async def test_master_election_operator_commands_find_the_leader_through_zookeep
             await _until(lambda: bool(agent.agent_id))
             status, output = await _zmesos("volumes", "list", "--master", zk_url)
             assert status == 0 and output.startswith("AGENT\t"), output
+            status, output = await _zmesos("agents", "--master", zk_url)
+            assert status == 0 and agent.agent_id in output, output
             status, output = await _zmesos("agent", "gone", agent.agent_id, "--master", zk_url)
             assert status == 0, output
             assert agent.agent_id in first.master.registrar.registry.gone

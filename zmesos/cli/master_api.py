@@ -10,6 +10,7 @@ command prints before exiting with status 1.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import urllib.error
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from zmesos.cli.flags import Parser
+from zmesos.cli.operator import master_http, operator_master
 
 __all__ = [
     "ApiUnavailable",
@@ -43,17 +45,28 @@ def add_master_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--master",
         default=default,
-        help=f"the master's HOST:PORT, its HTTP address (default: {default})",
+        help=f"the master's HTTP address HOST:PORT, or zk://HOST:PORT/PATH (default: {default})",
     )
 
 
 def master_url(master: str, parser: Parser) -> str:
-    """`http://HOST:PORT` of `--master`; a malformed address stops the command (exit 2)."""
+    """`http://HOST:PORT` of `--master`, or with `zk://HOST:PORT/PATH` the leading master's
+    (read from ZooKeeper); a malformed address stops the command (exit 2), a ZooKeeper
+    where no master leads too, with one line (exit 1)."""
+    if master.startswith("zk://"):
+        base = asyncio.run(master_http(operator_master(parser, master), _command(parser)))
+        if base is None:
+            parser.exit(1)
+        return base
     address = master.removeprefix("http://").rstrip("/")
     host, colon, port = address.rpartition(":")
     if not colon or not host or not port.isdecimal() or not 0 < int(port) < 65536:
         parser.error(f"--master {master!r} is not HOST:PORT (the master's HTTP address)")
     return f"http://{address}"
+
+
+def _command(parser: Parser) -> str:
+    return parser.prog.removeprefix("zmesos ")
 
 
 def get_json(base: str, path: str, query: dict[str, Any] | None = None) -> Any:

@@ -1,4 +1,5 @@
-"""The `--master` of the operator commands (`agent gone`, `reserve`, `unreserve`, `volumes`).
+"""The `--master` of the operator commands (`agent gone`, `reserve`, `unreserve`, `volumes`,
+and through zmesos.cli.master_api `state`, `agents`, `frameworks`, `tasks`, `logs`, `top`).
 
 They talk to the master's HTTP, so `--master` is what a Mesos operator gives:
 `HOST:PORT` (the master's HTTP address), or `zk://HOST:PORT[,...]/PATH`,
