@@ -18,6 +18,7 @@ import uvloop
 
 from frameworks.scheduler import Scheduler, SchedulerDriver
 from libprocess import Node
+from zmesos.cli.signals import stop_event_on_signals
 from zmesos.protocol import (
     CommandInfo,
     FrameworkInfo,
@@ -67,10 +68,14 @@ class NamedScheduler(Scheduler):
 async def main(master: str, name: str, command: str) -> None:
     # A web UI address that is a script, not a page: the web UI must not link it.
     info = FrameworkInfo(user=getpass.getuser(), name=name, webui_url=f"javascript:{name}")
+    # Its own handlers: started in the background by a non-interactive shell (CI), a
+    # process inherits SIGINT ignored, and the test's Ctrl-C would never stop it.
+    stop = stop_event_on_signals()
     async with Node() as node:
         driver = SchedulerDriver(NamedScheduler(name, command), info, master)
         node.spawn(driver)
-        await driver.join()
+        await stop.wait()
+        driver.stop()
 
 
 if __name__ == "__main__":
