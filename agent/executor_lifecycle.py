@@ -43,6 +43,7 @@ from agent.state import (
     Termination,
 )
 from agent.volume_links import BIND, can_bind_mount
+from libprocess import curve
 from zmesos.protocol import (
     CommandInfo,
     ExecutorInfo,
@@ -167,6 +168,9 @@ class ExecutorLifecycle(AgentBase):
         ):
             environment.pop(inherited, None)
         environment.update(executor.info.command.environment)
+        environment.pop(curve.ENVIRONMENT, None)
+        if self.node.curve is not None:  # the executor's node uses its agent's keys
+            environment[curve.ENVIRONMENT] = str(self.node.curve.directory)
         python_path = environment.get("PYTHONPATH")
         environment.update(
             {

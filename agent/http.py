@@ -30,7 +30,7 @@ from agent.monitor import executor_targets, statistics
 from agent.v1 import AgentOperatorApi, ExecutorApi
 from agent.views import collect, flags_view, metrics_view, state_json
 from libprocess import PID, Node, ProcessTerminated
-from zmesos.http import HttpServer, http_principal, json_response, serve_app
+from zmesos.http import HttpSecurity, HttpServer, http_principal, json_response, serve_app
 from zmesos.http.query import allow_any_origin, query_int, refusing_bad_queries
 from zmesos.v1.http import api_endpoint
 from zmesos.version import version_json
@@ -147,7 +147,12 @@ def _quoted(name: str) -> str:
 
 
 async def serve_http(
-    agent_pid: PID, node: Node, host: str, port: int, flags: AgentFlags | None = None
+    agent_pid: PID,
+    node: Node,
+    host: str,
+    port: int,
+    flags: AgentFlags | None = None,
+    security: HttpSecurity | None = None,
 ) -> HttpServer:
     """Start serving on `host:port` (0: an ephemeral port) on the running loop."""
-    return await serve_app(make_app(agent_pid, node, flags), host, port)
+    return await serve_app(make_app(agent_pid, node, flags), host, port, security)

@@ -10,6 +10,7 @@ from agent.flags import AgentFlags
 from agent.http import serve_http
 from libprocess import PID, Node
 from zmesos.http import HttpServer
+from zmesos.node_security import SecurityFlags
 
 __all__ = ["AgentHandle", "run_agent"]
 
@@ -36,18 +37,25 @@ class AgentHandle:
         await self.node.stop()
 
 
-async def run_agent(flags: AgentFlags) -> AgentHandle:
+async def run_agent(flags: AgentFlags, security: SecurityFlags | None = None) -> AgentHandle:
     """A node on `flags.ip:flags.actor_port`, HTTP on `flags.ip:flags.port`, then the agent.
 
     HTTP is bound first, so the port the agent advertises (AgentInfo.port) is
     the bound one even when `flags.port` is 0. Raises NodeError, OSError or
-    ValueError (a bad work directory) with everything it started stopped.
+    ValueError (a bad work directory) with everything it started stopped. `security`
+    (zmesos.node_security): CurveZMQ keys for the node (and its executors), and
+    the HTTP door's guard.
     """
+    security = security or SecurityFlags()
     _raise_open_files_limit()
-    node = await Node(host=flags.ip, port=flags.actor_port).start()
+    node = await Node(
+        host=flags.ip, port=flags.actor_port, curve_keys=security.curve_directory
+    ).start()
     pid = PID(AGENT_NAME, *node.address)
     try:
-        http = await serve_http(pid, node, flags.ip, flags.port, flags)
+        http = await serve_http(
+            pid, node, flags.ip, flags.port, flags, security.http("mesos-agent")
+        )
     except BaseException:
         await node.stop()
         raise

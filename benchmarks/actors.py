@@ -1,6 +1,6 @@
 """Actor runtime benchmarks, each measured side by side with its baseline in one run.
 
-    python -m benchmarks.actors [--json FILE] [--quick] [--runs N]
+    python -m benchmarks.actors [--json FILE] [--quick] [--runs N] [--curve]
 
 - local_oneway: messages between two processes of one node,
   against a bare deque mailbox drained by call_soon.
@@ -9,6 +9,9 @@
   against raw pyzmq PUSH/PULL with 64 payloads a frame.
 - remote_pingpong: round trips with a node in another OS process,
   against raw pyzmq request/reply over the same kind of sockets.
+- with `--curve`, remote_oneway_curve and remote_pingpong_curve: the same two
+  with CurveZMQ on both nodes (keys made in a temporary directory), against
+  the same scenario with CurveZMQ off: the ratio is what encryption costs.
 
 The payload is the same ~100-byte MessagePack struct everywhere. Ours and the
 baseline alternate, five pairs each; the table shows medians, and the ratio is
@@ -29,6 +32,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,7 +41,7 @@ import msgspec
 import uvloop
 import zmq
 
-from libprocess import PID, Message, Node, Process
+from libprocess import PID, Message, Node, Process, curve
 
 ROOT = Path(__file__).resolve().parents[1]
 # This process runs on the first allowed core, the other end of a remote scenario on the next.
@@ -218,23 +222,30 @@ def _serve_command(*args: str) -> list[str]:
     ]
 
 
-def _child(*args: str) -> tuple[subprocess.Popen[str], str]:
+def _child(*args: str, keys: Path | None = None) -> tuple[subprocess.Popen[str], str]:
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if keys is not None:  # the child's Node reads its CurveZMQ keys from the environment
+        environment[curve.ENVIRONMENT] = str(keys / "child")
     child = subprocess.Popen(
         _serve_command(*args),
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=environment,
     )
     assert child.stdout is not None
     return child, child.stdout.readline().strip()
 
 
-async def remote_oneway(count: int) -> float:
-    async with Node() as node:
+def _here(keys: Path | None) -> Node:
+    return Node(curve_keys=keys / "here" if keys is not None else None)
+
+
+async def remote_oneway(count: int, keys: Path | None = None) -> float:
+    async with _here(keys) as node:
         sink = Sink(count, "sink")
         target = node.spawn(sink)
-        child, blaster_text = _child("blaster", str(target), str(count))
+        child, blaster_text = _child("blaster", str(target), str(count), keys=keys)
         blaster = PID.parse(blaster_text)
         try:
             warm = Pinger(blaster, 1, first=-1)
@@ -249,9 +260,9 @@ async def remote_oneway(count: int) -> float:
             child.wait()
 
 
-async def remote_pingpong(rounds: int) -> float:
-    async with Node() as node:
-        child, echo_text = _child("echo")
+async def remote_pingpong(rounds: int, keys: Path | None = None) -> float:
+    async with _here(keys) as node:
+        child, echo_text = _child("echo", keys=keys)
         try:
             echo = PID.parse(echo_text)
             warm = Pinger(echo, 100)
@@ -384,7 +395,7 @@ def paired(
     )
 
 
-def run_all(quick: bool) -> dict[str, dict[str, float | None]]:
+def run_all(quick: bool, keys: Path | None = None) -> dict[str, dict[str, float | None]]:
     scale = 0.2 if quick else 1.0
     local_count = int(500_000 * scale)
     remote_count = int(1_000_000 * scale)
@@ -419,6 +430,23 @@ def run_all(quick: bool) -> dict[str, dict[str, float | None]]:
         "remote_pingpong",
         paired(repeats, on_loop(remote_pingpong, rounds), lambda: raw_pingpong(rounds)),
     )
+    if keys is not None:  # CurveZMQ on, against the same scenario with it off
+        record(
+            "remote_oneway_curve",
+            paired(
+                repeats,
+                lambda: uvloop.run(remote_oneway(remote_count, keys)),
+                on_loop(remote_oneway, remote_count),
+            ),
+        )
+        record(
+            "remote_pingpong_curve",
+            paired(
+                repeats,
+                lambda: uvloop.run(remote_pingpong(rounds, keys)),
+                on_loop(remote_pingpong, rounds),
+            ),
+        )
     return results
 
 
@@ -460,6 +488,9 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     parser.add_argument("--quick", action="store_true", help="a fifth of the work, one repeat")
     parser.add_argument("--runs", type=int, default=1, help="repeat the suite, print the spread")
+    parser.add_argument(
+        "--curve", action="store_true", help="also the remote scenarios with CurveZMQ on"
+    )
     parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--core", type=int, default=HERE_CORE, help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -476,9 +507,15 @@ def main() -> None:
         f"pyzmq {zmq.__version__}, pinned to cores {HERE_CORE} and {CHILD_CORE}"
     )
     runs = []
-    for _ in range(max(1, options.runs)):
-        runs.append(run_all(options.quick))
-        print_table(runs[-1])
+    with tempfile.TemporaryDirectory(prefix="zmesos-bench-keys-") as directory:
+        keys = None
+        if options.curve:
+            keys = Path(directory)
+            curve.generate(keys, ["here", "child"])
+            print("remote *_curve: CurveZMQ on, baseline: the same scenario with it off")
+        for _ in range(max(1, options.runs)):
+            runs.append(run_all(options.quick, keys))
+            print_table(runs[-1])
     figures: object = runs[0]
     if len(runs) > 1:
         figures = {"runs": runs, "spread": print_spread(runs)}

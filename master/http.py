@@ -30,7 +30,7 @@ from master.http_volumes import add_volume_routes
 from master.prometheus import CONTENT_TYPE, prometheus_inputs, prometheus_text
 from master.v1 import OperatorApi, SchedulerApi
 from master.webui import add_webui_routes
-from zmesos.http import HttpServer, http_principal, json_response, serve_app
+from zmesos.http import HttpSecurity, HttpServer, http_principal, json_response, serve_app
 from zmesos.v1.http import api_endpoint
 from zmesos.version import version_json
 
@@ -150,6 +150,8 @@ def _follow_the_leader(master_pid: PID) -> Any:
     return follow_the_leader
 
 
-async def serve_http(master_pid: PID, node: Node, host: str, port: int) -> HttpServer:
+async def serve_http(
+    master_pid: PID, node: Node, host: str, port: int, security: HttpSecurity | None = None
+) -> HttpServer:
     """Start serving on `host:port` (0: an ephemeral port) on the running loop."""
-    return await serve_app(make_app(master_pid, node, host), host, port)
+    return await serve_app(make_app(master_pid, node, host), host, port, security)

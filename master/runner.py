@@ -21,6 +21,7 @@ from master.flags import MasterFlags
 from master.http import HttpServer, serve_http
 from master.master import Master
 from master.registry.zookeeper import ZooKeeperStore
+from zmesos.node_security import SecurityFlags
 from zmesos.zookeeper import LeaderInfo, parse_zk_url
 
 __all__ = ["MasterHandle", "run_master"]
@@ -105,20 +106,26 @@ class MasterHandle:
             await self._spawn()
 
 
-async def run_master(flags: MasterFlags, node: Node | None = None) -> MasterHandle:
+async def run_master(
+    flags: MasterFlags, node: Node | None = None, security: SecurityFlags | None = None
+) -> MasterHandle:
     """Start (or use) a node on `flags.ip:flags.actor_port`, serve HTTP, spawn the master.
 
     HTTP listens on `flags.ip:flags.port` and is bound before the master
     starts, so the port the master advertises (MasterInfo.port) is the bound
     one even when `flags.port` is 0. With `flags.zk` it connects to ZooKeeper
-    first (waiting up to the session timeout) and the master contends.
+    first (waiting up to the session timeout) and the master contends. `security`
+    (zmesos.node_security): CurveZMQ keys for the node, and the HTTP door's guard.
     """
+    security = security or SecurityFlags()
     if node is None:
-        node = await Node(host=flags.ip, port=flags.actor_port).start()
+        node = await Node(
+            host=flags.ip, port=flags.actor_port, curve_keys=security.curve_directory
+        ).start()
     pid = PID("master", *node.address)  # the name Master spawns under
     contender = None
     try:
-        http = await serve_http(pid, node, flags.ip, flags.port)
+        http = await serve_http(pid, node, flags.ip, flags.port, security.http("mesos-master"))
         if flags.zk:
             contender = Contender(parse_zk_url(flags.zk), node, flags.zk_session_timeout)
             await contender.start()

@@ -284,7 +284,7 @@ def metrics_view(master: Master) -> dict[str, float]:
     )
     # Why the transport refused what it refused (forged senders, unproven connections...).
     for name, value in node.items():
-        if name.startswith("dropped_messages/"):
+        if name.startswith("dropped_messages/") or name == "connections_refused":
             metrics[f"master/transport_{name}"] = float(value)
     for name, value in counters.items():
         key = f"master/{name}"

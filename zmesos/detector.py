@@ -97,9 +97,9 @@ class ActorDetector(MasterDetector):
 class HttpDetector(MasterDetector):
     """`host:port` or `http://host:port`: the master's HTTP address; asks it `GET /actor`."""
 
-    def __init__(self, address: str, host: str, port: int) -> None:
+    def __init__(self, address: str, host: str, port: int, scheme: str = "http") -> None:
         super().__init__(address)
-        self.base_url = f"http://{host}:{port}"
+        self.base_url = f"{scheme}://{host}:{port}"
         self.url = f"{self.base_url}{ACTOR_PATH}"
 
     async def http_url(self) -> str:
@@ -133,6 +133,13 @@ def _host_port(text: str) -> tuple[str, int]:
 def _http(address: str) -> MasterDetector:
     rest = address.removeprefix("http://").rstrip("/")
     return HttpDetector(address, *_host_port(rest))
+
+
+def _https(address: str) -> MasterDetector:
+    """A master serving HTTPS; its certificate is checked against the system's CAs
+    (or the file in SSL_CERT_FILE)."""
+    rest = address.removeprefix("https://").rstrip("/")
+    return HttpDetector(address, *_host_port(rest), scheme="https")
 
 
 class ZooKeeperDetector(MasterDetector):
@@ -193,6 +200,7 @@ def _stop_client(client: KazooClient) -> None:
 
 DETECTORS: dict[str, Callable[[str], MasterDetector]] = {
     "http": _http,
+    "https": _https,
     "zk": ZooKeeperDetector,
 }
 

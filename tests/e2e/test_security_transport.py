@@ -12,7 +12,9 @@ import zmq
 
 from frameworks.scheduler import SchedulerDriver
 from libprocess import Node
-from tests.e2e.cluster import OneSleeper, eventually_json, get_json, running_cluster
+from tests.e2e.cluster import OneSleeper, eventually_json, free_port, get_json, running_cluster
+from tests.e2e.test_security import _execute
+from zmesos.cli.local import LocalCluster
 from zmesos.protocol import FrameworkInfo, KillTask, TaskState
 
 pytestmark = pytest.mark.timeout(120)
@@ -73,3 +75,28 @@ async def test_security_forged_kill_as_another_nodes_scheduler_is_dropped_and_th
 def _address(text: str) -> tuple[str, int]:
     host, port = text.rsplit(":", 1)
     return host, int(port)
+
+
+async def test_security_curve_cluster_runs_a_task_and_a_node_without_keys_is_refused(tmp_path):
+    cluster = LocalCluster(
+        "127.0.0.1", free_port(), tmp_path, "cpus:2;mem:1024;disk:1024", curve_agents=1
+    )
+    try:
+        await cluster.start_master("--allocation-interval", "0.2")
+        await cluster.start_agent(0)
+        await cluster.wait_for_agents(1)
+        assert cluster.keys_dir is not None
+        # The executor the agent starts speaks CurveZMQ too (its agent's keys).
+        keys = str(cluster.keys_dir / "scheduler")
+        status, output = await _execute(cluster.master, "--curve-keys", keys)
+        assert status == 0, output
+        assert "TASK_FINISHED" in output
+        status, output = await _execute(cluster.master, "--registration-timeout", "3")
+        assert status == 1
+        assert "accepted the framework" in output
+        await eventually_json(
+            f"{cluster.url}/metrics/snapshot",
+            lambda m: m.get("master/transport_connections_refused", 0) >= 1,
+        )
+    finally:
+        await cluster.stop()

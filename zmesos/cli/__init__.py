@@ -12,7 +12,7 @@ import sys
 from typing import Any, Protocol
 
 from libprocess import configure_logging
-from zmesos.cli import agent, execute, local, logs, master
+from zmesos.cli import agent, execute, keys, local, logs, master
 from zmesos.cli.flags import Parser
 from zmesos.cli.views import agents, frameworks, state, tasks, top
 from zmesos.cli.volumes import reserve, unreserve, volumes
@@ -43,6 +43,7 @@ COMMANDS: dict[str, Command] = {
     "tasks": tasks,
     "logs": logs,
     "top": top,
+    "keys": keys,
 }
 
 

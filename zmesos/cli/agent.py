@@ -30,6 +30,7 @@ from zmesos.cli.flags import Parser, add_flags, build
 from zmesos.cli.operator import master_http, operator_master
 from zmesos.cli.signals import stop_event_on_signals
 from zmesos.detector import MasterDetector
+from zmesos.node_security import SecurityFlags
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
@@ -42,6 +43,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], na
     parser.add_argument("action", nargs="?", choices=["gone"], help="gone: mark an agent gone")
     parser.add_argument("agent_id", nargs="?", help="the agent to mark gone")
     add_flags(parser, AgentFlags)
+    add_flags(parser, SecurityFlags)
 
 
 def run(options: argparse.Namespace, parser: Parser) -> int:
@@ -50,14 +52,15 @@ def run(options: argparse.Namespace, parser: Parser) -> int:
     if options.agent_id is not None:
         parser.error(f"unexpected argument {options.agent_id!r}")
     flags = build(AgentFlags, options, parser)
+    security = build(SecurityFlags, options, parser)
     if not flags.master:
         parser.error("--master is required (HOST:PORT of the master)")
-    return uvloop.run(serve(flags, parser))
+    return uvloop.run(serve(flags, security, parser))
 
 
-async def serve(flags: AgentFlags, parser: Parser) -> int:
+async def serve(flags: AgentFlags, security: SecurityFlags, parser: Parser) -> int:
     try:
-        handle = await run_agent(flags)
+        handle = await run_agent(flags, security)
     except RecoveryError as error:  # one line, and no usage: the flags are fine
         print(f"{parser.prog}: error: cannot recover: {error}", file=sys.stderr, flush=True)
         return 1

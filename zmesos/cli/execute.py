@@ -20,7 +20,7 @@ import uvloop
 
 from frameworks.batch import BatchScheduler, Command, TaskRecord
 from frameworks.scheduler import SchedulerDriver
-from libprocess import Node
+from libprocess import Node, curve
 from zmesos.authentication import Credential, load_credential
 from zmesos.cli.flags import Parser, positive_duration
 from zmesos.detector import master_detector
@@ -52,6 +52,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], na
     )
     parser.add_argument("--principal", default="", help="the framework's principal")
     parser.add_argument(
+        "--curve-keys",
+        default="",
+        help="this node's CurveZMQ key directory (zmesos keys generate), as the cluster uses",
+    )
+    parser.add_argument(
         "--registration-timeout",
         type=positive_duration,
         default=REGISTRATION_TIMEOUT,
@@ -67,10 +72,14 @@ def run(options: argparse.Namespace, parser: Parser) -> int:
         master_detector(options.master)
         if options.credential:
             credential = load_credential(options.credential)
+        if options.curve_keys:
+            curve.load(options.curve_keys)
     except FlagsError as error:
         parser.error(str(error))
     except CredentialsError as error:
         parser.error(f"--credential: {error}")
+    except curve.CurveKeyError as error:
+        parser.error(f"--curve-keys: {error}")
     return uvloop.run(_execute(options, resources, credential))
 
 
@@ -104,7 +113,7 @@ async def _execute(
         roles=(options.role,),
         principal=options.principal,
     )
-    async with Node() as node:
+    async with Node(curve_keys=options.curve_keys or None) as node:
         driver = SchedulerDriver(scheduler, framework, options.master, credential=credential)
         node.spawn(driver)
         try:

@@ -26,7 +26,7 @@ from pathlib import Path
 import aiohttp
 import uvloop
 
-from libprocess import configure_logging
+from libprocess import configure_logging, curve
 from zmesos.cli.flags import Parser, port, positive_count
 from zmesos.cli.signals import stop_event_on_signals
 from zmesos.cli.supervisor import supervise
@@ -71,6 +71,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], na
         help="start an agent that dies again (zmesos.cli.supervisor; default: yes)",
     )
     parser.add_argument(
+        "--curve",
+        action="store_true",
+        help="CurveZMQ on every actor connection of the cluster: keys made in <work dir>/keys",
+    )
+    parser.add_argument(
         "--stay",
         action="store_true",
         help="with --example: keep the cluster up afterwards, until Ctrl-C",
@@ -107,6 +112,7 @@ class LocalCluster:
         zk_path: str = "/zmesos",
         master_ports: list[int] | None = None,
         log_json: bool = False,
+        curve_agents: int = 0,
     ) -> None:
         self.ip = ip
         self.port = port
@@ -124,6 +130,14 @@ class LocalCluster:
         self.master_processes: dict[int, asyncio.subprocess.Process] = {}
         self._drains: list[asyncio.Future[bytes]] = []
         self.log_json = log_json  # children log JSON lines
+        # With curve_agents: CurveZMQ everywhere, a key directory per node in <work dir>/keys
+        # (masters, agents 0..curve_agents-1, and "scheduler" for frameworks), made now.
+        self.keys_dir: Path | None = None
+        if curve_agents:
+            self.keys_dir = work_dir / "keys"
+            names = [_master_label(index) for index in range(masters)]
+            names += [f"agent-{index}" for index in range(curve_agents)]
+            curve.generate(self.keys_dir, [*names, "scheduler"])
 
     @property
     def zk_url(self) -> str | None:
@@ -165,7 +179,7 @@ class LocalCluster:
         (a restart reads it back); with ZooKeeper it contends for leadership there."""
         election = ("--zk", self.zk_url) if self.zk_url else ()
         work_dir = self.work_dir / ("master" if index == 0 else f"master-{index}")
-        label = "master" if index == 0 else f"master-{index}"
+        label = _master_label(index)
         await self.spawn(
             label,
             "master",
@@ -176,6 +190,7 @@ class LocalCluster:
             "--work-dir",
             str(work_dir),
             *election,
+            *self.curve_flags(label),
             *extra,
         )
         self.master_processes[index] = self.children[-1]
@@ -216,9 +231,14 @@ class LocalCluster:
             str(self.agent_work_dir(index)),
             "--resources",
             self.resources,
+            *self.curve_flags(f"agent-{index}"),
             *extra,
         )
         self.agents[index] = self.children[-1]
+
+    def curve_flags(self, node: str) -> tuple[str, ...]:
+        """`--curve-keys` with `node`'s key directory, when the cluster runs CurveZMQ."""
+        return ("--curve-keys", str(self.keys_dir / node)) if self.keys_dir else ()
 
     async def kill_agent(self, index: int) -> None:
         """SIGKILL agent `index` (not its executors: they lead sessions of their own)."""
@@ -290,6 +310,10 @@ class LocalCluster:
             self.zookeeper.stop()
 
 
+def _master_label(index: int) -> str:
+    return "master" if index == 0 else f"master-{index}"
+
+
 def _project_root() -> str:
     return str(Path(__file__).resolve().parents[2])
 
@@ -305,8 +329,12 @@ async def _run(options: argparse.Namespace, parser: Parser) -> int:
         options.resources,
         masters=options.masters,
         log_json=options.log_json,
+        curve_agents=options.agents if options.curve else 0,
     )
     supervisor: asyncio.Future[None] | None = None
+    if cluster.keys_dir is not None:  # this process's nodes (the examples) are the "scheduler"
+        os.environ[curve.ENVIRONMENT] = str(cluster.keys_dir / "scheduler")
+        print(f"CurveZMQ on: frameworks use --curve-keys {cluster.keys_dir / 'scheduler'}")
     stop = stop_event_on_signals()
     status = 0
     try:

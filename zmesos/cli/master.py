@@ -11,21 +11,24 @@ from libprocess import NodeError
 from master import MasterFlags, run_master
 from zmesos.cli.flags import Parser, add_flags, build
 from zmesos.cli.signals import stop_event_on_signals
+from zmesos.node_security import SecurityFlags
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str) -> None:
     parser = commands.add_parser(name, help="run a master", description=__doc__)
     add_flags(parser, MasterFlags)
+    add_flags(parser, SecurityFlags)
 
 
 def run(options: argparse.Namespace, parser: Parser) -> int:
     flags = build(MasterFlags, options, parser)
-    return uvloop.run(serve(flags, parser))
+    security = build(SecurityFlags, options, parser)
+    return uvloop.run(serve(flags, security, parser))
 
 
-async def serve(flags: MasterFlags, parser: Parser) -> int:
+async def serve(flags: MasterFlags, security: SecurityFlags, parser: Parser) -> int:
     try:
-        handle = await run_master(flags)
+        handle = await run_master(flags, security=security)
     except (NodeError, OSError) as error:
         parser.error(str(error))
     print(f"master {handle.http.url} actor {handle.pid}", flush=True)

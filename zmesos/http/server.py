@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 
 import msgspec
 from aiohttp import web
+
+from zmesos.http.guard import HttpGuard, HttpSecurity
 
 __all__ = ["HttpServer", "json_response", "serve_app"]
 
@@ -20,12 +23,17 @@ class HttpServer:
     runner: web.AppRunner
     host: str
     port: int
+    listener: asyncio.AbstractServer | None = None
+    guard: HttpGuard | None = None
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     async def close(self) -> None:
+        if self.listener is not None:
+            self.listener.close()
         await self.runner.cleanup()
 
 
@@ -40,22 +48,42 @@ def json_response(payload: object, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, content_type="application/json")
 
 
-async def serve_app(app: web.Application, host: str, port: int) -> HttpServer:
+async def serve_app(
+    app: web.Application, host: str, port: int, security: HttpSecurity | None = None
+) -> HttpServer:
     """Start serving `app` on `host:port` (0: an ephemeral port) on the running loop.
 
-    A client that goes away cancels its handler (`handler_cancellation`): that is
-    how a long event stream learns its reader left. Closing waits at most
-    `SHUTDOWN_GRACE` for requests in flight (event streams never end by themselves).
+    Every connection passes the guard of `security` (zmesos.http.guard: limits,
+    basic authentication, TLS; the defaults when None). A client that goes away
+    cancels its handler (`handler_cancellation`): that is how a long event stream
+    learns its reader left. Closing waits at most `SHUTDOWN_GRACE` for requests
+    in flight (event streams never end by themselves).
     """
+    security = security or HttpSecurity()
+    guard = HttpGuard(security)
+    app.middlewares.insert(0, guard.middleware)
+    # What request.read(), json() and post() take whole: aiohttp's 1 MiB, or less if set lower.
+    app._client_max_size = min(app._client_max_size, security.max_body_bytes)
     runner = web.AppRunner(
-        app, access_log=None, handler_cancellation=True, shutdown_timeout=SHUTDOWN_GRACE
+        app,
+        access_log=None,
+        handler_cancellation=True,
+        shutdown_timeout=SHUTDOWN_GRACE,
+        **guard.handler_args,
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    assert runner.server is not None
+    loop = asyncio.get_running_loop()
     try:
-        await site.start()
+        listener = await loop.create_server(
+            guard.protocol_factory(runner.server),
+            host,
+            port,
+            ssl=security.ssl,
+            reuse_address=True,
+        )
     except BaseException:
         await runner.cleanup()
         raise
-    bound = runner.addresses[0][1] if runner.addresses else port
-    return HttpServer(runner, host, bound)
+    bound = listener.sockets[0].getsockname()[1] if listener.sockets else port
+    return HttpServer(runner, host, bound, listener, guard, security.scheme)

@@ -1,0 +1,329 @@
+"""What the master's and the agent's HTTP servers let in: limits, basic authentication, TLS.
+
+One `HttpGuard` per server, set from the same flags on both:
+
+- Limits. A request line and each header field are at most `max_header_bytes`
+  and a request has at most 128 header fields (aiohttp's parser answers 400
+  above); a body announced above `max_body_bytes` is refused with 413 before a
+  byte of it is read. Endpoints that read a body whole (forms, JSON) keep
+  aiohttp's 1 MiB cap, or this limit if lower (413 too); the v1 APIs read up to
+  their own 16 MiB. A request must arrive whole, headers and body, within
+  `request_timeout` of the connection opening or of the previous response (a
+  slowloris client, sending a header a byte at a time, is cut then: 408 when no
+  request is in progress). A client IP holds at most
+  `max_connections_per_client` connections at once; beyond, the connection is
+  answered 503 and closed at once.
+- Basic authentication (RFC 7617) against `credentials` (Mesos's JSON
+  credentials format, `--http-credentials`). With `authenticate_readonly`,
+  GET and HEAD requests need it; with `authenticate_readwrite`, every other
+  method (the v1 APIs are POSTs, as in Mesos). Missing or wrong credentials are
+  answered 401 with `WWW-Authenticate: Basic realm="<role>-readonly"` (or
+  `-readwrite`), as Mesos names its realms. The authenticated principal is
+  put in `request[PRINCIPAL]`, for authorization (403) further in. A few
+  paths stay open: `/health`; `/actor`, where nodes learn an actor endpoint;
+  `/api/v1/executor`, which executors the agent starts call without
+  credentials (Mesos authenticates executors apart, with its own flag).
+- TLS: with a certificate and key, the server speaks HTTPS only (TLS 1.2 at
+  least).
+
+Every refusal is logged (`dropping_http_request` / `dropping_http_connection`,
+rate-limited like every `dropping_*` line) and counted in `metrics`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import dataclasses
+import hmac
+import ssl
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from zmesos.errors import FlagsError
+
+__all__ = ["PRINCIPAL", "HttpGuard", "HttpSecurity", "ssl_context"]
+
+log = structlog.get_logger()
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+DEFAULT_MAX_HEADER_BYTES = 8190  # aiohttp's own default for a line and for a field
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # the v1 APIs' own limit (an ACCEPT of many tasks)
+DEFAULT_REQUEST_TIMEOUT = 10.0
+DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 64
+# Who the request authenticated as (basic authentication), for authorization further in.
+PRINCIPAL = web.RequestKey("principal", str)
+OPEN_PATHS = frozenset({"/health", "/actor", "/api/v1/executor"})
+_READ_METHODS = frozenset({"GET", "HEAD"})
+_TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+_TOO_MANY_TEXT = b"too many connections from your address"
+_TOO_MANY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(_TOO_MANY_TEXT), _TOO_MANY_TEXT)
+)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HttpSecurity:
+    """How a server guards its door; the defaults are today's open server, with limits."""
+
+    role: str = "mesos"  # realms are "<role>-readonly" and "<role>-readwrite"
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    max_connections_per_client: int = DEFAULT_MAX_CONNECTIONS_PER_CLIENT
+    credentials: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)
+    authenticate_readonly: bool = False
+    authenticate_readwrite: bool = False
+    ssl: ssl.SSLContext | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_header_bytes < 256:
+            raise FlagsError("--http-max-header-bytes must be >= 256")
+        if self.max_body_bytes < 1:
+            raise FlagsError("--http-max-body-bytes must be >= 1")
+        if self.request_timeout <= 0:
+            raise FlagsError("--http-request-timeout must be > 0")
+        if self.max_connections_per_client < 1:
+            raise FlagsError("--http-max-connections-per-client must be >= 1")
+        if (self.authenticate_readonly or self.authenticate_readwrite) and not self.credentials:
+            raise FlagsError(
+                "--authenticate-http-readonly/--authenticate-http-readwrite need --http-credentials"
+            )
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ssl is not None else "http"
+
+
+def ssl_context(cert: str, key: str) -> ssl.SSLContext | None:
+    """The server's TLS context from `--ssl-cert` and `--ssl-key` (None when both are empty)."""
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        raise FlagsError("--ssl-cert and --ssl-key go together")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as error:
+        reason = getattr(error, "strerror", None) or getattr(error, "reason", None) or error
+        raise FlagsError(f"--ssl-cert/--ssl-key: cannot load {cert} and {key}: {reason}") from None
+    return context
+
+
+class _Connection:
+    """One client connection's bookkeeping: its address, deadline and request in progress."""
+
+    __slots__ = ("busy", "client", "deadline", "transport")
+
+    def __init__(self, client: str, transport: asyncio.BaseTransport) -> None:
+        self.client = client
+        self.transport = transport
+        self.deadline: asyncio.TimerHandle | None = None
+        self.busy = False
+
+
+class HttpGuard:
+    """Enforces an `HttpSecurity` on one server: a protocol wrapper and a middleware."""
+
+    def __init__(self, security: HttpSecurity) -> None:
+        self.security = security
+        self.metrics: Counter[str] = Counter()
+        self._per_client: Counter[str] = Counter()
+        self._connections: dict[asyncio.BaseTransport, _Connection] = {}
+
+    @property
+    def handler_args(self) -> dict[str, Any]:
+        """The aiohttp parser's limits on the request line and header fields."""
+        limit = self.security.max_header_bytes
+        return {"max_line_size": limit, "max_field_size": limit}
+
+    def protocol_factory(self, inner: Callable[[], asyncio.Protocol]) -> Callable[[], Any]:
+        return lambda: _GuardedProtocol(inner(), self)
+
+    # -- connections ---------------------------------------------------------------
+
+    def admit(self, transport: asyncio.BaseTransport) -> bool:
+        peer = transport.get_extra_info("peername")
+        client = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        if self._per_client[client] >= self.security.max_connections_per_client:
+            self.metrics["connections_refused"] += 1
+            log.warning(
+                "dropping_http_connection",
+                reason="too many connections from this client",
+                client=client,
+                limit=self.security.max_connections_per_client,
+            )
+            return False
+        self._per_client[client] += 1
+        connection = _Connection(client, transport)
+        self._connections[transport] = connection
+        self._arm(connection)
+        return True
+
+    def release(self, transport: asyncio.BaseTransport) -> None:
+        connection = self._connections.pop(transport, None)
+        if connection is None:
+            return
+        if connection.deadline is not None:
+            connection.deadline.cancel()
+        self._per_client[connection.client] -= 1
+        if self._per_client[connection.client] <= 0:
+            del self._per_client[connection.client]
+
+    def _arm(self, connection: _Connection) -> None:
+        if connection.deadline is not None:
+            connection.deadline.cancel()
+        loop = asyncio.get_running_loop()
+        connection.deadline = loop.call_later(
+            self.security.request_timeout, self._timed_out, connection
+        )
+
+    def _disarm(self, connection: _Connection) -> None:
+        if connection.deadline is not None:
+            connection.deadline.cancel()
+            connection.deadline = None
+
+    def _timed_out(self, connection: _Connection) -> None:
+        connection.deadline = None
+        self.metrics["requests_timed_out"] += 1
+        log.warning(
+            "dropping_http_connection",
+            reason="request not received in time",
+            client=connection.client,
+            timeout_seconds=self.security.request_timeout,
+            request_in_progress=connection.busy,
+        )
+        transport = connection.transport
+        if not connection.busy:
+            _write(transport, _TIMED_OUT)
+        transport.close()
+
+    # -- requests -----------------------------------------------------------------
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        connection = self._connections.get(request.transport)  # type: ignore[arg-type]
+        if connection is not None:
+            connection.busy = True
+            self._await_body(request, connection)
+        try:
+            refusal = self._refusal(request)
+            if refusal is not None:
+                return refusal
+            return await handler(request)
+        finally:
+            if connection is not None and connection.transport in self._connections:
+                connection.busy = False
+                self._arm(connection)  # the next request on this connection, or idleness
+
+    def _await_body(self, request: web.Request, connection: _Connection) -> None:
+        """Keep the deadline until the body has arrived (none: the request is whole now)."""
+        if request.body_exists and not request.content.is_eof():
+            request.content.on_eof(lambda: self._disarm(connection))
+        else:
+            self._disarm(connection)
+
+    def _refusal(self, request: web.Request) -> web.StreamResponse | None:
+        security = self.security
+        length = request.content_length
+        if length is not None and length > security.max_body_bytes:
+            return self._refuse(request, 413, f"body over {security.max_body_bytes} bytes")
+        if request.path in OPEN_PATHS:
+            return None
+        reading = request.method in _READ_METHODS
+        if not (security.authenticate_readonly if reading else security.authenticate_readwrite):
+            return None
+        principal = self._principal(request.headers.get("Authorization", ""))
+        if principal is None:
+            realm = f"{security.role}-{'readonly' if reading else 'readwrite'}"
+            response = self._refuse(request, 401, "authentication required")
+            response.headers["WWW-Authenticate"] = f'Basic realm="{realm}"'
+            return response
+        request[PRINCIPAL] = principal
+        return None
+
+    def _principal(self, header: str) -> str | None:
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        principal, colon, secret = decoded.partition(":")
+        expected = self.security.credentials.get(principal)
+        if not colon or expected is None:
+            hmac.compare_digest(secret, secret)  # as long as a wrong secret takes
+            return None
+        if not hmac.compare_digest(secret.encode(), expected.encode()):
+            return None
+        return principal
+
+    def _refuse(self, request: web.Request, status: int, reason: str) -> web.Response:
+        self.metrics[f"requests_refused/{status}"] += 1
+        log.warning(
+            "dropping_http_request",
+            status=status,
+            reason=reason,
+            method=request.method,
+            path=request.path[:200],
+            client=request.remote,
+        )
+        return web.Response(status=status, text=reason)
+
+
+def _write(transport: asyncio.BaseTransport, data: bytes) -> None:
+    """Write to a transport (uvloop's are not asyncio.WriteTransport subclasses)."""
+    write = getattr(transport, "write", None)
+    if write is not None:
+        write(data)
+
+
+class _GuardedProtocol(asyncio.Protocol):
+    """aiohttp's protocol for one connection, behind the guard's admission and deadline."""
+
+    def __init__(self, inner: asyncio.Protocol, guard: HttpGuard) -> None:
+        self.inner = inner
+        self.guard = guard
+        self.transport: asyncio.BaseTransport | None = None
+
+    @property
+    def admitted(self) -> bool:
+        return self.transport is not None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not self.guard.admit(transport):
+            _write(transport, _TOO_MANY)
+            transport.close()
+            return
+        self.transport = transport
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.admitted:
+            self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received() if self.admitted else None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is None:
+            return
+        self.guard.release(self.transport)
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self.admitted:
+            self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.admitted:
+            self.inner.resume_writing()
