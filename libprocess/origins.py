@@ -59,8 +59,10 @@ TOKEN_PROPERTY = "X-Libprocess-Token"
 
 # Connections held waiting for their proof at once; beyond, new ones are refused.
 _PENDING_MAX = 256
-# Bytes of frames held per connection waiting for its proof; beyond, frames are dropped.
+# Bytes of frames held per connection waiting for its proof, and for all of them together;
+# beyond, frames are dropped (a proof takes a round trip: a genuine peer sends little before).
 _HELD_BYTES_MAX = 16 * 1024 * 1024
+_HELD_BYTES_TOTAL = 64 * 1024 * 1024
 # Proven connections remembered; the oldest is forgotten beyond (it proves itself again).
 _PROVEN_MAX = 65_536
 
@@ -127,6 +129,7 @@ class Origins:
         self.proven: dict[str, tuple[str, int]] = {}
         self._pending: dict[str, _Pending] = {}
         self._failed: dict[str, float] = {}  # key -> when its proof last failed
+        self._held_bytes = 0  # of every pending connection together
         # Tokens of this node's own outbound connections: token -> (destination, raw
         # socket or None for a peer's socket, answered through the peer's batches).
         self.own: dict[str, tuple[tuple[str, int], zmq.Socket[bytes] | None]] = {}
@@ -163,11 +166,15 @@ class Origins:
             pending = self._challenge(key, claimed_text, rest)
             if pending is None:
                 return
-        if pending.held_bytes + size > _HELD_BYTES_MAX:
+        if (
+            pending.held_bytes + size > _HELD_BYTES_MAX
+            or self._held_bytes + size > _HELD_BYTES_TOTAL
+        ):
             transport.refuse_runs("unproven_backlog_full", rest, claimed=_text(pending.claimed))
             return
         pending.frames.append(rest)
         pending.held_bytes += size
+        self._held_bytes += size
 
     def _challenge(self, key: str, claimed_text: str | None, runs: list[Run]) -> _Pending | None:
         transport = self.transport
@@ -194,6 +201,7 @@ class Origins:
         pending = self._pending.pop(key, None)
         if pending is None:
             return
+        self._held_bytes -= pending.held_bytes
         self._failed[key] = time.monotonic()
         if len(self._failed) > _PENDING_MAX:
             del self._failed[next(iter(self._failed))]
@@ -250,6 +258,7 @@ class Origins:
             self.transport.node.metrics["connection_proofs_unexpected"] += 1
             return
         del self._pending[key]
+        self._held_bytes -= pending.held_bytes
         pending.timer.cancel()
         self._failed.pop(key, None)
         if len(self.proven) >= _PROVEN_MAX:
@@ -264,6 +273,7 @@ class Origins:
         for pending in self._pending.values():
             pending.timer.cancel()
         self._pending.clear()
+        self._held_bytes = 0
 
 
 def _text(address: tuple[str, int]) -> str:

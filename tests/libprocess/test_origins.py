@@ -134,3 +134,25 @@ async def test_origins_raw_peer_answers_and_its_held_frames_arrive_in_order():
             assert [note.text for _, note in recorder.notes] == [str(n) for n in range(50)]
         finally:
             peer.close()
+
+
+async def test_origins_what_an_unproven_connection_may_hold_is_bounded(monkeypatch):
+    from libprocess import origins
+
+    monkeypatch.setattr(origins, "_HELD_BYTES_MAX", 2000)
+    async with Node(heartbeat_timeout=5.0) as node:
+        recorder = Recorder("target")
+        node.spawn(recorder)
+        liar = zmq.Context.instance().socket(zmq.PUSH)
+        liar.setsockopt(zmq.LINGER, 0)
+        liar.setsockopt(zmq.METADATA, b"X-Libprocess-Node:127.0.0.1:9")  # nobody answers
+        liar.setsockopt(zmq.METADATA, b"X-Libprocess-Token:flood")
+        liar.connect(f"tcp://{node.host}:{node.port}")
+        try:
+            for _ in range(10):
+                liar.send(_note_frame("x@127.0.0.1:9", "target", "y" * 500))
+            await _wait_for(lambda: node.metrics["dropped_messages/unproven_backlog_full"] >= 7)
+            assert node.metrics["frames_received"] == 10
+            assert recorder.notes == []
+        finally:
+            liar.close()
