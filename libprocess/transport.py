@@ -253,17 +253,22 @@ class Transport:
         if socket is None or self._pausers:
             return
         ready = self._ready
-        for _ in range(_FRAMES_PER_TURN):
-            if ready:  # frames held for their connection's proof go first, in order
-                self.deliver_runs(*ready.popleft())
-            else:
+        for turn in range(_FRAMES_PER_TURN):
+            # Frames held for a connection's proof (`ready`) take every other turn, so a
+            # proven flood's backlog does not keep other connections' frames waiting.
+            frame = None
+            if not (ready and turn & 1):
                 try:
                     frame = socket.recv(zmq.NOBLOCK, copy=False)
                 except zmq.Again:
-                    return
+                    if not ready:
+                        return
                 except zmq.ZMQError:
                     return
+            if frame is not None:
                 self._handle_frame(frame)
+            else:
+                self.deliver_runs(*ready.popleft())
             if self._pausers:
                 return
         self.node.loop.call_soon(self._on_readable)  # more may wait; let actors run first

@@ -57,7 +57,8 @@ class SecurityFlags:
         DEFAULT_REQUEST_TIMEOUT, "seconds a client has to send a whole HTTP request"
     )
     http_max_connections_per_client: int = flag(
-        DEFAULT_MAX_CONNECTIONS_PER_CLIENT, "HTTP connections one client address may hold open"
+        DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+        "HTTP connections one client address may hold open (0: no limit)",
     )
     # Made from the flags above when the flags are made (they are checked by making them).
     _ssl: ssl.SSLContext | None = dataclasses.field(

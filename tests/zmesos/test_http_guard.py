@@ -234,10 +234,26 @@ def test_http_guard_bad_flags_are_one_line_errors(tmp_path):
         ({"authenticate_http_readonly": True}, "need --http-credentials"),
         ({"http_credentials": str(tmp_path / "none.json")}, "--http-credentials"),
         ({"http_request_timeout": 0.0}, "--http-request-timeout must be > 0"),
-        ({"http_max_connections_per_client": 0}, "must be >= 1"),
+        ({"http_max_connections_per_client": -1}, "must be >= 0"),
         ({"curve_keys": str(tmp_path / "nokeys")}, "--curve-keys: curve key directory"),
     ]
     for values, message in cases:
         with pytest.raises(FlagsError, match=message) as caught:
             SecurityFlags(**values)
         assert "\n" not in str(caught.value)
+
+
+async def test_http_guard_keep_alive_idles_but_a_partial_next_request_is_cut():
+    server = await serve_app(_app(), "127.0.0.1", 0, HttpSecurity(request_timeout=0.3))
+    request = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    try:
+        reader, writer = await _raw(server.port, request)
+        assert (await asyncio.wait_for(reader.readuntil(b"ok"), 5)).startswith(b"HTTP/1.1 200")
+        await asyncio.sleep(0.6)  # idle past the request timeout: still open
+        writer.write(request)
+        assert (await asyncio.wait_for(reader.readuntil(b"ok"), 5)).startswith(b"HTTP/1.1 200")
+        writer.write(b"GET /health HTTP/1.1\r\nHo")  # a next request begins, never ends
+        assert (await asyncio.wait_for(reader.read(), 5)).startswith(b"HTTP/1.1 408")
+        writer.close()
+    finally:
+        await server.close()

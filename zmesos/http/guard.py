@@ -8,11 +8,12 @@ One `HttpGuard` per server, set from the same flags on both:
   byte of it is read. Endpoints that read a body whole (forms, JSON) keep
   aiohttp's 1 MiB cap, or this limit if lower (413 too); the v1 APIs read up to
   their own 16 MiB. A request must arrive whole, headers and body, within
-  `request_timeout` of the connection opening or of the previous response (a
-  slowloris client, sending a header a byte at a time, is cut then: 408 when no
-  request is in progress). A client IP holds at most
-  `max_connections_per_client` connections at once; beyond, the connection is
-  answered 503 and closed at once.
+  `request_timeout` of the connection opening or of its first byte (a slowloris
+  client, sending a header a byte at a time, is cut then: 408 when no request
+  is in progress); between requests a connection may idle `KEEPALIVE_SECONDS`.
+  With `max_connections_per_client` (0, no limit, by default: every loopback
+  client is one address) a client IP holds at most that many connections at
+  once; beyond, the connection is answered 503 and closed at once.
 - Basic authentication (RFC 7617) against `credentials` (Mesos's JSON
   credentials format, `--http-credentials`). With `authenticate_readonly`,
   GET and HEAD requests need it; with `authenticate_readwrite`, every other
@@ -56,7 +57,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 DEFAULT_MAX_HEADER_BYTES = 8190  # aiohttp's own default for a line and for a field
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # the v1 APIs' own limit (an ACCEPT of many tasks)
 DEFAULT_REQUEST_TIMEOUT = 10.0
-DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 64
+DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 0  # no limit, as in Mesos: loopback clients are one IP
+# How long a connection may sit idle between requests (aiohttp's own keep-alive default).
+KEEPALIVE_SECONDS = 75.0
 # Who the request authenticated as (basic authentication), for authorization further in.
 PRINCIPAL = web.RequestKey("principal", str)
 OPEN_PATHS = frozenset({"/health", "/actor", "/api/v1/executor"})
@@ -90,8 +93,8 @@ class HttpSecurity:
             raise FlagsError("--http-max-body-bytes must be >= 1")
         if self.request_timeout <= 0:
             raise FlagsError("--http-request-timeout must be > 0")
-        if self.max_connections_per_client < 1:
-            raise FlagsError("--http-max-connections-per-client must be >= 1")
+        if self.max_connections_per_client < 0:
+            raise FlagsError("--http-max-connections-per-client must be >= 0 (0: no limit)")
         if (self.authenticate_readonly or self.authenticate_readwrite) and not self.credentials:
             raise FlagsError(
                 "--authenticate-http-readonly/--authenticate-http-readwrite need --http-credentials"
@@ -121,13 +124,14 @@ def ssl_context(cert: str, key: str) -> ssl.SSLContext | None:
 class _Connection:
     """One client connection's bookkeeping: its address, deadline and request in progress."""
 
-    __slots__ = ("busy", "client", "deadline", "transport")
+    __slots__ = ("busy", "client", "deadline", "receiving", "transport")
 
     def __init__(self, client: str, transport: asyncio.BaseTransport) -> None:
         self.client = client
         self.transport = transport
         self.deadline: asyncio.TimerHandle | None = None
-        self.busy = False
+        self.busy = False  # a request is being handled
+        self.receiving = True  # a request is arriving (at first: one must come)
 
 
 class HttpGuard:
@@ -153,13 +157,14 @@ class HttpGuard:
     def admit(self, transport: asyncio.BaseTransport) -> bool:
         peer = transport.get_extra_info("peername")
         client = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
-        if self._per_client[client] >= self.security.max_connections_per_client:
+        limit = self.security.max_connections_per_client
+        if limit and self._per_client[client] >= limit:
             self.metrics["connections_refused"] += 1
             log.warning(
                 "dropping_http_connection",
                 reason="too many connections from this client",
                 client=client,
-                limit=self.security.max_connections_per_client,
+                limit=limit,
             )
             return False
         self._per_client[client] += 1
@@ -178,13 +183,20 @@ class HttpGuard:
         if self._per_client[connection.client] <= 0:
             del self._per_client[connection.client]
 
-    def _arm(self, connection: _Connection) -> None:
+    def _arm(self, connection: _Connection, seconds: float | None = None) -> None:
         if connection.deadline is not None:
             connection.deadline.cancel()
         loop = asyncio.get_running_loop()
         connection.deadline = loop.call_later(
-            self.security.request_timeout, self._timed_out, connection
+            seconds or self.security.request_timeout, self._timed_out, connection
         )
+
+    def data_arrived(self, transport: asyncio.BaseTransport) -> None:
+        """Bytes on an idle connection: a request has begun and must arrive in time."""
+        connection = self._connections.get(transport)
+        if connection is not None and not connection.busy and not connection.receiving:
+            connection.receiving = True
+            self._arm(connection)
 
     def _disarm(self, connection: _Connection) -> None:
         if connection.deadline is not None:
@@ -193,6 +205,9 @@ class HttpGuard:
 
     def _timed_out(self, connection: _Connection) -> None:
         connection.deadline = None
+        if not connection.busy and not connection.receiving:  # idle past keep-alive
+            connection.transport.close()
+            return
         self.metrics["requests_timed_out"] += 1
         log.warning(
             "dropping_http_connection",
@@ -213,6 +228,7 @@ class HttpGuard:
         connection = self._connections.get(request.transport)  # type: ignore[arg-type]
         if connection is not None:
             connection.busy = True
+            connection.receiving = False
             self._await_body(request, connection)
         try:
             refusal = self._refusal(request)
@@ -222,7 +238,7 @@ class HttpGuard:
         finally:
             if connection is not None and connection.transport in self._connections:
                 connection.busy = False
-                self._arm(connection)  # the next request on this connection, or idleness
+                self._arm(connection, KEEPALIVE_SECONDS)  # idle until the next request
 
     def _await_body(self, request: web.Request, connection: _Connection) -> None:
         """Keep the deadline until the body has arrived (none: the request is whole now)."""
@@ -235,7 +251,8 @@ class HttpGuard:
         security = self.security
         length = request.content_length
         if length is not None and length > security.max_body_bytes:
-            return self._refuse(request, 413, f"body over {security.max_body_bytes} bytes")
+            limit = security.max_body_bytes
+            return self._refuse(request, 413, f"Request body is over the limit of {limit} bytes")
         if request.path in OPEN_PATHS:
             return None
         reading = request.method in _READ_METHODS
@@ -308,7 +325,8 @@ class _GuardedProtocol(asyncio.Protocol):
         self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        if self.admitted:
+        if self.transport is not None:
+            self.guard.data_arrived(self.transport)
             self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
