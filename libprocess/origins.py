@@ -60,9 +60,10 @@ TOKEN_PROPERTY = "X-Libprocess-Token"
 # Connections held waiting for their proof at once; beyond, new ones are refused.
 _PENDING_MAX = 256
 # Bytes of frames held per connection waiting for its proof, and for all of them together;
-# beyond, frames are dropped (a proof takes a round trip: a genuine peer sends little before).
-_HELD_BYTES_MAX = 16 * 1024 * 1024
-_HELD_BYTES_TOTAL = 64 * 1024 * 1024
+# beyond, frames are dropped. The proof arrives behind what the peer had queued already
+# (at most 128 frames in ZeroMQ's queues each way, ~100 kB each when batched).
+_HELD_BYTES_MAX = 64 * 1024 * 1024
+_HELD_BYTES_TOTAL = 256 * 1024 * 1024
 # Proven connections remembered; the oldest is forgotten beyond (it proves itself again).
 _PROVEN_MAX = 65_536
 
@@ -247,8 +248,8 @@ class Origins:
             return
         destination, raw = own
         proof = AddressProof(nonce=question.nonce)
-        if raw is None:
-            self.transport.send_control(destination, proof)
+        if raw is None:  # ahead of the peer's batches: the asker holds our frames meanwhile
+            self.transport.send_proof(destination, question.token, proof)
         else:
             self.transport.send_raw_control(raw, proof)
 
@@ -328,6 +329,7 @@ class RawPeer:
         self.token = new_token()
         self.outbound = context.socket(zmq.PUSH)
         self.outbound.setsockopt(zmq.LINGER, 0)
+        self.outbound.setsockopt(zmq.SNDHWM, 128)  # the answer waits behind at most this
         for value in handshake_properties(self.address, self.token):
             self.outbound.setsockopt(zmq.METADATA, value)
         self.outbound.connect(endpoint)

@@ -417,13 +417,31 @@ class Transport:
         node = self.node
         self.send(PID("", *address), PID(CONTROL_NAME, node.host, node.port), message)
 
-    def send_raw_control(self, socket: zmq.Socket[bytes], message: Message) -> None:
+    def send_proof(self, address: tuple[str, int], token: str, message: Message) -> None:
+        """Send a proof on the peer connection carrying `token`, ahead of its batches."""
+        peer = self._peers.get(address)
+        if peer is None or peer.token != token or peer.backlog:
+            self.send_control(address, message)
+            return
+        try:
+            self.send_raw_control(peer.socket, message, strict=True)
+        except zmq.Again:
+            self.send_control(address, message)
+
+    def send_raw_control(
+        self, socket: zmq.Socket[bytes], message: Message, *, strict: bool = False
+    ) -> None:
         """Write a control message from this node straight onto a raw channel."""
         node = self.node
         sender = f"{CONTROL_NAME}@{node.host}:{node.port}"
         frame = self.codec.encode_frame([[sender, "", type(message).__name__, [message]]])
-        with contextlib.suppress(zmq.ZMQError):
+        try:
             socket.send(frame, zmq.NOBLOCK)
+        except zmq.Again:
+            if strict:
+                raise
+        except zmq.ZMQError:
+            pass
 
     def open_channel(self, address: tuple[str, int]) -> zmq.Socket[bytes]:
         """A PUSH socket to `address` that speaks for this node, for frames written raw.
