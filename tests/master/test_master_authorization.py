@@ -29,6 +29,7 @@ from tests.master.test_master_operations import AGENT, RESERVED, VOLUME, op
 from tests.master.v1_client import V1Scheduler
 from zmesos.authorization import ACTIONS
 from zmesos.http import serve_app
+from zmesos.http.principal import PRINCIPAL_KEY
 from zmesos.protocol import Filters, Operation, OperationType, Reason, TaskState
 from zmesos.resources import Resources
 
@@ -182,7 +183,7 @@ PRINCIPAL_HEADER = "X-Test-Principal"
 async def _principal_from_header(request: web.Request, handler):
     """Stands in for HTTP authentication: the principal the request proved."""
     if PRINCIPAL_HEADER in request.headers:
-        request["principal"] = request.headers[PRINCIPAL_HEADER]
+        request[PRINCIPAL_KEY] = request.headers[PRINCIPAL_HEADER]
     return await handler(request)
 
 

@@ -17,8 +17,8 @@ import pytest
 from aiohttp import web
 
 from zmesos.errors import FlagsError
-from zmesos.http import serve_app
-from zmesos.http.guard import PRINCIPAL, HttpSecurity, ssl_context
+from zmesos.http import http_principal, serve_app
+from zmesos.http.guard import HttpSecurity, ssl_context
 from zmesos.node_security import SecurityFlags
 
 CREDENTIALS = {"ops": "s3cret"}
@@ -26,7 +26,7 @@ CREDENTIALS = {"ops": "s3cret"}
 
 def _app() -> web.Application:
     async def state(request: web.Request) -> web.Response:
-        return web.json_response({"principal": request.get(PRINCIPAL)})
+        return web.json_response({"principal": http_principal(request)})
 
     async def echo(request: web.Request) -> web.Response:
         return web.Response(body=await request.read())

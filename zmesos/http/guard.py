@@ -20,7 +20,7 @@ One `HttpGuard` per server, set from the same flags on both:
   method (the v1 APIs are POSTs, as in Mesos). Missing or wrong credentials are
   answered 401 with `WWW-Authenticate: Basic realm="<role>-readonly"` (or
   `-readwrite`), as Mesos names its realms. The authenticated principal is
-  put in `request[PRINCIPAL]`, for authorization (403) further in. A few
+  put in `request[PRINCIPAL_KEY]` (zmesos.http.principal), for the ACLs (403). A few
   paths stay open: `/health`; `/actor`, where nodes learn an actor endpoint;
   `/api/v1/executor`, which executors the agent starts call without
   credentials (Mesos authenticates executors apart, with its own flag).
@@ -47,8 +47,9 @@ import structlog
 from aiohttp import web
 
 from zmesos.errors import FlagsError
+from zmesos.http.principal import PRINCIPAL_KEY
 
-__all__ = ["PRINCIPAL", "HttpGuard", "HttpSecurity", "ssl_context"]
+__all__ = ["HttpGuard", "HttpSecurity", "ssl_context"]
 
 log = structlog.get_logger()
 
@@ -60,8 +61,6 @@ DEFAULT_REQUEST_TIMEOUT = 10.0
 DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 0  # no limit, as in Mesos: loopback clients are one IP
 # How long a connection may sit idle between requests (aiohttp's own keep-alive default).
 KEEPALIVE_SECONDS = 75.0
-# Who the request authenticated as (basic authentication), for authorization further in.
-PRINCIPAL = web.RequestKey("principal", str)
 OPEN_PATHS = frozenset({"/health", "/actor", "/api/v1/executor"})
 _READ_METHODS = frozenset({"GET", "HEAD"})
 _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
@@ -264,7 +263,7 @@ class HttpGuard:
             response = self._refuse(request, 401, "authentication required")
             response.headers["WWW-Authenticate"] = f'Basic realm="{realm}"'
             return response
-        request[PRINCIPAL] = principal
+        request[PRINCIPAL_KEY] = principal
         return None
 
     def _principal(self, header: str) -> str | None:

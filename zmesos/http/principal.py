@@ -1,7 +1,8 @@
 """Who an HTTP request comes from: the principal HTTP authentication proved, if any.
 
 The HTTP authentication middleware (basic authentication against
-`--http-credentials`) puts the principal it checked in `request["principal"]`;
+`--http-credentials`, zmesos.http.guard) puts the principal it checked in
+`request[PRINCIPAL_KEY]`;
 handlers read it here, and only here, to ask the ACLs. None when the request
 did not authenticate (the ACLs then treat the subject as unknown: only rules
 naming ANY principal allow it).
@@ -13,7 +14,7 @@ from aiohttp import web
 
 __all__ = ["PRINCIPAL_KEY", "http_principal"]
 
-PRINCIPAL_KEY = "principal"
+PRINCIPAL_KEY = web.RequestKey("principal", str)
 
 
 def http_principal(request: web.Request) -> str | None:
