@@ -114,11 +114,13 @@ class Agent(RecoveryHandlers, AgentTaskHandlers, VolumeHandlers):
             master=str(self.detector),
             resources=str(resources),
             work_dir=self.flags.work_dir,
+            isolation=self.containerizer.isolation.describe(),
         )
         self.fetcher.reset_cache()  # Mesos's fetcher cache does not outlive the agent either
         self._start_gc()
         self._recover()
         self._collect_leftovers()
+        self._start_disk_watch()
 
     def shutdown_agent(self, sender: PID, message: ShutdownAgent) -> None:
         self.metrics["messages_shutdown_agent"] += 1

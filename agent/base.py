@@ -72,7 +72,7 @@ class AgentBase(Process):
     ) -> None:
         super().__init__(name)
         self.flags = flags
-        self.containerizer = containerizer or Containerizer(fork_server=flags.executor_fork_server)
+        self.containerizer = containerizer or Containerizer.from_flags(flags)
         self.detector = flags.master_detector
         # The master's actor: known from the start when --master names it, else once
         # detected; it may change on every re-registration (a restarted or new master).
@@ -299,6 +299,13 @@ class AgentBase(Process):
         status = msgspec.structs.replace(
             status, agent_id=self.agent_id, executor_id=executor.id, uuid=update.uuid
         )
+        if status.state is TaskState.FAILED and executor.container is not None:
+            # The kernel killed the task's process for going over the container's limit.
+            limitation = self.containerizer.limitation(executor.container)
+            if limitation is not None:
+                status = msgspec.structs.replace(
+                    status, reason=limitation.reason, message=limitation.message
+                )
         update = msgspec.structs.replace(
             update, status=status, agent_id=self.agent_id, executor_id=executor.id
         )

@@ -1,11 +1,18 @@
 """Containers as plain OS processes: launch an executor in its sandbox, wait, destroy.
 
 Each container is a new session (`setsid`): its leader's pid is the session and
-process-group id, and every descendant stays in that session even when it makes
-its own process group (the command executor puts its task in one, so a kill of
-the task spares the executor). Destroying a container signals the whole
-session, found by scanning /proc, so a task's children die with it. Isolation
-(cgroups) slots in here later; the agent only calls `launch`, `wait`, `destroy`.
+process-group id, and every descendant stays in that session unless it makes a
+session of its own (the command executor puts its task in a process group of its
+own, so a kill of the task spares the executor). With a cgroups isolator
+(agent.isolation) each container also has a cgroup (agent.cgroups), joined by
+the leader before it runs the executor -- the fork server writes the child's pid
+into it before letting it go, an exec'd leader joins between fork and exec -- so
+every descendant is in it however it forked or `setsid`-ed; the cgroup limits
+the container (cpu, memory, processes), measures it, and is what a kill goes
+through. Destroying a container freezes and SIGKILLs its cgroup and signals its
+session (found by scanning /proc): without cgroups, a process that left the
+session escapes. After the leader is reaped, `cleanup` kills what is left and
+removes the cgroup once it is empty.
 
 The command executor is started through a fork server (agent.launcher) when
 one is enabled: forking a process that has already imported everything saves
@@ -20,8 +27,9 @@ still alive (it leads its own session, so the agent's death did not take it):
 its exit is watched through a pidfd, but its status is unknown (it is not the
 new agent's child), so its `wait` raises ExitStatusUnknown.
 
-`launch` and `wait` are coroutines the agent runs through `defer`; `destroy`,
-`recover` and `signal` are plain calls safe to make from a handler. After the leader has been
+`launch`, `wait` and `watch` are coroutines the agent runs through `defer`; `destroy`,
+`recover`, `signal`, `update`, `usage` and `limitation` are plain calls safe to make
+from a handler. After the leader has been
 reaped its pid may be reused, so a reaped container is signalled only once more,
 by `cleanup` right at reaping, and never after.
 """
@@ -33,25 +41,42 @@ import contextlib
 import dataclasses
 import os
 import signal
+import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from agent.errors import ExitStatusUnknown
+import structlog
+
+from agent.cgroups import ContainerCgroup, Hierarchies, join_cgroups
+from agent.errors import ExitStatusUnknown, FlagsError
+from agent.flags import AgentFlags
+from agent.isolation import Isolation, Limits, parse_isolation
 from agent.launcher import SUPPORTED as FORK_SERVER_SUPPORTED
 from agent.launcher import ForkServerError, ForkServerKeeper
+from agent.usage import ResourceStatistics, session_usage
+from zmesos.protocol import Reason
 
 __all__ = [
     "COMMAND_EXECUTOR_MODULE",
     "Container",
     "Containerizer",
+    "Limitation",
     "describe_exit",
     "kill_session",
     "leads_live_session",
 ]
 
 RECOVERED_POLL_SECONDS = 1.0  # where pidfds are missing, how often a recovered leader is checked
+# After a kill, members take a moment to exit; the cgroup is removed once they have.
+CGROUP_REMOVE_RETRY_SECONDS = 0.05
+CGROUP_REMOVE_ATTEMPTS = 200
+CLOSE_WAIT_SECONDS = 1.0  # on close, how long killed containers' last members are awaited
+_MB = 1024 * 1024
+
+log = structlog.get_logger()
 
 STDOUT = "stdout"
 STDERR = "stderr"
@@ -72,14 +97,27 @@ class Leader(Protocol):
     def send_signal(self, sig: int) -> None: ...
 
 
+@dataclasses.dataclass(frozen=True)
+class Limitation:
+    """A container went over one of its limits: what its tasks are told."""
+
+    reason: Reason
+    message: str
+
+
 @dataclasses.dataclass
 class Container:
-    """One running executor: its id, sandbox and the OS process that leads it."""
+    """One running executor: its id, sandbox, the OS process that leads it, its cgroup."""
 
     container_id: str
     sandbox: Path
     process: Leader
     reaped: bool = False
+    cgroup: ContainerCgroup | None = None
+    limits: Limits = dataclasses.field(default_factory=Limits)
+    limitation: Limitation | None = None  # the first limit it went over
+    disk_used_bytes: int | None = None  # the last disk/du measure
+    ended: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)  # reaped
 
     @property
     def pid(self) -> int:
@@ -191,18 +229,39 @@ class RecoveredProcess:
 
 
 class Containerizer:
-    """Launches executors as OS processes in their own session and destroys them.
+    """Launches executors as OS processes in their own session (and cgroup) and destroys them.
 
     With `fork_server` (default on; Linux only), `[sys.executable, "-m", fork_module]`
     is forked by a fork server rather than exec'd; `close()` ends the server.
+    `isolation` (agent.isolation) says which isolators are used; the default is none
+    (posix: usage from /proc, no cgroup, no limit).
     """
 
     def __init__(
-        self, *, fork_server: bool = True, fork_module: str = COMMAND_EXECUTOR_MODULE
+        self,
+        *,
+        fork_server: bool = True,
+        fork_module: str = COMMAND_EXECUTOR_MODULE,
+        isolation: Isolation | None = None,
     ) -> None:
         self.fork_module = fork_module
         use = fork_server and FORK_SERVER_SUPPORTED
         self.fork_servers = ForkServerKeeper(fork_module) if use else None
+        self.isolation = isolation or Isolation(isolators=("posix/cpu", "posix/mem"))
+        self._cgroups: dict[str, ContainerCgroup] = {}  # made or recovered, not yet removed
+        self._doomed: set[str] = set()  # of those, the ones killed: removed once empty
+
+    @classmethod
+    def from_flags(cls, flags: AgentFlags) -> Containerizer:
+        """The agent's containerizer; FlagsError when `--isolation` cannot work here."""
+        asked = parse_isolation(flags.isolation)
+        hierarchies = Hierarchies.detect(flags.cgroups_root, flags.work_dir)
+        if hierarchies is None and any(name.startswith("cgroups/") for name in asked):
+            raise FlagsError("--isolation: no cgroup hierarchy is mounted and writable here")
+        isolation = Isolation.choose(
+            asked, hierarchies, cfs=flags.cgroups_enable_cfs, max_pids=flags.cgroups_max_pids
+        )
+        return cls(fork_server=flags.executor_fork_server, isolation=isolation)
 
     async def launch(
         self,
@@ -210,37 +269,121 @@ class Containerizer:
         sandbox: Path,
         argv: Sequence[str],
         environment: Mapping[str, str],
+        limits: Limits | None = None,
     ) -> Container:
-        """Start `argv` with cwd `sandbox`, stdout/stderr appended to files there.
+        """Start `argv` with cwd `sandbox`, stdout/stderr appended to files there, in
+        the container's cgroup (made here, with `limits`) when cgroups isolate.
 
-        Raises OSError (e.g. FileNotFoundError) when the program cannot start.
+        Raises OSError (e.g. FileNotFoundError) when the program cannot start or the
+        cgroup cannot be made; nothing of the container is left then.
         """
+        limits = limits or Limits()
+        cgroup = self._create_cgroup(container_id, limits)
+        try:
+            process = await self._start(sandbox, argv, environment, cgroup)
+        except BaseException:
+            if cgroup is not None:
+                self._remove_cgroup(cgroup)
+            raise
+        return Container(
+            container_id=container_id,
+            sandbox=sandbox,
+            process=process,
+            cgroup=cgroup,
+            limits=limits,
+        )
+
+    async def _start(
+        self,
+        sandbox: Path,
+        argv: Sequence[str],
+        environment: Mapping[str, str],
+        cgroup: ContainerCgroup | None,
+    ) -> Leader:
+        join = cgroup.procs_files() if cgroup is not None else []
         if self.fork_servers is not None and list(argv) == [sys.executable, "-m", self.fork_module]:
             server = await self.fork_servers.get()
             if server is not None:
                 try:
-                    forked = await server.launch(sandbox, environment)
+                    return await server.launch(sandbox, environment, join)
                 except ForkServerError as error:  # it never ran: exec it instead
                     self.fork_servers.drop(server, str(error))
-                else:
-                    return Container(container_id=container_id, sandbox=sandbox, process=forked)
         with open(sandbox / STDOUT, "ab") as stdout, open(sandbox / STDERR, "ab") as stderr:
-            process = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=sandbox,
-                env=dict(environment),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-                start_new_session=True,
-            )
-        return Container(container_id=container_id, sandbox=sandbox, process=process)
+            try:
+                return await asyncio.create_subprocess_exec(
+                    *argv,
+                    cwd=sandbox,
+                    env=dict(environment),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=stdout,
+                    stderr=stderr,
+                    start_new_session=True,
+                    preexec_fn=(lambda: join_cgroups(os.getpid(), join)) if join else None,
+                )
+            except subprocess.SubprocessError as error:  # join_cgroups failed in the child
+                raise OSError(f"cannot join the container's cgroup: {error}") from None
+
+    def _create_cgroup(self, container_id: str, limits: Limits) -> ContainerCgroup | None:
+        hierarchies = self.isolation.hierarchies
+        if hierarchies is None:
+            return None
+        cgroup = hierarchies.cgroup(container_id)
+        self._cgroups[container_id] = cgroup
+        try:
+            cgroup.create()
+            self._apply_limits(cgroup, limits)
+        except OSError:
+            self._remove_cgroup(cgroup)
+            raise
+        return cgroup
+
+    def _apply_limits(self, cgroup: ContainerCgroup, limits: Limits) -> None:
+        isolation = self.isolation
+        if isolation.uses("cgroups/cpu") and limits.cpus > 0:
+            cgroup.limit_cpu(limits.cpus, isolation.cfs)
+        if isolation.uses("cgroups/mem") and limits.mem_mb > 0:
+            cgroup.limit_memory(limits.mem_bytes)
+        if isolation.uses("cgroups/pids") and isolation.max_pids > 0:
+            cgroup.limit_pids(isolation.max_pids)
+
+    def update(self, container: Container, limits: Limits) -> None:
+        """The container's share changed (a task joined its executor): new limits.
+
+        OSError when cgroupfs refuses (a memory limit below what is used, say)."""
+        container.limits = limits
+        if container.cgroup is not None and not container.reaped:
+            self._apply_limits(container.cgroup, limits)
 
     def recover(self, container_id: str, sandbox: Path, pid: int) -> Container | None:
-        """Reattach to a container that outlived the agent; None when its leader is gone."""
+        """Reattach to a container that outlived the agent (and to its cgroup, if it
+        has one); None when its leader is gone."""
         if not leads_live_session(pid):
             return None
-        return Container(container_id=container_id, sandbox=sandbox, process=RecoveredProcess(pid))
+        cgroup = None
+        if self.isolation.hierarchies is not None:
+            found = self.isolation.hierarchies.cgroup(container_id, leftover=True)
+            if found.exists():
+                cgroup = self._cgroups[container_id] = found
+        return Container(
+            container_id=container_id,
+            sandbox=sandbox,
+            process=RecoveredProcess(pid),
+            cgroup=cgroup,
+        )
+
+    def destroy_orphans(self, known: set[str]) -> list[str]:
+        """Kill and remove the cgroups of this agent's slot whose container is not in
+        `known` (after a restart: containers that died or were never checkpointed)."""
+        hierarchies = self.isolation.hierarchies
+        if hierarchies is None:
+            return []
+        orphans = [name for name in hierarchies.container_ids() if name not in known]
+        for name in orphans:
+            cgroup = hierarchies.cgroup(name, leftover=True)
+            killed = cgroup.kill()
+            log.info("orphan_container_destroyed", container_id=name, processes_killed=killed)
+            self._remove_cgroup(cgroup)
+        return orphans
 
     async def wait(self, container: Container) -> int:
         """The leader's exit: its status (>= 0) or minus the signal that ended it.
@@ -260,16 +403,159 @@ class Containerizer:
         """SIGKILL every process of the container; no-op once reaped (see `cleanup`)."""
         if container.reaped or container.process.returncode is not None:
             return
+        if container.cgroup is not None:
+            self._doomed.add(container.cgroup.name)
+            container.cgroup.kill()
         kill_session(container.pid, signal.SIGKILL)
 
     def cleanup(self, container: Container) -> None:
-        """Right after the leader was reaped: SIGKILL whatever it left behind, once."""
+        """Right after the leader was reaped: SIGKILL whatever it left behind, once, and
+        remove its cgroup (as soon as the last member has exited)."""
         if container.reaped:
             return
         container.reaped = True
+        container.ended.set()
         kill_session(container.pid, signal.SIGKILL)
+        if container.cgroup is not None:
+            self._remove_cgroup(container.cgroup)
+
+    def _remove_cgroup(self, cgroup: ContainerCgroup, attempt: int = 0) -> None:
+        """Kill what is in the cgroup and remove it; retried until its members are gone."""
+        if self._cgroups.get(cgroup.name, cgroup) is not cgroup:
+            return  # another container's by now (ids are unique: never, but be sure)
+        self._doomed.add(cgroup.name)
+        self._cgroups[cgroup.name] = cgroup
+        try:
+            cgroup.kill()
+            removed = cgroup.remove()
+        except OSError as error:
+            log.warning("cgroup_remove_failed", container_id=cgroup.name, error=str(error))
+            removed = True  # nothing more to try
+        if removed or attempt >= CGROUP_REMOVE_ATTEMPTS:
+            if not removed:
+                log.warning("cgroup_remove_failed", container_id=cgroup.name, error="still busy")
+            self._cgroups.pop(cgroup.name, None)
+            self._doomed.discard(cgroup.name)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop to retry on: `close` tries once more
+        loop.call_later(CGROUP_REMOVE_RETRY_SECONDS, self._remove_cgroup, cgroup, attempt + 1)
+
+    async def watch(self, container: Container) -> Limitation | None:
+        """Until the container goes over its memory limit (the Limitation) or ends (None).
+
+        Event-driven (cgroup v1's OOM eventfd, v2's memory.events); without
+        cgroups/mem it only waits for the end.
+        """
+        notifier = None
+        if container.cgroup is not None and self.isolation.uses("cgroups/mem"):
+            try:
+                notifier = container.cgroup.oom_notifier()
+            except OSError as error:
+                log.warning(
+                    "oom_watch_failed", container_id=container.container_id, error=str(error)
+                )
+        ended = asyncio.ensure_future(container.ended.wait())
+        if notifier is None:
+            await ended
+            return None
+        loop = asyncio.get_running_loop()
+        try:
+            while not container.reaped:
+                news: asyncio.Future[None] = loop.create_future()
+                loop.add_reader(notifier.fd, _settle, news)
+                try:
+                    waiting: set[asyncio.Future[Any]] = {ended, news}
+                    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    loop.remove_reader(notifier.fd)
+                if not news.done():
+                    return None
+                notifier.rearm()
+                limitation = self.limitation(container)
+                if limitation is not None:
+                    return limitation
+            return None
+        finally:
+            ended.cancel()
+            notifier.close()
+
+    def limitation(self, container: Container) -> Limitation | None:
+        """The limit the container went over, if any (its OOM kills are read now)."""
+        if container.limitation is not None:
+            return container.limitation
+        cgroup = container.cgroup
+        if cgroup is None or not self.isolation.uses("cgroups/mem") or container.reaped:
+            return None
+        try:
+            kills = cgroup.oom_kills()
+        except OSError:
+            return None
+        if kills:
+            limit = container.limits.mem_mb
+            container.limitation = Limitation(
+                reason=Reason.CONTAINER_LIMITATION_MEMORY,
+                message=(
+                    f"Memory limit exceeded: the container is limited to {limit:g} MB and "
+                    f"the kernel killed {kills} of its processes for going over it"
+                ),
+            )
+        return container.limitation
+
+    def usage(self, container: Container) -> ResourceStatistics:
+        """What the container uses now: from its cgroup's accounting, else from /proc."""
+        limits = container.limits
+        statistics = ResourceStatistics(
+            timestamp=time.time(),
+            cpus_limit=limits.cpus or None,
+            mem_limit_bytes=limits.mem_bytes or None,
+            disk_limit_bytes=limits.disk_bytes or None,
+            disk_used_bytes=container.disk_used_bytes,
+        )
+        cgroup = container.cgroup
+        if cgroup is not None and not container.reaped:
+            with contextlib.suppress(OSError):
+                measured = cgroup.usage()
+                statistics.processes = measured.processes
+                statistics.cpus_user_time_secs = measured.cpus_user_time_secs
+                statistics.cpus_system_time_secs = measured.cpus_system_time_secs
+                statistics.cpus_nr_periods = measured.cpus_nr_periods
+                statistics.cpus_nr_throttled = measured.cpus_nr_throttled
+                statistics.mem_rss_bytes = measured.mem_rss_bytes
+                if measured.mem_limit_bytes is not None and self.isolation.uses("cgroups/mem"):
+                    statistics.mem_limit_bytes = measured.mem_limit_bytes
+        if statistics.cpus_user_time_secs is None or statistics.mem_rss_bytes is None:
+            session = session_usage(container.pid)
+            if statistics.cpus_user_time_secs is None:
+                statistics.cpus_user_time_secs = session.cpus_user_time_secs
+                statistics.cpus_system_time_secs = session.cpus_system_time_secs
+            if statistics.mem_rss_bytes is None:
+                statistics.mem_rss_bytes = session.mem_rss_bytes
+            if statistics.processes is None:
+                statistics.processes = session.processes
+        return statistics
 
     def close(self) -> None:
-        """The agent is stopping: end the fork server (running executors carry on)."""
+        """The agent is stopping: end the fork server (running executors carry on) and
+        remove the cgroups still waiting for their last members."""
         if self.fork_servers is not None:
             self.fork_servers.close()
+        deadline = time.monotonic() + CLOSE_WAIT_SECONDS
+        for name, cgroup in list(self._cgroups.items()):
+            doomed = name in self._doomed
+            with contextlib.suppress(OSError):
+                if doomed:
+                    cgroup.kill()
+                while not cgroup.remove() and doomed and time.monotonic() < deadline:
+                    time.sleep(CGROUP_REMOVE_RETRY_SECONDS / 5)
+        self._cgroups.clear()
+        self._doomed.clear()
+        if self.isolation.hierarchies is not None:
+            self.isolation.hierarchies.remove_slot()
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

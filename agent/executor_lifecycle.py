@@ -30,10 +30,11 @@ from typing import Any
 import msgspec
 
 from agent import paths
-from agent.base import AgentBase
 from agent.checkpoints import ExecutorRecord
+from agent.container_monitor import ContainerMonitor, container_limits
 from agent.containerizer import COMMAND_EXECUTOR_MODULE, Container, describe_exit
 from agent.errors import FetchError
+from agent.isolation import Limits
 from agent.state import (
     AgentExecutor,
     AgentFramework,
@@ -66,7 +67,7 @@ EXIT_STATUS_NOT_STARTED = 127  # ExitedExecutor.status when the program never ra
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-class ExecutorLifecycle(AgentBase):
+class ExecutorLifecycle(ContainerMonitor):
     """Launch, hand-over, exit, timeouts and shutdown of executors (no message handlers)."""
 
     def _executor_info_for(self, task: TaskInfo, framework_id: str) -> ExecutorInfo:
@@ -94,8 +95,10 @@ class ExecutorLifecycle(AgentBase):
         info: ExecutorInfo,
         command_executor: bool,
         volumes: Sequence[Resource] = (),
+        task_resources: Sequence[Resource] = (),
     ) -> AgentExecutor | None:
-        """Make the sandbox (with `volumes` in it) and start the executor's container.
+        """Make the sandbox (with `volumes` in it) and start the executor's container,
+        limited to the executor's resources and `task_resources` (its first task's).
 
         A command executor's volumes are bind-mounted in its task's own mount
         namespace where the agent can mount; everything else gets symlinks.
@@ -132,8 +135,9 @@ class ExecutorLifecycle(AgentBase):
         ]
         if mounts:
             environment[env.VOLUME_MOUNTS] = json.dumps(mounts)
+        limits = container_limits(info, command_executor, task_resources)
         self.defer(
-            self._start_container(executor, environment),
+            self._start_container(executor, environment, limits),
             functools.partial(
                 self._executor_launched, framework.id, info.executor_id, container_id
             ),
@@ -148,13 +152,13 @@ class ExecutorLifecycle(AgentBase):
         return executor
 
     async def _start_container(
-        self, executor: AgentExecutor, environment: dict[str, str]
+        self, executor: AgentExecutor, environment: dict[str, str], limits: Limits
     ) -> Container:
         argv = command_argv(executor.info.command)
         if executor.info.command.uris:
             await self.fetcher.fetch(executor.info.command.uris, executor.sandbox)
         return await self.containerizer.launch(
-            executor.container_id, executor.sandbox, argv, environment
+            executor.container_id, executor.sandbox, argv, environment, limits
         )
 
     def _executor_environment(
@@ -243,6 +247,8 @@ class ExecutorLifecycle(AgentBase):
                 executor_id,
                 container_id,
             )
+        self._resize_container(executor)  # tasks that joined while it was starting
+        self._watch_container(executor, container)
         self.defer(
             self.containerizer.wait(container),
             functools.partial(self._executor_exited, framework_id, executor_id, container_id),
@@ -255,6 +261,7 @@ class ExecutorLifecycle(AgentBase):
         if executor is None or executor.container is None:
             return
         status = None if done.cancelled() or done.exception() else done.result()
+        self._termination_at_exit(executor)
         self.containerizer.cleanup(executor.container)
         self.log.info(
             "executor_exited",

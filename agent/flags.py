@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from agent.errors import FlagsError
+from agent.isolation import parse_isolation
 from zmesos.authentication import Credential, load_credential
 from zmesos.authorization import Acls, load_acls
 from zmesos.detector import MasterDetector, master_detector
@@ -102,6 +103,22 @@ class AgentFlags:
     fetcher_cache_size: int = flag(
         2 << 30, "bytes the fetcher cache under <work-dir>/fetch may hold (2GB, 512MB; 0: no cache)"
     )
+    isolation: str = flag(
+        "",
+        "isolators, comma-separated: cgroups/cpu, cgroups/mem, cgroups/pids, posix/cpu, "
+        "posix/mem, disk/du (default: the cgroups ones the machine has, else posix; and disk/du)",
+    )
+    cgroups_root: str = flag("zmesos", "directory in each cgroup hierarchy for the containers")
+    cgroups_enable_cfs: bool = flag(
+        False, "cgroups/cpu: also cap each container at its cpus with a CFS quota"
+    )
+    cgroups_max_pids: int = flag(0, "cgroups/pids: most processes per container (0: no limit)")
+    container_disk_watch_interval: float = flag(
+        15.0, "disk/du: how often each sandbox's and volume's usage is measured"
+    )
+    enforce_container_disk_quota: bool = flag(
+        False, "disk/du: kill a container that uses more disk than its tasks were given"
+    )
     credential: str = flag(
         "", 'JSON file {"principal": .., "secret": ..}: authenticate with the master as it'
     )
@@ -129,6 +146,13 @@ class AgentFlags:
             raise FlagsError(
                 f"--recover: {self.recover!r} is not one of {', '.join(RECOVER_MODES)}"
             )
+        parse_isolation(self.isolation)
+        if not self.cgroups_root.strip("/") or ".." in Path(self.cgroups_root).parts:
+            raise FlagsError(f"--cgroups-root: {self.cgroups_root!r} is not a relative directory")
+        if self.cgroups_max_pids < 0:
+            raise FlagsError("--cgroups-max-pids: must not be negative")
+        if self.container_disk_watch_interval <= 0:
+            raise FlagsError("--container-disk-watch-interval: must be positive")
         for name in ("port", "actor_port"):
             if not 0 <= getattr(self, name) < 65536:
                 raise FlagsError(

@@ -84,6 +84,7 @@ class RecoveryHandlers(RegistrationHandlers, ExecutorHandlers):
                 checkpoint = None
         self.checkpointer.boot_id()
         if checkpoint is None:
+            self._destroy_orphans()
             self._start_registration()
             return
         self.agent_id = checkpoint.info.id
@@ -102,6 +103,7 @@ class RecoveryHandlers(RegistrationHandlers, ExecutorHandlers):
             rebooted=rebooted,
             mode=self.flags.recover,
         )
+        self._destroy_orphans()
         for executor in live:
             self._reconnect_or_kill(executor)
         if self.flags.recover == "reconnect" and live:
@@ -199,6 +201,8 @@ class RecoveryHandlers(RegistrationHandlers, ExecutorHandlers):
                 # session, whose id no other process can have while the pid is not a leader.
                 kill_session(run.forked_pid, signal.SIGKILL)
         if executor.container is not None:
+            executor.container.limits = self._limits_of(executor)
+            self._watch_container(executor, executor.container)
             self.defer(
                 self.containerizer.wait(executor.container),
                 functools.partial(
@@ -214,6 +218,19 @@ class RecoveryHandlers(RegistrationHandlers, ExecutorHandlers):
             alive=executor.container is not None,
         )
         return executor
+
+    def _destroy_orphans(self) -> None:
+        """Kill what runs in cgroups of this agent that no recovered container owns (a
+        run that died with the agent, a framework that did not checkpoint)."""
+        live = {
+            executor.container_id
+            for framework in self.frameworks.values()
+            for executor in framework.executors.values()
+            if executor.container is not None
+        }
+        orphans = self.containerizer.destroy_orphans(live)
+        if orphans:
+            self.log.info("orphan_containers_destroyed", count=len(orphans))
 
     def _reconnect_or_kill(self, executor: AgentExecutor) -> None:
         if self.flags.recover == "cleanup":

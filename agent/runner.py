@@ -6,6 +6,7 @@ import dataclasses
 import resource
 
 from agent.agent import Agent
+from agent.containerizer import Containerizer
 from agent.flags import AgentFlags
 from agent.http import serve_http
 from libprocess import PID, Node
@@ -42,12 +43,14 @@ async def run_agent(flags: AgentFlags, security: SecurityFlags | None = None) ->
 
     HTTP is bound first, so the port the agent advertises (AgentInfo.port) is
     the bound one even when `flags.port` is 0. Raises NodeError, OSError or
-    ValueError (a bad work directory) with everything it started stopped. `security`
+    ValueError (a bad work directory, an --isolation the machine cannot give) with
+    everything it started stopped. `security`
     (zmesos.node_security): CurveZMQ keys for the node (and its executors), and
     the HTTP door's guard.
     """
     security = security or SecurityFlags()
     _raise_open_files_limit()
+    containerizer = Containerizer.from_flags(flags)  # a bad --isolation stops here
     node = await Node(
         host=flags.ip, port=flags.actor_port, curve_keys=security.curve_directory
     ).start()
@@ -59,7 +62,9 @@ async def run_agent(flags: AgentFlags, security: SecurityFlags | None = None) ->
     except BaseException:
         await node.stop()
         raise
-    agent = Agent(dataclasses.replace(flags, port=http.port), name=AGENT_NAME)
+    agent = Agent(
+        dataclasses.replace(flags, port=http.port), name=AGENT_NAME, containerizer=containerizer
+    )
     try:
         spawned = node.spawn(agent)
     except BaseException:

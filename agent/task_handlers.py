@@ -84,7 +84,7 @@ class AgentTaskHandlers(ExecutorLifecycle):
         running_executor = executor is not None  # its sandbox exists: volumes get symlinks
         if executor is None:
             executor = self._launch_executor(
-                framework, executor_info, task.executor is None, volumes
+                framework, executor_info, task.executor is None, volumes, task.resources
             )
             if executor is None:
                 self._agent_update(
@@ -132,6 +132,7 @@ class AgentTaskHandlers(ExecutorLifecycle):
                 self.agent_id, framework_id, executor.id, executor.container_id, task
             )
         record = executor.tasks[task.task_id] = AgentTask(info=task)
+        self._resize_container(executor)
         self.log.info(
             "task_received",
             task_id=task.task_id,

@@ -21,7 +21,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -186,18 +186,21 @@ class ForkServer:
         if self.lost:
             raise ForkServerError(self.lost_reason)
 
-    async def launch(self, sandbox: Path, environment: Mapping[str, str]) -> ForkedProcess:
-        """Fork a child running the module in `sandbox` with exactly `environment`.
+    async def launch(
+        self, sandbox: Path, environment: Mapping[str, str], cgroups: Sequence[str] = ()
+    ) -> ForkedProcess:
+        """Fork a child running the module in `sandbox` with exactly `environment`, in
+        the cgroups whose `cgroup.procs` files are `cgroups` before it runs anything.
 
-        OSError when the sandbox or its stdout/stderr files cannot be opened (as an
-        exec would raise); ForkServerError when the server is not ready or is lost
-        before answering (the child then never runs).
+        OSError when the sandbox or its stdout/stderr files cannot be opened or the
+        cgroups joined (as an exec would raise); ForkServerError when the server is
+        not ready or is lost before answering (the child then never runs).
         """
         if not self.ready or self._channel is None or self._loop is None:
             raise ForkServerError(self.lost_reason or "the fork server is not ready")
         request = next(self._requests)
         launched = self._pending[request] = self._loop.create_future()
-        data = encode(Launch(request, str(sandbox), dict(environment)))
+        data = encode(Launch(request, str(sandbox), dict(environment), tuple(cgroups)))
         try:
             async with self._sending:
                 if self._channel is None:  # lost while this launch waited its turn

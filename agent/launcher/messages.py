@@ -26,11 +26,13 @@ MAX_MESSAGE_BYTES = 1 << 20  # a Launch carries an environment: a few KB, rarely
 
 
 class Launch(msgspec.Struct, tag=True, frozen=True):
-    """Fork a child that runs the served module's `main()` in `sandbox` with `environment`."""
+    """Fork a child that runs the served module's `main()` in `sandbox` with `environment`,
+    after writing its pid to each of `cgroups` (`cgroup.procs` files)."""
 
     request: int
     sandbox: str
     environment: dict[str, str]
+    cgroups: tuple[str, ...] = ()
 
 
 class Ready(msgspec.Struct, tag=True, frozen=True):

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from types import ModuleType
 
+from agent.cgroups import join_cgroups
 from agent.launcher import child
 from agent.launcher.messages import (
     MAX_MESSAGE_BYTES,
@@ -92,7 +93,7 @@ class Zygote:
         except OSError as error:
             self._send(_failure(message.request, error))
             return
-        self._fork(message.request, setup, go)
+        self._fork(message.request, setup, go, message.cgroups)
 
     def _open(self, message: Launch) -> tuple[child.ChildSetup, int]:
         """The child's descriptors and the server's end of its go-ahead socket, opened
@@ -111,7 +112,9 @@ class Zygote:
         setup = child.ChildSetup(go_child, sandbox, stdout, stderr, message.environment, self.argv)
         return setup, go_server
 
-    def _fork(self, request: int, setup: child.ChildSetup, go: int) -> None:
+    def _fork(
+        self, request: int, setup: child.ChildSetup, go: int, cgroups: tuple[str, ...]
+    ) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         try:
@@ -126,9 +129,14 @@ class Zygote:
             child.become(setup, self.main)
         setup.close()
         try:
+            # The child waits for GO before it runs anything: it is in its cgroups
+            # before it can fork, so everything it starts is born in them.
+            join_cgroups(pid, cgroups)
             pidfd = os.pidfd_open(pid)
         except OSError as error:  # e.g. out of descriptors: this one must not run
             os.close(go)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             self._send(_failure(request, error))
             return

@@ -129,6 +129,12 @@ def _volume_commands(master: str) -> None:
         (["agent", "--master", "127.0.0.1:5050", "--gc-delay", "1fortnight"], "--gc-delay"),
         (["agent", "--master", "127.0.0.1:5050", "--gc-disk-headroom", "1.5"], "headroom"),
         (["agent", "--master", "127.0.0.1:5050", "--disk-watch-interval", "0"], "--disk-watch"),
+        (["agent", "--master", "127.0.0.1:5050", "--isolation", "cgroups/gpu"], "'cgroups/gpu'"),
+        (
+            ["agent", "--master", "127.0.0.1:5050", "--isolation", "posix/mem,cgroups/mem"],
+            "--isolation",
+        ),
+        (["agent", "--master", "127.0.0.1:5050", "--cgroups-max-pids", "-1"], "--cgroups-max"),
         (
             ["execute", "--master", "127.0.0.1:1", "--command", "true", "--timeout", "-1"],
             "--timeout",
