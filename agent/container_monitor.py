@@ -1,8 +1,11 @@
 """The agent's watch over its containers: limits from resources, limitations, disk, usage.
 
 - Limits: a container gets its executor's resources plus its tasks'; a command
-  executor adds what Mesos adds for its own (0.1 cpus, 32 MB), and memory is at
-  least 32 MB (Mesos's MIN_MEMORY). They grow as tasks join a running executor.
+  executor adds what Mesos adds for its own (0.1 cpus, 32 MB) to its task's
+  memory of at least 32 MB (Mesos's MIN_MEMORY), and any container gets at least
+  64 MB: our executors are Python processes that take some 20-27 MB of their own
+  before they run anything (Mesos's C++ executors fit in its 32 MB floor). They
+  grow as tasks join a running executor.
 - Limitations: the containerizer's `watch` reports a container that went over
   its memory limit (the kernel killed one of its processes); the agent then
   ends the container and its live tasks become TASK_FAILED with the limitation's
@@ -39,6 +42,7 @@ from zmesos.resources import Resource, Resources
 __all__ = [
     "COMMAND_EXECUTOR_CPUS",
     "COMMAND_EXECUTOR_MEM_MB",
+    "MIN_CONTAINER_MEM_MB",
     "MIN_MEM_MB",
     "ContainerMonitor",
     "disk_usage_bytes",
@@ -46,7 +50,8 @@ __all__ = [
 
 COMMAND_EXECUTOR_CPUS = 0.1  # Mesos: DEFAULT_EXECUTOR_CPUS
 COMMAND_EXECUTOR_MEM_MB = 32.0  # Mesos: DEFAULT_EXECUTOR_MEM
-MIN_MEM_MB = 32.0  # Mesos: MIN_MEMORY
+MIN_MEM_MB = 32.0  # Mesos: MIN_MEMORY (of a command task)
+MIN_CONTAINER_MEM_MB = 64.0  # see the module docstring
 _MB = 1024 * 1024
 
 
@@ -60,7 +65,7 @@ def container_limits(
     if command_executor:
         cpus += COMMAND_EXECUTOR_CPUS
         mem = max(mem, MIN_MEM_MB) + COMMAND_EXECUTOR_MEM_MB
-    return Limits(cpus=cpus, mem_mb=max(mem, MIN_MEM_MB), disk_mb=disk)
+    return Limits(cpus=cpus, mem_mb=max(mem, MIN_CONTAINER_MEM_MB), disk_mb=disk)
 
 
 async def disk_usage_bytes(path: Path) -> int | None:

@@ -1,6 +1,7 @@
 """Whole-cluster benchmarks: real processes, and a master facing 10,000 simulated agents.
 
-    python -m benchmarks.cluster [--json FILE] [--quick] [--only real|simulated|v1]
+    python -m benchmarks.cluster [--json FILE] [--quick] [--only real|simulated|isolation|v1]
+                                 [--rounds N] [--tasks N]
 
 1. real: a master and 4 agents as OS processes (`zmesos local`'s cluster), one
    framework launching 2,000 trivial command tasks (`true`), each in its own
@@ -11,7 +12,13 @@
    100,000 tasks that finish at once: tasks per second through the master,
    messages per second it received, and offer-to-RUNNING latency, beside the
    Mesos paper's figure (task launch overhead under 1 s at 50,000 emulated nodes).
-3. v1: the two doors side by side on one simulated cluster (1,000 agents): an
+3. isolation: the real-process cluster of (1) twice side by side, each round once
+   with `--isolation posix/cpu,posix/mem` (no cgroup: usage from /proc) and once
+   with `cgroups/cpu,cgroups/mem,cgroups/pids` and `--cgroups-enable-cfs` (a
+   cgroup per container in every hierarchy, limits written, every process joined
+   before it runs, the cgroup frozen, killed and removed at the end): tasks per
+   second of each (median of the rounds) and their ratio, the cost of isolation.
+4. v1: the two doors side by side on one simulated cluster (1,000 agents): an
    actor framework, then a v1 HTTP framework (benchmarks.v1_framework: ACCEPT,
    ACKNOWLEDGE, ... as HTTP calls, events on the RecordIO stream), 20,000 tasks
    each, three rounds: tasks per second and offer-to-RUNNING latency of each,
@@ -33,6 +40,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import uvloop
@@ -49,6 +57,10 @@ MESOS_PAPER_LAUNCH_OVERHEAD_S = 1.0  # Hindman et al., NSDI 2011: < 1 s at 50,00
 TARGET_TASKS_PER_S = 2000.0
 PROBE_TASKS = 200
 V1_TARGET_RATIO = 0.5  # the v1 HTTP door reaches at least half the actor door's tasks/s
+ISOLATIONS = {
+    "posix": ("--isolation", "posix/cpu,posix/mem"),
+    "cgroups": ("--isolation", "cgroups/cpu,cgroups/mem,cgroups/pids", "--cgroups-enable-cfs"),
+}
 
 
 def _free_port() -> int:
@@ -98,7 +110,8 @@ async def run_frameworks(master: str, plans: list[list[Command]], timeout: float
     return elapsed, schedulers
 
 
-async def real(tasks: int, agents: int) -> dict[str, object]:
+async def real(tasks: int, agents: int, agent_flags: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`tasks` trivial command tasks on `agents` real agents (given `agent_flags`)."""
     with tempfile.TemporaryDirectory(prefix="zmesos-bench-") as work_dir:
         cluster = LocalCluster(
             "127.0.0.1",
@@ -109,7 +122,7 @@ async def real(tasks: int, agents: int) -> dict[str, object]:
         try:
             await cluster.start_master("--allocation-interval", "0.2")
             for index in range(agents):
-                await cluster.start_agent(index)
+                await cluster.start_agent(index, *agent_flags)
             await cluster.wait_for_agents(agents)
             plan = [
                 Command(f"task-{i:05d}", "true", Resources.parse("cpus:0.25;mem:32"))
@@ -129,6 +142,28 @@ async def real(tasks: int, agents: int) -> dict[str, object]:
         "tasks_per_s": finished / seconds,
         **_latency_figures(latencies),
     }
+
+
+async def isolation_side_by_side(tasks: int, agents: int, rounds: int) -> dict[str, Any]:
+    """The real-process cluster with each of ISOLATIONS in turn, `rounds` times: tasks
+    per second and launch->RUNNING latency of each (medians), and cgroups/posix."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in ISOLATIONS}
+    for _ in range(rounds):
+        for name, flags in ISOLATIONS.items():  # alternating: the machine's load drifts
+            runs[name].append(await real(tasks, agents, flags))
+    figures: dict[str, Any] = {"tasks": tasks, "agents": agents, "rounds": rounds}
+    for name, results in runs.items():
+        figures[name] = {
+            "flags": " ".join(ISOLATIONS[name]),
+            "finished": min(r["finished"] for r in results),
+            "tasks_per_s": statistics.median(r["tasks_per_s"] for r in results),
+            "p50_s": statistics.median(r["p50_s"] for r in results if r["p50_s"] is not None),
+            "p99_s": statistics.median(r["p99_s"] for r in results if r["p99_s"] is not None),
+            "rounds_tasks_per_s": [r["tasks_per_s"] for r in results],
+        }
+    posix, cgroups = figures["posix"]["tasks_per_s"], figures["cgroups"]["tasks_per_s"]
+    figures["cgroups_over_posix"] = cgroups / posix if posix else None
+    return figures
 
 
 @contextlib.asynccontextmanager
@@ -279,6 +314,8 @@ def _print(results: dict[str, dict]) -> None:
     real_figures, sim, v1 = results.get("real"), results.get("simulated"), results.get("v1")
     if v1:
         _print_v1(v1)
+    if results.get("isolation"):
+        _print_isolation(results["isolation"])
     if real_figures:
         print(f"\nreal: {real_figures['agents']} agents, {real_figures['tasks']} command tasks")
         print(
@@ -309,6 +346,21 @@ def _print(results: dict[str, dict]) -> None:
         )
 
 
+def _print_isolation(isolation: dict) -> None:
+    print(
+        f"\nisolation: {isolation['agents']} real agents, {isolation['tasks']} command tasks "
+        f"per run, median of {isolation['rounds']} rounds"
+    )
+    for name in ISOLATIONS:
+        run = isolation[name]
+        print(
+            f"  {name:<7} {run['tasks_per_s']:.1f} tasks/s (rounds: "
+            f"{', '.join(f'{r:.1f}' for r in run['rounds_tasks_per_s'])}); launch->RUNNING "
+            f"p50 {run['p50_s']:.3f} s, p99 {run['p99_s']:.3f} s  [{run['flags']}]"
+        )
+    print(f"  cgroups/posix {isolation['cgroups_over_posix']:.2f}")
+
+
 def _print_v1(v1: dict) -> None:
     print(
         f"\nv1 HTTP vs actor framework: {v1['agents']} simulated agents, {v1['tasks']} tasks "
@@ -329,7 +381,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     parser.add_argument("--quick", action="store_true", help="a tenth of the work")
-    parser.add_argument("--only", choices=("real", "simulated", "v1"))
+    parser.add_argument("--only", choices=("real", "simulated", "isolation", "v1"))
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="isolation: rounds of each (default 2)"
+    )
+    parser.add_argument(
+        "--tasks", type=int, help="isolation: tasks per run (default 2000; 200 with --quick)"
+    )
     parser.add_argument("--serve-agents", nargs=3, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve_agents:
@@ -344,6 +402,10 @@ def main() -> None:
         results["real"] = uvloop.run(real(2000 // scale, 4))
     if options.only in (None, "simulated"):
         results["simulated"] = uvloop.run(simulated(10_000 // scale, 100_000 // scale, 10, 4))
+    if options.only in (None, "isolation"):
+        results["isolation"] = uvloop.run(
+            isolation_side_by_side(options.tasks or 2000 // scale, 4, max(1, options.rounds))
+        )
     if options.only in (None, "v1"):
         results["v1"] = uvloop.run(v1_side_by_side(1000 // scale, 20_000 // scale, 3, 2))
     _print(results)

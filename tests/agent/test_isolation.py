@@ -40,6 +40,12 @@ MEMORY_HOG = (
     'while True:\n    held.append(b"x" * (8 << 20))\n    time.sleep(0.01)\''
 )
 CPU_HOG = f"exec {PYTHON} -c 'while True: pass'"
+FORKER = (  # forks 20 sleeping children if it can, then says how many it could
+    f"exec {PYTHON} -c 'import os, time\nforked = 0\nfor _ in range(20):\n"
+    "    try:\n        pid = os.fork()\n    except OSError:\n        continue\n"
+    "    if pid == 0:\n        time.sleep(30)\n        os._exit(0)\n    forked += 1\n"
+    'open("forked", "w").write(str(forked))\ntime.sleep(30)\''
+)
 
 
 def test_isolation_parse_keeps_the_order_and_empty_means_the_default():
@@ -121,10 +127,11 @@ def test_isolation_limits_add_the_command_executors_share():
         cpus=0.6, mem_mb=96.0, disk_mb=10.0
     )
     assert container_limits(info, True, []) == Limits(cpus=0.1, mem_mb=64.0)
-    custom = ExecutorInfo(executor_id="e", resources=tuple(Resources.parse("mem:8").to_list()))
+    custom = ExecutorInfo(executor_id="e", resources=tuple(Resources.parse("mem:32").to_list()))
     assert container_limits(custom, False, task_resources) == Limits(
-        cpus=0.5, mem_mb=72.0, disk_mb=10.0
+        cpus=0.5, mem_mb=96.0, disk_mb=10.0
     )
+    assert container_limits(info, False, []) == Limits(mem_mb=64.0)  # the floor
 
 
 def needs_cgroups(work_dir: Path) -> Hierarchies:
@@ -330,3 +337,27 @@ async def test_isolation_recovery_reattaches_to_cgroups_and_destroys_orphans(tmp
     finally:
         stray.kill()
         stray.wait()
+
+
+async def test_isolation_pids_limit_caps_the_processes_of_a_container(tmp_path):
+    hierarchies = needs_cgroups(tmp_path)
+    if "pids" not in hierarchies.available:
+        pytest.skip("no pids controller here")
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, agent = await start(
+            node, tmp_path, isolation="cgroups/mem,cgroups/pids", cgroups_max_pids=8
+        )
+        master.run_task(task("forker", FORKER, "mem:32"))
+        await master.wait_for(lambda: TaskState.RUNNING in master.states("forker"))
+        [sandbox] = sandboxes(tmp_path, "forker")
+        forked = await wait_until(lambda: read_pid(sandbox / "forked"))
+
+        # pids.max counts threads too: the executor's few, the task's, its children.
+        assert forked < 20
+        cgroup = hierarchies.cgroup(await container_of(node, agent, "forker"))
+        assert len(cgroup.pids()) == 2 + forked  # the executor, the task and its children
+        [statistics] = await node.dispatch(agent.pid, Agent.statistics)
+        assert statistics["statistics"]["processes"] == 2 + forked
+
+        master.kill_task("forker")
+        await master.wait_for(lambda: master.terminal("forker"))

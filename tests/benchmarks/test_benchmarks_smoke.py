@@ -101,3 +101,24 @@ def test_benchmarks_endpoints_measure_every_endpoint(tmp_path):
     assert figures["tasks"] == 200
     assert all(figure["median_ms"] > 0 for figure in figures["endpoints"].values())
     assert figures["endpoints"]["/state"]["bytes"] > figures["endpoints"]["/tasks"]["bytes"]
+
+
+@pytest.mark.timeout(240)
+def test_benchmarks_cluster_isolation_runs_both_side_by_side(tmp_path):
+    figures = _run(
+        "benchmarks.cluster",
+        "--quick",
+        "--only",
+        "isolation",
+        "--rounds",
+        "1",
+        "--tasks",
+        "20",
+        json_path=tmp_path / "i.json",
+        timeout=230,
+    )
+    isolation = figures["isolation"]
+    for name in ("posix", "cgroups"):
+        assert isolation[name]["finished"] == isolation["tasks"]
+        assert isolation[name]["tasks_per_s"] > 0
+    assert isolation["cgroups_over_posix"] > 0
