@@ -15,8 +15,8 @@
   running container's sandbox and persistent volumes are measured with `du`;
   with `--enforce-container-disk-quota` a sandbox over its `disk` (or a volume
   over its size) ends the container, REASON_CONTAINER_LIMITATION_DISK.
-- `statistics()`: each running container's usage (agent.usage), Mesos's
-  `/monitor/statistics` entries.
+- `statistics()`: each running container's usage (agent.monitor, agent.usage),
+  Mesos's `/monitor/statistics` entries.
 """
 
 from __future__ import annotations
@@ -28,12 +28,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from agent import paths
 from agent.base import AgentBase
 from agent.containerizer import Container, Limitation
 from agent.isolation import Limits
+from agent.monitor import usage_request
 from agent.state import AgentExecutor, ExecutorState, Termination
 from libprocess import Timer
 from zmesos.protocol import ExecutorInfo, Reason, TaskState
@@ -239,25 +238,9 @@ class ContainerMonitor(AgentBase):
     # -- usage -----------------------------------------------------------------
 
     def statistics(self) -> list[dict[str, Any]]:
-        """Each running container's usage now, as Mesos's `/monitor/statistics` lists it."""
-        entries = []
-        for framework in self.frameworks.values():
-            for executor in framework.executors.values():
-                container = executor.container
-                if container is None or executor.state is ExecutorState.TERMINATED:
-                    continue
-                usage = self.containerizer.usage(container)
-                entries.append(
-                    {
-                        "framework_id": framework.id,
-                        "executor_id": executor.id,
-                        "executor_name": executor.info.name,
-                        "source": executor.info.source,
-                        "container_id": executor.container_id,
-                        "statistics": msgspec.to_builtins(usage),
-                    }
-                )
-        return entries
+        """Each running container's usage now, as Mesos's `/monitor/statistics` lists it
+        (the HTTP endpoint measures off the actor: agent.monitor)."""
+        return usage_request(self).measure()
 
 
 async def _measure(targets: list[DiskTarget]) -> list[tuple[DiskTarget, int | None, str]]:

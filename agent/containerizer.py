@@ -56,7 +56,7 @@ from agent.flags import AgentFlags
 from agent.isolation import Isolation, Limits, parse_isolation
 from agent.launcher import SUPPORTED as FORK_SERVER_SUPPORTED
 from agent.launcher import ForkServerError, ForkServerKeeper
-from agent.usage import ResourceStatistics, session_usage
+from agent.usage import ResourceStatistics, SessionUsage, usage_by_session
 from zmesos.protocol import Reason
 
 __all__ = [
@@ -504,8 +504,18 @@ class Containerizer:
             )
         return container.limitation
 
-    def usage(self, container: Container) -> ResourceStatistics:
-        """What the container uses now: from its cgroup's accounting, else from /proc."""
+    @property
+    def reads_proc(self) -> bool:
+        """Whether `usage` needs /proc: some of cpu and memory is measured by no cgroup."""
+        uses = self.isolation.uses
+        return not (uses("cgroups/cpu") and uses("cgroups/mem"))
+
+    def usage(
+        self, container: Container, sessions: Mapping[int, SessionUsage] | None = None
+    ) -> ResourceStatistics:
+        """What the container uses now: from its cgroup's accounting, else from its
+        session in /proc (`sessions`: agent.usage.usage_by_session, read here if None).
+        Reads files only: safe from a worker thread."""
         limits = container.limits
         statistics = ResourceStatistics(
             timestamp=time.time(),
@@ -514,23 +524,28 @@ class Containerizer:
             disk_limit_bytes=limits.disk_bytes or None,
             disk_used_bytes=container.disk_used_bytes,
         )
-        cgroup = container.cgroup
+        cgroup, uses = container.cgroup, self.isolation.uses
+        measured = None
         if cgroup is not None and not container.reaped:
             with contextlib.suppress(OSError):
                 measured = cgroup.usage()
-                statistics.processes = measured.processes
+        if measured is not None:
+            statistics.processes = measured.processes
+            if uses("cgroups/cpu"):
                 statistics.cpus_user_time_secs = measured.cpus_user_time_secs
                 statistics.cpus_system_time_secs = measured.cpus_system_time_secs
                 statistics.cpus_nr_periods = measured.cpus_nr_periods
                 statistics.cpus_nr_throttled = measured.cpus_nr_throttled
+            if uses("cgroups/mem"):
                 statistics.mem_rss_bytes = measured.mem_rss_bytes
-                if measured.mem_limit_bytes is not None and self.isolation.uses("cgroups/mem"):
-                    statistics.mem_limit_bytes = measured.mem_limit_bytes
+                statistics.mem_limit_bytes = measured.mem_limit_bytes
         if statistics.cpus_user_time_secs is None or statistics.mem_rss_bytes is None:
-            session = session_usage(container.pid)
+            if sessions is None:
+                sessions = usage_by_session()
+            session = sessions.get(container.pid, SessionUsage())
             if statistics.cpus_user_time_secs is None:
-                statistics.cpus_user_time_secs = session.cpus_user_time_secs
-                statistics.cpus_system_time_secs = session.cpus_system_time_secs
+                statistics.cpus_user_time_secs = round(session.cpus_user_time_secs, 3)
+                statistics.cpus_system_time_secs = round(session.cpus_system_time_secs, 3)
             if statistics.mem_rss_bytes is None:
                 statistics.mem_rss_bytes = session.mem_rss_bytes
             if statistics.processes is None:

@@ -2,7 +2,7 @@
 
 GET `/health`, `/state` (Mesos's agent shape, agent.views), `/flags`,
 `/metrics/snapshot` (Mesos's `slave/...` names), `/monitor/statistics` (each
-executor's CPU time and memory, agent.monitor), `/files/browse`,
+executor's CPU time, memory, disk and processes, agent.monitor), `/files/browse`,
 `/files/read` and `/files/download` (a sandbox's or volume's files only,
 agent.files), `/actor` (`{"pid": "agent@host:port"}`, the agent's actor
 endpoint) and `/version`; POST Mesos's v1 executor and operator APIs
@@ -26,7 +26,7 @@ from aiohttp import web
 
 from agent.files import FilesError, SandboxFiles
 from agent.flags import AgentFlags
-from agent.monitor import executor_targets, statistics
+from agent.monitor import usage_request
 from agent.v1 import AgentOperatorApi, ExecutorApi
 from agent.views import collect, flags_view, metrics_view, state_json
 from libprocess import PID, Node, ProcessTerminated
@@ -64,8 +64,8 @@ def make_app(agent_pid: PID, node: Node, flags: AgentFlags | None = None) -> web
         return json_response(await ask(metrics_view))
 
     async def monitor(request: web.Request) -> web.Response:
-        targets = await ask(executor_targets)
-        return json_response(await asyncio.to_thread(statistics, targets))
+        request_usage = await ask(usage_request)
+        return json_response(await asyncio.to_thread(request_usage.measure))
 
     async def sandbox_access(request: web.Request) -> None:
         """Raise FilesError(403) unless the ACLs (access_sandboxes) let the request's

@@ -3,23 +3,30 @@
 `ResourceStatistics` carries Mesos's field names (the `/monitor/statistics`
 entries' `statistics` object). The containerizer fills it from the container's
 cgroup accounting where it has one (agent.cgroups) and otherwise from /proc:
-`session_usage` sums the processes of the container's session (posix/cpu and
-posix/mem: usage only, nothing is limited; a process that left the session is
-not counted).
+`usage_by_session` sums the processes of every session on the machine in one
+pass (an executor leads a session of its own), for posix/cpu and posix/mem
+(usage only, nothing is limited; a process that left the session is not counted).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
 import msgspec
 
-__all__ = ["ResourceStatistics", "SessionUsage", "session_usage"]
+__all__ = [
+    "PAGE_BYTES",
+    "PROC",
+    "TICKS_PER_SECOND",
+    "ResourceStatistics",
+    "SessionUsage",
+    "usage_by_session",
+]
 
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+PROC = Path("/proc")
+TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 class ResourceStatistics(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -38,35 +45,38 @@ class ResourceStatistics(msgspec.Struct, kw_only=True, omit_defaults=True):
     disk_used_bytes: int | None = None
 
 
-class SessionUsage(msgspec.Struct, kw_only=True, frozen=True):
-    processes: int
-    cpus_user_time_secs: float
-    cpus_system_time_secs: float
-    mem_rss_bytes: int
+class SessionUsage(msgspec.Struct, kw_only=True):
+    """The processes of one session, summed (CPU times include the children they reaped)."""
+
+    processes: int = 0
+    cpus_user_time_secs: float = 0.0
+    cpus_system_time_secs: float = 0.0
+    mem_rss_bytes: int = 0
 
 
-def session_usage(session_id: int, proc: Path = Path("/proc")) -> SessionUsage:
-    """CPU times and resident memory of every live process of session `session_id`."""
-    processes, user, system, rss = 0, 0, 0, 0
+def usage_by_session(proc: Path = PROC) -> dict[int, SessionUsage]:
+    """For every session on the machine: its live processes' usage, from /proc/<pid>/stat.
+
+    A process that exits between listing and reading is skipped; a machine
+    without /proc answers no session.
+    """
+    sessions: dict[int, SessionUsage] = {}
     try:
-        entries = os.listdir(proc)
+        entries = [entry for entry in os.listdir(proc) if entry.isdigit()]
     except OSError:
         entries = []
     for entry in entries:
-        if not entry.isdigit():
+        try:
+            text = (proc / entry / "stat").read_text()
+        except OSError:
+            continue  # it exited meanwhile
+        # The command name is in parentheses and may hold spaces: split after it.
+        fields = text[text.rfind(")") + 2 :].split()
+        if len(fields) < 22 or fields[0] == "Z":
             continue
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            # After the command name (which may hold spaces): state, ppid, pgrp, session, ...
-            fields = (proc / entry / "stat").read_text().rpartition(")")[2].split()
-            if int(fields[3]) != session_id or fields[0] == "Z":
-                continue
-            processes += 1
-            user += int(fields[11])
-            system += int(fields[12])
-            rss += int(fields[21]) * _PAGE_SIZE
-    return SessionUsage(
-        processes=processes,
-        cpus_user_time_secs=user / _CLOCK_TICKS,
-        cpus_system_time_secs=system / _CLOCK_TICKS,
-        mem_rss_bytes=rss,
-    )
+        usage = sessions.setdefault(int(fields[3]), SessionUsage())
+        usage.processes += 1
+        usage.cpus_user_time_secs += (int(fields[11]) + int(fields[13])) / TICKS_PER_SECOND
+        usage.cpus_system_time_secs += (int(fields[12]) + int(fields[14])) / TICKS_PER_SECOND
+        usage.mem_rss_bytes += int(fields[21]) * PAGE_BYTES
+    return sessions

@@ -361,3 +361,24 @@ async def test_isolation_pids_limit_caps_the_processes_of_a_container(tmp_path):
 
         master.kill_task("forker")
         await master.wait_for(lambda: master.terminal("forker"))
+
+
+async def test_isolation_posix_measures_the_session_and_limits_nothing(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, agent = await start(node, tmp_path, isolation="posix/cpu,posix/mem")
+        master.run_task(task("t1", "sleep 30 & exec sleep 30", "cpus:0.5;mem:64"))
+        await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
+
+        [entry] = await node.dispatch(agent.pid, Agent.statistics)
+        statistics = entry["statistics"]
+        assert statistics["processes"] == 3  # the executor, the task, its child: one session
+        assert statistics["mem_rss_bytes"] > 0 and statistics["cpus_user_time_secs"] >= 0
+        assert statistics["cpus_limit"] == pytest.approx(0.6)  # the share, not enforced
+        assert statistics["mem_limit_bytes"] == 96 << 20
+        assert "cpus_nr_periods" not in statistics  # no cgroup: no CFS accounting
+        hierarchies = Hierarchies.detect("zmesos", str(tmp_path))
+        if hierarchies is not None:
+            assert await container_of(node, agent, "t1") not in hierarchies.container_ids()
+
+        master.kill_task("t1")
+        await master.wait_for(lambda: master.terminal("t1"))
