@@ -367,9 +367,17 @@ async def test_isolation_posix_measures_the_session_and_limits_nothing(tmp_path)
         master.run_task(task("t1", "sleep 30 & exec sleep 30", "cpus:0.5;mem:64"))
         await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
 
-        [entry] = await node.dispatch(agent.pid, Agent.statistics)
-        statistics = entry["statistics"]
-        assert statistics["processes"] == 3  # the executor, the task, its child: one session
+        async def measured() -> dict:
+            [entry] = await node.dispatch(agent.pid, Agent.statistics)
+            return entry["statistics"]
+
+        # The executor, the task and its child, one session (once the task has forked).
+        for _ in range(500):
+            statistics = await measured()
+            if statistics["processes"] == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert statistics["processes"] == 3
         assert statistics["mem_rss_bytes"] > 0 and statistics["cpus_user_time_secs"] >= 0
         assert statistics["cpus_limit"] == pytest.approx(0.6)  # the share, not enforced
         assert statistics["mem_limit_bytes"] == 96 << 20
