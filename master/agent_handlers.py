@@ -76,13 +76,8 @@ class AgentHandlers(PartitionHandlers):
         if sender in self._admitting:
             self._drop(message, sender, "its admission is being written to the registry")
             return
-        principal = self._principal_of(sender)
-        if principal is None and self.flags.authenticate_agents:
-            self._refuse_agent(sender, message, f"Agent at {sender} is not authenticated")
-            return
-        if not self._authorized("register_agents", principal, message.agent.hostname):
-            why = f"Not authorized to register an agent (principal {principal!r})"
-            self._refuse_agent(sender, message, why, "agent_registrations_unauthorized")
+        admitted, principal = self._agent_may_register(sender, message)
+        if not admitted:
             return
         total = self._agent_resources(sender, message.agent, message)
         if total is None:
@@ -94,6 +89,20 @@ class AgentHandlers(PartitionHandlers):
             AdmitAgent(info=info, principal=principal or ""),
             lambda error: self._agent_admitted(sender, info, total, error),
         )
+
+    def _agent_may_register(
+        self, sender: PID, message: RegisterAgent | ReregisterAgent
+    ) -> tuple[bool, str | None]:
+        """(whether `sender` may (re-)register, the principal it proved); a refusal is sent."""
+        principal = self._principal_of(sender)
+        if principal is None and self.flags.authenticate_agents:
+            self._refuse_agent(sender, message, f"Agent at {sender} is not authenticated")
+            return False, principal
+        if not self._authorized("register_agents", principal, message.agent.hostname):
+            why = f"Not authorized to register an agent (principal {principal!r})"
+            self._refuse_agent(sender, message, why, "agent_registrations_unauthorized")
+            return False, principal
+        return True, principal
 
     def _refuse_agent(
         self, sender: PID, message: RegisterAgent | ReregisterAgent, why: str, metric: str = ""
@@ -144,13 +153,8 @@ class AgentHandlers(PartitionHandlers):
         if agent_id in self._admitting or agent_id in self._marking_unreachable:
             self._drop(message, sender, f"agent {agent_id} is being written to the registry")
             return
-        principal = self._principal_of(sender)
-        if principal is None and self.flags.authenticate_agents:
-            self._refuse_agent(sender, message, f"Agent at {sender} is not authenticated")
-            return
-        if not self._authorized("register_agents", principal, message.agent.hostname):
-            why = f"Not authorized to register an agent (principal {principal!r})"
-            self._refuse_agent(sender, message, why, "agent_registrations_unauthorized")
+        admitted, principal = self._agent_may_register(sender, message)
+        if not admitted:
             return
         known = self.cluster.agents.get(agent_id)
         # The principal it proved: this master saw it, or the registry kept it (a master
