@@ -230,10 +230,10 @@ def tasks_view(master: Master, query: TaskQuery, viewer: Viewer | None = None) -
     return {"tasks": [task_json(task) for task in page]}
 
 
-def roles_view(master: Master) -> dict[str, Any]:
-    """Mesos's /roles: every role with frameworks, weight, quota, reservations or allocations:
-    its weight, frameworks, and what it is allocated, offered and has reserved."""
-    registry = master.registrar.registry
+def frameworks_and_allocations_by_role(
+    master: Master,
+) -> tuple[dict[str, list[str]], dict[str, Resources]]:
+    """Per role: the ids of its frameworks, and what its tasks hold ("*" for no role)."""
     frameworks: dict[str, list[str]] = {}
     for framework in master.cluster.frameworks.values():
         for role in framework.roles:
@@ -242,6 +242,14 @@ def roles_view(master: Master) -> dict[str, Any]:
     for task in master.cluster.tasks():
         role = task.role or "*"
         allocated[role] = allocated.get(role, Resources()) + task.resources
+    return frameworks, allocated
+
+
+def roles_view(master: Master) -> dict[str, Any]:
+    """Mesos's /roles: every role with frameworks, weight, quota, reservations or allocations:
+    its weight, frameworks, and what it is allocated, offered and has reserved."""
+    registry = master.registrar.registry
+    frameworks, allocated = frameworks_and_allocations_by_role(master)
     offered: dict[str, Resources] = {}
     for outstanding in master.offers.all():
         offered[outstanding.role] = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from master.authorization import Viewer
+from master.listing_views import frameworks_and_allocations_by_role
 from master.state import MasterAgent, MasterFramework, MasterTask
 from zmesos.protocol import FrameworkInfo
 from zmesos.resources import Resources
@@ -201,14 +202,7 @@ def get_master(master: Master, viewer: Viewer | None = None) -> dict[str, Any]:
 
 def get_roles(master: Master, weights: dict[str, float]) -> dict[str, Any]:
     """Roles with frameworks, weights or allocations, each with its weight and what it holds."""
-    frameworks: dict[str, list[str]] = {}
-    for framework in master.cluster.frameworks.values():
-        for role in framework.roles:
-            frameworks.setdefault(role, []).append(framework.id)
-    allocated: dict[str, Resources] = {}
-    for task in master.cluster.tasks():
-        role = task.role or "*"
-        allocated[role] = allocated.get(role, Resources()) + task.resources
+    frameworks, allocated = frameworks_and_allocations_by_role(master)
     names = sorted({*frameworks, *weights, *allocated})
     return {
         "roles": [
