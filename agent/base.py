@@ -285,6 +285,12 @@ class AgentBase(Process):
             self.metrics["invalid_status_updates"] += 1
             self._drop(update, "it did not come from the task's executor", sender=str(sender))
             return
+        if executor.recovered and executor.state is ExecutorState.REGISTERING:
+            # Not acknowledged: the executor resends it, after the older updates it
+            # still holds, once it has re-registered (a forwarded one would overtake them).
+            self.metrics["invalid_status_updates"] += 1
+            self._drop(update, "its executor has not re-registered yet", status.task_id)
+            return
         if framework.state is FrameworkState.TERMINATING:
             # The master has marked its tasks killed already; nobody would acknowledge.
             self._acknowledge_executor(sender, update)

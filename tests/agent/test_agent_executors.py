@@ -11,9 +11,11 @@ from pathlib import Path
 import msgspec
 
 from agent import Agent, AgentFlags
+from agent.state import ExecutorState
 from libprocess import Node
 from tests.agent.fakes import (
     AGENT_RESOURCES,
+    FRAMEWORK,
     FakeMaster,
     command_task,
     executor_task,
@@ -24,9 +26,12 @@ from zmesos.protocol import (
     ExecutorToFramework,
     ExitedExecutor,
     Reason,
+    ReregisterExecutor,
     Source,
     StatusUpdateMessage,
     TaskState,
+    TaskStatus,
+    new_status_update,
 )
 
 ECHO_EXECUTOR = CommandInfo(
@@ -182,3 +187,44 @@ async def test_agent_fails_a_task_whose_id_cannot_be_a_directory(tmp_path):
         assert update.status.reason is Reason.CONTAINER_LAUNCH_FAILED
         assert not list(tmp_path.rglob("escape"))
         await master.wait_for(lambda: not agent.frameworks)
+
+
+async def test_agent_holds_a_recovered_executors_update_until_it_has_reregistered(tmp_path):
+    # After an agent restart an executor that has not noticed may send a new update
+    # before re-registering with its older unacknowledged ones: taking it would let
+    # it overtake them (RUNNING reaching the scheduler before STARTING).
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, agent = await start(node, tmp_path)
+        master.run_task(executor_task("t1", "echo", ECHO_EXECUTOR))
+        await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
+        executor = agent.frameworks[FRAMEWORK.id].executors["echo"]
+        stand_in = FakeMaster(name="stand-in", answer=False)
+        node.spawn(stand_in)
+        executor.recovered, executor.state, executor.pid = (
+            True,
+            ExecutorState.REGISTERING,
+            stand_in.pid,
+        )
+        older, newer = (
+            new_status_update(
+                FRAMEWORK.id,
+                TaskStatus(task_id="t1", state=state),
+                source=Source.EXECUTOR,
+                agent_id=agent.agent_id,
+                executor_id="echo",
+                timestamp=1.0,
+            )
+            for state in (TaskState.RUNNING, TaskState.FINISHED)
+        )
+
+        stand_in.send(agent.pid, StatusUpdateMessage(update=newer, pid=str(stand_in.pid)))
+        await master.wait_for(lambda: agent.metrics["invalid_status_updates"] == 1)
+        assert master.states("t1") == [TaskState.RUNNING]
+
+        reregistration = ReregisterExecutor(
+            framework_id=FRAMEWORK.id, executor_id="echo", updates=(older, newer)
+        )
+        stand_in.send(agent.pid, reregistration)
+        await master.wait_for(lambda: master.terminal("t1"))
+        assert master.states("t1") == [TaskState.RUNNING, TaskState.RUNNING, TaskState.FINISHED]
+        assert [update.uuid for update in master.updates[-2:]] == [older.uuid, newer.uuid]
