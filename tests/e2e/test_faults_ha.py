@@ -20,7 +20,7 @@ from zmesos.protocol import FrameworkInfo, TaskState
 from zmesos.zookeeper import ZooKeeperServer
 
 pytestmark = pytest.mark.timeout(120)
-MASTER_FLAGS = ("--allocation-interval", "0.2", "--zk-session-timeout", "1")
+MASTER_FLAGS = ("--allocation-interval", "0.2", "--zk-session-timeout", "2")
 AGENT_FLAGS = ("--registration-backoff-factor", "0.2")
 
 

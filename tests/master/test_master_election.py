@@ -23,7 +23,7 @@ async def _until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
 
 
 async def _master(zk_url: str, name: str) -> MasterHandle:
-    flags = MasterFlags(ip="127.0.0.1", port=0, master_id=name, zk=zk_url, zk_session_timeout=1.0)
+    flags = MasterFlags(ip="127.0.0.1", port=0, master_id=name, zk=zk_url, zk_session_timeout=3.0)
     return await run_master(flags)
 
 
