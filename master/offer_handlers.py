@@ -217,6 +217,9 @@ class OfferHandlers(MasterBase):
         role: str | None,
     ) -> None:
         """A valid operation changes the agent's total and the framework's allocation alike."""
+        if operation.type == OperationType.DESTROY:
+            # First, while the allocator still counts the volume in the agent's total.
+            self._rescind_offers_holding(agent.id, conversion.consumed.shared())
         agent.total = agent.total - conversion.consumed + conversion.converted
         self._allocator_call(
             AllocatorProcess.update_allocation,
@@ -236,6 +239,19 @@ class OfferHandlers(MasterBase):
             consumed=str(conversion.consumed),
             converted=str(conversion.converted),
         )
+
+    def _rescind_offers_holding(self, agent_id: str, volumes: Resources) -> None:
+        """A destroyed shared volume may sit in other frameworks' offers too (it is offered
+        while in use): take those back, as Mesos does, so no task is launched on it."""
+        for resource in volumes:
+            for outstanding in self.offers.of_agent(agent_id):
+                if resource in outstanding.resources.shared():
+                    self.log.info(
+                        "offer_rescinded",
+                        offer_id=outstanding.id,
+                        reason=f"shared volume {resource} destroyed",
+                    )
+                    self._rescind(outstanding)
 
     def _launch_operation(
         self,

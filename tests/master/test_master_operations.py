@@ -398,3 +398,49 @@ async def test_master_task_using_a_refused_volume_fails_naming_the_rule():
         assert status.state == TaskState.ERROR
         assert "CREATE refused (invalid_container_path)" in status.message
         assert cluster.agent.launched == []
+
+
+async def test_master_destroy_of_a_shared_volume_rescinds_the_other_offers_holding_it():
+    """A shared volume is offered while another offer holds it; when one framework
+    destroys it, the other framework's offer of it is rescinded (Mesos does so)."""
+    clock.pause()
+    async with Node() as node:
+        cluster = await _cluster(node, capabilities=("SHARED_RESOURCES",))
+        shared = "disk(db DYNAMIC principal=p)[s1:data principal=p]<SHARED>:500"
+        [offer] = cluster.scheduler.take_offers()
+        operations = [
+            op(OperationType.RESERVE, RESERVED),
+            op(OperationType.CREATE, shared),
+            Operation(
+                type=OperationType.LAUNCH,
+                tasks=(command_task(offer, "t1", "cpus(db DYNAMIC principal=p):0.5"),),
+            ),
+        ]
+        cluster.driver.accept([offer.id], operations, Filters(refuse_seconds=1000))
+        other = Recorder()
+        info = framework_info("other", roles=("db",), capabilities=("SHARED_RESOURCES",))
+        node.spawn(SchedulerDriver(other, info, cluster.master_pid))
+        await settle()
+        clock.advance(1.0)
+        await settle()
+        [held] = other.offers.values()
+        assert offered(held).shared() == Resources.parse(shared)
+
+        cluster.driver.revive()
+        cluster.agent.update(cluster.scheduler.framework_id, "t1", TaskState.FINISHED)
+        await settle()
+        clock.advance(1.0)
+        await settle()
+        [mine] = cluster.scheduler.take_offers()
+        assert offered(mine).shared() == Resources.parse(shared)
+        cluster.driver.accept([mine.id], [op(OperationType.DESTROY, shared)])
+        await settle()
+
+        assert other.rescinded == [held.id]
+        assert cluster.agent.checkpoints[-1].persistent_volumes() == Resources()
+        clock.advance(1.0)
+        await settle()
+        offers = [*cluster.scheduler.offers.values(), *other.offers.values()]
+        after = sum((offered(o) for o in offers), Resources())
+        assert after.persistent_volumes() == Resources()
+        assert after.cpus == 4
