@@ -11,7 +11,7 @@ import pytest
 from agent import Agent, paths
 from agent.volume_handlers import load_checkpointed_resources
 from agent.volume_links import SYMLINK, can_bind_mount, prepare_volume_links
-from libprocess import Node
+from libprocess import Node, clock
 from tests.agent.fakes import FakeMaster, command_task
 from tests.agent.test_agent_tasks import flags_for
 from zmesos.protocol import CheckpointResources, Reason, ReregisterAgent, TaskState
@@ -89,6 +89,49 @@ async def test_agent_volumes_two_tasks_share_one_shared_volume_at_once(tmp_path)
         await master.wait_for(lambda: master.terminal("a") and master.terminal("b"))
         assert master.states("a")[-1] == master.states("b")[-1] == TaskState.FINISHED
         assert sorted(p.name for p in volume.iterdir()) == ["a", "b"]
+
+
+async def test_agent_volumes_task_writing_past_its_volumes_size_fails_when_quota_is_enforced(
+    tmp_path,
+):
+    """disk/du measures a container's volumes too: 4 MB written into a 1 MB volume ends the
+    task TASK_FAILED with REASON_CONTAINER_LIMITATION_DISK; the data stays in the volume."""
+    clock.pause()
+    small = f"disk{DB}[q1:data principal=p]:1"
+    roomy = f"disk{DB}[q2:data principal=p]:16"
+    async with Node(host="127.0.0.1", port=0) as node:
+        master = FakeMaster()
+        node.spawn(master)
+        flags = flags_for(
+            node, tmp_path, enforce_container_disk_quota=True, container_disk_watch_interval=5.0
+        )
+        node.spawn(Agent(flags))
+        await master.wait_for(lambda: master.agent is not None)
+        _checkpoint(master, f"{small};{roomy}")
+        volumes = [paths.volume_dir(tmp_path, "db", name) for name in ("q1", "q2")]
+        await master.wait_for(lambda: all(volume.is_dir() for volume in volumes))
+        write = (
+            "head -c 4194304 /dev/zero > data/blob && sync && : > data/written && exec sleep 100"
+        )
+        master.run_task(_volume_task("over", write, small))
+        master.run_task(_volume_task("within", write, roomy))
+        await master.wait_for(
+            lambda: all((volume / "written").exists() for volume in volumes), timeout=30
+        )
+
+        clock.advance(5.0)
+        await master.wait_for(lambda: master.terminal("over"))
+
+        update = master.terminal("over")
+        assert (update.status.state, update.status.reason) == (
+            TaskState.FAILED,
+            Reason.CONTAINER_LIMITATION_DISK,
+        )
+        assert "persistent volume q1 (4.0 MB) exceeds its size (1 MB)" in update.status.message
+        assert master.terminal("within") is None
+        assert (volumes[0] / "blob").stat().st_size == 4194304  # the data outlives the task
+        master.kill_task("within")
+        await master.wait_for(lambda: master.terminal("within"))
 
 
 async def test_agent_volumes_destroy_deletes_data_and_a_recreated_id_is_empty(tmp_path):
