@@ -272,9 +272,8 @@ class AgentHandlers(PartitionHandlers):
                 agent.id,
                 task.executor_id,
             )
-            self._set_task_status(task, status)
+            self._set_task_status(task, status)  # its resources go back
             self.cluster.remove_task(task)
-            self._recover(task.framework_id, agent.id, self._releasable(task), role=task.role)
             framework = self.cluster.frameworks.get(task.framework_id)
             if framework is not None:
                 self._send_status(framework, status)

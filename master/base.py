@@ -287,9 +287,14 @@ class MasterBase(Process):
             self._allocator_call(AllocatorProcess.set_quota, role, quota.guarantee, quota.limit)
 
     def _task_done(self, task: MasterTask) -> None:
-        """A terminal task the scheduler has heard of: forget it, its resources are free."""
+        """A terminal task the scheduler has heard of: forget it (its resources are free)."""
+        self._release_task(task)
         self.cluster.remove_task(task)
-        self._recover(task.framework_id, task.agent_id, self._releasable(task), role=task.role)
+
+    def _release_task(self, task: MasterTask) -> None:
+        """Give a task's resources back to the allocator, once (it is terminal or unreachable)."""
+        if self.cluster.release_task(task):
+            self._recover(task.framework_id, task.agent_id, self._releasable(task), role=task.role)
 
     def _recover(
         self,
@@ -308,19 +313,19 @@ class MasterBase(Process):
     def _shared_in_use(self, agent: MasterAgent, framework_id: str) -> Resources:
         """One copy of each shared volume the framework's tasks on the agent hold.
 
-        Every task still indexed holds its resources (a terminal one until its
-        update is acknowledged).
+        A task holds its resources until it becomes terminal or unreachable (it
+        may stay listed longer, until its terminal update is acknowledged).
         """
         used = {
             resource
             for task in agent.tasks.values()
-            if task.framework_id == framework_id
+            if task.framework_id == framework_id and not task.released
             for resource in task.resources.shared()
         }
         return Resources(used)
 
     def _releasable(self, task: MasterTask) -> Resources:
-        """What of a finished (and removed) task's resources goes back to the allocator.
+        """What of a released task's resources goes back to the allocator.
 
         The allocator holds one copy of a shared volume for all the framework's
         tasks using it on the agent; it comes back with the last of them.
@@ -454,7 +459,12 @@ class MasterBase(Process):
             )
 
     def _set_task_status(self, task: MasterTask, status: TaskStatus) -> None:
-        """Record a task's latest status; a first terminal one is counted."""
+        """Record a task's latest status; a first terminal one is counted.
+
+        A terminal or unreachable state gives the task's resources back to the
+        allocator at once, as Mesos's master does; the task stays listed until
+        its terminal update is acknowledged (or the master forgets it otherwise).
+        """
         if status.state.terminal and not task.state.terminal:
             self._count_terminal(status.state)
         task.state = status.state
@@ -462,6 +472,8 @@ class MasterBase(Process):
         task.statuses.append(status)
         if len(task.statuses) > _MAX_STATUSES_PER_TASK:
             del task.statuses[0]
+        if status.state.terminal or status.state == TaskState.UNREACHABLE:
+            self._release_task(task)
         self.cluster.notify("TASK_UPDATED", task)
 
     def _recover_framework(self, info: FrameworkInfo, pid_text: str | None) -> MasterFramework:

@@ -61,9 +61,12 @@ class MasterTask:
     state: TaskState = TaskState.STAGING
     status: TaskStatus | None = None  # the latest status seen
     statuses: list[TaskStatus] = dataclasses.field(default_factory=list)
-    # A terminal update's uuid until the scheduler acknowledges it: the task keeps its
-    # resources until then (Mesos too), and they return to the allocator with the ack.
+    # A terminal update's uuid until the scheduler acknowledges it: the task stays listed
+    # until then (Mesos too), though its resources went back when it became terminal.
     terminal_uuid: bytes | None = None
+    # Its resources are no longer charged to its agent: it became terminal or unreachable
+    # (Mesos's Master::updateTask recovers them then, not when the update is acknowledged).
+    released: bool = False
 
     @property
     def id(self) -> str:
@@ -226,9 +229,22 @@ class Cluster:
             agent.charge(task.framework_id, task.resources)
         self.notify("TASK_ADDED", task)
 
+    def release_task(self, task: MasterTask) -> bool:
+        """Stop charging a task's resources to its agent, once; whether they were charged."""
+        if task.released:
+            return False
+        task.released = True
+        agent = self.agents.get(task.agent_id)
+        if agent is None or agent.tasks.get((task.framework_id, task.id)) is not task:
+            return False
+        agent.release(task.framework_id, task.resources)
+        return True
+
     def remove_task(self, task: MasterTask, *, unreachable: bool = False) -> None:
-        """Unindex a task and release its resources; it joins the completed tasks, or the
-        framework's unreachable tasks when `unreachable` (its agent went silent)."""
+        """Unindex a task and release its resources (if it still held them); it joins the
+        completed tasks, or the framework's unreachable tasks when `unreachable` (its agent
+        went silent)."""
+        self.release_task(task)
         framework = self.frameworks.get(task.framework_id)
         if framework is not None and framework.tasks.get(task.id) is task:
             del framework.tasks[task.id]
@@ -241,7 +257,6 @@ class Cluster:
         agent = self.agents.get(task.agent_id)
         if agent is not None and agent.tasks.get((task.framework_id, task.id)) is task:
             del agent.tasks[(task.framework_id, task.id)]
-            agent.release(task.framework_id, task.resources)
 
     def add_executor(self, agent_id: str, framework_id: str, executor: ExecutorInfo) -> None:
         agent = self.agents[agent_id]

@@ -293,7 +293,9 @@ async def test_master_explicit_acknowledgements_wait_for_the_scheduler():
         assert [ack.uuid for ack in cluster.agent.acks] == [status.uuid]
 
 
-async def test_master_terminal_task_keeps_its_resources_until_acknowledged():
+async def test_master_terminal_task_releases_its_resources_and_stays_listed_until_acknowledged():
+    """Mesos's Master::updateTask: resources go back on the terminal update; the task
+    stays listed (FINISHED, in /state) until its update is acknowledged."""
     clock.pause()
     async with Node() as node:
         cluster = await start_cluster(node, implicit_acknowledgements=False)
@@ -301,27 +303,24 @@ async def test_master_terminal_task_keeps_its_resources_until_acknowledged():
         everything = Resources.parse("cpus:4;mem:4096;disk:10000")
         cluster.driver.launch_tasks([offer.id], [command_task(offer, "t1", str(everything))])
         await settle()
+        assert not cluster.scheduler.take_offers()
         cluster.agent.update(cluster.scheduler.framework_id, "t1", TaskState.FINISHED)
         await settle()
-        clock.advance(6)  # past the Accept's default 5 s filter on the unused ports
-        await settle()
-        offered = sum(
-            (Resources.from_list(o.resources) for o in cluster.scheduler.take_offers()),
-            Resources(),
-        )
-        assert not offered.contains(Resources.parse("cpus:4"))  # still the task's
+        # Offered again at once, though the FINISHED update is not acknowledged yet.
+        [again] = cluster.scheduler.take_offers()
+        assert Resources.from_list(again.resources).contains(everything)
         framework = cluster.master.cluster.frameworks[cluster.scheduler.framework_id]
         assert framework.tasks["t1"].state == TaskState.FINISHED
+        agent = cluster.master.cluster.agents[cluster.agent.agent_id]
+        assert not agent.used_by_framework  # nothing charged for the finished task
+        assert cluster.agent.acks == []
 
         finished = cluster.scheduler.statuses[-1]
         assert finished.state == TaskState.FINISHED
         cluster.driver.acknowledge(finished)
         await settle()
-        clock.advance(1)
-        await settle()
-        offered = sum(
-            (Resources.from_list(o.resources) for o in cluster.scheduler.take_offers()),
-            Resources(),
-        )
-        assert offered.contains(everything)
         assert "t1" not in framework.tasks
+        assert [t.id for t in framework.completed_tasks] == ["t1"]
+        assert [ack.uuid for ack in cluster.agent.acks] == [finished.uuid]
+        # The acknowledgement gives nothing back a second time.
+        assert not cluster.scheduler.take_offers()

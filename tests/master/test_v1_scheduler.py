@@ -96,7 +96,7 @@ async def test_v1_scheduler_launches_declines_revives_kills_reconciles_and_tears
         assert await scheduler.call("KILL", {"task_id": {"value": "t07"}}) == 202
         killed = await scheduler.next_event("OFFERS", "RESCIND")
         assert killed["update"]["status"]["state"] == "TASK_KILLED"
-        # Acknowledged, the killed task is forgotten (and its resources freed).
+        # Acknowledged, the killed task is forgotten (its resources went back when it ended).
         status = killed["update"]["status"]
         acknowledge = {k: status[k] for k in ("agent_id", "task_id", "uuid")}
         assert await scheduler.call("ACKNOWLEDGE", acknowledge) == 202
