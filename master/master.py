@@ -17,12 +17,12 @@ Handlers follow one shape: count the message, guard clauses that log
 `dropping_message` with a reason (and count it) and return, then the change.
 State lives in `self.cluster` (registries), `self.offers` (outstanding offers)
 and the allocator actor, which the master drives by `dispatch` and which
-dispatches allocations back (`receive_allocations`).
+dispatches allocations back (`receive_allocations`). As in Mesos, a task's
+resources go back to the allocator when the master records a terminal (or
+unreachable) state; the task stays among the framework's tasks (and in
+/state) until its terminal update is acknowledged.
 
 Choices where Mesos leaves room, stated once:
-- A terminal task's resources go back to the allocator when the master sees
-  the terminal update (Mesos waits for the acknowledgement); the task leaves
-  the framework's live tasks then, and its id may be reused.
 - Resource operations (RESERVE, UNRESERVE, CREATE, DESTROY, GROW_VOLUME,
   SHRINK_VOLUME; master.operations) apply in the Accept's order, between its
   LAUNCHes; an invalid one is refused (logged, counted in

@@ -324,3 +324,23 @@ async def test_master_terminal_task_releases_its_resources_and_stays_listed_unti
         assert [ack.uuid for ack in cluster.agent.acks] == [finished.uuid]
         # The acknowledgement gives nothing back a second time.
         assert not cluster.scheduler.take_offers()
+
+
+async def test_master_burst_of_terminal_updates_is_one_allocation_run():
+    """Each terminal update gives resources back; a burst of them joins one allocation run
+    (a run requested while one is pending joins it, as in Mesos's allocator)."""
+    clock.pause()
+    async with Node() as node:
+        task_ids = ("t1", "t2", "t3", "t4")
+        cluster = await _launched(node, task_ids, resources="cpus:1;mem:1024;disk:2500")
+        assert not cluster.scheduler.take_offers()
+        allocator = node.processes[cluster.master.allocator.name]
+        runs = allocator.runs
+        for task_id in task_ids:
+            cluster.agent.update(cluster.scheduler.framework_id, task_id, TaskState.FINISHED)
+        await settle()
+        assert allocator.runs == runs + 1
+        [offer] = cluster.scheduler.take_offers()
+        assert Resources.from_list(offer.resources).contains(
+            Resources.parse("cpus:4;mem:4096;disk:10000")
+        )
