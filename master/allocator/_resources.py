@@ -90,12 +90,11 @@ def reserved_roles(resources: Resources) -> set[str]:
 
 def split_quota_scalars(resources: Resources) -> tuple[Resources, Resources]:
     """`(unreserved non-shared scalars, everything else)`: what quota counts, and what not."""
-    counted = resources.filter(
+    return resources.partition(
         lambda resource: (
             resource.type == SCALAR and not resource.reservations and not resource.shared
         )
     )
-    return counted, resources - counted
 
 
 def shrink(resources: Resources, caps: Mapping[str, float], *, keep_uncapped: bool) -> Resources:

@@ -37,7 +37,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from master.allocator._resources import (
-    EMPTY,
     reserved_roles,
     scalar_quantities,
     shrink,
@@ -103,15 +102,24 @@ class AllocationCycle:
             node for node in (self.tree.get(role) for role in self.tree.quotas) if node is not None
         ]
         self.quota_roles = quota_roles
+        # Each quota role's unmet guarantee, kept current through the quota stage
+        # (quota roles are top-level, so an offer changes only its own role's).
+        self.unmet: dict[str, Quantities] = {
+            node.name: node.unmet_guarantee() for node in quota_roles
+        }
         # Unreserved resources to hold back for unmet guarantees, and what is there.
-        self.required: Quantities = required_headroom(quota_roles)
+        self.required: Quantities = required_headroom(self.unmet.values())
         self.headroom: Quantities = (
             available_headroom(allocator.totals.amounts, self.tree) if self.required else {}
         )
         self.limits = any(node.quota is not None and node.quota.limit for node in quota_roles)
         # Without limits or headroom, unreserved resources are never chopped.
         self.chopping = bool(self.required) or self.limits
-        self.quota_pending = any(_wants_guarantee(node) for node in quota_roles)
+        # Roles with an unmet guarantee and frameworks to take offers.
+        self.wanting = [
+            node for node in quota_roles if self.unmet[node.name] and node.frameworks.active_count
+        ]
+        self.quota_pending = bool(self.wanting)
 
     # ------------------------------------------------------------------ stage 1
 
@@ -134,18 +142,18 @@ class AllocationCycle:
     def quota_stage(self, agents: list[AllocatorAgent]) -> None:
         """Serve unmet guarantees first, roles in DRF order, agent by agent."""
         order = DRFSorter(self.allocator.totals)
-        for quota_node in self.quota_roles:
-            if _wants_guarantee(quota_node):
-                # Ties break as in the role tree: by the role's allocation count there.
-                assert quota_node.parent is not None
-                allocations = quota_node.parent.sorter.allocations(quota_node.name)
-                order.add(
-                    quota_node.name,
-                    quota_node.allocation,
-                    weight=quota_node.weight,
-                    active=True,
-                    allocations=allocations,
-                )
+        for quota_node in self.wanting:
+            # Ties break as in the role tree: by the role's allocation count there.
+            assert quota_node.parent is not None
+            allocations = quota_node.parent.sorter.allocations(quota_node.name)
+            order.add(
+                quota_node.name,
+                quota_node.allocation,
+                weight=quota_node.weight,
+                active=True,
+                allocations=allocations,
+            )
+        unmet = self.unmet
         allocatable = self.allocatable
         for agent in agents:
             if not order.active_count:
@@ -158,9 +166,10 @@ class AllocationCycle:
                 if node is None or not node.frameworks.active_count:
                     met.append(role)
                     continue
-                if self.offer_guarantee(agent, node):
+                if self.offer_guarantee(agent, node, unmet[role]):
                     order.charged(role)
-                    if not node.unmet_guarantee():
+                    unmet[role] = node.unmet_guarantee()
+                    if not unmet[role]:
                         met.append(role)
                 if not allocatable(agent.available_amounts):
                     break
@@ -168,9 +177,9 @@ class AllocationCycle:
             for role in met:
                 order.deactivate(role)
 
-    def offer_guarantee(self, agent: AllocatorAgent, node: RoleNode) -> bool:
-        """Offer `node`'s frameworks what this agent can give toward its guarantee."""
-        unmet = node.unmet_guarantee()
+    def offer_guarantee(self, agent: AllocatorAgent, node: RoleNode, unmet: Quantities) -> bool:
+        """Offer `node`'s frameworks what this agent can give toward its guarantee
+        (`unmet`: what is missing to it)."""
         if not unmet:
             return False
         role = node.name
@@ -412,7 +421,7 @@ class AllocationCycle:
         checks_minimum = bool(node.min_allocatable) or not meets_global
         frameworks = self.frameworks
         # Frameworks without SHARED_RESOURCES are offered the rest (see make_offer).
-        with_shared = bool(agent.shared) and bool(offer.shared())
+        with_shared = agent.has_shared and bool(offer.shared())
         for _, _, framework_id in node.frameworks.order():
             if needs_gpu_capability and not frameworks[framework_id].gpu_aware:
                 self.reject(INCAPABLE, framework_id)
@@ -461,10 +470,11 @@ class AllocationCycle:
         others get the rest), and into one offer of the cycle.
         """
         role = node.name
-        shared = offer.shared() if agent.shared else EMPTY
-        if shared and not self.frameworks[framework_id].shared_aware:
+        # The offer's shared resources, or None (no agent with any: no Resources to test).
+        shared = (offer.shared() or None) if agent.has_shared else None
+        if shared is not None and not self.frameworks[framework_id].shared_aware:
             # Shared resources are reserved: the unreserved amounts stay as they are.
-            offer, shared = offer.non_shared(), EMPTY
+            offer, shared = offer.non_shared(), None
             amounts = scalar_quantities(offer)
             reserved = None  # the caller's split was of the offer with them
         if reserved is None and unreserved is not amounts:
@@ -475,7 +485,7 @@ class AllocationCycle:
         key = (framework_id, agent.id, role)
         earlier = self.offers.get(key)
         self.offers[key] = offer if earlier is None else earlier + offer
-        if shared:
+        if shared is not None:
             agent.offered_shared(shared)
             self.shared_offered.append(agent)
 
@@ -499,13 +509,3 @@ class AllocationCycle:
 def _has_gpus(agent: AllocatorAgent) -> bool:
     """Whether the agent has gpus at all (Mesos: its total, not what is available)."""
     return agent.total_amounts.get("gpus", 0.0) > 0.0
-
-
-def _wants_guarantee(node: RoleNode) -> bool:
-    """Whether a quota role has an unmet guarantee and frameworks to take offers."""
-    return bool(
-        node.quota is not None
-        and node.quota.guarantee
-        and node.frameworks.active_count
-        and node.unmet_guarantee()
-    )

@@ -565,7 +565,7 @@ class HierarchicalAllocator:
     def _release(
         self, framework: AllocatorFramework, agent: AllocatorAgent, role: str, resources: Resources
     ) -> None:
-        amounts = scalar_quantities(resources)
+        amounts = agent.amounts_of(resources)
         reserved = agent.reserved_split(resources)[1] if agent.reservations else None
         if agent.give_back(framework.id, role, resources, amounts):
             left = framework.held_in[role] - 1

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from master.allocator.quantities import Quantities, add_into, subtract
+from master.allocator.quantities import Quantities, subtract, total_of
 
 if TYPE_CHECKING:
     from master.allocator.roles import RoleNode, RoleTree
@@ -51,13 +51,9 @@ class Quota:
                 raise ValueError(f"quota guarantee {name}:{amount} exceeds its limit {limit}")
 
 
-def required_headroom(quota_roles: Iterable[RoleNode]) -> Quantities:
+def required_headroom(unmet: Iterable[Mapping[str, float]]) -> Quantities:
     """Unreserved resources to hold back: the sum of the quota roles' unmet guarantees."""
-    required: Quantities = {}
-    for node in quota_roles:
-        if node.quota is not None and node.quota.guarantee:
-            add_into(required, node.unmet_guarantee())
-    return required
+    return total_of(unmet)
 
 
 def available_headroom(totals: Mapping[str, float], tree: RoleTree) -> Quantities:

@@ -53,6 +53,7 @@ class AllocatorAgent:
         "available",
         "available_amounts",
         "free",
+        "has_shared",
         "holders",
         "id",
         "refused_by_all",
@@ -63,6 +64,7 @@ class AllocatorAgent:
         "split",
         "total",
         "total_amounts",
+        "whole",
     )
 
     def __init__(self, agent_id: str, total: Resources, *, active: bool) -> None:
@@ -78,6 +80,9 @@ class AllocatorAgent:
         # with any, `free` is the non-shared part of available, kept as it changes.
         self.shared = total.shared()
         self.shared_amounts = scalar_quantities(self.shared)
+        # Whether there are any: asked at every offer and decline, so a bool
+        # rather than a `Resources.__bool__` call (a Python-level method).
+        self.has_shared = bool(self.shared)
         self.shared_offered = EMPTY
         self.free = total.non_shared()
         # (framework id, role) -> what that framework holds here in that role.
@@ -93,6 +98,8 @@ class AllocatorAgent:
         self.refused_by_all: dict[str, tuple[Resources, int, int, float]] = {}
         # The last `reserved_split` asked for: (resources, unreserved, reserved).
         self.split: tuple[Resources, Quantities, Quantities] | None = None
+        # The last available handed out whole by `take`, and its scalar amounts.
+        self.whole: tuple[Resources, Quantities] | None = None
 
     def reserved_split(self, resources: Resources) -> tuple[Quantities, Quantities]:
         """Scalar amounts of `resources` as (unreserved, reserved); read-only dicts.
@@ -110,19 +117,33 @@ class AllocatorAgent:
         self.split = (resources, unreserved, reserved)
         return unreserved, reserved
 
+    def amounts_of(self, resources: Resources) -> Quantities:
+        """Scalar amounts of `resources` held here; a read-only dict.
+
+        An agent offered whole and declined gets back the very object it
+        handed out (`take`), whose amounts it remembers: a decline then costs
+        no walk over the resources.
+        """
+        whole = self.whole
+        if whole is not None and whole[0] is resources:
+            return whole[1]
+        return scalar_quantities(resources)
+
     def take(self, framework_id: str, role: str, resources: Resources, amounts: Quantities) -> bool:
         """Move `resources` (scalar `amounts`) from available to a framework's holding.
 
         Returns whether the framework held nothing here in `role` before.
         """
         available = self.available
-        if self.shared and resources is not available:
+        if self.has_shared and resources is not available:
             self.free = self.free - resources.non_shared()
             self._compose_available()
         elif resources is available:
             # The whole agent goes (the common case): no arithmetic, and the
             # caller may keep the old amounts dict as the offer's amounts. (With
             # shared resources, the cycle marks them offered next: none are left.)
+            # Nothing mutates that dict any more: `amounts_of` may hand it out.
+            self.whole = (resources, amounts)
             self.available = self.free = EMPTY
             self.available_amounts = {}
         else:
@@ -165,7 +186,7 @@ class AllocatorAgent:
                 f"framework {framework_id} returned {resources} on agent {self.id} "
                 f"but holds only {held} in role {role!r}"
             )
-        if self.shared:
+        if self.has_shared:
             non_shared = resources.non_shared()
             if not self.free and not self.shared_offered and resources.shared() == self.shared:
                 # A whole offer back on an agent that had nothing else free: available is
@@ -178,8 +199,13 @@ class AllocatorAgent:
             self._compose_available()
             return emptied
         available = self.available
-        self.available = resources if not available else available + resources
-        add_into(self.available_amounts, amounts)
+        if available is EMPTY or not available:
+            # Nothing was left here (the agent went whole): no arithmetic.
+            self.available = resources
+            self.available_amounts = dict(amounts)
+        else:
+            self.available = available + resources
+            add_into(self.available_amounts, amounts)
         return emptied
 
     def offered_shared(self, shared: Resources) -> None:
@@ -238,7 +264,8 @@ class AllocatorAgent:
         total changed under the holdings, and after every change on an agent with shared ones."""
         self.shared = self.total.shared()
         self.shared_amounts = scalar_quantities(self.shared)
-        if self.shared:
+        self.has_shared = bool(self.shared)
+        if self.has_shared:
             self.free = self.total.non_shared() - self.allocated().non_shared()
             self._compose_available()
             return

@@ -90,6 +90,9 @@ class RoleNode:
     @property
     def consumed(self) -> Quantities:
         """Quota consumption of the subtree: unreserved allocation plus all reservations."""
+        if not self.reserved and not self.reserved_allocation:
+            # Nothing reserved (the usual case): all of the allocation, without arithmetic.
+            return dict(self.allocation)
         consumed = self.unreserved_allocation
         add_into(consumed, self.reserved)
         return consumed
@@ -321,7 +324,7 @@ class RoleTree:
             return
         name = node.name
         children = node.children
-        for _, _, key in node.sorter.order():
+        for _, _, key in node.sorter.order(names_only=True):
             if key == name:
                 yield node
                 continue

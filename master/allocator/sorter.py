@@ -230,11 +230,18 @@ class DRFSorter:
         """The client's current weighted dominant share."""
         return self._share_of(self._client(name))
 
-    def order(self) -> list[Key]:
+    def order(self, *, names_only: bool = False) -> list[Key]:
         """Active clients as `(share, allocations, name)`, lowest first.
 
         The returned list is the sorter's own: read it, never mutate it.
+        `names_only`: the caller reads only the names. A sole active client is
+        then returned as it stands, its share and count possibly stale: there is
+        nothing to order it against, so a role alone at its level (`*` on most
+        clusters) costs no share computation at every agent of the cycle. Its
+        key is brought up to date by the next plain `order()`.
         """
+        if names_only and len(self._order) == 1:
+            return self._order
         if self._version != self._totals.version:
             self._rebuild()
         elif self._changed:

@@ -154,6 +154,18 @@ def test_resources_sum_contains_both(a: Resources, b: Resources) -> None:
 
 
 @PROPERTY
+@given(some_resources())
+def test_resources_partition_is_filter_and_the_rest(resources: Resources) -> None:
+    def is_scalar(resource: Resource) -> bool:
+        return resource.type == SCALAR
+
+    matching, rest = resources.partition(is_scalar)
+    assert matching == resources.filter(is_scalar)
+    assert rest == resources - matching
+    assert matching + rest == resources
+
+
+@PROPERTY
 @given(some_resources(), some_resources())
 def test_resources_contains_is_consistent_with_subtraction(a: Resources, b: Resources) -> None:
     assert a.contains(b) == ((a - b) + b == a)

@@ -136,6 +136,8 @@ class Resources:
 
     def __sub__(self, other: Resources | Resource) -> Resources:
         """What is left of self without other; never negative, never raises."""
+        if other is self:
+            return Resources._make({}, {})  # nothing is left, and no walk finds it out
         that = _as_resources(other)
         if that is None:
             return NotImplemented
@@ -275,6 +277,18 @@ class Resources:
         by_key = {key: r for key, r in self._by_key.items() if predicate(r)}
         shared = {r: count for r, count in self._shared.items() if predicate(r)}
         return Resources._make(by_key, shared)
+
+    def partition(self, predicate: Callable[[Resource], bool]) -> tuple[Resources, Resources]:
+        """`(filter(predicate), the rest)` in one pass, without a subtraction."""
+        matching: dict[_Key, Resource] = {}
+        rest: dict[_Key, Resource] = {}
+        for key, resource in self._by_key.items():
+            (matching if predicate(resource) else rest)[key] = resource
+        shared_matching: dict[Resource, int] = {}
+        shared_rest: dict[Resource, int] = {}
+        for resource, count in self._shared.items():
+            (shared_matching if predicate(resource) else shared_rest)[resource] = count
+        return Resources._make(matching, shared_matching), Resources._make(rest, shared_rest)
 
     def reserved(self, role: str | None = None) -> Resources:
         """All reserved resources, or those whose current role is exactly `role`."""
