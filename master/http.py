@@ -125,9 +125,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _follow_the_leader(master_pid: PID) -> Any:
-    """Middleware: a master that does not lead answers 307 to the leader (as Mesos does),
-    503 while none is elected; `/redirect` always points at the leader. It reads what the
-    master published (master.leadership), never waiting on the master."""
+    """Middleware: a master that does not lead answers 307 to the leader (as Mesos does; in
+    the scheme it was asked in, as TLS is cluster-wide), 503 while none is elected;
+    `/redirect` always points at the leader. It reads what the master published
+    (master.leadership), never waiting on the master."""
 
     @web.middleware
     async def follow_the_leader(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -140,12 +141,12 @@ def _follow_the_leader(master_pid: PID) -> Any:
         if path in _REDIRECT_PATHS:
             if known.leader is None:
                 return web.Response(status=503, text="no master is elected")
-            raise web.HTTPTemporaryRedirect(f"http://{known.leader}/")
+            raise web.HTTPTemporaryRedirect(f"{request.scheme}://{known.leader}/")
         if known.leading:
             return await handler(request)
         if known.leader is None:
             return web.Response(status=503, text="no master is elected")
-        raise web.HTTPTemporaryRedirect(f"http://{known.leader}{request.path_qs}")
+        raise web.HTTPTemporaryRedirect(f"{request.scheme}://{known.leader}{request.path_qs}")
 
     return follow_the_leader
 

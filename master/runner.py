@@ -90,6 +90,7 @@ class MasterHandle:
                 hostname=self.flags.hostname or self.flags.ip,
                 port=self.flags.port,
                 version=self.master.info.version,
+                scheme=self.http.scheme,
             )
             await self.contender.contend(self.pid, info)
 

@@ -166,7 +166,7 @@ class ZooKeeperDetector(MasterDetector):
         leader = await self._leader()
         if not leader.hostname or not 0 < leader.port < 65536:
             raise MasterNotFound(f"the leader at {self.url} names no HTTP address")
-        return f"http://{leader.http_address}"
+        return f"{leader.scheme}://{leader.http_address}"
 
     async def _leader(self) -> LeaderInfo:
         loop = asyncio.get_running_loop()

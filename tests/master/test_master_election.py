@@ -4,6 +4,7 @@ and takes over when the leader goes."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Callable
 
@@ -13,6 +14,8 @@ from libprocess import Node
 from master import MasterFlags, run_master
 from master.runner import MasterHandle
 from tests.master.fakes import FakeAgent
+from tests.zmesos.test_http_guard import _self_signed
+from zmesos.node_security import SecurityFlags
 
 
 async def _until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -22,9 +25,9 @@ async def _until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _master(zk_url: str, name: str) -> MasterHandle:
+async def _master(zk_url: str, name: str, security: SecurityFlags | None = None) -> MasterHandle:
     flags = MasterFlags(ip="127.0.0.1", port=0, master_id=name, zk=zk_url, zk_session_timeout=3.0)
-    return await run_master(flags)
+    return await run_master(flags, security=security)
 
 
 async def test_master_election_one_leads_the_other_refuses_redirects_and_takes_over(zk_url):
@@ -100,6 +103,48 @@ async def test_master_election_operator_commands_find_the_leader_through_zookeep
             status, output = await _zmesos("agents", "--master", zk_url)
             assert status == 0 and agent.agent_id in output, output
             status, output = await _zmesos("agent", "gone", agent.agent_id, "--master", zk_url)
+            assert status == 0, output
+            assert agent.agent_id in first.master.registrar.registry.gone
+            node.terminate(agent.pid)
+    finally:
+        await second.stop()
+        await first.stop()
+
+
+async def test_master_election_operator_commands_follow_a_leader_serving_https(zk_url, tmp_path):
+    """Masters with TLS and HTTP authentication: `zk://` finds the leader's https address,
+    and a POST to the one that does not lead is redirected to the leader's https, where
+    the credential goes along."""
+    cert, key = _self_signed(tmp_path)
+    credentials = tmp_path / "http.json"
+    credentials.write_text(json.dumps({"credentials": [{"principal": "ops", "secret": "pw"}]}))
+    credentials.chmod(0o600)
+    credential = tmp_path / "ops.json"
+    credential.write_text(json.dumps({"principal": "ops", "secret": "pw"}))
+    credential.chmod(0o600)
+    security = SecurityFlags(
+        ssl_cert=cert,
+        ssl_key=key,
+        http_credentials=str(credentials),
+        authenticate_http_readonly=True,
+        authenticate_http_readwrite=True,
+    )
+    access = ("--http-credential", str(credential), "--ca-cert", cert)
+    first = await _master(zk_url, "A", security)
+    await _until(lambda: first.master.leading and first.master.recovered)
+    second = await _master(zk_url, "B", security)
+    try:
+        await _until(lambda: second.master.leader is not None)
+        async with Node() as node:
+            agent = FakeAgent(first.pid)
+            node.spawn(agent)
+            await _until(lambda: bool(agent.agent_id))
+            status, output = await _zmesos("agents", "--master", zk_url, *access)
+            assert status == 0 and agent.agent_id in output, output
+            follower = f"https://{second.address}"
+            status, output = await _zmesos(
+                "agent", "gone", agent.agent_id, "--master", follower, *access
+            )
             assert status == 0, output
             assert agent.agent_id in first.master.registrar.registry.gone
             node.terminate(agent.pid)

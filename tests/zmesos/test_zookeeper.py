@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import msgspec
 import pytest
 from kazoo.client import KazooClient
 
@@ -11,6 +14,7 @@ from zmesos.errors import FlagsError
 from zmesos.zookeeper import (
     ELECTION_PREFIX,
     LeaderInfo,
+    decode_leader_info,
     encode_leader_info,
     leader_of,
     parse_zk_url,
@@ -31,6 +35,16 @@ def test_zookeeper_leader_is_the_lowest_sequence():
     assert leader_of(["other"]) is None
 
 
+def test_zookeeper_leader_info_carries_an_https_scheme_only_when_it_is_one():
+    plain = LeaderInfo(id="a", pid="master@127.0.0.1:7001", hostname="h", port=5050)
+    assert "scheme" not in json.loads(encode_leader_info(plain))  # as Mesos writes it
+    assert decode_leader_info(encode_leader_info(plain)) == plain
+    tls = msgspec.structs.replace(plain, scheme="https")
+    assert decode_leader_info(encode_leader_info(tls)) == tls
+    odd = json.loads(encode_leader_info(plain)) | {"scheme": "gopher"}
+    assert decode_leader_info(json.dumps(odd).encode()) == plain
+
+
 async def test_zookeeper_detector_finds_the_leader_and_the_next_one(zookeeper, zk_url):
     path = parse_zk_url(zk_url).path
     client = KazooClient(hosts=zookeeper.hosts)
@@ -43,17 +57,25 @@ async def test_zookeeper_detector_finds_the_leader_and_the_next_one(zookeeper, z
             client.create(
                 f"{path}/{ELECTION_PREFIX}",
                 encode_leader_info(
-                    LeaderInfo(id=name, pid=f"master@127.0.0.1:{port}", hostname="h", port=5050)
+                    LeaderInfo(
+                        id=name,
+                        pid=f"master@127.0.0.1:{port}",
+                        hostname="h",
+                        port=5050,
+                        scheme=scheme,
+                    )
                 ),
                 ephemeral=True,
                 sequence=True,
                 makepath=True,
             )
-            for name, port in (("a", 7001), ("b", 7002))
+            for name, port, scheme in (("a", 7001, "http"), ("b", 7002, "https"))
         )
         assert await detector.detect() == PID.parse("master@127.0.0.1:7001")
+        assert await detector.http_url() == "http://h:5050"
         client.delete(first)
         assert await detector.detect() == PID.parse("master@127.0.0.1:7002")
+        assert await detector.http_url() == "https://h:5050"  # the leader serves HTTPS
         client.set(second, b"not json")
         with pytest.raises(MasterNotFound):
             await detector.detect()

@@ -7,7 +7,8 @@ checkpoint under `<work_dir>/meta/`. SIGUSR1 shuts the agent down gently:
 executors are asked to stop, killed after the grace period, then it exits.
 
 `zmesos agent gone AGENT_ID --master HOST:PORT` (or `--master
-zk://HOST:PORT/PATH`: the leading master) tells the master that the agent is
+zk://HOST:PORT/PATH`: the leading master; `https://HOST:PORT`, `--http-credential`
+and `--ca-cert` as for the other operator commands) tells the master that the agent is
 gone for good (Mesos's MARK_AGENT_GONE): its tasks are reported gone and it
 may never register again.
 """
@@ -18,18 +19,15 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Mapping
 
-import aiohttp
 import uvloop
 
 from agent import Agent, AgentFlags, RecoveryError
 from agent.runner import run_agent
 from libprocess import NodeError
 from zmesos.cli.flags import Parser, add_flags, build
-from zmesos.cli.operator import master_http, operator_master
+from zmesos.cli.master_api import ApiUnavailable, add_access_flags, connect
 from zmesos.cli.signals import stop_event_on_signals
-from zmesos.detector import MasterDetector
 from zmesos.node_security import SecurityFlags
 
 
@@ -44,6 +42,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], na
     parser.add_argument("agent_id", nargs="?", help="the agent to mark gone")
     add_flags(parser, AgentFlags)
     add_flags(parser, SecurityFlags)
+    add_access_flags(parser)  # agent gone's, as a client of the master
 
 
 def run(options: argparse.Namespace, parser: Parser) -> int:
@@ -51,6 +50,10 @@ def run(options: argparse.Namespace, parser: Parser) -> int:
         return mark_gone(options, parser)
     if options.agent_id is not None:
         parser.error(f"unexpected argument {options.agent_id!r}")
+    for client_flag in ("http_credential", "ca_cert"):
+        if getattr(options, client_flag, None):
+            name = client_flag.replace("_", "-")
+            parser.error(f"--{name} is for `agent gone`; the agent serves --http-credentials")
     flags = build(AgentFlags, options, parser)
     security = build(SecurityFlags, options, parser)
     if not flags.master:
@@ -85,24 +88,15 @@ def mark_gone(options: argparse.Namespace, parser: Parser) -> int:
     """POST MARK_AGENT_GONE to the (leading) master's HTTP; exit 0 once it is durable."""
     if not options.agent_id:
         parser.error("agent gone: which agent? (agent gone AGENT_ID --master HOST:PORT)")
-    detector = operator_master(parser, getattr(options, "master", ""))
+    api = connect(options, parser, getattr(options, "master", ""))
     call = {"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": {"value": options.agent_id}}}
-    return uvloop.run(_post_call(detector, call))
-
-
-async def _post_call(detector: MasterDetector, call: Mapping[str, object]) -> int:
-    base = await master_http(detector, "agent gone")
-    if base is None:
-        return 1
-    url = f"{base}/api/v1"
     try:
-        async with aiohttp.ClientSession() as session, session.post(url, json=call) as response:
-            text = await response.text()
-    except aiohttp.ClientError as error:
-        print(f"zmesos agent gone: {url}: {error}", file=sys.stderr)
+        answer = api.post("/api/v1", body=call)
+    except ApiUnavailable as error:
+        print(f"zmesos agent gone: {error}", file=sys.stderr)
         return 1
-    if response.status != 200:
-        print(f"zmesos agent gone: refused ({response.status}): {text}", file=sys.stderr)
+    if answer.status != 200:
+        print(f"zmesos agent gone: refused ({answer.status}): {answer.text}", file=sys.stderr)
         return 1
     print("agent marked gone", flush=True)
     return 0

@@ -17,13 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from zmesos.cli.flags import Parser, positive_duration
-from zmesos.cli.master_api import (
-    ApiUnavailable,
-    add_master_flag,
-    agent_http_address,
-    get_json,
-    master_url,
-)
+from zmesos.cli.master_api import ApiUnavailable, ClusterApi, add_master_flag, connect
 
 __all__ = ["TaskLocation", "add_parser", "find_task", "run"]
 
@@ -60,7 +54,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], na
 
 
 class TaskLocation:
-    """Where a task's files are: its framework, the agent's HTTP, and the sandbox directory."""
+    """Where a task's files are: its framework, the agent's base URL, and the sandbox."""
 
     def __init__(self, framework_id: str, agent: str, directory: str) -> None:
         self.framework_id = framework_id
@@ -75,9 +69,9 @@ def _tasks(state: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield framework["id"], task
 
 
-def find_task(master: str, task_id: str, framework_id: str | None) -> TaskLocation:
+def find_task(api: ClusterApi, task_id: str, framework_id: str | None) -> TaskLocation:
     """Ask the master, then the agent, where the task's sandbox is; ApiUnavailable if unknown."""
-    state = get_json(master, "/state")
+    state = api.get_json("/state")
     found = {
         fid: task
         for fid, task in _tasks(state)
@@ -95,11 +89,11 @@ def find_task(master: str, task_id: str, framework_id: str | None) -> TaskLocati
     agent = agents.get(task["slave_id"])
     if agent is None:
         raise ApiUnavailable(f"task {task_id!r} ran on agent {task['slave_id']}, which is gone")
-    address = agent_http_address(agent)
-    directory = _sandbox(get_json(f"http://{address}", "/state"), fid, task_id)
+    url = api.agent_url(agent)
+    directory = _sandbox(api.get_json("/state", at=url), fid, task_id)
     if directory is None:
-        raise ApiUnavailable(f"agent {address} no longer has the sandbox of task {task_id!r}")
-    return TaskLocation(fid, address, directory)
+        raise ApiUnavailable(f"agent {url} no longer has the sandbox of task {task_id!r}")
+    return TaskLocation(fid, url, directory)
 
 
 def _sandbox(agent_state: dict[str, Any], framework_id: str, task_id: str) -> str | None:
@@ -125,15 +119,16 @@ def _sandbox(agent_state: dict[str, Any], framework_id: str, task_id: str) -> st
     return found
 
 
-def _task_ended(master: str, location: TaskLocation, task_id: str) -> bool:
-    answer = get_json(master, "/tasks", {"framework_id": location.framework_id, "task_id": task_id})
+def _task_ended(api: ClusterApi, location: TaskLocation, task_id: str) -> bool:
+    query = {"framework_id": location.framework_id, "task_id": task_id}
+    answer = api.get_json("/tasks", query)
     return all(task["state"] in TERMINAL for task in answer.get("tasks", []))
 
 
-def _read_from(agent: str, path: str, offset: int) -> int:
+def _read_from(api: ClusterApi, agent: str, path: str, offset: int) -> int:
     """Print the file from `offset` to its current end; the offset reached."""
     while True:
-        page = get_json(f"http://{agent}", "/files/read", {"path": path, "offset": offset})
+        page = api.get_json("/files/read", {"path": path, "offset": offset}, at=agent)
         data = page.get("data", "").encode("utf-8", errors="surrogateescape")
         if not data:
             return offset
@@ -143,15 +138,15 @@ def _read_from(agent: str, path: str, offset: int) -> int:
 
 
 def run(options: argparse.Namespace, parser: Parser) -> int:
-    master = master_url(options.master, parser)
+    api = connect(options, parser)
     name = "stderr" if options.stderr else "stdout"
     try:
-        location = find_task(master, options.task_id, options.framework)
+        location = find_task(api, options.task_id, options.framework)
         path = f"{location.directory}/{name}"
-        offset = _read_from(location.agent, path, 0)
+        offset = _read_from(api, location.agent, path, 0)
         while options.follow:
-            ended = _task_ended(master, location, options.task_id)
-            offset = _read_from(location.agent, path, offset)
+            ended = _task_ended(api, location, options.task_id)
+            offset = _read_from(api, location.agent, path, offset)
             if ended:
                 break
             time.sleep(options.poll)

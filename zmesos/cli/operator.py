@@ -1,12 +1,14 @@
-"""The `--master` of the operator commands (`agent gone`, `reserve`, `unreserve`, `volumes`,
-and through zmesos.cli.master_api `state`, `agents`, `frameworks`, `tasks`, `logs`, `top`).
+"""The `--master` of the operator commands (all of them through zmesos.cli.master_api:
+`state`, `agents`, `frameworks`, `tasks`, `logs`, `top`, `reserve`, `unreserve`, `volumes`,
+`agent gone`).
 
 They talk to the master's HTTP, so `--master` is what a Mesos operator gives:
-`HOST:PORT` (the master's HTTP address), or `zk://HOST:PORT[,...]/PATH`,
-where the leading master's HTTP address is read from its znode at the
-moment of the call (zmesos.detector). An actor PID (`master@host:port`) or a
-malformed address stops the command with one line and exit 2; a ZooKeeper
-where no master leads, or that cannot be reached, with one line and exit 1.
+`HOST:PORT` (the master's HTTP address; `https://HOST:PORT` when it serves
+TLS), or `zk://HOST:PORT[,...]/PATH`, where the leading master's HTTP address
+and scheme are read from its znode at the moment of the call (zmesos.detector).
+An actor PID (`master@host:port`) or a malformed address stops the command
+with one line and exit 2; a ZooKeeper where no master leads, or that cannot be
+reached, with one line and exit 1.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def operator_master(parser: Parser, text: str | None) -> MasterDetector:
 
 
 async def master_http(detector: MasterDetector, command: str) -> str | None:
-    """`http://host:port` of the (leading) master, or None once a line says why not."""
+    """`http(s)://host:port` of the (leading) master, or None once a line says why not."""
     try:
         return await detector.http_url()
     except MasterNotFound as error:

@@ -1,8 +1,9 @@
 """`zmesos state`, `zmesos agents`, `zmesos frameworks`, `zmesos tasks [--all]`, `zmesos top`:
 the cluster as the master's HTTP API shows it, as aligned tables (`--json`: the JSON).
 
-Each reads the master named by `--master HOST:PORT` (its HTTP address; also
-$ZMESOS_MASTER or $MESOS_MASTER): `/state` for the tables, the matching
+Each reads the master named by `--master HOST:PORT` (its HTTP address, `https://` with
+TLS, or `zk://`; also $ZMESOS_MASTER or $MESOS_MASTER; credentials and trust as
+zmesos.cli.master_api says): `/state` for the tables, the matching
 endpoint (`/state`, `/slaves`, `/frameworks`, `/tasks`) for `--json`. A master
 that cannot be read ends the command with one line and exit status 1.
 `zmesos top` redraws a one-screen summary every `--interval` until Ctrl-C
@@ -23,8 +24,7 @@ from zmesos.cli.master_api import (
     ApiUnavailable,
     add_master_flag,
     agent_http_address,
-    get_json,
-    master_url,
+    connect,
     table,
 )
 
@@ -197,13 +197,13 @@ class _View:
             )
 
     def run(self, options: argparse.Namespace, parser: Parser) -> int:
-        base = master_url(options.master, parser)
+        api = connect(options, parser)
         everything = bool(getattr(options, "all", False))
         try:
             if options.json:
-                print(json.dumps(get_json(base, self.json_path), indent=2, sort_keys=True))
+                print(json.dumps(api.get_json(self.json_path), indent=2, sort_keys=True))
                 return 0
-            print(self.render(get_json(base, "/state"), everything))
+            print(self.render(api.get_json("/state"), everything))
         except ApiUnavailable as error:
             print(f"zmesos: {error}", file=sys.stderr)
             return 1
@@ -242,14 +242,14 @@ class _Top:
         )
 
     def run(self, options: argparse.Namespace, parser: Parser) -> int:
-        base = master_url(options.master, parser)
+        api = connect(options, parser)
         shown = 0
         try:
             while options.iterations is None or shown < options.iterations:
                 if shown:
                     time.sleep(options.interval)
                 try:
-                    screen = top_screen(get_json(base, "/state"), options.master)
+                    screen = top_screen(api.get_json("/state"), options.master)
                 except ApiUnavailable as error:
                     screen = f"zmesos top: {error}"
                 clear = CLEAR_SCREEN if sys.stdout.isatty() else ""

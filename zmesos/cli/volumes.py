@@ -5,31 +5,26 @@ GET /state) from the command line.
 Resources are given in the text form, e.g.
 `zmesos reserve --master 127.0.0.1:5050 --agent S0 --resources 'cpus(ops DYNAMIC principal=op):1'`
 or `zmesos volumes create ... --volumes 'disk(ops DYNAMIC principal=op)[db:data principal=op]:100'`.
-`--master` is the master's HTTP address or `zk://HOST:PORT/PATH` (the
-leading master). Each prints what changed, or one line saying why not (exit
+`--master` is the master's HTTP address (`https://` with TLS) or
+`zk://HOST:PORT/PATH` (the leading master); `--http-credential` and `--ca-cert`
+as zmesos.cli.master_api says. Each prints what changed, or one line saying why not (exit
 status 1); a bad flag exits with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 
-import aiohttp
-
 from zmesos.cli.flags import Parser
-from zmesos.cli.operator import master_http, operator_master
-from zmesos.detector import MasterDetector
+from zmesos.cli.master_api import ApiUnavailable, add_master_flag, connect
 from zmesos.errors import ApiError, ResourcesError
 from zmesos.resources import Resources
 from zmesos.v1.resources import resources_from_v1, resources_to_v1
 
 __all__ = ["reserve", "unreserve", "volumes"]
 
-TIMEOUT = 10.0
-_MASTER_HELP = "the master's HTTP address HOST:PORT, or zk://HOST:PORT/PATH (the leader)"
 # subcommand -> (endpoint, form field, flag, verb for the result line)
 _CHANGES = {
     "reserve": ("reserve", "resources", "--resources", "reserved"),
@@ -40,43 +35,26 @@ _CHANGES = {
 
 
 def _add_change_flags(parser: argparse.ArgumentParser, flag: str) -> None:
-    parser.add_argument("--master", required=True, help=_MASTER_HELP)
+    add_master_flag(parser, required=True)
     parser.add_argument("--agent", required=True, help="the agent's id (see `volumes list`)")
     parser.add_argument(flag, required=True, dest="resources", help="resources, in text form")
 
 
-async def _change(
-    detector: MasterDetector, endpoint: str, field: str, agent: str, resources: Resources
-) -> tuple[int, str] | None:
-    base = await master_http(detector, endpoint)
-    if base is None:
-        return None
-    form = {"slaveId": agent, field: json.dumps(resources_to_v1(resources))}
-    timeout = aiohttp.ClientTimeout(total=TIMEOUT)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
-        session.post(f"{base}/{endpoint}", data=form) as response,
-    ):
-        return response.status, await response.text()
-
-
 def _run_change(options: argparse.Namespace, parser: Parser, change: str) -> int:
     endpoint, field, _, verb = _CHANGES[change]
-    detector = operator_master(parser, options.master)
     try:
         resources = Resources.parse(options.resources)
     except ResourcesError as error:
         parser.error(str(error))
+    api = connect(options, parser)
+    form = {"slaveId": options.agent, field: json.dumps(resources_to_v1(resources))}
     try:
-        answer = asyncio.run(_change(detector, endpoint, field, options.agent, resources))
-    except (aiohttp.ClientError, TimeoutError) as error:
-        print(f"zmesos: cannot reach the master at {options.master}: {error}", file=sys.stderr)
+        answer = api.post(f"/{endpoint}", form=form)
+    except ApiUnavailable as error:
+        print(f"zmesos: {error}", file=sys.stderr)
         return 1
-    if answer is None:
-        return 1
-    status, text = answer
-    if status != 202:
-        print(f"zmesos: not {verb} (HTTP {status}): {text.strip()}", file=sys.stderr)
+    if answer.status != 202:
+        print(f"zmesos: not {verb} (HTTP {answer.status}): {answer.text}", file=sys.stderr)
         return 1
     print(f"{verb} {resources} on agent {options.agent}")
     return 0
@@ -116,18 +94,16 @@ class _Volumes:
                 actions.add_parser(action, help=f"{action} volumes on an agent"), "--volumes"
             )
         listing = actions.add_parser("list", help="every agent's persistent volumes")
-        listing.add_argument("--master", required=True, help=_MASTER_HELP)
+        add_master_flag(listing, required=True)
 
     def run(self, options: argparse.Namespace, parser: Parser) -> int:
         if options.action != "list":
             return _run_change(options, parser, options.action)
-        detector = operator_master(parser, options.master)
+        api = connect(options, parser)
         try:
-            state = asyncio.run(_get_state(detector))
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            state = api.get_json("/state")
+        except ApiUnavailable as error:
             print(f"zmesos: cannot read the master's /state: {error}", file=sys.stderr)
-            return 1
-        if state is None:
             return 1
         try:
             rows = list(_volume_rows(state))
@@ -138,21 +114,6 @@ class _Volumes:
         for row in rows:
             print("\t".join(row))
         return 0
-
-
-async def _get_state(detector: MasterDetector) -> object:
-    """The master's /state; None once a line said the master cannot be found."""
-    base = await master_http(detector, "volumes list")
-    if base is None:
-        return None
-    timeout = aiohttp.ClientTimeout(total=TIMEOUT)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
-        session.get(f"{base}/state") as response,
-    ):
-        if response.status != 200:
-            raise ValueError(f"HTTP {response.status}")
-        return await response.json()
 
 
 def _volume_rows(state: object) -> list[tuple[str, ...]]:

@@ -10,6 +10,7 @@ import logging
 from zmesos.zookeeper.election import (
     ELECTION_PREFIX,
     LeaderInfo,
+    decode_leader_info,
     encode_leader_info,
     leader_of,
     read_leader,
@@ -23,6 +24,7 @@ __all__ = [
     "ZooKeeperServer",
     "ZooKeeperUnavailable",
     "ZooKeeperUrl",
+    "decode_leader_info",
     "encode_leader_info",
     "leader_of",
     "parse_zk_url",

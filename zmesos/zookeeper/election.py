@@ -4,7 +4,9 @@ Each contending master holds an ephemeral sequential znode `<path>/json.info_<se
 whose data is its MasterInfo as JSON (Mesos's fields: `id`, `pid`, `hostname`,
 `port`, `version`, `ip` as an integer, and `address`). The lowest sequence
 leads. `pid` is the master's actor; `address` (hostname, ip, port) is its HTTP,
-the address users name.
+the address users name. A master serving HTTPS adds `"scheme": "https"` (a field
+of zmesos's own; Mesos runs TLS cluster-wide and publishes none), so operator
+commands reach the leader in the scheme it serves; without it, `http`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ import msgspec
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 
-__all__ = ["ELECTION_PREFIX", "LeaderInfo", "encode_leader_info", "leader_of", "read_leader"]
+__all__ = [
+    "ELECTION_PREFIX",
+    "LeaderInfo",
+    "decode_leader_info",
+    "encode_leader_info",
+    "leader_of",
+    "read_leader",
+]
 
 ELECTION_PREFIX = "json.info_"
 
@@ -31,6 +40,7 @@ class LeaderInfo(msgspec.Struct, frozen=True, kw_only=True):
     hostname: str
     port: int  # HTTP
     version: str = ""
+    scheme: str = "http"  # of its HTTP: "http" or "https"
 
     @property
     def http_address(self) -> str:
@@ -56,6 +66,8 @@ def encode_leader_info(info: LeaderInfo) -> bytes:
         "ip": _ip_number(ip),
         "address": {"hostname": info.hostname, "ip": ip, "port": info.port},
     }
+    if info.scheme != "http":
+        payload["scheme"] = info.scheme
     return json.dumps(payload).encode()
 
 
@@ -69,6 +81,7 @@ def decode_leader_info(data: bytes) -> LeaderInfo | None:
             hostname=str(payload.get("hostname") or payload["address"]["hostname"]),
             port=int(payload.get("port") or payload["address"]["port"]),
             version=str(payload.get("version", "")),
+            scheme="https" if payload.get("scheme") == "https" else "http",
         )
     except (ValueError, KeyError, TypeError):
         return None
