@@ -206,17 +206,31 @@ class Agent(RecoveryHandlers, AgentTaskHandlers, VolumeHandlers):
         logged and counted (`authorization_denials/access_sandboxes`)."""
         if self.flags.acl_rules is None:
             return True
-        user = self._sandbox_user(path)
-        if Authorizer(self.flags.acl_rules).allowed("access_sandboxes", principal, user):
+        return self._authorized(
+            "access_sandboxes", principal, self._sandbox_user(path), path=str(path)
+        )
+
+    def may_view_flags(self, principal: str | None) -> bool:
+        """view_flags: whether `principal` may see the flags (a denial is logged, counted)."""
+        return self._authorized("view_flags", principal, None)
+
+    def may_get_endpoint(self, principal: str | None, path: str) -> bool:
+        """get_endpoints: whether `principal` may GET `path` (a denial is logged, counted)."""
+        return self._authorized("get_endpoints", principal, path)
+
+    def _authorized(
+        self, action: str, principal: str | None, obj: str | None, **context: object
+    ) -> bool:
+        """Whether the ACLs (none: anyone) let `principal` do `action` on `obj`; a denial is
+        logged (`authorization_denied`) and counted (`authorization_denials[/<action>]`)."""
+        if self.flags.acl_rules is None:
+            return True
+        if Authorizer(self.flags.acl_rules).allowed(action, principal, obj):
             return True
         self.metrics["authorization_denials"] += 1
-        self.metrics["authorization_denials/access_sandboxes"] += 1
+        self.metrics[f"authorization_denials/{action}"] += 1
         self.log.warning(
-            "authorization_denied",
-            action="access_sandboxes",
-            principal=principal,
-            object=user,
-            path=str(path),
+            "authorization_denied", action=action, principal=principal, object=obj, **context
         )
         return False
 

@@ -13,7 +13,10 @@ are served bare and under `/slave(1)/` and `/agent/` (Mesos's own prefix).
 The read-only GETs answer `Access-Control-Allow-Origin: *`: the web UI the
 master serves reads agents' state and files from their own ports. A bad query
 parameter answers 400 with a one-line reason. With `--acls`, a file of a
-sandbox the request's principal may not access (access_sandboxes) answers 403.
+sandbox the request's principal may not access (access_sandboxes) answers 403,
+and so does a GET of `/metrics/snapshot` or `/monitor/statistics` that
+get_endpoints refuses, and `/flags` that view_flags refuses (`/state` then
+leaves the flags out).
 """
 
 from __future__ import annotations
@@ -31,11 +34,17 @@ from agent.v1 import AgentOperatorApi, ExecutorApi
 from agent.views import collect, flags_view, metrics_view, state_json
 from libprocess import PID, Node, ProcessTerminated
 from zmesos.http import HttpSecurity, HttpServer, http_principal, json_response, serve_app
+from zmesos.http.endpoints import endpoint_authorization
 from zmesos.http.query import allow_any_origin, query_int, refusing_bad_queries
 from zmesos.v1.http import api_endpoint
 from zmesos.version import version_json
 
-__all__ = ["make_app", "serve_http"]
+__all__ = ["AUTHORIZABLE_ENDPOINTS", "make_app", "serve_http"]
+
+# The GETs the ACLs guard (get_endpoints), as Mesos's agent does.
+AUTHORIZABLE_ENDPOINTS = frozenset(
+    {"/metrics/snapshot", "/monitor/statistics", "/monitor/statistics.json"}
+)
 
 
 def make_app(agent_pid: PID, node: Node, flags: AgentFlags | None = None) -> web.Application:
@@ -54,10 +63,19 @@ def make_app(agent_pid: PID, node: Node, flags: AgentFlags | None = None) -> web
     async def health(request: web.Request) -> web.Response:
         return web.Response(status=200)
 
+    async def may_view_flags(request: web.Request) -> bool:
+        principal = http_principal(request)
+        return bool(await ask(lambda agent: agent.may_view_flags(principal)))
+
     async def state(request: web.Request) -> web.Response:
-        return json_response(state_json(await ask(collect)))
+        view = state_json(await ask(collect))
+        if not await may_view_flags(request):
+            del view["flags"]
+        return json_response(view)
 
     async def flags_endpoint(request: web.Request) -> web.Response:
+        if not await may_view_flags(request):
+            return web.Response(status=403, text="Not authorized to view the flags\n")
         return json_response(await ask(flags_view))
 
     async def metrics(request: web.Request) -> web.Response:
@@ -111,7 +129,10 @@ def make_app(agent_pid: PID, node: Node, flags: AgentFlags | None = None) -> web
     async def version(request: web.Request) -> web.Response:
         return json_response(version_json())
 
-    app = web.Application()
+    async def may_get(principal: str | None, path: str) -> bool:
+        return bool(await node.dispatch(agent_pid, "may_get_endpoint", principal, path))
+
+    app = web.Application(middlewares=[endpoint_authorization(AUTHORIZABLE_ENDPOINTS, may_get)])
     app.router.add_get("/actor", actor)
     app.router.add_get("/version", allow_any_origin(version))
     for prefix in ("", "/slave(1)", "/agent"):

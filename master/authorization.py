@@ -13,7 +13,8 @@ offer operation, 403 for HTTP (a `Forbidden` reason from a dispatched call).
 - `task_user`: the user a task runs as (its command's, its executor's, else
   the framework's), the object of `run_tasks` and `view_tasks`.
 - `Viewer`: what one principal may see of the cluster (view_frameworks,
-  view_tasks, view_executors, view_agents); it counts what it hid.
+  view_tasks, view_executors, view_agents, view_roles, view_flags); it counts what it
+  hid.
 """
 
 from __future__ import annotations
@@ -90,3 +91,9 @@ class Viewer:
 
     def agent(self, hostname: str) -> bool:
         return self.sees("view_agents", hostname)
+
+    def role(self, name: str) -> bool:
+        return self.sees("view_roles", name)
+
+    def flags(self) -> bool:
+        return self.sees("view_flags", None)

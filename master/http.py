@@ -6,7 +6,8 @@ and /api/v1 (master.v1), and the web UI at `/` (master.webui), on aiohttp.
 
 `/actor` answers `{"pid": "master@host:port"}`: how zmesos's agents and
 schedulers, given the master's HTTP address, find its actor endpoint
-(zmesos.detector).
+(zmesos.detector). With `--acls`, a GET of `/metrics/snapshot` or `/metrics` is
+asked of get_endpoints first (403 when refused).
 
 Runs on the master's event loop. Handlers never touch the master's state
 directly: they `dispatch` a read into the master's (and allocator's) serial
@@ -31,10 +32,14 @@ from master.prometheus import CONTENT_TYPE, prometheus_inputs, prometheus_text
 from master.v1 import OperatorApi, SchedulerApi
 from master.webui import add_webui_routes
 from zmesos.http import HttpSecurity, HttpServer, http_principal, json_response, serve_app
+from zmesos.http.endpoints import endpoint_authorization
 from zmesos.v1.http import api_endpoint
 from zmesos.version import version_json
 
-__all__ = ["HttpServer", "serve_http"]
+__all__ = ["AUTHORIZABLE_ENDPOINTS", "HttpServer", "serve_http"]
+
+# The GETs the ACLs guard (get_endpoints): Mesos's, and /metrics, the same numbers.
+AUTHORIZABLE_ENDPOINTS = frozenset({"/metrics/snapshot", "/metrics"})
 
 
 def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
@@ -84,7 +89,15 @@ def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
     async def redirect(request: web.Request) -> web.Response:
         raise AssertionError("the follow_the_leader middleware answers /redirect")
 
-    app = web.Application(middlewares=[_follow_the_leader(master_pid)])
+    async def may_get(principal: str | None, path: str) -> bool:
+        return bool(await node.dispatch(master_pid, "may_get_endpoint", principal, path))
+
+    app = web.Application(
+        middlewares=[
+            _follow_the_leader(master_pid),
+            endpoint_authorization(AUTHORIZABLE_ENDPOINTS, may_get),
+        ]
+    )
     app.router.add_get("/actor", actor)
     app.router.add_get("/version", version)
     for prefix in ("", "/master"):

@@ -7,9 +7,10 @@ field `frameworkId` (Mesos's name) removes a framework: its tasks are killed
 and its executors shut down. Every path is served bare and under `/master/`.
 A bad query parameter answers 400 with a one-line reason; a master that is
 gone, 503. Listings leave out what the request's principal may not see under
-the ACLs (view_frameworks, view_tasks, view_executors, view_agents); a
-teardown the ACLs refuse (teardown_frameworks) answers 403. The views are
-master.listing_views, run in the master's actor.
+the ACLs (view_frameworks, view_tasks, view_executors, view_agents,
+view_roles); /flags that view_flags refuses, and a teardown the ACLs refuse
+(teardown_frameworks), answer 403. The views are master.listing_views, run in
+the master's actor.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from master.listing_views import (
 )
 from zmesos.http import http_principal, json_response
 from zmesos.http.query import BadQuery, query_int, refusing_bad_queries
-from zmesos.http.shapes import format_flags
 
 __all__ = ["add_listing_routes"]
 
@@ -55,15 +55,6 @@ def task_query(query: Any) -> TaskQuery:
 
 def add_listing_routes(app: web.Application, master_pid: PID, node: Node) -> None:
     """Add the endpoints above to `app`."""
-
-    async def view(function: Callable[..., Any], *args: Any, **kwargs: Any) -> web.Response:
-        try:
-            answer = await node.dispatch(
-                master_pid, lambda master: function(master, *args, **kwargs)
-            )
-        except ProcessTerminated:
-            return web.Response(status=503, text="master is not running\n")
-        return json_response(answer)
 
     async def filtered(
         request: web.Request, function: Callable[..., Any], *args: Any, **kwargs: Any
@@ -96,10 +87,16 @@ def add_listing_routes(app: web.Application, master_pid: PID, node: Node) -> Non
         return await filtered(request, tasks_view, task_query(request.query))
 
     async def roles(request: web.Request) -> web.Response:
-        return await view(roles_view)
+        return await filtered(request, roles_view)
 
     async def flags(request: web.Request) -> web.Response:
-        return await view(_flags_view)
+        try:
+            answer = await node.dispatch(master_pid, "flags_view", http_principal(request))
+        except ProcessTerminated:
+            return web.Response(status=503, text="master is not running\n")
+        if answer is None:
+            return web.Response(status=403, text="Not authorized to view the flags\n")
+        return json_response(answer)
 
     async def teardown(request: web.Request) -> web.Response:
         form = await request.post()
@@ -131,8 +128,3 @@ def add_listing_routes(app: web.Application, master_pid: PID, node: Node) -> Non
         ):
             app.router.add_get(f"{prefix}{path}", refusing_bad_queries(handler))
         app.router.add_post(f"{prefix}/teardown", refusing_bad_queries(teardown))
-
-
-def _flags_view(master: Any) -> dict[str, Any]:
-    """Mesos's /flags: `{"flags": {name: value}}`, values as /state shows them."""
-    return {"flags": format_flags(master.flags)}

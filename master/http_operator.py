@@ -81,7 +81,7 @@ def add_operator_routes(app: web.Application, master_pid: PID, node: Node) -> No
 
     async def get_weights(request: web.Request) -> web.Response:
         try:
-            weights = await node.dispatch(master_pid, "weights")
+            weights = await node.dispatch(master_pid, "weights", http_principal(request))
         except ProcessTerminated:
             return web.Response(status=503, text="master is not running")
         return _json([{"role": role, "weight": weight} for role, weight in weights.items()])

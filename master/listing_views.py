@@ -245,9 +245,11 @@ def frameworks_and_allocations_by_role(
     return frameworks, allocated
 
 
-def roles_view(master: Master) -> dict[str, Any]:
+def roles_view(master: Master, *, viewer: Viewer | None = None) -> dict[str, Any]:
     """Mesos's /roles: every role with frameworks, weight, quota, reservations or allocations:
-    its weight, frameworks, and what it is allocated, offered and has reserved."""
+    its weight, frameworks, and what it is allocated, offered and has reserved; only the
+    roles `viewer` may see (view_roles)."""
+    viewer = viewer or Viewer()
     registry = master.registrar.registry
     frameworks, allocated = frameworks_and_allocations_by_role(master)
     offered: dict[str, Resources] = {}
@@ -259,9 +261,8 @@ def roles_view(master: Master) -> dict[str, Any]:
     for agent in master.cluster.agents.values():
         for role in {resource.role for resource in agent.total.reserved()}:
             reserved[role] = reserved.get(role, Resources()) + agent.total.reserved(role)
-    names = sorted(
-        {*frameworks, *registry.weights, *registry.quota, *allocated, *offered, *reserved}
-    )
+    known = {*frameworks, *registry.weights, *registry.quota, *allocated, *offered, *reserved}
+    names = sorted(role for role in known if viewer.role(role))
     roles = []
     for role in names:
         quota = registry.quota.get(role)

@@ -55,6 +55,7 @@ from master.operator_v1 import OperatorV1Handlers
 from master.recovery_handlers import RecoveryHandlers
 from master.task_handlers import MasterTaskHandlers
 from master.views import metrics_view, state_view
+from zmesos.http.shapes import format_flags
 from zmesos.protocol import (
     AcceptOffers,
     Authenticate,
@@ -189,6 +190,16 @@ class Master(
         answer = view(self, *args, viewer=viewer, **kwargs)
         self._viewed(viewer, principal, getattr(view, "__name__", "view"))
         return answer
+
+    def flags_view(self, principal: str | None = None) -> dict[str, Any] | None:
+        """Mesos's /flags, `{"flags": {name: value}}`; None when view_flags refuses."""
+        if not self._authorized("view_flags", principal, None):
+            return None
+        return {"flags": format_flags(self.flags)}
+
+    def may_get_endpoint(self, principal: str | None, path: str) -> bool:
+        """get_endpoints: whether `principal` may GET `path` (a denial is logged, counted)."""
+        return self._authorized("get_endpoints", principal, path)
 
     def metrics_snapshot(self) -> dict[str, float]:
         return metrics_view(self)

@@ -32,8 +32,16 @@ QUOTA_RESOURCES = frozenset({"cpus", "mem", "disk", "gpus"})  # Mesos: scalar qu
 class OperatorCalls(MasterBase):
     """Weights and quota (see the module docstring)."""
 
-    def weights(self) -> dict[str, float]:
-        return dict(sorted(self.registrar.registry.weights.items()))
+    def weights(self, principal: str | None = None) -> dict[str, float]:
+        """Each role's weight that view_roles lets `principal` see."""
+        viewer = self._viewer(principal)
+        weights = {
+            role: weight
+            for role, weight in sorted(self.registrar.registry.weights.items())
+            if viewer.role(role)
+        }
+        self._viewed(viewer, principal, "weights")
+        return weights
 
     def quota(self, principal: str | None = None) -> dict[str, QuotaRecord]:
         """Each role's quota that get_quotas lets `principal` see."""

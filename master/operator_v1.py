@@ -48,9 +48,13 @@ class OperatorV1Handlers(MasterBase):
         self._viewed(viewer, principal, call)
         return view
 
-    def roles_view(self, weights: dict[str, float]) -> dict[str, Any]:
-        """GET_ROLES; `weights` as master.operator_calls's `weights()` gives them."""
-        return views.get_roles(self, weights)  # type: ignore[arg-type]
+    def roles_view(self, weights: dict[str, float], principal: str | None = None) -> dict[str, Any]:
+        """GET_ROLES as `principal` may see it (view_roles); `weights` as
+        master.operator_calls's `weights()` gives them."""
+        viewer = self._viewer(principal)
+        view = views.get_roles(self, weights, viewer)  # type: ignore[arg-type]
+        self._viewed(viewer, principal, "GET_ROLES")
+        return view
 
     # -- event streams -----------------------------------------------------------------
 

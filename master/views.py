@@ -204,7 +204,7 @@ def state_view(master: Master, viewer: Viewer | None = None) -> dict[str, Any]:
         "activated_slaves": active_agents,
         "deactivated_slaves": len(cluster.agents) - active_agents,
         "unreachable_slaves": len(registry.unreachable),
-        "flags": format_flags(master.flags),
+        **({"flags": format_flags(master.flags)} if viewer.flags() else {}),
         "agents": agents,
         "slaves": agents,
         "frameworks": frameworks,

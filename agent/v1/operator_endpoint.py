@@ -63,6 +63,9 @@ class AgentOperatorApi:
         elif kind == "GET_VERSION":
             answer = {"version_info": version_json()}
         elif kind == "GET_FLAGS":
+            principal = http_principal(request)
+            if not await self._ask(lambda agent: agent.may_view_flags(principal)):
+                raise Refused(403, "Not authorized to view the flags")
             flags = (await self._ask(flags_view))["flags"]
             answer = {"flags": [{"name": name, "value": value} for name, value in flags.items()]}
         elif kind in STATE_CALLS:

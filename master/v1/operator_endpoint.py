@@ -104,8 +104,10 @@ class OperatorApi:
         return {"healthy": True}
 
     async def _flags(self, call: dict[str, Any]) -> Answer:
-        state = await self._ask("state")
-        return {"flags": [{"name": k, "value": v} for k, v in sorted(state["flags"].items())]}
+        view = await self._ask("flags_view", call["__principal"])
+        if view is None:
+            raise Refused(403, "Not authorized to view the flags")
+        return {"flags": [{"name": k, "value": v} for k, v in sorted(view["flags"].items())]}
 
     async def _version(self, call: dict[str, Any]) -> Answer:
         return {"version_info": version_json()}
@@ -123,10 +125,11 @@ class OperatorApi:
         return await self._ask("operator_view", call["__type"], call["__principal"])
 
     async def _roles(self, call: dict[str, Any]) -> Answer:
-        return await self._ask("roles_view", await self._ask("weights"))
+        principal = call["__principal"]
+        return await self._ask("roles_view", await self._ask("weights", principal), principal)
 
     async def _weights(self, call: dict[str, Any]) -> Answer:
-        weights = await self._ask("weights")
+        weights = await self._ask("weights", call["__principal"])
         return {"weight_infos": [{"role": r, "weight": w} for r, w in weights.items()]}
 
     async def _update_weights(self, call: dict[str, Any]) -> Answer:

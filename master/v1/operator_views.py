@@ -200,10 +200,11 @@ def get_master(master: Master, viewer: Viewer | None = None) -> dict[str, Any]:
     }
 
 
-def get_roles(master: Master, weights: dict[str, float]) -> dict[str, Any]:
-    """Roles with frameworks, weights or allocations, each with its weight and what it holds."""
+def get_roles(master: Master, weights: dict[str, float], viewer: Viewer) -> dict[str, Any]:
+    """Roles with frameworks, weights or allocations, each with its weight and what it holds;
+    only those `viewer` may see (view_roles)."""
     frameworks, allocated = frameworks_and_allocations_by_role(master)
-    names = sorted({*frameworks, *weights, *allocated})
+    names = sorted(role for role in {*frameworks, *weights, *allocated} if viewer.role(role))
     return {
         "roles": [
             {

@@ -376,3 +376,155 @@ async def test_master_acl_register_frameworks_over_the_v1_scheduler_api(tmp_path
         else:
             assert first["type"] == "ERROR"
             assert "Not authorized to use role 'web'" in first["error"]["message"]
+
+
+# -- Mesos's finer points: subtrees of roles, reservations without a principal -------------
+
+ENG_SUBTREE = {
+    "register_frameworks": [
+        {"principals": {"values": ["alice"]}, "roles": {"values": ["eng/%"]}},
+        {"principals": ANY, "roles": NONE},
+    ],
+    "reserve_resources": [
+        {"principals": {"values": ["alice"]}, "roles": {"values": ["eng/%"]}},
+        {"principals": ANY, "roles": NONE},
+    ],
+}
+
+
+@pytest.mark.parametrize(("role", "allowed"), [("eng/web", True), ("eng", False)])
+async def test_master_acl_subtree_of_roles_registers_frameworks(tmp_path, role, allowed):
+    clock.pause()
+    async with Node() as node:
+        master = Master(MasterFlags(master_id="M", acls=acls_file(tmp_path, ENG_SUBTREE)))
+        master_pid = node.spawn(master)
+        scheduler = Recorder()
+        info = framework_info(principal="alice", roles=(role,))
+        node.spawn(SchedulerDriver(scheduler, info, master_pid))
+        await settle()
+        if allowed:
+            assert scheduler.framework_id and not scheduler.errors
+        else:
+            assert scheduler.errors == ["Not authorized to use role 'eng' (principal 'alice')"]
+            assert master.metrics["authorization_denials/register_frameworks"] == 1
+
+
+async def test_master_acl_subtree_of_roles_over_http(tmp_path):
+    async with http_cluster(tmp_path, ENG_SUBTREE) as cluster:
+        async with cluster.session("alice") as alice:
+            for role, status in (("eng/web", 202), ("engineering", 403)):
+                text = f"cpus({role} DYNAMIC principal=alice):1"
+                form = {"slaveId": cluster.agent.agent_id, "resources": _v1(text)}
+                assert await _status(alice, "POST", f"{cluster.url}/reserve", data=form) == status
+            for role, subscribed in (("eng/web/a", True), ("eng", False)):
+                scheduler = V1Scheduler(cluster.url, alice)
+                first = await scheduler.subscribe({"user": "me", "name": role, "roles": [role]})
+                assert (first["type"] == "SUBSCRIBED") is subscribed, first
+        assert cluster.master.metrics["authorization_denials/reserve_resources"] == 1
+
+
+def _v1(text: str) -> str:
+    from zmesos.v1.resources import resources_to_v1
+
+    return json.dumps(resources_to_v1(Resources.parse(text)))
+
+
+# A reservation made without a principal is asked about as "any reserver" (Mesos): only
+# rules whose reserver_principals are ANY or NONE match it; one listing principals does not.
+NO_PRINCIPAL = "cpus(db DYNAMIC):1;mem(db DYNAMIC):256"
+UNRESERVE_ACLS = {
+    "allowed": {
+        "unreserve_resources": [
+            {"principals": ANY, "reserver_principals": {"values": ["p"]}},
+            {"principals": ANY, "reserver_principals": ANY},
+        ]
+    },
+    "denied": {"unreserve_resources": [{"principals": ANY, "reserver_principals": NONE}]},
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNRESERVE_ACLS))
+async def test_master_acl_unreserve_of_a_reservation_without_a_principal(tmp_path, case):
+    clock.pause()
+    async with Node() as node:
+        flags = MasterFlags(master_id="M", acls=acls_file(tmp_path, UNRESERVE_ACLS[case]))
+        info = framework_info(roles=("db",))  # no principal: reserves without one
+        cluster = await start_cluster(node, flags, framework=info, resources=AGENT)
+        [offer] = cluster.scheduler.take_offers()
+        operations = [
+            op(OperationType.RESERVE, NO_PRINCIPAL),
+            op(OperationType.UNRESERVE, NO_PRINCIPAL),
+        ]
+        cluster.driver.accept([offer.id], operations, Filters(refuse_seconds=0))
+        await settle()
+        metrics = cluster.master.metrics
+        if case == "allowed":
+            assert metrics["operations_applied"] == 2
+        else:
+            assert metrics["operations_applied"] == 1
+            assert metrics["authorization_denials/unreserve_resources"] == 1
+
+
+async def test_master_acl_unreserve_without_a_principal_over_http(tmp_path):
+    document = {
+        "unreserve_resources": [
+            {"principals": {"values": ["alice"]}, "reserver_principals": ANY},
+            {"principals": {"values": ["mallory"]}, "reserver_principals": {"values": ["p"]}},
+            {"principals": ANY, "reserver_principals": NONE},
+        ]
+    }
+    async with http_cluster(tmp_path, document) as cluster:
+        form = {"slaveId": cluster.agent.agent_id, "resources": _v1(NO_PRINCIPAL)}
+        reserve, unreserve = f"{cluster.url}/reserve", f"{cluster.url}/unreserve"
+        async with aiohttp.ClientSession() as nobody:  # no principal: reserves without one
+            assert await _status(nobody, "POST", reserve, data=form) == 202
+        async with cluster.session("mallory") as mallory, cluster.session("alice") as alice:
+            assert await _status(mallory, "POST", unreserve, data=form) == 403
+            assert await _status(alice, "POST", unreserve, data=form) == 202
+        assert cluster.master.metrics["authorization_denials/unreserve_resources"] == 1
+
+
+async def test_master_acl_view_roles_filters_roles_and_weights(tmp_path):
+    async with http_cluster(tmp_path, only_alice("view_roles")) as cluster:
+        url, api = cluster.url, f"{cluster.url}/api/v1"
+        async with aiohttp.ClientSession() as nobody:  # update_weights is not guarded here
+            weights = [{"role": "db", "weight": 2}]
+            assert await _status(nobody, "PUT", f"{url}/weights", json=weights) == 200
+        async with cluster.session("mallory") as mallory, cluster.session("alice") as alice:
+            for session, seen in ((alice, ["db"]), (mallory, [])):
+                async with session.get(f"{url}/roles") as response:
+                    assert [role["name"] for role in (await response.json())["roles"]] == seen
+                async with session.get(f"{url}/weights") as response:
+                    assert [entry["role"] for entry in await response.json()] == seen
+                async with session.post(api, json={"type": "GET_ROLES"}) as response:
+                    roles = (await response.json())["get_roles"]["roles"]
+                    assert [role["name"] for role in roles] == seen
+                async with session.post(api, json={"type": "GET_WEIGHTS"}) as response:
+                    infos = (await response.json())["get_weights"]["weight_infos"]
+                    assert [info["role"] for info in infos] == seen
+        assert cluster.master.metrics["authorization_denials/view_roles"] == 4
+
+
+async def test_master_acl_get_endpoints(tmp_path):
+    async with http_cluster(tmp_path, only_alice("get_endpoints")) as cluster:
+        async with cluster.session("mallory") as mallory, cluster.session("alice") as alice:
+            for path in ("/metrics/snapshot", "/metrics"):
+                assert await _status(alice, "GET", f"{cluster.url}{path}") == 200, path
+                assert await _status(mallory, "GET", f"{cluster.url}{path}") == 403, path
+            assert await _status(mallory, "GET", f"{cluster.url}/state") == 200  # not guarded
+        assert cluster.master.metrics["authorization_denials/get_endpoints"] == 2
+
+
+async def test_master_acl_view_flags(tmp_path):
+    async with http_cluster(tmp_path, only_alice("view_flags")) as cluster:
+        url, call = cluster.url, {"type": "GET_FLAGS"}
+        async with cluster.session("mallory") as mallory, cluster.session("alice") as alice:
+            for session, allowed in ((alice, True), (mallory, False)):
+                for path in ("/flags", "/master/flags"):
+                    async with session.get(f"{url}{path}") as response:
+                        assert (response.status == 200) is allowed, path
+                async with session.post(f"{url}/api/v1", json=call) as response:
+                    assert (response.status == 200) is allowed
+                async with session.get(f"{url}/state") as response:
+                    assert ("flags" in await response.json()) is allowed
+        assert cluster.master.metrics["authorization_denials/view_flags"] == 4

@@ -111,3 +111,31 @@ def test_acls_worked_example_in_the_readme_decides_as_it_says():
     assert authorizer.allowed("teardown_frameworks", "ops", "analytics")
     assert not authorizer.allowed("teardown_frameworks", "analytics", "analytics")
     assert not authorizer.allowed("view_frameworks", None, "analytics")
+
+
+def test_authorizer_subtree_of_roles_in_role_actions():
+    """`eng/%` names every role below eng (Mesos's hierarchical roles), in its rule's place."""
+    acls = parse_acls(
+        {
+            "permissive": False,
+            "reserve_resources": [
+                {"principals": {"values": ["ops"]}, "roles": {"values": ["eng/%", "web"]}},
+                {"principals": {"type": "NONE"}, "roles": {"values": ["eng/secret/%"]}},
+                {"principals": ANY, "roles": {"values": ["eng/secret/x"]}},
+            ],
+            "run_tasks": [{"principals": ANY, "users": {"values": ["eng/%"]}}],
+        }
+    )
+    authorizer = Authorizer(acls)
+    assert authorizer.allowed("reserve_resources", "ops", "eng/web")
+    assert authorizer.allowed("reserve_resources", "ops", "eng/web/frontend")
+    assert authorizer.allowed("reserve_resources", "ops", "web")
+    assert not authorizer.allowed("reserve_resources", "ops", "eng")  # not below itself
+    assert not authorizer.allowed("reserve_resources", "ops", "engineering/web")
+    assert not authorizer.allowed("reserve_resources", "ops", None)  # no role: no subtree
+    assert not authorizer.allowed("reserve_resources", "dev", "eng/web")  # permissive: false
+    # The NONE rule catches eng/secret/x before the rule allowing it to everyone.
+    assert not authorizer.allowed("reserve_resources", "dev", "eng/secret/x")
+    # Outside the actions on roles, `%` is a plain character.
+    assert authorizer.allowed("run_tasks", "dev", "eng/%")
+    assert not authorizer.allowed("run_tasks", "dev", "eng/web")

@@ -33,6 +33,13 @@ enforces and the object each names:
     view_agents           agents                seeing an agent (its hostname; zmesos's own)
     access_sandboxes      users                 reading a sandbox (its executor's user)
     mark_agents_gone      agents                marking an agent gone (its id)
+    view_roles            roles                 seeing a role (/roles, GET_ROLES, weights)
+    get_endpoints         paths                 GET of an endpoint (/metrics/snapshot, ...)
+    view_flags            flags                 seeing the flags (implicit: ANY or NONE)
+
+Where the object is a role (`ROLE_ACTIONS`), a value `eng/%` stands for every
+role below `eng` (`eng/web`, `eng/web/a`; not `eng` itself), as Mesos reads
+hierarchical roles.
 
 Any other key is refused (AclsError): a misspelt action must not silently
 leave the cluster open.
@@ -48,7 +55,17 @@ from typing import Any
 
 from zmesos.errors import AclsError
 
-__all__ = ["ACTIONS", "Acls", "Entity", "EntityType", "Rule", "load_acls", "parse_acls"]
+__all__ = [
+    "ACTIONS",
+    "ROLE_ACTIONS",
+    "SUBTREE_SUFFIX",
+    "Acls",
+    "Entity",
+    "EntityType",
+    "Rule",
+    "load_acls",
+    "parse_acls",
+]
 
 # action -> the JSON field naming its objects
 ACTIONS: dict[str, str] = {
@@ -70,7 +87,24 @@ ACTIONS: dict[str, str] = {
     "view_agents": "agents",
     "access_sandboxes": "users",
     "mark_agents_gone": "agents",
+    "view_roles": "roles",
+    "get_endpoints": "paths",
+    "view_flags": "flags",
 }
+# The actions whose object is a role: their rules may name a subtree of roles (`eng/%`).
+ROLE_ACTIONS = frozenset(
+    {
+        "register_frameworks",
+        "reserve_resources",
+        "create_volumes",
+        "resize_volumes",
+        "update_quotas",
+        "get_quotas",
+        "update_weights",
+        "view_roles",
+    }
+)
+SUBTREE_SUFFIX = "/%"
 MAX_ACLS_BYTES = 4 << 20
 
 
