@@ -33,7 +33,14 @@ from agent.monitor import usage_request
 from agent.v1 import AgentOperatorApi, ExecutorApi
 from agent.views import collect, flags_view, metrics_view, state_json
 from libprocess import PID, Node, ProcessTerminated
-from zmesos.http import HttpSecurity, HttpServer, http_principal, json_response, serve_app
+from zmesos.http import (
+    HttpSecurity,
+    HttpServer,
+    guard_snapshot,
+    http_principal,
+    json_response,
+    serve_app,
+)
 from zmesos.http.endpoints import endpoint_authorization
 from zmesos.http.query import allow_any_origin, query_int, refusing_bad_queries
 from zmesos.v1.http import api_endpoint
@@ -79,7 +86,9 @@ def make_app(agent_pid: PID, node: Node, flags: AgentFlags | None = None) -> web
         return json_response(await ask(flags_view))
 
     async def metrics(request: web.Request) -> web.Response:
-        return json_response(await ask(metrics_view))
+        snapshot = await ask(metrics_view)
+        snapshot.update(guard_snapshot(request.app, "slave"))
+        return json_response(dict(sorted(snapshot.items())))
 
     async def monitor(request: web.Request) -> web.Response:
         request_usage = await ask(usage_request)

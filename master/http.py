@@ -31,7 +31,14 @@ from master.http_volumes import add_volume_routes
 from master.prometheus import CONTENT_TYPE, prometheus_inputs, prometheus_text
 from master.v1 import OperatorApi, SchedulerApi
 from master.webui import add_webui_routes
-from zmesos.http import HttpSecurity, HttpServer, http_principal, json_response, serve_app
+from zmesos.http import (
+    HttpSecurity,
+    HttpServer,
+    guard_snapshot,
+    http_principal,
+    json_response,
+    serve_app,
+)
 from zmesos.http.endpoints import endpoint_authorization
 from zmesos.v1.http import api_endpoint
 from zmesos.version import version_json
@@ -67,6 +74,7 @@ def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
             snapshot.update(await node.dispatch(allocator, "metrics"))
         except ProcessTerminated:
             return web.Response(status=503, text="master is not running")
+        snapshot.update(guard_snapshot(request.app, "master"))
         return json_response(dict(sorted(snapshot.items())))
 
     async def prometheus(request: web.Request) -> web.Response:
@@ -77,6 +85,7 @@ def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
             cycles = await node.dispatch(allocator, "cycle_histogram")
         except ProcessTerminated:
             return web.Response(status=503, text="master is not running")
+        inputs["snapshot"].update(guard_snapshot(request.app, "master"))
         body = prometheus_text(inputs, allocator_metrics, cycles)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,10 @@ from agent import AgentFlags, run_agent
 from agent.runner import AgentHandle
 from libprocess import Node
 from tests.agent.fakes import AGENT_RESOURCES, FRAMEWORK, FakeMaster, command_task, master_address
+from tests.agent.test_agent_acls import running_agent
+from tests.zmesos.test_http_guard import _basic
+from zmesos.http.guard import SNAPSHOT_NAMES
+from zmesos.node_security import SecurityFlags
 from zmesos.protocol import TaskState
 
 # Fields of Mesos's agent /state (src/slave/http.cpp), its frameworks, executors and tasks.
@@ -237,3 +242,23 @@ async def test_agent_http_files_browse_read_download_tail_and_refuse_hostile_pat
                     body = await answer.read()
                     assert answer.status in (400, 404), (endpoint, path, answer.status)
                     assert b"root:" not in body and b"checkpoint" not in body
+
+
+async def test_agent_http_guard_refusals_show_in_metrics_snapshot(tmp_path):
+    credentials = tmp_path / "http.json"
+    credentials.write_text(json.dumps({"credentials": [{"principal": "ops", "secret": "pw"}]}))
+    credentials.chmod(0o600)
+    security = SecurityFlags(http_credentials=str(credentials), authenticate_http_readonly=True)
+    async with running_agent(tmp_path, {}, security) as (_, handle):
+        url = handle.http.url
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{url}/state") as response:
+                assert response.status == 401
+            async with session.get(f"{url}/metrics/snapshot", headers=_basic("ops", "pw")) as r:
+                metrics = await r.json()
+    assert {name: metrics[f"slave/{name}"] for name in SNAPSHOT_NAMES} == {
+        "http_requests_refused/unauthenticated": 1.0,
+        "http_requests_refused/too_large": 0.0,
+        "http_requests_timed_out": 0.0,
+        "http_connections_refused": 0.0,
+    }

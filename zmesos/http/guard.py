@@ -28,7 +28,9 @@ One `HttpGuard` per server, set from the same flags on both:
   least).
 
 Every refusal is logged (`dropping_http_request` / `dropping_http_connection`,
-rate-limited like every `dropping_*` line) and counted in `metrics`.
+rate-limited like every `dropping_*` line) and counted in `metrics`; the
+server's `/metrics/snapshot` shows them (`snapshot`: `<prefix>/http_...`, zeros
+included, so a dashboard finds them before the first refusal).
 """
 
 from __future__ import annotations
@@ -120,6 +122,15 @@ def ssl_context(cert: str, key: str) -> ssl.SSLContext | None:
     return context
 
 
+# What `snapshot` shows, name -> the counter in `metrics` (see the module docstring).
+SNAPSHOT_NAMES = {
+    "http_requests_refused/unauthenticated": "requests_refused/401",
+    "http_requests_refused/too_large": "requests_refused/413",
+    "http_requests_timed_out": "requests_timed_out",
+    "http_connections_refused": "connections_refused",
+}
+
+
 class _Connection:
     """One client connection's bookkeeping: its address, deadline and request in progress."""
 
@@ -141,6 +152,14 @@ class HttpGuard:
         self.metrics: Counter[str] = Counter()
         self._per_client: Counter[str] = Counter()
         self._connections: dict[asyncio.BaseTransport, _Connection] = {}
+
+    def snapshot(self, prefix: str) -> dict[str, float]:
+        """The refusals counted so far, as `/metrics/snapshot` names them under `prefix`
+        ("master", "slave")."""
+        return {
+            f"{prefix}/{name}": float(self.metrics[counter])
+            for name, counter in SNAPSHOT_NAMES.items()
+        }
 
     @property
     def handler_args(self) -> dict[str, Any]:

@@ -11,9 +11,17 @@ from aiohttp import web
 
 from zmesos.http.guard import HttpGuard, HttpSecurity
 
-__all__ = ["HttpServer", "json_response", "serve_app"]
+__all__ = ["HttpServer", "guard_snapshot", "json_response", "serve_app"]
 
 SHUTDOWN_GRACE = 1.0  # seconds
+GUARD_KEY = web.AppKey("http_guard", HttpGuard)
+
+
+def guard_snapshot(app: web.Application, prefix: str) -> dict[str, float]:
+    """The refusals of the guard `app` is served behind (HttpGuard.snapshot); none when it is
+    served some other way (a test's client)."""
+    guard = app.get(GUARD_KEY)
+    return guard.snapshot(prefix) if guard is not None else {}
 
 
 @dataclasses.dataclass
@@ -62,6 +70,7 @@ async def serve_app(
     security = security or HttpSecurity()
     guard = HttpGuard(security)
     app.middlewares.insert(0, guard.middleware)
+    app[GUARD_KEY] = guard  # for the /metrics/snapshot it serves (guard_snapshot)
     # What request.read(), json() and post() take whole: aiohttp's 1 MiB, or less if set lower.
     app._client_max_size = min(app._client_max_size, security.max_body_bytes)
     runner = web.AppRunner(
