@@ -98,7 +98,7 @@ def state_summary_view(master: Master, viewer: Viewer | None = None) -> dict[str
     for agent in cluster.agents.values():
         if not viewer.agent(agent.hostname):
             continue
-        full = agent_json(agent, master.offers.offered_on(agent.id))
+        full = agent_json(agent, master.offers.offered_on(agent.id), viewer)
         agents.append(
             {
                 **{key: full[key] for key in _AGENT_SUMMARY_KEYS},
@@ -194,7 +194,7 @@ def agents_view(
     recovered_key = "recovered_slaves" if key == "slaves" else "recovered_agents"
     return {
         key: [
-            agent_json(agent, master.offers.offered_on(agent.id))
+            agent_json(agent, master.offers.offered_on(agent.id), viewer)
             for agent in master.cluster.agents.values()
             if (agent_id is None or agent.id == agent_id) and viewer.agent(agent.hostname)
         ],

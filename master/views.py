@@ -65,7 +65,13 @@ def agent_http_address(agent: MasterAgent) -> str:
     return f"{agent.pid.host}:{agent.info.port or agent.pid.port}"
 
 
-def agent_json(agent: MasterAgent, offered: Resources) -> dict[str, Any]:
+def agent_json(
+    agent: MasterAgent, offered: Resources, viewer: Viewer | None = None
+) -> dict[str, Any]:
+    """An agent as /state and /slaves show it; its reservations only for the roles `viewer`
+    may see (view_roles), as Mesos leaves the others out."""
+    seeing = viewer or Viewer()
+    roles = [role for role in sorted({r.role for r in agent.total.reserved()}) if seeing.role(role)]
     return {
         "id": agent.id,
         "pid": str(agent.pid),
@@ -77,14 +83,10 @@ def agent_json(agent: MasterAgent, offered: Resources) -> dict[str, Any]:
         "resources": resources_json(agent.total),
         "used_resources": resources_json(agent.used),
         "offered_resources": resources_json(offered),
-        "reserved_resources": {
-            role: resources_json(agent.total.reserved(role))
-            for role in sorted({r.role for r in agent.total.reserved()})
-        },
+        "reserved_resources": {role: resources_json(agent.total.reserved(role)) for role in roles},
         "unreserved_resources": resources_json(agent.total.unreserved()),
         "reserved_resources_full": {
-            role: resources_to_v1(agent.total.reserved(role))
-            for role in sorted({r.role for r in agent.total.reserved()})
+            role: resources_to_v1(agent.total.reserved(role)) for role in roles
         },
         "attributes": dict(agent.info.attributes),
         "active": agent.active,
@@ -157,7 +159,7 @@ def state_view(master: Master, viewer: Viewer | None = None) -> dict[str, Any]:
     viewer = viewer or Viewer()
     cluster = master.cluster
     agents = [
-        agent_json(agent, master.offers.offered_on(agent.id))
+        agent_json(agent, master.offers.offered_on(agent.id), viewer)
         for agent in cluster.agents.values()
         if viewer.agent(agent.hostname)
     ]

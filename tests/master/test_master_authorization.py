@@ -487,11 +487,18 @@ async def test_master_acl_unreserve_without_a_principal_over_http(tmp_path):
 async def test_master_acl_view_roles_filters_roles_and_weights(tmp_path):
     async with http_cluster(tmp_path, only_alice("view_roles")) as cluster:
         url, api = cluster.url, f"{cluster.url}/api/v1"
-        async with aiohttp.ClientSession() as nobody:  # update_weights is not guarded here
+        async with aiohttp.ClientSession() as nobody:  # neither is guarded here
             weights = [{"role": "db", "weight": 2}]
             assert await _status(nobody, "PUT", f"{url}/weights", json=weights) == 200
+            form = {"slaveId": cluster.agent.agent_id, "resources": _v1("cpus(db DYNAMIC):1")}
+            assert await _status(nobody, "POST", f"{url}/reserve", data=form) == 202
         async with cluster.session("mallory") as mallory, cluster.session("alice") as alice:
             for session, seen in ((alice, ["db"]), (mallory, [])):
+                for path, key in (("/state", "slaves"), ("/slaves", "slaves")):
+                    async with session.get(f"{url}{path}") as response:
+                        [agent] = (await response.json())[key]
+                    assert list(agent["reserved_resources"]) == seen, path
+                    assert list(agent["reserved_resources_full"]) == seen, path
                 async with session.get(f"{url}/roles") as response:
                     assert [role["name"] for role in (await response.json())["roles"]] == seen
                 async with session.get(f"{url}/weights") as response:
@@ -502,7 +509,7 @@ async def test_master_acl_view_roles_filters_roles_and_weights(tmp_path):
                 async with session.post(api, json={"type": "GET_WEIGHTS"}) as response:
                     infos = (await response.json())["get_weights"]["weight_infos"]
                     assert [info["role"] for info in infos] == seen
-        assert cluster.master.metrics["authorization_denials/view_roles"] == 4
+        assert cluster.master.metrics["authorization_denials/view_roles"] == 6
 
 
 async def test_master_acl_get_endpoints(tmp_path):
