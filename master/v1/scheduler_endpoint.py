@@ -23,10 +23,10 @@ from aiohttp import web
 
 from libprocess import PID, Node, ProcessTerminated
 from master.v1.http_scheduler import HttpScheduler
-from master.v1.scheduler_calls import CALLS, UNSUPPORTED_CALLS
+from master.v1.scheduler_calls import CALLS, UNSUPPORTED_CALLS, read_acknowledge
 from zmesos.errors import ApiError
 from zmesos.http import http_principal
-from zmesos.v1.http import EventStream, Refused, read_call
+from zmesos.v1.http import EventStream, Refused, decode_call, read_call_body
 from zmesos.v1.objects import framework_info_from_v1
 from zmesos.v1.reader import array, id_value, obj
 
@@ -49,13 +49,17 @@ class SchedulerApi:
         self.subscriptions: dict[str, HttpScheduler] = {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        call = await read_call(request)
+        body = await read_call_body(request)
+        acknowledgement = read_acknowledge(body)
+        if acknowledgement is not None:  # most calls: their own fast path
+            framework_id, acknowledge = acknowledgement
+            self._subscription(framework_id, _stream_id(request)).forward(acknowledge)
+            return web.Response(status=202)
+        call = decode_call(body)
         kind = call["type"]
         if kind == "SUBSCRIBE":
             return await self._subscribe(request, call)
-        stream_id = request.headers.get(STREAM_ID)
-        if not stream_id:
-            raise Refused(400, f"All non-subscribe calls should include the '{STREAM_ID}' header")
+        stream_id = _stream_id(request)
         if kind in UNSUPPORTED_CALLS:
             raise Refused(400, f"{kind} is not supported by zmesos")
         if kind == "UPDATE_FRAMEWORK":
@@ -146,3 +150,10 @@ class SchedulerApi:
     def _unsubscribed(self, scheduler: HttpScheduler) -> None:
         if self.subscriptions.get(scheduler.framework_id) is scheduler:
             del self.subscriptions[scheduler.framework_id]
+
+
+def _stream_id(request: web.Request) -> str:
+    stream_id = request.headers.get(STREAM_ID)
+    if not stream_id:
+        raise Refused(400, f"All non-subscribe calls should include the '{STREAM_ID}' header")
+    return stream_id

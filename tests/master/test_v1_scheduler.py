@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -15,9 +16,11 @@ from frameworks import Scheduler, SchedulerDriver
 from libprocess import clock
 from libprocess.testing import settle
 from master import MasterFlags, MasterHandle, run_master
+from master.v1.scheduler_calls import CALLS, read_acknowledge
 from tests.master.fakes import FakeAgent, command_task
 from tests.master.v1_client import V1Scheduler, launch, task_info
-from zmesos.protocol import FrameworkInfo, Offer, TaskState
+from zmesos.errors import ApiError
+from zmesos.protocol import FrameworkInfo, Offer, StatusUpdateAcknowledgement, TaskState
 from zmesos.resources import Resources
 
 FRAMEWORK = {"user": "u", "name": "v1", "failover_timeout": 60}
@@ -244,6 +247,13 @@ async def test_v1_scheduler_bad_calls_of_a_subscribed_framework_leave_it_working
         assert await scheduler.call("ACCEPT", bad_resources) == 400
         assert await scheduler.call("ACCEPT", {"offer_ids": "nope"}) == 400
         assert await scheduler.call("ACKNOWLEDGE", {"uuid": "!!"}) == 400
+        well_formed = {
+            "agent_id": offer["agent_id"],
+            "task_id": {"value": "t"},
+            "uuid": base64.b64encode(bytes(16)).decode(),
+        }
+        assert await scheduler.call("ACKNOWLEDGE", well_formed, **{"Mesos-Stream-Id": ""}) == 400
+        assert await scheduler.call("ACKNOWLEDGE", well_formed, **{"Mesos-Stream-Id": "no"}) == 400
         assert await scheduler.call("REVIVE", **{"Mesos-Stream-Id": "wrong"}) == 400
         assert await scheduler.call("RECONCILE_OPERATIONS") == 400
         group = {
@@ -378,3 +388,53 @@ async def _until_state(
             await asyncio.sleep(0.05)
 
     await asyncio.wait_for(loop(), timeout)
+
+
+def _acknowledge_call() -> dict[str, Any]:
+    acknowledge = {
+        "agent_id": {"value": "A"},
+        "task_id": {"value": "T"},
+        "uuid": base64.b64encode(bytes(range(16))).decode(),
+    }
+    return {"type": "ACKNOWLEDGE", "framework_id": {"value": "F"}, "acknowledge": acknowledge}
+
+
+def test_v1_scheduler_acknowledge_fast_path_reads_what_the_general_reader_reads():
+    call = _acknowledge_call()
+    expected = StatusUpdateAcknowledgement(
+        agent_id="A", framework_id="F", task_id="T", uuid=bytes(range(16))
+    )
+    assert read_acknowledge(json.dumps(call).encode()) == ("F", expected)
+    assert CALLS["ACKNOWLEDGE"](call, "F") == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("acknowledge", "uuid"), "!!"),  # not Base64
+        (("acknowledge", "uuid"), base64.b64encode(bytes(15)).decode()),  # not a uuid's 16 bytes
+        (("acknowledge", "task_id", "value"), ""),
+        (("acknowledge", "agent_id"), None),
+        (("acknowledge", "agent_id", "value"), 7),
+        (("acknowledge", "task_id", "value"), "x" * 1025),
+    ],
+)
+def test_v1_scheduler_acknowledge_fast_path_leaves_bad_ones_to_the_reader_that_names_them(
+    path, value
+):
+    call = _acknowledge_call()
+    parent = call
+    for key in path[:-1]:
+        parent = parent[key]
+    if value is None:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    assert read_acknowledge(json.dumps(call).encode()) is None
+    with pytest.raises(ApiError, match="acknowledge"):
+        CALLS["ACKNOWLEDGE"](call, "F")
+
+
+def test_v1_scheduler_acknowledge_fast_path_takes_no_other_call():
+    for body in (b'{"type": "ACCEPT"}', b"{not json", b"[]", b'{"type": "ACKNOWLEDGE"}'):
+        assert read_acknowledge(body) is None

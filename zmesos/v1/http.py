@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,7 +34,9 @@ __all__ = [
     "EventStream",
     "Refused",
     "api_endpoint",
+    "decode_call",
     "read_call",
+    "read_call_body",
 ]
 
 MAX_CALL_BYTES = 16 * 1024 * 1024  # an ACCEPT of thousands of tasks fits
@@ -74,6 +77,11 @@ def api_endpoint(name: str, handler: Handler) -> Handler:
 
 async def read_call(request: web.Request, max_bytes: int = MAX_CALL_BYTES) -> dict[str, Any]:
     """The call's JSON object, with a string `type`; Refused otherwise."""
+    return decode_call(await read_call_body(request, max_bytes))
+
+
+async def read_call_body(request: web.Request, max_bytes: int = MAX_CALL_BYTES) -> bytes:
+    """The call's body, its content type, accepted types and size checked; Refused otherwise."""
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if content_type == PROTOBUF:
         raise Refused(415, "Protobuf requests are not supported; send JSON (application/json)")
@@ -107,6 +115,11 @@ async def read_call(request: web.Request, max_bytes: int = MAX_CALL_BYTES) -> di
                 raise Refused(413, f"Request body is over the limit of {max_bytes} bytes")
             chunks.append(chunk)
         body = b"".join(chunks)
+    return body
+
+
+def decode_call(body: bytes) -> dict[str, Any]:
+    """A call's body as its JSON object, with a string `type`; Refused otherwise."""
     try:
         call = _decode(body)
     except msgspec.DecodeError as error:
@@ -121,6 +134,7 @@ async def read_call(request: web.Request, max_bytes: int = MAX_CALL_BYTES) -> di
 _decode = msgspec.json.Decoder().decode
 
 
+@functools.lru_cache(maxsize=64)  # clients send the same few headers on every call
 def _only_protobuf(accept: str) -> bool:
     kinds = {part.split(";")[0].strip().lower() for part in accept.split(",") if part.strip()}
     return bool(kinds) and not kinds & {JSON, "*/*", "application/*", RECORDIO}
