@@ -1,15 +1,17 @@
 """A simulated agent: speaks the agent protocol to a real master, runs no processes.
 
 Each task it is given reports TASK_RUNNING at once and TASK_FINISHED once the
-RUNNING update is acknowledged, one update in flight per task, as the real
-agent's status update manager does. Thousands of them share one node, so a
-benchmark can put 10,000 agents in front of one master on a small machine.
+RUNNING update is acknowledged, one update in flight per task, resent with the
+real agent's backoff until acknowledged, as its status update manager does.
+Thousands of them share one node, so a benchmark can put 10,000 agents in
+front of one master on a small machine.
 """
 
 from __future__ import annotations
 
 import random
 
+from agent.status_updates import MAX_RETRY_INTERVAL, MIN_RETRY_INTERVAL
 from libprocess import PID, Process, Timer, clock
 from zmesos.protocol import (
     AgentInfo,
@@ -28,9 +30,6 @@ from zmesos.protocol import (
     new_status_update,
 )
 from zmesos.resources import Resources
-
-# Unacknowledged updates are sent again after this long (the real agent starts at 10 s).
-RETRY_SECONDS = 10.0
 
 
 class SimulatedAgent(Process):
@@ -75,9 +74,12 @@ class SimulatedAgent(Process):
         )
         self._forward(update)
 
-    def _forward(self, update: StatusUpdate) -> None:
+    def _forward(self, update: StatusUpdate, interval: float = MIN_RETRY_INTERVAL) -> None:
+        """Send `update`; again after `interval` unless acknowledged, backing off as the
+        real agent's status update manager does (10 s doubling to 10 min)."""
         self.send(self.master, StatusUpdateMessage(update=update, pid=str(self.pid)))
-        retry = self.delay(RETRY_SECONDS, self._forward, update)
+        backoff = min(interval * 2, MAX_RETRY_INTERVAL)
+        retry = self.delay(interval, self._forward, update, backoff)
         self.in_flight[(update.framework_id, update.status.task_id)] = (update, retry)
 
     def _acknowledged(self, sender: PID, ack: StatusUpdateAcknowledgement) -> None:

@@ -7,7 +7,8 @@ to launch; TEARDOWN when every task has ended. Calls never wait on the event
 stream: they queue for `HttpCalls`, a few keep-alive HTTP/1.1 connections
 that pipeline what is queued (one write, then the answers in order), as an
 efficient client in any language would; aiohttp's client costs the Python
-process more per call than the master spends answering it.
+process more per call than the master spends answering it. The event stream
+is likewise read in bulk, its RecordIO framing split by zmesos.v1.recordio.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 
 import aiohttp
 import msgspec
+
+from zmesos.v1.recordio import RecordReader
 
 __all__ = ["V1BatchFramework"]
 
@@ -184,12 +187,13 @@ class V1BatchFramework:
                 self._http = HttpCalls(url.host, url.port, url.path, self.connections)
                 self._http.headers["Mesos-Stream-Id"] = self.stream_id
                 self._http.start()
-                content = stream.content
+                records = RecordReader()
                 while self.remaining:
-                    line = await content.readline()
-                    if not line:
+                    chunk = await stream.content.readany()
+                    if not chunk:
                         raise RuntimeError("the event stream ended")
-                    self._event(self._decoder.decode(await content.readexactly(int(line))))
+                    for record in records.feed(chunk):
+                        self._event(self._decoder.decode(record))
                 await self._http.answered()
                 self._call("TEARDOWN", None)  # after the others: connections do not keep order
                 await self._http.answered()
