@@ -14,6 +14,9 @@ by) and the agents where it holds something.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import msgspec
 
 from master.allocator._resources import (
@@ -28,6 +31,9 @@ from master.allocator.quantities import Quantities, Requirements, add_into, subt
 from zmesos.resources import Resources
 
 __all__ = ["Allocation", "AllocatorAgent", "AllocatorFramework"]
+
+# The shared amounts of agents without shared resources (read-only).
+_NO_AMOUNTS: Mapping[str, float] = MappingProxyType({})
 
 
 class Allocation(msgspec.Struct, frozen=True, gc=False):
@@ -65,6 +71,7 @@ class AllocatorAgent:
         "total",
         "total_amounts",
         "whole",
+        "whole_amounts",
     )
 
     def __init__(self, agent_id: str, total: Resources, *, active: bool) -> None:
@@ -78,13 +85,12 @@ class AllocatorAgent:
         self.available_amounts = dict(self.total_amounts)
         # One copy of each shared resource of the total, and those offered this cycle;
         # with any, `free` is the non-shared part of available, kept as it changes.
-        self.shared = total.shared()
-        self.shared_amounts = scalar_quantities(self.shared)
-        # Whether there are any: asked at every offer and decline, so a bool
-        # rather than a `Resources.__bool__` call (a Python-level method).
-        self.has_shared = bool(self.shared)
+        self.shared = EMPTY
+        self.shared_amounts: Mapping[str, float] = _NO_AMOUNTS
+        self.has_shared = False
+        self._read_shared()
         self.shared_offered = EMPTY
-        self.free = total.non_shared()
+        self.free = total.non_shared() if self.has_shared else EMPTY
         # (framework id, role) -> what that framework holds here in that role.
         # One flat dict per agent, not a dict per framework: an offer then
         # creates no container the cyclic GC must track (its key tuple holds
@@ -98,8 +104,20 @@ class AllocatorAgent:
         self.refused_by_all: dict[str, tuple[Resources, int, int, float]] = {}
         # The last `reserved_split` asked for: (resources, unreserved, reserved).
         self.split: tuple[Resources, Quantities, Quantities] | None = None
-        # The last available handed out whole by `take`, and its scalar amounts.
-        self.whole: tuple[Resources, Quantities] | None = None
+        # The last available handed out whole by `take`, and its scalar amounts
+        # (two slots, not a tuple: a tuple per offer would feed the cyclic GC).
+        self.whole: Resources | None = None
+        self.whole_amounts: Quantities | None = None
+
+    def _read_shared(self) -> None:
+        """`shared`, `shared_amounts` and `has_shared`, from the total."""
+        shared = self.total.shared()
+        # Asked at every offer and decline: a bool, not a `Resources.__bool__` call.
+        self.has_shared = bool(shared)
+        # Agents without any (most) share one empty collection and mapping: a
+        # collection and two dicts fewer per agent.
+        self.shared = shared if self.has_shared else EMPTY
+        self.shared_amounts = scalar_quantities(shared) if self.has_shared else _NO_AMOUNTS
 
     def reserved_split(self, resources: Resources) -> tuple[Quantities, Quantities]:
         """Scalar amounts of `resources` as (unreserved, reserved); read-only dicts.
@@ -124,9 +142,9 @@ class AllocatorAgent:
         handed out (`take`), whose amounts it remembers: a decline then costs
         no walk over the resources.
         """
-        whole = self.whole
-        if whole is not None and whole[0] is resources:
-            return whole[1]
+        amounts = self.whole_amounts
+        if resources is self.whole and amounts is not None:
+            return amounts
         return scalar_quantities(resources)
 
     def take(self, framework_id: str, role: str, resources: Resources, amounts: Quantities) -> bool:
@@ -143,7 +161,7 @@ class AllocatorAgent:
             # caller may keep the old amounts dict as the offer's amounts. (With
             # shared resources, the cycle marks them offered next: none are left.)
             # Nothing mutates that dict any more: `amounts_of` may hand it out.
-            self.whole = (resources, amounts)
+            self.whole, self.whole_amounts = resources, amounts
             self.available = self.free = EMPTY
             self.available_amounts = {}
         else:
@@ -200,9 +218,15 @@ class AllocatorAgent:
             return emptied
         available = self.available
         if available is EMPTY or not available:
-            # Nothing was left here (the agent went whole): no arithmetic.
+            # Nothing was left here (the agent went whole): no arithmetic. The
+            # amounts `amounts_of` handed out for these very resources come back
+            # as the agent's own (the caller only reads them): no copy kept twice.
             self.available = resources
-            self.available_amounts = dict(amounts)
+            if resources is self.whole and amounts is self.whole_amounts:
+                self.available_amounts = amounts
+                self.whole = self.whole_amounts = None
+            else:
+                self.available_amounts = dict(amounts)
         else:
             self.available = available + resources
             add_into(self.available_amounts, amounts)
@@ -262,9 +286,7 @@ class AllocatorAgent:
     def recompute_available(self) -> None:
         """Available = total - held (shared resources: see the module docstring); after the
         total changed under the holdings, and after every change on an agent with shared ones."""
-        self.shared = self.total.shared()
-        self.shared_amounts = scalar_quantities(self.shared)
-        self.has_shared = bool(self.shared)
+        self._read_shared()
         if self.has_shared:
             self.free = self.total.non_shared() - self.allocated().non_shared()
             self._compose_available()
