@@ -421,7 +421,7 @@ class AllocationCycle:
         checks_minimum = bool(node.min_allocatable) or not meets_global
         frameworks = self.frameworks
         # Frameworks without SHARED_RESOURCES are offered the rest (see make_offer).
-        with_shared = agent.has_shared and bool(offer.shared())
+        with_shared = agent.has_shared and offer.has_shared()
         for _, _, framework_id in node.frameworks.order():
             if needs_gpu_capability and not frameworks[framework_id].gpu_aware:
                 self.reject(INCAPABLE, framework_id)
@@ -470,8 +470,8 @@ class AllocationCycle:
         others get the rest), and into one offer of the cycle.
         """
         role = node.name
-        # The offer's shared resources, or None (no agent with any: no Resources to test).
-        shared = (offer.shared() or None) if agent.has_shared else None
+        # The offer's shared resources, or None.
+        shared = offer.shared() if agent.has_shared and offer.has_shared() else None
         if shared is not None and not self.frameworks[framework_id].shared_aware:
             # Shared resources are reserved: the unreserved amounts stay as they are.
             offer, shared = offer.non_shared(), None

@@ -384,7 +384,7 @@ class HierarchicalAllocator:
         # The agent's total changes the same way; available does not. Only the
         # reservations named in the operation move (an agent may hold hundreds).
         agent.total = agent.total - consumed + converted
-        if agent.shared or consumed.shared() or converted.shared():
+        if agent.has_shared or consumed.has_shared() or converted.has_shared():
             agent.recompute_available()  # a shared resource stays available while held
         for reserved_role, amounts in reservation_quantities(consumed).items():
             subtract_from(agent.reservations[reserved_role], amounts)

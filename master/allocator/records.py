@@ -249,16 +249,20 @@ class AllocatorAgent:
     def _compose_available(self) -> None:
         """Available of an agent with shared resources: free, and what is left to offer of
         the shared ones this cycle."""
+        # Identity tests first: the usual cases (none or all of them offered, every
+        # offer whole) cost no `Resources.__bool__` call, a Python-level method.
         offered = self.shared_offered
-        if offered is self.shared:
+        if offered is EMPTY:
+            offerable = self.shared
+        elif offered is self.shared:
             offerable = EMPTY
         else:
-            offerable = self.shared - offered if offered else self.shared
+            offerable = self.shared - offered
         if not self.free:
-            if not offerable:
-                self.available, self.available_amounts = EMPTY, {}
-            elif offerable is self.shared:  # the same object each cycle: filters match it fast
+            if offerable is self.shared:  # the same object each cycle: filters match it fast
                 self.available, self.available_amounts = offerable, dict(self.shared_amounts)
+            elif not offerable:
+                self.available, self.available_amounts = EMPTY, {}
             else:
                 self.available = offerable
                 self.available_amounts = scalar_quantities(offerable)

@@ -166,6 +166,12 @@ def test_resources_partition_is_filter_and_the_rest(resources: Resources) -> Non
 
 
 @PROPERTY
+@given(some_resources())
+def test_resources_has_shared_says_whether_shared_is_empty(resources: Resources) -> None:
+    assert resources.has_shared() == bool(resources.shared())
+
+
+@PROPERTY
 @given(some_resources(), some_resources())
 def test_resources_contains_is_consistent_with_subtraction(a: Resources, b: Resources) -> None:
     assert a.contains(b) == ((a - b) + b == a)

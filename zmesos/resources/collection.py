@@ -192,7 +192,7 @@ class Resources:
         return len(self._by_key) + sum(self._shared.values())
 
     def __bool__(self) -> bool:
-        return bool(self._by_key) or bool(self._shared)
+        return bool(self._by_key or self._shared)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Resources):
@@ -311,6 +311,10 @@ class Resources:
 
     def shared(self) -> Resources:
         return Resources._make({}, self._shared)
+
+    def has_shared(self) -> bool:
+        """Whether any resource here is shared (`bool(shared())` without building it)."""
+        return bool(self._shared)
 
     def non_shared(self) -> Resources:
         return Resources._make(self._by_key, {})
