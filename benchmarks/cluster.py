@@ -229,6 +229,11 @@ async def simulated(agents: int, tasks: int, frameworks: int, agent_processes: i
     }
 
 
+async def _status_updates(http: str) -> float:
+    """Status updates the master has received so far (resent ones included)."""
+    return (await _master_metrics(http)).get("master/messages_status_update", 0.0)
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process `pid` so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -250,6 +255,7 @@ async def v1_side_by_side(agents: int, tasks: int, rounds: int, agent_processes:
             master_pid = cluster.children[0].pid
             for round_index in range(rounds):
                 plan = [Command(f"a{round_index}-{t:06d}", "true", resources) for t in range(tasks)]
+                updates = await _status_updates(cluster.url)
                 cpu = _cpu_seconds(master_pid), time.process_time()
                 seconds, [scheduler] = await run_frameworks(cluster.master, [plan], timeout=600)
                 records = scheduler.records.values()
@@ -260,12 +266,14 @@ async def v1_side_by_side(agents: int, tasks: int, rounds: int, agent_processes:
                         "tasks_per_s": finished / seconds,
                         "master_cpu_ms_per_task": (_cpu_seconds(master_pid) - cpu[0]) * 1e3 / tasks,
                         "framework_cpu_ms_per_task": (time.process_time() - cpu[1]) * 1e3 / tasks,
+                        "updates_per_task": (await _status_updates(cluster.url) - updates) / tasks,
                         **_latency_figures(latencies),
                     }
                 )
                 framework = V1BatchFramework(
                     cluster.url, [f"v{round_index}-{t:06d}" for t in range(tasks)]
                 )
+                updates = await _status_updates(cluster.url)
                 start = time.perf_counter()
                 cpu = _cpu_seconds(master_pid), time.process_time()
                 await asyncio.wait_for(framework.run(), 600)
@@ -275,6 +283,7 @@ async def v1_side_by_side(agents: int, tasks: int, rounds: int, agent_processes:
                         "tasks_per_s": framework.finished / seconds,
                         "master_cpu_ms_per_task": (_cpu_seconds(master_pid) - cpu[0]) * 1e3 / tasks,
                         "framework_cpu_ms_per_task": (time.process_time() - cpu[1]) * 1e3 / tasks,
+                        "updates_per_task": (await _status_updates(cluster.url) - updates) / tasks,
                         **_latency_figures(list(framework.running_latency.values())),
                     }
                 )
@@ -288,6 +297,7 @@ async def v1_side_by_side(agents: int, tasks: int, rounds: int, agent_processes:
             "p99_s",
             "master_cpu_ms_per_task",
             "framework_cpu_ms_per_task",
+            "updates_per_task",
         ):
             values = [value for r in results if (value := r[key]) is not None]
             medians[f"{door}_{key}"] = statistics.median(values) if values else None
@@ -371,7 +381,8 @@ def _print_v1(v1: dict) -> None:
             f"  {door:<5} {v1[f'{door}_tasks_per_s']:,.0f} tasks/s; offer->RUNNING "
             f"p50 {v1[f'{door}_p50_s']:.3f} s, p99 {v1[f'{door}_p99_s']:.3f} s; CPU per task: "
             f"master {v1[f'{door}_master_cpu_ms_per_task']:.2f} ms, "
-            f"framework {v1[f'{door}_framework_cpu_ms_per_task']:.2f} ms"
+            f"framework {v1[f'{door}_framework_cpu_ms_per_task']:.2f} ms; "
+            f"{v1[f'{door}_updates_per_task']:.2f} status updates per task (2: none resent)"
         )
     ok = "yes" if v1["v1_over_actor"] >= V1_TARGET_RATIO else "NO"
     print(f"  v1/actor {v1['v1_over_actor']:.2f} (target >= {V1_TARGET_RATIO}: {ok})")
