@@ -151,6 +151,7 @@ async def serve_agents(count: int, first: int, zk_url: str, seed: int) -> None:
         await asyncio.sleep(0.02)
     last = max(agent.reregistered_at or 0.0 for agent in agents)
     print(f"reregistered {last:.6f}", flush=True)
+    print(f"metrics {json.dumps(dict(node.metrics))}", flush=True)
     await asyncio.Event().wait()
 
 
@@ -190,7 +191,8 @@ async def failover(
             start_setup = time.perf_counter()
             for first in range(0, agents, per_process):
                 count = min(per_process, agents - first)
-                processes.append(await _agent_process(count, first, cluster.master, seed))
+                log = Path(work_dir) / f"agents-{first}.log" if keep else None
+                processes.append(await _agent_process(count, first, cluster.master, seed, log))
             for process in processes:
                 await _line(process, "registered", timeout=900)
             setup = time.perf_counter() - start_setup
@@ -207,11 +209,17 @@ async def failover(
                 float((await _line(process, "reregistered", timeout=600)).split()[1])
                 for process in processes
             ]
+            agent_metrics = [
+                json.loads((await _line(process, "metrics", timeout=60)).split(" ", 1)[1])
+                for process in processes
+            ]
             seconds = max(ends) - killed_at
             detected = min(detections) - killed_at
             _progress(f"all re-registered after {seconds:.2f} s")
             new_leader = await cluster.leader_index(timeout=120)
             metrics = await _metrics(cluster.master_url(new_leader))
+            if keep:
+                (Path(work_dir) / "new-leader-metrics.json").write_text(json.dumps(metrics))
         finally:
             for process in processes:
                 with contextlib.suppress(ProcessLookupError):
@@ -229,28 +237,42 @@ async def failover(
         "setup_s": setup,
         "new_leader_agents": metrics.get("master/slaves_active"),
         "new_leader_tasks_running": metrics.get("master/tasks_running"),
+        # Messages lost on the way (each costs a retry after a backoff): by the new
+        # leader's node, and by the agents' nodes.
+        "new_leader_dropped": {
+            name: value
+            for name, value in metrics.items()
+            if "dropped" in name or "peers_lost" in name
+        },
+        "agents_dropped": {
+            name: sum(m.get(name, 0) for m in agent_metrics)
+            for name in sorted({n for m in agent_metrics for n in m})
+            if "dropped" in name or "peers_lost" in name
+        },
         "seed": seed,
     }
 
 
 async def _agent_process(
-    count: int, first: int, zk_url: str | None, seed: int
+    count: int, first: int, zk_url: str | None, seed: int, log: Path | None
 ) -> asyncio.subprocess.Process:
+    """An OS process hosting agents; its log goes to `log` (kept), else nowhere."""
     assert zk_url is not None
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "benchmarks.failover",
-        "--serve-agents",
-        str(count),
-        str(first),
-        zk_url,
-        "--seed",
-        str(seed),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    with open(log or os.devnull, "ab") as stderr:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "benchmarks.failover",
+            "--serve-agents",
+            str(count),
+            str(first),
+            zk_url,
+            "--seed",
+            str(seed),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=True,
+        )
 
 
 def _progress(text: str) -> None:

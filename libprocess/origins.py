@@ -5,15 +5,23 @@ handshake: the node's address (`X-Libprocess-Node`, `host:port`) and a random
 token of that connection alone (`X-Libprocess-Token`, 128 bits). The receiver
 takes neither on trust. The first time it reads a frame carrying a token it does
 not know, it holds the frame and asks the claimed address's own listening socket
-to prove it (`ProveAddress`: the token and a fresh nonce). Only the node that
+to prove it (`ProveAddress`: the token and a fresh nonce), over a connection of
+its own so that the question does not wait behind the traffic the asker had
+queued to that node (Transport.send_question). Only the node that
 really listens at that address reads the question, and it answers
 (`AddressProof`: the nonce) over its connection that carries the token; the
 answer arriving on that connection binds the token to the address. The frames
 held meanwhile are then delivered, in order. From then on every run's `from`
 must be a PID of that address: any other sender is forged, and its messages are
 dropped, logged (`dropping_input reason=forged_sender`) and counted
-(`dropped_messages/forged_sender`). A token nobody proves within the node's
-heartbeat timeout has its held frames dropped (`unproven_connection`).
+(`dropped_messages/forged_sender`). A token nobody proves within
+`PROOF_TIMEOUT_HEARTBEATS` heartbeat timeouts (12 s by default) has its held
+frames dropped (`unproven_connection`), and its frames are refused for as long
+again. A genuine node answers within milliseconds when idle, but a busy one may
+take seconds: a master just elected, with 10,000 agents re-registering, proved
+its connections to their nodes after up to 4.2 s on a loaded machine, and with
+one heartbeat timeout (3 s) the agents' nodes dropped its answers wholesale.
+Waiting longer costs only memory, which is bounded anyway (below).
 
 What this guarantees, and what it does not:
 
@@ -57,6 +65,8 @@ log = structlog.get_logger()
 NODE_PROPERTY = "X-Libprocess-Node"
 TOKEN_PROPERTY = "X-Libprocess-Token"
 
+# How long a connection may wait for its proof, in the node's heartbeat timeouts.
+PROOF_TIMEOUT_HEARTBEATS = 4
 # Connections held waiting for their proof at once; beyond, new ones are refused.
 _PENDING_MAX = 256
 # Bytes of frames held per connection waiting for its proof, and for all of them together;
@@ -137,7 +147,7 @@ class Origins:
 
     @property
     def timeout(self) -> float:
-        return self.transport.node.heartbeat_timeout
+        return self.transport.node.heartbeat_timeout * PROOF_TIMEOUT_HEARTBEATS
 
     # -- frames from connections not proven yet ----------------------------------
 
@@ -195,7 +205,7 @@ class Origins:
         self._pending[key] = pending
         pending.timer = transport.node.loop.call_later(self.timeout, self._timed_out, key)
         transport.node.metrics["connection_proofs_asked"] += 1
-        transport.send_control(claimed, ProveAddress(token=token, nonce=pending.nonce))
+        transport.send_question(claimed, ProveAddress(token=token, nonce=pending.nonce))
         return pending
 
     def _timed_out(self, key: str) -> None:

@@ -79,6 +79,8 @@ _FRAMES_PER_TURN = 16
 # Frames ZeroMQ queues per connection, each way (its high-water marks): enough in flight
 # to keep loopback busy (remote one-way kept its ratio to raw pyzmq), little memory.
 _RECV_HWM = 128
+# Connections kept for asking other nodes to prove their connections (send_question).
+_QUESTION_CHANNELS_MAX = 256
 _SEND_HWM = 128
 # Bytes of frames per peer waiting for the socket to take them; beyond, frames are dropped.
 _BACKLOG_BYTES = 8 * 1024 * 1024
@@ -183,6 +185,9 @@ class Transport:
         # Frames of a connection just proven, waiting their turn: (key, origin, runs).
         self._ready: deque[tuple[str, tuple[str, int], list[Run]]] = deque()
         self._channels: list[zmq.Socket[bytes]] = []
+        # Connections of their own for the proof questions this node asks, by address:
+        # a question must not wait behind the batches this node queued to that node.
+        self._question_channels: dict[tuple[str, int], tuple[zmq.Socket[bytes], str]] = {}
         self._curve = node.curve
         self._authenticator: ThreadAuthenticator | None = None
         self._inbound_monitor: zmq.Socket[bytes] | None = None
@@ -416,6 +421,33 @@ class Transport:
         """Send the node at `address` a message from this node itself (not one of its processes)."""
         node = self.node
         self.send(PID("", *address), PID(CONTROL_NAME, node.host, node.port), message)
+
+    def send_question(self, address: tuple[str, int], message: Message) -> None:
+        """Send a proof question to the node at `address` over a connection of its own.
+
+        On the connection that carries this node's batches to `address`, a question
+        would reach that node only once it had handled everything queued ahead of
+        it: thousands of messages when this node has just sent a burst there (a
+        new leader answering 10,000 agents), longer than the proof may take. Its
+        own connection is read in its turn (ZeroMQ fair-queues connections). The
+        receiver takes from it only proof messages (libprocess.origins).
+        """
+        if self._closed:
+            return
+        channel = self._question_channels.get(address)
+        if channel is None:
+            if len(self._question_channels) >= _QUESTION_CHANNELS_MAX:
+                self._close_question_channel(next(iter(self._question_channels)))
+            token = new_token()
+            socket, endpoint = self._outbound_socket(address, token, raw=True)
+            socket.connect(endpoint)
+            channel = self._question_channels[address] = (socket, token)
+        self.send_raw_control(channel[0], message)
+
+    def _close_question_channel(self, address: tuple[str, int]) -> None:
+        socket, token = self._question_channels.pop(address)
+        self.origins.own.pop(token, None)
+        socket.close(linger=0)
 
     def send_proof(self, address: tuple[str, int], token: str, message: Message) -> None:
         """Send a proof on the peer connection carrying `token`, ahead of its batches."""
@@ -727,6 +759,8 @@ class Transport:
         self.origins.close()
         for channel in self._channels:
             channel.close(linger=0)
+        for address in list(self._question_channels):
+            self._close_question_channel(address)
         if self._inbound_monitor is not None:
             loop.remove_reader(self._inbound_monitor.fileno())
             self._inbound_monitor.close(linger=0)

@@ -284,9 +284,13 @@ def metrics_view(master: Master) -> dict[str, float]:
     metrics["master/dropped_messages"] = float(
         node["dropped_messages"] + counters["dropped_messages"]
     )
-    # Why the transport refused what it refused (forged senders, unproven connections...).
+    # Why the transport refused what it refused (forged senders, unproven connections...),
+    # and what it could not send (a peer's backlog full, a peer lost with messages queued).
     for name, value in node.items():
-        if name.startswith("dropped_messages/") or name == "connections_refused":
+        if name.startswith(("dropped_messages/", "messages_dropped_")) or name in (
+            "connections_refused",
+            "peers_lost",
+        ):
             metrics[f"master/transport_{name}"] = float(value)
     for name, value in counters.items():
         key = f"master/{name}"

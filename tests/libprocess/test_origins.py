@@ -8,7 +8,7 @@ import msgpack
 import zmq
 from structlog.testing import capture_logs
 
-from libprocess import Node
+from libprocess import PID, Node
 from libprocess.origins import RawPeer
 from tests.libprocess.actors import Note, Recorder
 
@@ -156,3 +156,29 @@ async def test_origins_what_an_unproven_connection_may_hold_is_bounded(monkeypat
             assert recorder.notes == []
         finally:
             liar.close()
+
+
+async def test_origins_question_does_not_wait_behind_the_askers_own_traffic():
+    """The node asks over a connection of its own: the claimed node reads the question in
+    its turn, not after every frame the asker had queued to it (a new leader's burst)."""
+    async with Node() as node:
+        sender = node.spawn(Recorder("talker"))
+        peer = RawPeer(zmq.Context.instance(), f"tcp://{node.host}:{node.port}")
+        try:
+            sink = PID("sink", *peer.address)
+            for number in range(300):  # one frame a tick: 300 frames queued to the peer
+                node.send(sender, sink, Note(text="queued", number=number))
+                await asyncio.sleep(0)
+            await _wait_for(lambda: node.metrics["frames_sent"] >= 300)
+            peer.outbound.send(_note_frame(peer.pid("p"), "target", "proves itself"))
+            await _wait_for(lambda: node.metrics["connection_proofs_asked"] == 1)
+            read = 0
+            while True:
+                assert peer.inbound.poll(10_000), "no question arrived"
+                runs = msgpack.unpackb(peer.inbound.recv())
+                read += 1
+                if any(run[2] == "ProveAddress" for run in runs):
+                    break
+            assert read <= 3, f"the question came after {read - 1} frames of the asker's"
+        finally:
+            peer.close()

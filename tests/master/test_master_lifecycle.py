@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+
 from frameworks import DriverStatus, SchedulerDriver
 from libprocess import Node, clock
 from libprocess.testing import settle
-from master import Master, MasterFlags
+from master import Master, MasterFlags, tune_garbage_collector
 from tests.master.fakes import Recorder, command_task, framework_info, start_cluster
 from zmesos.protocol import Reason, ReportedTask, Source, TaskState
 
@@ -333,3 +335,16 @@ async def test_master_agent_reporting_a_removed_framework_is_told_to_shut_it_dow
         )
         await settle()
         assert cluster.agent.shutdown_frameworks == [framework_id]
+
+
+def test_master_process_tunes_the_collector_for_a_large_heap():
+    from master.runner import GC_THRESHOLDS
+
+    before = gc.get_threshold()
+    try:
+        tune_garbage_collector()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -8,7 +8,7 @@ import asyncio
 import uvloop
 
 from libprocess import NodeError
-from master import MasterFlags, run_master
+from master import MasterFlags, run_master, tune_garbage_collector
 from zmesos.cli.flags import Parser, add_flags, build
 from zmesos.cli.signals import stop_event_on_signals
 from zmesos.node_security import SecurityFlags
@@ -23,6 +23,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], na
 def run(options: argparse.Namespace, parser: Parser) -> int:
     flags = build(MasterFlags, options, parser)
     security = build(SecurityFlags, options, parser)
+    tune_garbage_collector()
     return uvloop.run(serve(flags, security, parser))
 
 

@@ -25,7 +25,7 @@ class RegisterAgent(Message, frozen=True, kw_only=True):
     version: str = ""
 
 
-class ReportedTask(msgspec.Struct, frozen=True, kw_only=True):
+class ReportedTask(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """A task a re-registering agent runs: its framework, what it is, its latest state."""
 
     framework_id: ID

@@ -1,4 +1,8 @@
-"""The data model: `Resource`, its reservations and disk info, and their validation."""
+"""The data model: `Resource`, its reservations and disk info, and their validation.
+
+Frozen values the garbage collector does not track (`gc=False`), like the
+messages that carry them (libprocess.Message).
+"""
 
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ _PORT_MAX = 65535
 # ----------------------------------------------------------------------------- data model
 
 
-class ReservationInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+class ReservationInfo(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """One level of a resource's reservation stack."""
 
     type: str  # STATIC (from the agent's flags) or DYNAMIC (by a RESERVE operation)
@@ -39,7 +43,7 @@ class ReservationInfo(msgspec.Struct, frozen=True, omit_defaults=True):
     labels: tuple[tuple[str, str], ...] = ()
 
 
-class DiskInfo(msgspec.Struct, frozen=True, omit_defaults=True):
+class DiskInfo(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """A disk resource's volume (when `persistence_id` is set) and source."""
 
     persistence_id: str = ""
@@ -53,7 +57,7 @@ class DiskInfo(msgspec.Struct, frozen=True, omit_defaults=True):
 _NO_DISK_INFO = DiskInfo()
 
 
-class Resource(msgspec.Struct, frozen=True, omit_defaults=True):
+class Resource(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """One resource: a name, a typed value, its reservations, disk info and sharedness.
 
     Only the field of its `type` carries the value (`scalar`, `ranges` or
