@@ -101,6 +101,10 @@ class AgentBase(Process):
             minimum=REGISTRATION_RETRY_MIN,
             rng=rng,
         )
+        # zk://: the leader ZooKeeper's watch named last, once it has answered.
+        self._leader_watched: PID | None = None
+        self._leader_watch_answered = False
+        self._leader_watch: asyncio.Future[PID | None] | None = None
         self._ping_timer: Timer | None = None
         self._ping_timeout = 0.0
         # With --credential: the master this agent proved its principal to (None: none

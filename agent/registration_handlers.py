@@ -11,6 +11,14 @@ Each attempt first finds the master's actor (zmesos.detector): at once when
 --master names it, else by asking the master's HTTP address; a failed lookup
 is logged and the next attempt tries again.
 
+With --master zk://, the agent follows the election as Mesos's agents do: a
+ZooKeeper watch tells it of each new leader (once the dead leader's session
+has expired), and it then registers with that one after a random delay within
+`registration_backoff_factor`, retrying within 2, 4, ... times that (Mesos's
+schedule: 10,000 agents do not reach a new leader in one burst). Its attempts
+go to the leader the watch named, with no lookup of their own. Without a
+leader it waits for one.
+
 With --credential the agent authenticates (zmesos.authentication) with each
 master before it registers there, and again after every disconnection (the
 master forgets an authentication when the link breaks). A refused
@@ -45,6 +53,7 @@ from zmesos.protocol import (
 __all__ = ["RegistrationHandlers"]
 
 MAX_MISSED_PINGS = 5  # Mesos's default --max_agent_ping_timeouts
+LEADER_WATCH_RETRY = 1.0  # seconds before watching again when ZooKeeper cannot be reached
 
 
 class RegistrationHandlers(AgentBase):
@@ -53,7 +62,41 @@ class RegistrationHandlers(AgentBase):
     def _start_registration(self) -> None:
         self._stop_registration()
         self._registration_backoff.reset()
+        if self.detector.watches and self._leader_watch is None:
+            self._follow_leader()
         self._attempt_registration()
+
+    def _follow_leader(self) -> None:
+        """Wait (off the mailbox) for ZooKeeper to name another leader than the last one."""
+        self._leader_watch = self.defer(
+            self.detector.changed(self._leader_watched), self._leader_changed
+        )
+
+    def _leader_changed(self, done: asyncio.Future[PID | None]) -> None:
+        if done.cancelled() or self.shutting_down:
+            return
+        error = done.exception()
+        if error is not None:
+            self.metrics["master_detection_failures"] += 1
+            self.log.warning("leader_watch_failed", master=str(self.detector), error=str(error))
+            self.delay(LEADER_WATCH_RETRY, self._follow_leader)
+            return
+        leader = self._leader_watched = done.result()
+        self._leader_watch_answered = True
+        self._follow_leader()
+        if leader is None:
+            self.log.warning("no_leading_master", master=str(self.detector), action="waiting")
+            return
+        if leader == self.master:
+            return  # the master this agent is registered with, or registering with
+        self.log.info("leader_elected", master=str(leader), address=str(self.detector))
+        self.metrics["leader_changes"] += 1
+        self._stop_registration()
+        self._registration_backoff.reset()
+        # Mesos: a random delay within the backoff factor before the first attempt.
+        self._registration_timer = self.delay(
+            self._registration_backoff.next(), self._attempt_registration
+        )
 
     def _stop_registration(self) -> None:
         """Disconnected: no pings expected, no retries pending, updates held."""
@@ -72,6 +115,9 @@ class RegistrationHandlers(AgentBase):
         fixed = self.detector.fixed
         if fixed is not None:
             self._send_registration(fixed)
+        elif self._leader_watch_answered:
+            if self._leader_watched is not None:  # else: wait for ZooKeeper to name one
+                self._send_registration(self._leader_watched)
         else:
             self.defer(self.detector.detect(), self._master_detected)
         delay = self._registration_backoff.next()

@@ -7,11 +7,14 @@ leader in it (the registry there too), and N simulated agents
 (benchmarks.simulated_agent) holding 10 running tasks each, in four OS
 processes. Once every agent is registered, the leader is SIGKILLed; the clock
 starts just before the kill and stops when the last agent hears
-AgentReregistered from the new leader. Each agent-hosting process follows the
-leader through ZooKeeper once for all its agents (a real agent looks itself).
-The figure includes the ZooKeeper session timeout (the dead leader's znode
-lives until it expires), the election, the new leader's registry read, and
-the re-registration of every agent with its tasks. Mesos 1.5 reported about
+AgentReregistered from the new leader. Each agent-hosting process watches the
+election in ZooKeeper once for all its agents (a real agent watches it
+itself); told of the new leader, each agent re-registers on the real agent's
+schedule, which is Mesos's: after a random delay within the backoff factor
+(1 s), retrying within 2, 4, ... s. The figure includes the ZooKeeper session
+timeout (the dead leader's znode lives until it expires), the election, the
+new leader's registry read, that random delay, and the re-registration of
+every agent with its tasks. Mesos 1.5 reported about
 19 s for 40,000 agents and 400,000 tasks (other hardware); target: 10,000
 agents and 100,000 tasks in under 5 s.
 """
@@ -35,10 +38,13 @@ import aiohttp
 import msgspec
 import uvloop
 
+from agent.base import REGISTRATION_RETRY_MAX, REGISTRATION_RETRY_MIN
+from agent.flags import AgentFlags
 from benchmarks.simulated_agent import SimulatedAgent
-from libprocess import PID, Node
+from libprocess import PID, Node, Timer
+from zmesos.backoff import Backoff
 from zmesos.cli.local import LocalCluster
-from zmesos.detector import MasterNotFound, ZooKeeperDetector
+from zmesos.detector import ZooKeeperDetector
 from zmesos.protocol import (
     AgentRegistered,
     AgentReregistered,
@@ -57,18 +63,23 @@ MESOS_SECONDS = 19.0  # Mesos 1.5, 40,000 agents, 400,000 tasks (its release not
 TASKS_PER_AGENT = 10
 AGENT_PROCESSES = 4  # more would starve the masters of CPU on a small machine
 SESSION_TIMEOUT = 3.0  # the masters' --zk-session-timeout (Mesos's default is 10 s)
-RETRY_SECONDS = 5.0
+BACKOFF_FACTOR = AgentFlags().registration_backoff_factor  # the real agent's default (1 s)
 FRAMEWORK = FrameworkInfo(user="bench", name="failover-bench", id="failover-bench-framework")
 
 
 class FailoverAgent(SimulatedAgent):
     """A simulated agent holding `TASKS_PER_AGENT` running tasks; re-registers on demand."""
 
-    def __init__(self, name: str, master: PID, resources: Resources, hostname: str) -> None:
+    def __init__(
+        self, name: str, master: PID, resources: Resources, hostname: str, rng: random.Random
+    ) -> None:
         super().__init__(name, master, resources, hostname)
         self.reregistered_at: float | None = None
         self.tasks: tuple[TaskInfo, ...] = ()
-        self.backoff = RETRY_SECONDS
+        self.backoff = Backoff(
+            BACKOFF_FACTOR, REGISTRATION_RETRY_MAX, minimum=REGISTRATION_RETRY_MIN, rng=rng
+        )
+        self.retry: Timer | None = None
 
     def _registered(self, sender: PID, message: AgentRegistered | AgentReregistered) -> None:
         if isinstance(message, AgentReregistered):
@@ -92,11 +103,14 @@ class FailoverAgent(SimulatedAgent):
         )
 
     def follow(self, master: PID) -> None:
-        """The leader changed: re-register with it (and retry until it answers)."""
+        """The leader changed: re-register with it as the real agent does (Mesos's schedule:
+        the first attempt after a random delay within the backoff factor)."""
         self.master = master
         self.reregistered_at = None
-        self.backoff = RETRY_SECONDS
-        self._reregister()
+        self.backoff.reset()
+        if self.retry is not None:
+            self.retry.cancel()
+        self.retry = self.delay(self.backoff.next(), self._reregister)
 
     def _reregister(self) -> None:
         if self.reregistered_at is not None:
@@ -112,29 +126,28 @@ class FailoverAgent(SimulatedAgent):
                 frameworks=(FRAMEWORK,),
             ),
         )
-        # As a real agent, back off (doubling) while the new leader is busy.
-        self.delay(self.backoff * (1 + random.random()), self._reregister)
-        self.backoff = min(self.backoff * 2, 60.0)
+        # As the real agent: retry within twice the last bound, up to a minute.
+        self.retry = self.delay(self.backoff.next(), self._reregister)
 
 
 async def _leader(detector: ZooKeeperDetector, other_than: PID | None) -> PID:
-    while True:
-        with contextlib.suppress(MasterNotFound):
-            leader = await detector.detect()
-            if leader != other_than:
-                return leader
-        await asyncio.sleep(0.02)
+    """The leader once it is another than `other_than`, as ZooKeeper's watch tells it."""
+    leader: PID | None = other_than
+    while leader is None or leader == other_than:
+        leader = await detector.changed(leader)
+    return leader
 
 
 async def serve_agents(count: int, first: int, zk_url: str, seed: int) -> None:
     """An OS process hosting `count` agents; prints `registered`, then `reregistered <time>`."""
     random.seed(seed + first)
+    rng = random.Random(seed + first)
     node = await Node().start()
     detector = ZooKeeperDetector(zk_url)
     leader = await _leader(detector, None)
     resources = Resources.parse("cpus:8;mem:16384;disk:65536;ports:[31000-32000]")
     agents = [
-        FailoverAgent(f"agent({index})", leader, resources, f"sim-{index:05d}")
+        FailoverAgent(f"agent({index})", leader, resources, f"sim-{index:05d}", rng)
         for index in range(first, first + count)
     ]
     for agent in agents:
@@ -142,7 +155,7 @@ async def serve_agents(count: int, first: int, zk_url: str, seed: int) -> None:
     while not all(agent.agent_id for agent in agents):
         await asyncio.sleep(0.1)
     print("registered", flush=True)
-    # Follow the leader: poll ZooKeeper until another master leads, then move every agent.
+    # Follow the leader: when ZooKeeper's watch names another, every agent moves there.
     new_leader = await _leader(detector, leader)
     print(f"detected {time.time():.6f}", flush=True)
     for agent in agents:

@@ -450,23 +450,35 @@ class Transport:
         socket.close(linger=0)
 
     def send_proof(self, address: tuple[str, int], token: str, message: Message) -> None:
-        """Send a proof on the peer connection carrying `token`, ahead of its batches."""
+        """Send a proof on the peer connection carrying `token`, ahead of its batches.
+
+        Straight onto the socket when it takes it, else first in the backlog, whatever
+        the backlog holds: a proof is never dropped for backpressure (the asker holds
+        the frames that arrived before it, and drops them all if it never comes).
+        """
         peer = self._peers.get(address)
-        if peer is None or peer.token != token or peer.backlog:
+        if peer is None or peer.token != token:
             self.send_control(address, message)
             return
-        try:
-            self.send_raw_control(peer.socket, message, strict=True)
-        except zmq.Again:
-            self.send_control(address, message)
+        if not peer.backlog:
+            try:
+                self.send_raw_control(peer.socket, message, strict=True)
+                return
+            except zmq.Again:
+                pass
+        self._add_to_backlog(peer, self._control_frame(message), 1, first=True)
+
+    def _control_frame(self, message: Message) -> bytes:
+        """A frame holding one control message from this node itself."""
+        node = self.node
+        sender = f"{CONTROL_NAME}@{node.host}:{node.port}"
+        return self.codec.encode_frame([[sender, "", type(message).__name__, [message]]])
 
     def send_raw_control(
         self, socket: zmq.Socket[bytes], message: Message, *, strict: bool = False
     ) -> None:
         """Write a control message from this node straight onto a raw channel."""
-        node = self.node
-        sender = f"{CONTROL_NAME}@{node.host}:{node.port}"
-        frame = self.codec.encode_frame([[sender, "", type(message).__name__, [message]]])
+        frame = self._control_frame(message)
         try:
             socket.send(frame, zmq.NOBLOCK)
         except zmq.Again:
@@ -660,9 +672,15 @@ class Transport:
 
     # -- backpressure ------------------------------------------------------------
 
-    def _add_to_backlog(self, peer: _Peer, frame: bytes, count: int) -> None:
-        """ZeroMQ's queue to `peer` is full: keep the frame (within bounds) until it is not."""
-        if peer.backlog_bytes >= _BACKLOG_BYTES:
+    def _add_to_backlog(
+        self, peer: _Peer, frame: bytes, count: int, *, first: bool = False
+    ) -> None:
+        """ZeroMQ's queue to `peer` is full: keep the frame (within bounds) until it is not.
+
+        `first`: ahead of the frames waiting, and kept whatever they hold (a proof)."""
+        if first:
+            peer.backlog.appendleft((frame, count))
+        elif peer.backlog_bytes >= _BACKLOG_BYTES:
             self.node.metrics["messages_dropped_backpressure"] += count
             log.warning(
                 "dropping_messages",
@@ -672,7 +690,8 @@ class Transport:
                 backlog_bytes=peer.backlog_bytes,
             )
             return
-        peer.backlog.append((frame, count))
+        else:
+            peer.backlog.append((frame, count))
         peer.backlog_bytes += len(frame)
         if len(peer.backlog) > 1:
             return

@@ -22,11 +22,13 @@ import contextlib
 import re
 import threading
 from collections.abc import Callable
+from typing import cast
 
 import aiohttp
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.recipe.watchers import ChildrenWatch
 
 from libprocess import PID
 from zmesos.errors import FlagsError
@@ -52,7 +54,13 @@ class MasterNotFound(Exception):
 
 
 class MasterDetector(abc.ABC):
-    """Where the master's actor is. `address` is what the user gave."""
+    """Where the master's actor is. `address` is what the user gave.
+
+    `watches`: whether `changed` tells of each new leader as it is elected (zk://,
+    as Mesos's agents and schedulers learn of it); the others are only asked.
+    """
+
+    watches = False
 
     def __init__(self, address: str) -> None:
         self.address = address
@@ -65,6 +73,14 @@ class MasterDetector(abc.ABC):
     @abc.abstractmethod
     async def detect(self) -> PID:
         """The master's actor PID now; MasterNotFound when this attempt fails."""
+
+    async def changed(self, previous: PID | None) -> PID | None:
+        """The leading master's actor once it is not `previous` (None: none leads).
+
+        Only where `watches`; answers at once when the leader now is not `previous`.
+        KazooException or KazooTimeoutError when ZooKeeper cannot be reached.
+        """
+        raise NotImplementedError(f"{self.address} cannot be watched")
 
     async def http_url(self) -> str:
         """`http://host:port` of the master's HTTP now; MasterNotFound when this attempt fails."""
@@ -147,13 +163,61 @@ class ZooKeeperDetector(MasterDetector):
 
     One ZooKeeper session per detector, opened on the first lookup and kept;
     each lookup reads the election's znodes afresh (zmesos.zookeeper.election),
-    in a worker thread, so a new leader is found on the next attempt.
+    in a worker thread, so a new leader is found on the next attempt. `changed`
+    watches the election instead: ZooKeeper tells the session when a contender's
+    znode comes or goes (the dead leader's, once its session expires), and the
+    leader is read then, once for every caller.
     """
+
+    watches = True
 
     def __init__(self, address: str) -> None:
         super().__init__(address)
         self.url = parse_zk_url(address, "--master")
         self._client: KazooClient | None = None
+        self._opening = threading.Lock()  # lookups and the watch open one session
+        # The watch (started by the first `changed`): the leader it saw last (_UNSEEN
+        # before its first answer), and the callers waiting for a change.
+        self._watching: asyncio.Future[None] | None = None
+        self._watched: PID | object | None = _UNSEEN
+        self._waiting: list[asyncio.Future[None]] = []
+
+    async def changed(self, previous: PID | None) -> PID | None:
+        loop = asyncio.get_running_loop()
+        if self._watching is None:
+            self._watching = loop.run_in_executor(None, self._start_watch, loop)
+        try:
+            await asyncio.shield(self._watching)
+        except (KazooException, KazooTimeoutError):
+            self._watching = None  # the next call tries again
+            raise
+        while self._watched is _UNSEEN or self._watched == previous:
+            waiter = loop.create_future()
+            self._waiting.append(waiter)
+            await waiter
+        return cast("PID | None", self._watched)
+
+    def _start_watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """In a worker thread: open the session if needed, watch the election's znodes."""
+        client = self._session()
+        client.ensure_path(self.url.path)  # masters may not have contended yet
+
+        def children_changed(_children: list[str]) -> bool:
+            """In kazoo's thread: read the leader, hand it to the loop. False stops it."""
+            if self._client is not client:
+                return False
+            with contextlib.suppress(KazooException, KazooTimeoutError):
+                loop.call_soon_threadsafe(self._leader_seen, _leader_pid(self._read_leader()))
+            return True
+
+        ChildrenWatch(client, self.url.path, children_changed, send_event=False)
+
+    def _leader_seen(self, leader: PID | None) -> None:
+        self._watched = leader
+        waiting, self._waiting = self._waiting, []
+        for waiter in waiting:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def detect(self) -> PID:
         leader = await self._leader()
@@ -185,11 +249,29 @@ class ZooKeeperDetector(MasterDetector):
             threading.Thread(target=_stop_client, args=(client,), daemon=True).start()
 
     def _read_leader(self) -> LeaderInfo | None:
-        if self._client is None:
-            client = KazooClient(hosts=self.url.hosts, timeout=DETECT_TIMEOUT)
-            client.start(timeout=DETECT_TIMEOUT)
-            self._client = client
-        return read_leader(self._client, self.url.path)
+        return read_leader(self._session(), self.url.path)
+
+    def _session(self) -> KazooClient:
+        """The detector's ZooKeeper session, opened on first use (blocking)."""
+        with self._opening:
+            if self._client is None:
+                client = KazooClient(hosts=self.url.hosts, timeout=DETECT_TIMEOUT)
+                client.start(timeout=DETECT_TIMEOUT)
+                self._client = client
+            return self._client
+
+
+_UNSEEN = object()  # the watch has not answered yet
+
+
+def _leader_pid(leader: LeaderInfo | None) -> PID | None:
+    """The leader's actor, or None when none leads (or its znode names no actor)."""
+    if leader is None:
+        return None
+    try:
+        return PID.parse(leader.pid)
+    except ValueError:
+        return None
 
 
 def _stop_client(client: KazooClient) -> None:

@@ -3,9 +3,12 @@ goes and comes back, and the status updates that wait for it."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 from pathlib import Path
+
+from kazoo.client import KazooClient
 
 from agent import Agent, AgentFlags
 from libprocess import Node, clock
@@ -19,6 +22,7 @@ from zmesos.protocol import (
     TaskState,
 )
 from zmesos.resources import Resources
+from zmesos.zookeeper import ELECTION_PREFIX, LeaderInfo, encode_leader_info, parse_zk_url
 
 
 class HighestRandom(random.Random):
@@ -29,8 +33,8 @@ class HighestRandom(random.Random):
 
 
 def flags_for(node: Node, work_dir: Path, **overrides: object) -> AgentFlags:
+    overrides.setdefault("master", master_address(node))
     return AgentFlags(
-        master=master_address(node),
         resources=AGENT_RESOURCES,
         attributes="rack:r1;zone:z2",
         work_dir=str(work_dir),
@@ -197,3 +201,55 @@ async def test_agent_reregisters_when_the_master_pings_as_if_it_did_not_know_it(
         await settle()
         assert len(master.of_type(ReregisterAgent)) == 1
         assert master.of_type(Pong)
+
+
+async def test_agent_follows_the_zookeeper_leader_after_mesos_random_delay(
+    tmp_path, zookeeper, zk_url
+):
+    """zk://: the watch names the new leader; the agent registers there after a random delay
+    within the backoff factor (the top of it here), not at once, and not by polling."""
+    path = parse_zk_url(zk_url).path
+    client = KazooClient(hosts=zookeeper.hosts)
+    client.start(timeout=10)
+    clock.pause()
+    try:
+        async with Node(host="127.0.0.1", port=0) as node:
+            first, second = FakeMaster(name="first"), FakeMaster(name="second")
+            znodes = [
+                client.create(
+                    f"{path}/{ELECTION_PREFIX}",
+                    encode_leader_info(
+                        LeaderInfo(id=name, pid=str(node.spawn(master)), hostname="h", port=1)
+                    ),
+                    ephemeral=True,
+                    sequence=True,
+                    makepath=True,
+                )
+                for name, master in (("first", first), ("second", second))
+            ]
+            flags = flags_for(node, tmp_path, registration_backoff_factor=2.0, master=zk_url)
+            agent = Agent(flags, rng=HighestRandom())
+            node.spawn(agent)
+            await _eventually(lambda: agent.connected and agent.master == first.pid)
+
+            client.delete(znodes[0])  # the leader's session expired: its znode went
+            await _eventually(lambda: agent.metrics["leader_changes"] == 1)
+            clock.advance(1.9)
+            await settle()
+            assert not second.received  # Mesos's random delay, within the factor
+            clock.advance(0.1)
+            await _eventually(lambda: agent.connected and agent.master == second.pid)
+            [message] = second.of_type(ReregisterAgent)
+            assert message.agent.id == "agent-1"
+    finally:
+        client.stop()
+        client.close()
+
+
+async def _eventually(predicate, timeout: float = 10.0) -> None:
+    """Until `predicate()`: ZooKeeper answers in real time while the runtime clock is paused."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await settle()
+        await asyncio.sleep(0.02)

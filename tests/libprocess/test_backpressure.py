@@ -6,12 +6,14 @@ import asyncio
 import os
 import time
 
+import msgpack
 import pytest
 import zmq
 
 from benchmarks.flood import memory_kb, start_flooder
 from libprocess import PID, Node, Process
 from libprocess import transport as transport_module
+from libprocess.origins import AddressProof
 from tests.libprocess.actors import Note, Recorder
 
 FLOOD_BOUND = 15.0  # seconds a flood may last at most; tests stop it once they have seen enough
@@ -187,6 +189,39 @@ async def test_transport_backlog_to_a_deaf_peer_is_bounded_and_drops_are_counted
             assert metrics["messages_dropped_backpressure"] > 0
             frame_bytes = 1024 * 2100  # one batch of these notes, with room to spare
             assert largest <= transport_module._BACKLOG_BYTES + frame_bytes
+    finally:
+        deaf.close(linger=0)
+        context.term()
+
+
+@pytest.mark.timeout(30)
+async def test_transport_proof_goes_first_in_a_full_backlog_and_is_never_dropped(monkeypatch):
+    """A node asked to prove its connection answers ahead of what waits there, however much:
+    dropped, the answer would cost the asker every frame it held for it."""
+    monkeypatch.setattr(transport_module, "_SEND_HWM", 2)
+    monkeypatch.setattr(transport_module, "_HOLD_SECONDS", 0.3)
+    context = zmq.Context()
+    deaf = context.socket(zmq.PULL)
+    deaf.setsockopt(zmq.RCVHWM, 1)
+    deaf.setsockopt(zmq.RCVBUF, 65536)
+    port = deaf.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        async with Node() as node:
+            node.spawn(Blaster(PID("sink", "127.0.0.1", port), 15_000, size=2000))
+            peer = None
+            deadline = time.monotonic() + 15
+            while node.metrics["messages_dropped_backpressure"] == 0:
+                assert time.monotonic() < deadline, "the backlog never filled"
+                await asyncio.sleep(0.01)
+                peer = node.transport._peers.get(("127.0.0.1", port))
+            assert peer is not None
+            dropped = node.metrics["messages_dropped_backpressure"]
+            node.transport.send_proof(peer.address, peer.token, AddressProof(nonce="n" * 32))
+            frame, count = peer.backlog[0]
+            [[sender, to, name, [body]]] = msgpack.unpackb(frame)
+            assert (name, to, body, count) == ("AddressProof", "", {"nonce": "n" * 32}, 1)
+            assert sender == f"libprocess@{node.host}:{node.port}"
+            assert node.metrics["messages_dropped_backpressure"] == dropped
     finally:
         deaf.close(linger=0)
         context.term()

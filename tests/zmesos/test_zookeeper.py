@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import msgspec
@@ -80,5 +81,41 @@ async def test_zookeeper_detector_finds_the_leader_and_the_next_one(zookeeper, z
         with pytest.raises(MasterNotFound):
             await detector.detect()
     finally:
+        client.stop()
+        client.close()
+
+
+async def test_zookeeper_detector_watch_tells_of_each_new_leader(zookeeper, zk_url):
+    path = parse_zk_url(zk_url).path + "/watched"
+    client = KazooClient(hosts=zookeeper.hosts)
+    client.start(timeout=10)
+    detector = master_detector(f"{zk_url}/watched")
+    try:
+        assert detector.watches and not master_detector("h:5050").watches
+        waiting = asyncio.ensure_future(detector.changed(None))
+        await asyncio.sleep(0.2)
+        assert not waiting.done()  # none leads yet: no change from none
+
+        def contend(name: str, port: int) -> str:
+            info = LeaderInfo(id=name, pid=f"master@127.0.0.1:{port}", hostname="h", port=5050)
+            return client.create(
+                f"{path}/{ELECTION_PREFIX}",
+                encode_leader_info(info),
+                ephemeral=True,
+                sequence=True,
+                makepath=True,
+            )
+
+        first = contend("a", 7001)
+        leader = await asyncio.wait_for(waiting, 10)
+        assert leader == PID.parse("master@127.0.0.1:7001")
+        contend("b", 7002)  # a standby: the leader stays, nobody is told
+        waiting = asyncio.ensure_future(detector.changed(leader))
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+        client.delete(first)  # the leader's znode goes (its session expired)
+        assert await asyncio.wait_for(waiting, 10) == PID.parse("master@127.0.0.1:7002")
+    finally:
+        detector.close()
         client.stop()
         client.close()
