@@ -80,6 +80,7 @@ class FailoverAgent(SimulatedAgent):
             BACKOFF_FACTOR, REGISTRATION_RETRY_MAX, minimum=REGISTRATION_RETRY_MIN, rng=rng
         )
         self.retry: Timer | None = None
+        self.message: ReregisterAgent | None = None
 
     def _registered(self, sender: PID, message: AgentRegistered | AgentReregistered) -> None:
         if isinstance(message, AgentReregistered):
@@ -115,17 +116,16 @@ class FailoverAgent(SimulatedAgent):
     def _reregister(self) -> None:
         if self.reregistered_at is not None:
             return
-        self.send(
-            self.master,
-            ReregisterAgent(
+        if self.message is None:  # what it reports does not change: built once
+            self.message = ReregisterAgent(
                 agent=self.info,
                 tasks=tuple(
                     ReportedTask(framework_id=FRAMEWORK.id, task=task, state=TaskState.RUNNING)
                     for task in self.tasks
                 ),
                 frameworks=(FRAMEWORK,),
-            ),
-        )
+            )
+        self.send(self.master, self.message)
         # As the real agent: retry within twice the last bound, up to a minute.
         self.retry = self.delay(self.backoff.next(), self._reregister)
 
@@ -212,6 +212,9 @@ async def failover(
             _progress(f"{agents:,} agents registered in {setup:.1f} s; killing the leader")
             await asyncio.sleep(1.0)  # let the registry's last writes and pings settle
 
+            standby = cluster.master_processes[1 - leader].pid
+            cpu_before = _cpu_seconds(standby), sum(_cpu_seconds(p.pid) for p in processes)
+            load_before = os.getloadavg()[0]
             killed_at = time.time()
             os.killpg(cluster.master_processes[leader].pid, signal.SIGKILL)
             detections = [
@@ -226,6 +229,11 @@ async def failover(
                 json.loads((await _line(process, "metrics", timeout=60)).split(" ", 1)[1])
                 for process in processes
             ]
+            # The CPU the new leader and the agents' processes spent meanwhile (their work,
+            # whatever else runs on the machine), and the machine's load.
+            leader_cpu = _cpu_seconds(standby) - cpu_before[0]
+            agents_cpu = sum(_cpu_seconds(p.pid) for p in processes) - cpu_before[1]
+            load_after = os.getloadavg()[0]
             seconds = max(ends) - killed_at
             detected = min(detections) - killed_at
             _progress(f"all re-registered after {seconds:.2f} s")
@@ -247,20 +255,25 @@ async def failover(
         "new_leader_found_s": detected,
         "reregistration_s": seconds - detected,
         "session_timeout_s": session_timeout,
+        "new_leader_cpu_s": leader_cpu,
+        "registry_read_ms": metrics.get("registrar/state_fetch_ms"),
+        "agent_processes_cpu_s": agents_cpu,
+        "load_average": [load_before, load_after],
         "setup_s": setup,
         "new_leader_agents": metrics.get("master/slaves_active"),
         "new_leader_tasks_running": metrics.get("master/tasks_running"),
-        # Messages lost on the way (each costs a retry after a backoff): by the new
-        # leader's node, and by the agents' nodes.
+        # Messages lost on the way (each costs a retry after a backoff), peers lost or
+        # backlogged and reading paused (a full mailbox): the new leader's node, the
+        # agents' nodes.
         "new_leader_dropped": {
             name: value
             for name, value in metrics.items()
-            if "dropped" in name or "peers_lost" in name
+            if "dropped" in name or "peers_" in name or "pauses" in name
         },
         "agents_dropped": {
             name: sum(m.get(name, 0) for m in agent_metrics)
             for name in sorted({n for m in agent_metrics for n in m})
-            if "dropped" in name or "peers_lost" in name
+            if "dropped" in name or "peers_" in name or "pauses" in name
         },
         "seed": seed,
     }
@@ -286,6 +299,12 @@ async def _agent_process(
             stderr=stderr,
             start_new_session=True,
         )
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _progress(text: str) -> None:
@@ -348,7 +367,15 @@ def main() -> None:
             f"{figures['seconds']:.2f} s after the leader's SIGKILL{verdict}: "
             f"{figures['new_leader_found_s']:.2f} s until the new leader was found "
             f"(ZooKeeper session timeout {figures['session_timeout_s']:.1f} s), "
-            f"{figures['reregistration_s']:.2f} s to re-register every agent; "
+            f"{figures['reregistration_s']:.2f} s to re-register every agent (the new "
+            f"leader read the registry in {figures['registry_read_ms'] or 0:,.0f} ms); "
+            f"CPU meanwhile: new leader {figures['new_leader_cpu_s']:.2f} s, agents' "
+            f"processes {figures['agent_processes_cpu_s']:.2f} s; load average "
+            f"{figures['load_average'][0]:.1f} -> {figures['load_average'][1]:.1f} "
+            f"({os.cpu_count()} cores); messages lost: "
+            f"{figures['new_leader_dropped'].get('master/dropped_messages', 0):,.0f} by the new "
+            f"leader, {figures['agents_dropped'].get('dropped_messages', 0):,.0f} by the agents' "
+            f"nodes; "
             f"new leader counts {figures['new_leader_agents']:,.0f} agents, "
             f"{figures['new_leader_tasks_running']:,.0f} running tasks",
             flush=True,

@@ -346,7 +346,10 @@ class AgentHandlers(PartitionHandlers):
                 executor.framework_id not in shutdown
             ):
                 self.cluster.add_executor(agent.id, executor.framework_id, executor)
-        charges: dict[str, list[Resource]] = {}
+        # What each framework's tasks hold, summed from their parsed (shared) resources,
+        # and charged once a framework, not once a task: 100,000 tasks re-register
+        # after a failover.
+        charges: dict[str, Resources] = {}
         for framework_id, task_info, state in kept:
             resources = self._task_resources(task_info)
             executor_id = (
@@ -357,11 +360,11 @@ class AgentHandlers(PartitionHandlers):
             )
             if not state.terminal:
                 self.cluster.add_task(task, charge=False)
-                if resources:  # the message's Resource values, validated by the parse
-                    charges.setdefault(framework_id, []).extend(task_info.resources)
+                if resources:
+                    held = charges.get(framework_id)
+                    charges[framework_id] = resources if held is None else held + resources
         for framework_id, charged in charges.items():
-            # One sum a framework, not one a task: 100,000 tasks re-register after a failover.
-            agent.charge(framework_id, Resources(charged))
+            agent.charge(framework_id, charged)
         self.link(sender)
         self.send(
             sender,

@@ -268,6 +268,7 @@ def metrics_view(master: Master) -> dict[str, float]:
             "master/slaves_unreachable": float(len(master.registrar.registry.unreachable)),
             "registrar/writes": float(master.registrar.writes),
             "registrar/failed_writes": float(master.registrar.failed_writes),
+            "registrar/state_fetch_ms": master.registrar.state_fetch_ms,
             "master/frameworks_active": float(sum(f.active for f in frameworks)),
             "master/frameworks_inactive": float(sum(not f.active for f in frameworks)),
             "master/frameworks_connected": float(sum(f.connected for f in frameworks)),
@@ -285,11 +286,14 @@ def metrics_view(master: Master) -> dict[str, float]:
         node["dropped_messages"] + counters["dropped_messages"]
     )
     # Why the transport refused what it refused (forged senders, unproven connections...),
-    # and what it could not send (a peer's backlog full, a peer lost with messages queued).
+    # what it could not send (a peer's backlog full, a peer lost with messages queued), and
+    # how often it stopped reading (a full mailbox) or a peer could not take its frames.
     for name, value in node.items():
         if name.startswith(("dropped_messages/", "messages_dropped_")) or name in (
             "connections_refused",
             "peers_lost",
+            "inbound_pauses",
+            "peers_backlogged",
         ):
             metrics[f"master/transport_{name}"] = float(value)
     for name, value in counters.items():

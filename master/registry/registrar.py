@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from collections.abc import Callable
 
 import msgspec
@@ -38,6 +39,7 @@ class Registrar:
         self.registry = Registry()
         self.writes = 0
         self.failed_writes = 0
+        self.state_fetch_ms = 0.0  # how long reading the registry took (Mesos's metric)
         self.on_failure: Callable[[RegistryStorageError], None] | None = None
         self._pending: collections.deque[tuple[Operation, asyncio.Future[bool]]] = (
             collections.deque()
@@ -47,7 +49,9 @@ class Registrar:
 
     async def recover(self) -> Registry:
         """Read the registry, bump its generation, persist that; the registry recovered."""
+        started = time.perf_counter()
         registry = await self.store.read()
+        self.state_fetch_ms = (time.perf_counter() - started) * 1000
         candidate = _copy(registry)
         operation = BumpGeneration()
         operation.apply(candidate)

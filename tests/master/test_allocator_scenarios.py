@@ -797,3 +797,26 @@ def test_allocator_guarantee_above_limit_is_refused():
     allocator = HierarchicalAllocator()
     with pytest.raises(ValueError):
         allocator.set_quota("r", guarantee={"cpus": 2}, limit={"cpus": 1})
+
+
+def test_allocator_without_an_offerable_framework_visits_no_agent(monkeypatch):
+    """A new leader re-admits thousands of agents before their frameworks come back: its
+    cycles meanwhile cost nothing, and the first active framework is offered at once."""
+    from master.allocator import cycle
+
+    allocator = HierarchicalAllocator(random_seed=1)
+    for index in range(1000):
+        allocator.add_agent(f"agent-{index}", R("cpus:4;mem:4096"))
+    allocator.add_framework("f", ["web"])
+    allocator.deactivate_framework("f")
+
+    def no_cycle(*args: object) -> None:
+        raise AssertionError("an allocation cycle ran")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cycle.AllocationCycle, "__init__", no_cycle)
+        assert allocator.allocate(1.0) == []
+        assert allocator.allocate(2.0, ["agent-1"], batch=False) == []
+    assert allocator.metrics.allocation_runs == 2
+    allocator.activate_framework("f")
+    assert len(allocator.allocate(3.0)) == 1000

@@ -129,3 +129,17 @@ async def test_file_store_write_failure_is_a_storage_error(tmp_path):
     registrar.store = FileStore(blocked)
     with pytest.raises(RegistryStorageError, match="cannot write"):
         await registrar.apply(UpdateWeights(weights={"eng": 3.0}))
+
+
+async def test_registrar_recovery_times_the_read_of_the_registry():
+    """`registrar/state_fetch_ms`, as Mesos names it: how long a new leader read the registry."""
+
+    class SlowStore(InMemoryStore):
+        async def read(self) -> Registry:
+            await asyncio.sleep(0.05)
+            return await super().read()
+
+    registrar = Registrar(SlowStore())
+    assert registrar.state_fetch_ms == 0.0
+    await registrar.recover()
+    assert 50 <= registrar.state_fetch_ms < 5000
