@@ -8,6 +8,7 @@ command takes `--version`.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any, Protocol
 
@@ -74,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
     command_parser = commands.choices[options.subcommand]  # errors name the subcommand
-    return COMMANDS[options.subcommand].run(options, command_parser)
+    try:
+        return COMMANDS[options.subcommand].run(options, command_parser)
+    except BrokenPipeError:  # `zmesos tasks --all | head`: the reader is gone, and that is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush
+        return 128 + 13  # killed by SIGPIPE, as the shell reports it
 
 
 if __name__ == "__main__":

@@ -43,6 +43,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser], na
     parser.add_argument("--name", default="zmesos-execute", help="framework and task name")
     parser.add_argument("--role", default="*", help="role to run as (default: *)")
     parser.add_argument(
+        "--checkpoint",
+        action="store_true",
+        help="checkpoint the framework, so the task outlives a restart of its agent",
+    )
+    parser.add_argument(
         "--timeout", type=positive_duration, default=None, help="give up after this long"
     )
     parser.add_argument(
@@ -95,6 +100,17 @@ def exit_status(status: TaskStatus) -> int:
     return 1
 
 
+def framework_info(options: argparse.Namespace) -> FrameworkInfo:
+    """The FrameworkInfo `zmesos execute` registers with."""
+    return FrameworkInfo(
+        user=getpass.getuser(),
+        name=options.name,
+        roles=(options.role,),
+        principal=options.principal,
+        checkpoint=options.checkpoint,
+    )
+
+
 async def _execute(
     options: argparse.Namespace, resources: Resources, credential: Credential | None
 ) -> int:
@@ -107,12 +123,7 @@ async def _execute(
     scheduler = BatchScheduler(
         [Command(task_id, options.command, resources, options.name)], on_update=on_update
     )
-    framework = FrameworkInfo(
-        user=getpass.getuser(),
-        name=options.name,
-        roles=(options.role,),
-        principal=options.principal,
-    )
+    framework = framework_info(options)
     async with Node(curve_keys=options.curve_keys or None) as node:
         driver = SchedulerDriver(scheduler, framework, options.master, credential=credential)
         node.spawn(driver)
