@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 from zmesos.cli import execute
-from zmesos.cli.flags import Parser
 
 # A command that prints more than a pipe holds, run with its reader gone (`| head -1`).
 _PRINTS_A_LOT = """
@@ -40,7 +39,7 @@ def test_cli_main_piped_into_head_ends_quietly():
 
 
 def _execute_options(*arguments: str) -> argparse.Namespace:
-    parser = Parser(prog="zmesos")
+    parser = argparse.ArgumentParser(prog="zmesos")
     execute.add_parser(parser.add_subparsers(), "execute")
     return parser.parse_args(
         ["execute", "--master", "127.0.0.1:5050", "--command", "true", *arguments]
