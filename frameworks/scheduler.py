@@ -354,6 +354,10 @@ class SchedulerDriver(Process):
             return
         if not self._callback("status_update", status):
             return
+        if implicit and (self.status != DriverStatus.RUNNING or self.terminated):
+            # Stopped from the callback (done with its last task): nothing to acknowledge to.
+            self.log.debug("status_update_not_acknowledged", reason="driver stopped")
+            return
         if implicit:
             assert update.uuid is not None
             self._acknowledged[update.uuid] = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from structlog.testing import capture_logs
 
 from frameworks import DriverStatus, Scheduler, SchedulerDriver
 from libprocess import PID, Node, Process, clock
@@ -213,6 +214,24 @@ async def test_scheduler_implicit_acks_only_for_updates_with_uuid():
             ("status", "t1", TaskState.RUNNING),
             ("status", "t1", TaskState.LOST),
         ]
+
+
+async def test_scheduler_stopped_from_status_update_neither_acknowledges_nor_warns():
+    clock.pause()
+    async with Node() as node:
+
+        class StopWhenDone(Scheduler):
+            def status_update(self, driver, status):
+                if status.state.terminal:
+                    driver.stop()
+
+        master, _, driver = await _registered(node, StopWhenDone())
+        with capture_logs() as logs:
+            master.send(driver.pid, _update("t1", TaskState.FINISHED))
+            await settle()
+        assert master.of(StatusUpdateAcknowledgement) == []
+        assert [log for log in logs if log["log_level"] == "warning"] == []
+        assert driver.terminated
 
 
 async def test_scheduler_failing_callback_is_logged_and_not_acknowledged():
