@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -182,6 +184,43 @@ def test_cli_execute_with_an_unreachable_master_says_what_it_waits_for_and_gives
     assert f"waiting for the master at {master}" in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last == f"zmesos execute: error: no master at {master} accepted the framework within 3 s"
+
+
+def test_cli_execute_whose_master_actor_never_answers_names_curve_keys():
+    """The HTTP address answers /actor, its actor does not (as a CurveZMQ cluster to us)."""
+    silent = f"master@127.0.0.1:{free_port()}"  # nothing listens there
+
+    class Actor(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"pid": silent}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Actor) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        master = f"127.0.0.1:{server.server_address[1]}"
+        result = _zmesos(
+            "execute",
+            "--master",
+            master,
+            "--command",
+            "true",
+            "--registration-timeout",
+            "3",
+            timeout=20,
+        )
+        server.shutdown()
+    assert result.returncode == 1
+    assert (  # a log line (peer_unreachable) may come after it
+        f"zmesos execute: error: no master at {master} accepted the framework within 3 s; "
+        f"its actor {silent} never answered (a cluster that uses CurveZMQ needs --curve-keys DIR)"
+    ) in result.stderr.splitlines()
 
 
 @pytest.mark.timeout(30)

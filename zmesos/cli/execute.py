@@ -129,9 +129,10 @@ async def _execute(
         node.spawn(driver)
         try:
             if not await _registered(driver, options.master, options.registration_timeout):
+                hint = _silence_hint(options, driver)
                 print(
                     f"zmesos execute: error: no master at {options.master} accepted the "
-                    f"framework within {options.registration_timeout:g} s",
+                    f"framework within {options.registration_timeout:g} s{hint}",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -151,6 +152,16 @@ async def _execute(
     record = records[task_id]
     last = TaskStatus(task_id=task_id, state=record.state or TaskState.LOST, message=record.message)
     return exit_status(last)
+
+
+def _silence_hint(options: argparse.Namespace, driver: SchedulerDriver) -> str:
+    """Why a master whose actor was found may not answer: CurveZMQ refuses us unseen."""
+    if driver.master is None or options.curve_keys:
+        return ""
+    return (
+        f"; its actor {driver.master} never answered "
+        "(a cluster that uses CurveZMQ needs --curve-keys DIR)"
+    )
 
 
 async def _registered(driver: SchedulerDriver, master: str, timeout: float) -> bool:
