@@ -6,6 +6,9 @@ import argparse
 import subprocess
 import sys
 
+import pytest
+
+from zmesos import cli
 from zmesos.cli import execute
 
 # A command that prints more than a pipe holds, run with its reader gone (`| head -1`).
@@ -49,3 +52,30 @@ def _execute_options(*arguments: str) -> argparse.Namespace:
 def test_cli_execute_checkpoint_flag_checkpoints_the_framework():
     assert execute.framework_info(_execute_options("--checkpoint")).checkpoint is True
     assert execute.framework_info(_execute_options()).checkpoint is False
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--log-json", "--log-level", "warning", "keys", "generate", "KEYS", "--nodes", "a"],
+        ["keys", "generate", "KEYS", "--nodes", "a", "--log-json", "--log-level", "warning"],
+        ["keys", "--log-json", "generate", "KEYS", "--nodes", "a", "--log-level", "warning"],
+    ],
+)
+def test_cli_main_takes_logging_flags_before_or_after_the_command(arguments, tmp_path, monkeypatch):
+    configured: list[tuple[object, object]] = []
+    monkeypatch.setattr(
+        cli, "configure_logging", lambda json, level: configured.append((json, level))
+    )
+    keys = str(tmp_path / "keys")
+    assert cli.main([keys if argument == "KEYS" else argument for argument in arguments]) == 0
+    assert configured == [(True, "warning")]
+
+
+def test_cli_main_logging_flags_default_when_not_given(tmp_path, monkeypatch):
+    configured: list[tuple[object, object]] = []
+    monkeypatch.setattr(
+        cli, "configure_logging", lambda json, level: configured.append((json, level))
+    )
+    assert cli.main(["keys", "generate", str(tmp_path / "keys"), "--nodes", "a"]) == 0
+    assert configured == [(None, None)]

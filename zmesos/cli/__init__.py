@@ -57,17 +57,38 @@ def _add_version(parser: argparse.ArgumentParser) -> None:
                 _add_version(subparser)
 
 
+def _add_logging(parser: argparse.ArgumentParser, default: Any = None) -> None:
+    """`--log-json` and `--log-level`, before the subcommand or (as Mesos users write
+    flags) after it: a subcommand's copy leaves the value alone unless given."""
+    parser.add_argument(
+        "--log-json",
+        action="store_true",
+        default=False if default is None else default,
+        help="log JSON lines instead of key=value",
+    )
+    parser.add_argument(
+        "--log-level", default=default, help="debug, info (default), warning, error"
+    )
+
+
+def _add_logging_to_subcommands(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                if not any(a.dest == "log_level" for a in subparser._actions):
+                    _add_logging(subparser, default=argparse.SUPPRESS)
+                _add_logging_to_subcommands(subparser)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(
         prog="zmesos", description="Apache Mesos, rebuilt on an actor runtime over ZeroMQ."
     )
-    parser.add_argument(
-        "--log-json", action="store_true", help="log JSON lines instead of key=value"
-    )
-    parser.add_argument("--log-level", default=None, help="debug, info (default), warning, error")
+    _add_logging(parser)
     commands = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
     for name, module in COMMANDS.items():
         module.add_parser(commands, name)
+    _add_logging_to_subcommands(parser)
     _add_version(parser)
     options = parser.parse_args(argv)
     try:
