@@ -359,7 +359,7 @@ class HierarchicalAllocator:
         framework = self._framework(framework_id)
         if role is None:
             role = _holding_role(agent, framework_id, consumed)
-        held = agent.holding(framework_id).get(role)
+        held = agent.allocations.get((framework_id, role))
         if held is None or not held.contains(consumed):
             raise AccountingError(
                 f"framework {framework_id} converted {consumed} on agent {agent_id} "
