@@ -53,6 +53,7 @@ from zmesos.protocol import (
     RegisterExecutor,
     ReregisterExecutor,
     RunTask,
+    RunTaskGroup,
     ShutdownAgent,
     ShutdownFramework,
     ShutdownFrameworkExecutor,
@@ -92,6 +93,7 @@ class Agent(RecoveryHandlers, AgentTaskHandlers, VolumeHandlers):
         self.install(AgentRegistrationRefused, self.registration_refused)
         # agent/task_handlers.py
         self.install(RunTask, self.run_task)
+        self.install(RunTaskGroup, self.run_task_group)
         self.install(KillTask, self.kill_task)
         self.install(ShutdownFramework, self.shutdown_framework)
         self.install(UpdateFramework, self.update_framework)

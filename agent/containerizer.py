@@ -61,6 +61,7 @@ from zmesos.protocol import Reason
 
 __all__ = [
     "COMMAND_EXECUTOR_MODULE",
+    "DEFAULT_EXECUTOR_MODULE",
     "Container",
     "Containerizer",
     "Limitation",
@@ -81,6 +82,7 @@ log = structlog.get_logger()
 STDOUT = "stdout"
 STDERR = "stderr"
 COMMAND_EXECUTOR_MODULE = "frameworks.command_executor"  # run for command tasks; forked if it can
+DEFAULT_EXECUTOR_MODULE = "frameworks.default_executor"  # run for DEFAULT executors (task groups)
 
 
 class Leader(Protocol):

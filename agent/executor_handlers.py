@@ -62,9 +62,7 @@ class ExecutorHandlers(ExecutorLifecycle):
             sender,
             ExecutorRegistered(executor=executor.info, framework=framework.info, agent=self.info),
         )
-        for task in executor.queued_tasks():
-            if not task.state.terminal:
-                self._hand_over(framework, executor, task)
+        self._hand_over(framework, executor, executor.queued_tasks())
         if executor.recovered:
             self._recovered_executor_back()
 

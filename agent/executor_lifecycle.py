@@ -32,7 +32,12 @@ import msgspec
 from agent import paths
 from agent.checkpoints import ExecutorRecord
 from agent.container_monitor import ContainerMonitor, container_limits
-from agent.containerizer import COMMAND_EXECUTOR_MODULE, Container, describe_exit
+from agent.containerizer import (
+    COMMAND_EXECUTOR_MODULE,
+    DEFAULT_EXECUTOR_MODULE,
+    Container,
+    describe_exit,
+)
 from agent.errors import FetchError
 from agent.isolation import Limits
 from agent.state import (
@@ -51,7 +56,9 @@ from zmesos.protocol import (
     ExitedExecutor,
     Reason,
     RunTask,
+    RunTaskGroup,
     ShutdownExecutor,
+    TaskGroupInfo,
     TaskInfo,
     TaskState,
 )
@@ -154,7 +161,11 @@ class ExecutorLifecycle(ContainerMonitor):
     async def _start_container(
         self, executor: AgentExecutor, environment: dict[str, str], limits: Limits
     ) -> Container:
-        argv = command_argv(executor.info.command)
+        argv = (
+            [sys.executable, "-m", DEFAULT_EXECUTOR_MODULE]
+            if executor.info.is_default
+            else command_argv(executor.info.command)
+        )
         if executor.info.command.uris:
             await self.fetcher.fetch(executor.info.command.uris, executor.sandbox)
         return await self.containerizer.launch(
@@ -360,15 +371,38 @@ class ExecutorLifecycle(ContainerMonitor):
             self.containerizer.destroy(executor.container)
 
     def _hand_over(
-        self, framework: AgentFramework, executor: AgentExecutor, task: AgentTask
+        self, framework: AgentFramework, executor: AgentExecutor, tasks: Sequence[AgentTask]
     ) -> None:
-        """Send a task to its registered executor."""
+        """Send tasks to their registered executor: a task alone as RunTask, the tasks of
+        a group together as one RunTaskGroup (those of it not killed meanwhile)."""
         assert executor.pid is not None
-        task.delivered = True
-        self.send(
-            executor.pid,
-            RunTask(framework=framework.info, framework_pid=framework.pid, task=task.info),
-        )
+        sent: set[int] = set()
+        for task in tasks:
+            if task.delivered or task.state.terminal:
+                continue
+            group = task.group
+            if group is None:
+                task.delivered = True
+                self.send(
+                    executor.pid,
+                    RunTask(framework=framework.info, framework_pid=framework.pid, task=task.info),
+                )
+                continue
+            if id(group) in sent:
+                continue
+            sent.add(id(group))
+            members = executor.queued_group(group)
+            for member in members:
+                member.delivered = True
+            self.send(
+                executor.pid,
+                RunTaskGroup(
+                    framework=framework.info,
+                    framework_pid=framework.pid,
+                    executor=executor.info,
+                    task_group=TaskGroupInfo(tasks=tuple(member.info for member in members)),
+                ),
+            )
 
 
 def _duration(seconds: float) -> str:

@@ -16,7 +16,15 @@ from pathlib import Path
 
 from agent.containerizer import Container
 from libprocess import PID, Timer
-from zmesos.protocol import ExecutorInfo, FrameworkInfo, Reason, TaskInfo, TaskState, TaskStatus
+from zmesos.protocol import (
+    ExecutorInfo,
+    FrameworkInfo,
+    Reason,
+    TaskGroupInfo,
+    TaskInfo,
+    TaskState,
+    TaskStatus,
+)
 
 __all__ = [
     "AgentExecutor",
@@ -51,6 +59,7 @@ class AgentTask:
     state: TaskState = TaskState.STAGING
     delivered: bool = False  # handed to the executor (Mesos: launched, not queued)
     statuses: list[TaskStatus] = dataclasses.field(default_factory=list)  # for /state
+    group: TaskGroupInfo | None = None  # the task group it came in, handed over whole
 
     @property
     def id(self) -> str:
@@ -93,6 +102,16 @@ class AgentExecutor:
 
     def queued_tasks(self) -> list[AgentTask]:
         return [task for task in self.tasks.values() if not task.delivered]
+
+    def queued_group(self, group: TaskGroupInfo) -> list[AgentTask]:
+        """The tasks of `group` still queued here and not terminal."""
+        queued = (self.tasks.get(task_id) for task_id in group.task_ids)
+        return [
+            task
+            for task in queued
+            if task is not None and task.group is group and not task.delivered
+            if not task.state.terminal
+        ]
 
     def live_tasks(self) -> list[AgentTask]:
         return [task for task in self.tasks.values() if not task.state.terminal]

@@ -10,6 +10,10 @@ task is forgotten.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import msgspec
+
 from agent.executor_lifecycle import ExecutorLifecycle
 from agent.state import AgentFramework, AgentTask, ExecutorState, FrameworkState
 from libprocess import PID
@@ -21,9 +25,12 @@ from zmesos.protocol import (
     Reason,
     ReconcileTasks,
     RunTask,
+    RunTaskGroup,
     ShutdownFramework,
     StatusUpdateAcknowledgement,
     StatusUpdateMessage,
+    TaskGroupInfo,
+    TaskInfo,
     TaskState,
     UpdateFramework,
 )
@@ -39,15 +46,46 @@ class AgentTaskHandlers(ExecutorLifecycle):
         self.metrics["messages_run_task"] += 1
         if not self._from_master(sender, message):
             return
-        task, framework_id = message.task, message.framework.id
+        task = message.task
+        if (task.command is None) == (task.executor is None):
+            self._drop(message, "a task needs exactly one of command and executor", task.task_id)
+            return
+        executor_info = self._executor_info_for(task, message.framework.id)
+        self._queue_tasks(message, executor_info, (task,), None)
+
+    def run_task_group(self, sender: PID, message: RunTaskGroup) -> None:
+        """A task group for one executor (Mesos's RunTaskGroupMessage): all its tasks are
+        queued, checkpointed and handed over together (one RunTaskGroup to the executor)."""
+        self.metrics["messages_run_task_group"] += 1
+        if not self._from_master(sender, message):
+            return
+        group = message.task_group
+        if not group.tasks or len(set(group.task_ids)) != len(group.tasks):
+            self._drop(message, "a task group needs tasks with distinct ids")
+            return
+        executor_info = message.executor
+        if not executor_info.framework_id:
+            executor_info = msgspec.structs.replace(
+                executor_info, framework_id=message.framework.id
+            )
+        self._queue_tasks(message, executor_info, group.tasks, group)
+
+    def _queue_tasks(
+        self,
+        message: RunTask | RunTaskGroup,
+        executor_info: ExecutorInfo,
+        tasks: Sequence[TaskInfo],
+        group: TaskGroupInfo | None,
+    ) -> None:
+        """Queue `tasks` (one task, or a `group`) on their executor, launching it if new;
+        each task that cannot run gets its terminal update instead."""
+        framework_id = message.framework.id
+        first = tasks[0].task_id
         if self.shutting_down:
-            self._drop(message, "the agent is shutting down", task.task_id)
+            self._drop(message, "the agent is shutting down", first)
             return
         if not self.agent_id or not framework_id:
             self._drop(message, "the agent is not registered or the framework has no id")
-            return
-        if (task.command is None) == (task.executor is None):
-            self._drop(message, "a task needs exactly one of command and executor", task.task_id)
             return
         framework = self.frameworks.get(framework_id)
         if framework is None:
@@ -61,46 +99,45 @@ class AgentTaskHandlers(ExecutorLifecycle):
         if changed and self._checkpoints(framework):
             self.checkpointer.framework(self.agent_id, framework.info, framework.pid)
         if framework.state is FrameworkState.TERMINATING:
-            self._drop(message, "the framework is terminating", task.task_id)
+            self._drop(message, "the framework is terminating", first)
             return
-        if framework.executor_of_task(task.task_id) is not None:
-            self._drop(message, "the framework already has a task with this id", task.task_id)
+        if any(framework.executor_of_task(task.task_id) is not None for task in tasks):
+            self._drop(message, "the framework already has a task with this id", first)
             return
-        executor_info = self._executor_info_for(task, framework_id)
-        volumes = [r for r in (*task.resources, *executor_info.resources) if r.is_persistent_volume]
+
+        def refuse(executor_id: str, state: TaskState, reason: Reason, why: str) -> None:
+            for task in tasks:
+                self._agent_update(framework_id, task.task_id, executor_id, state, reason, why)
+            self._remove_framework_if_idle(framework)
+
+        task_resources = [r for task in tasks for r in task.resources]
+        volumes = [r for r in (*task_resources, *executor_info.resources) if r.is_persistent_volume]
         unknown = [volume for volume in volumes if not self.checkpointed.contains(volume)]
         if unknown:
-            self._agent_update(
-                framework_id,
-                task.task_id,
+            refuse(
                 executor_info.executor_id,
                 TaskState.LOST,
                 Reason.RESOURCES_UNKNOWN,
                 f"Task uses persistent volumes the agent does not have: {Resources(unknown)}",
             )
-            self._remove_framework_if_idle(framework)
             return
         executor = framework.executors.get(executor_info.executor_id)
         running_executor = executor is not None  # its sandbox exists: volumes get symlinks
         if executor is None:
+            command_executor = group is None and tasks[0].executor is None
             executor = self._launch_executor(
-                framework, executor_info, task.executor is None, volumes, task.resources
+                framework, executor_info, command_executor, volumes, task_resources
             )
             if executor is None:
-                self._agent_update(
-                    framework_id,
-                    task.task_id,
+                refuse(
                     executor_info.executor_id,
                     TaskState.FAILED,
                     Reason.CONTAINER_LAUNCH_FAILED,
                     "Failed to create the executor's sandbox",
                 )
-                self._remove_framework_if_idle(framework)
                 return
         elif not _same_executor(executor.info, executor_info):
-            self._agent_update(
-                framework_id,
-                task.task_id,
+            refuse(
                 executor.id,
                 TaskState.LOST,
                 Reason.TASK_INVALID,
@@ -108,40 +145,34 @@ class AgentTaskHandlers(ExecutorLifecycle):
             )
             return
         if executor.state in (ExecutorState.TERMINATING, ExecutorState.TERMINATED):
-            self._agent_update(
-                framework_id,
-                task.task_id,
-                executor.id,
-                TaskState.LOST,
-                Reason.EXECUTOR_TERMINATED,
-                "Executor terminating",
-            )
+            refuse(executor.id, TaskState.LOST, Reason.EXECUTOR_TERMINATED, "Executor terminating")
             return
         if running_executor and self._link_volumes(executor.sandbox, volumes, bind=False) is None:
-            self._agent_update(
-                framework_id,
-                task.task_id,
+            refuse(
                 executor.id,
                 TaskState.FAILED,
                 Reason.CONTAINER_LAUNCH_FAILED,
                 "Failed to make the task's volumes appear in its sandbox",
             )
             return
-        if self._checkpoints(framework):
-            self.checkpointer.task(
-                self.agent_id, framework_id, executor.id, executor.container_id, task
-            )
-        record = executor.tasks[task.task_id] = AgentTask(info=task)
+        records = []
+        for task in tasks:
+            if self._checkpoints(framework):
+                self.checkpointer.task(
+                    self.agent_id, framework_id, executor.id, executor.container_id, task
+                )
+            record = executor.tasks[task.task_id] = AgentTask(info=task, group=group)
+            records.append(record)
         self._resize_container(executor)
         self.log.info(
-            "task_received",
-            task_id=task.task_id,
+            "task_received" if group is None else "task_group_received",
+            task_ids=[task.task_id for task in tasks],
             framework_id=framework_id,
             executor_id=executor.id,
             executor_state=executor.state.value,
         )
         if executor.state is ExecutorState.RUNNING:
-            self._hand_over(framework, executor, record)
+            self._hand_over(framework, executor, records)
 
     def kill_task(self, sender: PID, message: KillTask) -> None:
         self.metrics["messages_kill_task"] += 1
@@ -168,14 +199,20 @@ class AgentTaskHandlers(ExecutorLifecycle):
             self._drop(message, "the task is terminal already", task.id)
             return
         if not task.delivered:
-            self._agent_update(
-                framework.id,
-                task.id,
-                executor.id,
-                TaskState.KILLED,
-                Reason.TASK_KILLED_DURING_LAUNCH,
-                "Killed before delivery to the executor",
-            )
+            # A task of a queued group takes its whole group with it (Mesos too).
+            killed = [task] if task.group is None else executor.queued_group(task.group)
+            for queued in killed:
+                why = "Killed before delivery to the executor"
+                if queued is not task:
+                    why = f"A task within the task group ({task.id}) was killed before delivery"
+                self._agent_update(
+                    framework.id,
+                    queued.id,
+                    executor.id,
+                    TaskState.KILLED,
+                    Reason.TASK_KILLED_DURING_LAUNCH,
+                    why,
+                )
             if not executor.live_tasks():
                 # A single-task executor would wait forever for work that never comes.
                 self._destroy_executor(executor)
@@ -318,8 +355,9 @@ class AgentTaskHandlers(ExecutorLifecycle):
 
 def _same_executor(running: ExecutorInfo, asked: ExecutorInfo) -> bool:
     """Whether a task's ExecutorInfo names the executor already running under that id."""
-    return (running.command, running.resources, running.name) == (
+    return (running.command, running.resources, running.name, running.type) == (
         asked.command,
         asked.resources,
         asked.name,
+        asked.type,
     )

@@ -92,6 +92,7 @@ _NOT_FORGED_TO_AGENT = frozenset(
         "AgentRegistered",
         "AgentReregistered",
         "RunTask",
+        "RunTaskGroup",
         "ExitedNotice",
         "LinkRequest",
         "CheckpointResources",

@@ -51,11 +51,13 @@ from zmesos.protocol import (
     RegisterExecutor,
     ReregisterExecutor,
     RunTask,
+    RunTaskGroup,
     ShutdownExecutor,
     Source,
     StatusUpdate,
     StatusUpdateAcknowledgement,
     StatusUpdateMessage,
+    TaskGroupInfo,
     TaskInfo,
     TaskState,
     TaskStatus,
@@ -104,6 +106,13 @@ class Executor:
 
     def launch_task(self, driver: ExecutorDriver, task: TaskInfo) -> None:
         """Run `task`; report its progress with `driver.send_status_update`."""
+
+    def launch_task_group(self, driver: ExecutorDriver, task_group: TaskGroupInfo) -> None:
+        """Run a task group, delivered whole (LAUNCH_GROUP). By default, `launch_task` for
+        each task in order; an executor with group semantics (frameworks.default_executor)
+        overrides it."""
+        for task in task_group.tasks:
+            self.launch_task(driver, task)
 
     def kill_task(self, driver: ExecutorDriver, task_id: str) -> None:
         """Kill the task; `driver.kill_grace_period(task_id)` tells the grace asked for."""
@@ -267,6 +276,7 @@ class ExecutorDriver(Process):
         self.install(ExecutorReregistered, self._reregistered)
         self.install(ReconnectExecutor, self._reconnect)
         self.install(RunTask, self._run_task)
+        self.install(RunTaskGroup, self._run_task_group)
         self.install(KillTask, self._kill_task)
         self.install(FrameworkToExecutor, self._framework_message)
         self.install(ShutdownExecutor, self._shutdown_message)
@@ -392,6 +402,13 @@ class ExecutorDriver(Process):
             return
         self.tasks[message.task.task_id] = message.task
         self._callback("launch_task", message.task)
+
+    def _run_task_group(self, sender: PID, message: RunTaskGroup) -> None:
+        if not self._from_agent(sender, message) or self._shutting_down:
+            return
+        for task in message.task_group.tasks:
+            self.tasks[task.task_id] = task
+        self._callback("launch_task_group", message.task_group)
 
     def _kill_task(self, sender: PID, message: KillTask) -> None:
         if not self._from_agent(sender, message) or self._shutting_down:

@@ -56,6 +56,7 @@ from zmesos.protocol import (
     AcceptOffers,
     DeactivateFramework,
     DeclineOffers,
+    ExecutorInfo,
     ExecutorToFramework,
     ExitedExecutor,
     Filters,
@@ -82,6 +83,7 @@ from zmesos.protocol import (
     StatusUpdateAcknowledgement,
     StatusUpdateMessage,
     SuppressOffers,
+    TaskGroupInfo,
     TaskInfo,
     TaskState,
     TaskStatus,
@@ -425,9 +427,7 @@ class SchedulerDriver(Process):
     ) -> None:
         """Use offers (all of one agent) for `operations`; what is left is declined."""
         if not self._can_send("accept"):
-            self._tasks_lost(
-                [task for op in operations if op.type == OperationType.LAUNCH for task in op.tasks]
-            )
+            self._tasks_lost([task for op in operations for task in op.launched_tasks])
             return
         self._send_master(
             AcceptOffers(
@@ -444,6 +444,20 @@ class SchedulerDriver(Process):
         """Launch `tasks` on offers (all of one agent); no tasks declines the offers."""
         operations = [Operation(type=OperationType.LAUNCH, tasks=tuple(tasks))] if tasks else []
         self.accept(offer_ids, operations, filters)
+
+    def launch_group(
+        self,
+        offer_ids: Sequence[str],
+        executor: ExecutorInfo,
+        tasks: Sequence[TaskInfo],
+        filters: Filters | None = None,
+    ) -> None:
+        """Launch `tasks` as one task group on `executor` (Mesos's LAUNCH_GROUP): all of
+        them or none. `executor` is of type DEFAULT (the agent's default executor, with
+        resources of its own and no command) or CUSTOM."""
+        group = TaskGroupInfo(tasks=tuple(tasks))
+        operation = Operation(type=OperationType.LAUNCH_GROUP, executor=executor, task_group=group)
+        self.accept(offer_ids, [operation], filters)
 
     def decline(self, offer_id: str, filters: Filters | None = None) -> None:
         """Decline an offer; its resources are not offered again for `refuse_seconds`."""

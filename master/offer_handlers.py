@@ -3,10 +3,12 @@
 An Accept is validated (master.validation) in Mesos's order: its offers
 first (invalid offers drop every task, TASK_DROPPED), then each LAUNCH task
 against what is left of the offers (an invalid task gets TASK_ERROR and the
-others proceed). What the Accept leaves unused returns to the allocator with
-the Accept's filter. With --acls, a task the framework's principal may not run
-as its user gets TASK_ERROR (REASON_TASK_UNAUTHORIZED), and an operation it may
-not do is refused (rule `unauthorized`).
+others proceed). A LAUNCH_GROUP is all or none: one invalid or unauthorized
+task, or a bad executor, and every task of the group gets TASK_ERROR. What
+the Accept leaves unused returns to the allocator with the Accept's filter.
+With --acls, a task the framework's principal may not run as its user gets
+TASK_ERROR (REASON_TASK_UNAUTHORIZED), and an operation it may not do is
+refused (rule `unauthorized`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from master.authorization import task_user
 from master.base import MasterBase
 from master.operations import Conversion, Refusal, apply_operation
 from master.state import MasterAgent, MasterFramework, MasterTask
-from master.validation import validate_offers, validate_task
+from master.validation import validate_offers, validate_task, validate_task_group
 from zmesos.protocol import (
     AcceptOffers,
     DeclineOffers,
@@ -34,7 +36,9 @@ from zmesos.protocol import (
     ResourceOffers,
     ReviveOffers,
     RunTask,
+    RunTaskGroup,
     SuppressOffers,
+    TaskGroupInfo,
     TaskInfo,
     TaskState,
 )
@@ -160,14 +164,17 @@ class OfferHandlers(MasterBase):
         refusals: list[str] = []  # named in the TASK_ERROR of a task that needed their resources
         held_before = self._shared_in_use(agent, framework.id)
         for operation in message.operations:
-            if operation.type == OperationType.LAUNCH:
+            if operation.type in (OperationType.LAUNCH, OperationType.LAUNCH_GROUP):
                 if checkpoint_pending:
                     # The agent has its volumes on disk before any task can use them.
                     self._checkpoint_resources(agent)
                     checkpoint_pending = False
-                available = self._launch_operation(
-                    framework, agent, operation, available, role, refusals
+                launch = (
+                    self._launch_operation
+                    if operation.type == OperationType.LAUNCH
+                    else self._launch_group_operation
                 )
+                available = launch(framework, agent, operation, available, role, refusals)
                 continue
             result = self._operation_refusal(
                 framework.info.principal or None, operation, framework_id=framework.id
@@ -299,6 +306,82 @@ class OfferHandlers(MasterBase):
             self._launch(framework, agent, task, verdict.task_resources, role)
         return available
 
+    def _launch_group_operation(
+        self,
+        framework: MasterFramework,
+        agent: MasterAgent,
+        operation: Operation,
+        available: Resources,
+        role: str | None,
+        refusals: list[str],
+    ) -> Resources:
+        """Launch a task group all or none (Mesos's LAUNCH_GROUP); returns what is left.
+
+        Every task must be authorized and the group valid (validate_task_group);
+        otherwise each task of it gets TASK_ERROR with the one reason
+        (REASON_TASK_GROUP_UNAUTHORIZED or REASON_TASK_GROUP_INVALID) and nothing
+        of it is launched. A valid group goes to the agent in one RunTaskGroup.
+        """
+        assert operation.executor is not None and operation.task_group is not None
+        group = operation.task_group
+        if not group.tasks:
+            self._refuse_operation(
+                framework, agent, operation, Refusal("empty_group", "Task group has no tasks")
+            )
+            return available
+        principal = framework.info.principal or None
+        error: str | None = None
+        reason = Reason.TASK_GROUP_UNAUTHORIZED
+        for task in group.tasks:
+            user = task_user(task, framework.info)
+            if not self._authorized(
+                "run_tasks", principal, user, framework_id=framework.id, task_id=task.task_id
+            ):
+                error = f"Task {task.task_id!r} is not authorized to launch as user {user!r}"
+        if error is None:
+            reason = Reason.TASK_GROUP_INVALID
+            verdict = validate_task_group(
+                operation.executor,
+                group,
+                framework_id=framework.id,
+                agent_id=agent.id,
+                live_task_ids=framework.tasks.keys(),
+                executors=framework.executors.get(agent.id, {}),
+                available=available,
+            )
+            error = verdict.error
+        if error is not None:
+            if refusals and error.startswith("Total resources"):
+                error = f"{error}; earlier in this Accept: {'; '.join(refusals)}"
+            self.metrics["task_groups_invalid"] += 1
+            for task in group.tasks:
+                self._task_invalid(framework, task, agent.id, error, reason)
+            return available
+        executor = msgspec.structs.replace(operation.executor, framework_id=framework.id)
+        if verdict.new_executor is not None:
+            self.cluster.add_executor(agent.id, framework.id, verdict.new_executor)
+        for task, resources in verdict.tasks:
+            self._add_task(framework, agent, task, resources, role)
+        self.metrics["task_groups_launched"] += 1
+        self.send(
+            agent.pid,
+            RunTaskGroup(
+                framework=framework.info,
+                framework_pid=str(framework.pid),
+                executor=executor,
+                task_group=TaskGroupInfo(tasks=tuple(task for task, _ in verdict.tasks)),
+            ),
+        )
+        self.log.info(
+            "task_group_launched",
+            framework_id=framework.id,
+            executor_id=executor.executor_id,
+            task_ids=list(group.task_ids),
+            agent_id=agent.id,
+            new_executor=verdict.new_executor is not None,
+        )
+        return available - verdict.consumed
+
     def _offer_of(self, offer_id: str) -> Offer | None:
         outstanding = self.offers.get(offer_id)
         return None if outstanding is None else outstanding.offer
@@ -319,12 +402,7 @@ class OfferHandlers(MasterBase):
                     outstanding.resources,
                     role=outstanding.role,
                 )
-        tasks = [
-            task
-            for operation in message.operations
-            if operation.type == OperationType.LAUNCH
-            for task in operation.tasks
-        ]
+        tasks = [task for operation in message.operations for task in operation.launched_tasks]
         for task in tasks:
             status = self._master_status(
                 task.task_id,
@@ -359,6 +437,24 @@ class OfferHandlers(MasterBase):
         resources: Resources,
         role: str | None,
     ) -> None:
+        task = self._add_task(framework, agent, task, resources, role)
+        self.send(
+            agent.pid,
+            RunTask(framework=framework.info, framework_pid=str(framework.pid), task=task),
+        )
+        self.log.info(
+            "task_launched", framework_id=framework.id, task_id=task.task_id, agent_id=agent.id
+        )
+
+    def _add_task(
+        self,
+        framework: MasterFramework,
+        agent: MasterAgent,
+        task: TaskInfo,
+        resources: Resources,
+        role: str | None,
+    ) -> TaskInfo:
+        """Record a launched task (TASK_STAGING); returns it as the agent gets it."""
         if task.executor is not None and task.executor.framework_id != framework.id:
             task = msgspec.structs.replace(
                 task,
@@ -371,13 +467,7 @@ class OfferHandlers(MasterBase):
         )
         self.cluster.add_task(record)
         self.metrics["tasks_launched"] += 1
-        self.send(
-            agent.pid,
-            RunTask(framework=framework.info, framework_pid=str(framework.pid), task=task),
-        )
-        self.log.info(
-            "task_launched", framework_id=framework.id, task_id=task.task_id, agent_id=agent.id
-        )
+        return task
 
 
 def _refuse_seconds(filters: Filters) -> float:

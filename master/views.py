@@ -146,9 +146,17 @@ def framework_json(
             for o in offers
         ],
         "executors": [
-            {"executor_id": executor_id, "slave_id": agent_id, "agent_id": agent_id}
+            {
+                "executor_id": executor_id,
+                "name": executor.name,
+                "type": str(executor.type or "CUSTOM"),
+                "framework_id": framework.id,
+                "resources": resources_json(Resources(executor.resources)),
+                "slave_id": agent_id,
+                "agent_id": agent_id,
+            }
             for agent_id, executors in framework.executors.items()
-            for executor_id in executors
+            for executor_id, executor in executors.items()
             if seeing.executor(info)
         ],
     }

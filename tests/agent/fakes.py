@@ -21,6 +21,7 @@ from zmesos.protocol import (
     CommandInfo,
     ExecutorInfo,
     ExecutorToFramework,
+    ExecutorType,
     ExitedExecutor,
     FrameworkInfo,
     FrameworkToExecutor,
@@ -31,13 +32,16 @@ from zmesos.protocol import (
     RegisterAgent,
     ReregisterAgent,
     RunTask,
+    RunTaskGroup,
     ShutdownFramework,
     StatusUpdate,
     StatusUpdateAcknowledgement,
     StatusUpdateMessage,
+    TaskGroupInfo,
     TaskInfo,
     TaskState,
 )
+from zmesos.resources import Resources
 
 FRAMEWORK = FrameworkInfo(user="tester", name="agent-tests", id="framework-1")
 SCHEDULER_PID = "scheduler@127.0.0.1:1"
@@ -146,6 +150,16 @@ class FakeMaster(Process):
         assert self.agent is not None
         self.send(self.agent, RunTask(framework=framework, framework_pid=SCHEDULER_PID, task=task))
 
+    def run_task_group(
+        self, executor: ExecutorInfo, tasks: list[TaskInfo], framework: FrameworkInfo = FRAMEWORK
+    ) -> None:
+        assert self.agent is not None
+        group = TaskGroupInfo(tasks=tuple(tasks))
+        message = RunTaskGroup(
+            framework=framework, framework_pid=SCHEDULER_PID, executor=executor, task_group=group
+        )
+        self.send(self.agent, message)
+
     def kill_task(self, task_id: str, grace: float | None = None, framework_id: str = "") -> None:
         assert self.agent is not None
         framework_id = framework_id or FRAMEWORK.id
@@ -193,6 +207,28 @@ def executor_task(task_id: str, executor_id: str, command: CommandInfo) -> TaskI
         task_id=task_id,
         agent_id="agent-1",
         executor=ExecutorInfo(executor_id=executor_id, command=command),
+    )
+
+
+def default_executor(executor_id: str = "default") -> ExecutorInfo:
+    """A DEFAULT executor (task groups) with Mesos's least resources."""
+    return ExecutorInfo(
+        executor_id=executor_id,
+        framework_id=FRAMEWORK.id,
+        type=ExecutorType.DEFAULT,
+        resources=tuple(Resources.parse("cpus:0.1;mem:32;disk:32").to_list()),
+    )
+
+
+def group_task(task_id: str, command: str, executor: ExecutorInfo) -> TaskInfo:
+    """A task of a group run by `executor`, as the master sends it (executor filled in)."""
+    return TaskInfo(
+        name=task_id,
+        task_id=task_id,
+        agent_id="agent-1",
+        command=CommandInfo(value=command),
+        executor=executor,
+        resources=tuple(Resources.parse("cpus:0.1;mem:32").to_list()),
     )
 
 

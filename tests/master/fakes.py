@@ -29,6 +29,7 @@ from zmesos.protocol import (
     ReportedTask,
     ReregisterAgent,
     RunTask,
+    RunTaskGroup,
     ShutdownAgent,
     ShutdownFramework,
     Source,
@@ -64,6 +65,7 @@ class FakeAgent(Process):
         self.answer_pings = True
         self.pings = 0
         self.launched: list[RunTask] = []
+        self.launched_groups: list[RunTaskGroup] = []
         self.kills: list[KillTask] = []
         self.acks: list[StatusUpdateAcknowledgement] = []
         self.framework_messages: list[FrameworkToExecutor] = []
@@ -77,6 +79,7 @@ class FakeAgent(Process):
         self.install(AgentReregistered, self._registered)
         self.install(Ping, self._ping)
         self.install(RunTask, self._run_task)
+        self.install(RunTaskGroup, self._run_task_group)
         self.install(KillTask, self._kill_task)
         self.install(StatusUpdateAcknowledgement, self._ack)
         self.install(FrameworkToExecutor, self._framework_message)
@@ -109,6 +112,12 @@ class FakeAgent(Process):
         self.launched.append(message)
         if self.auto_run:
             self.update(message.framework.id, message.task.task_id, TaskState.RUNNING)
+
+    def _run_task_group(self, sender: PID, message: RunTaskGroup) -> None:
+        self.launched_groups.append(message)
+        if self.auto_run:
+            for task in message.task_group.tasks:
+                self.update(message.framework.id, task.task_id, TaskState.RUNNING)
 
     def _kill_task(self, sender: PID, message: KillTask) -> None:
         self.kills.append(message)

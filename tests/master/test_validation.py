@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
-from master.validation import validate_id, validate_offers, validate_task
-from zmesos.protocol import CommandInfo, ExecutorInfo, Offer, TaskInfo
+from master.validation import validate_id, validate_offers, validate_task, validate_task_group
+from zmesos.protocol import (
+    MAX_TASK_GROUP_SIZE,
+    CommandInfo,
+    ExecutorInfo,
+    ExecutorType,
+    Offer,
+    Operation,
+    TaskGroupInfo,
+    TaskInfo,
+)
 from zmesos.resources import Resource, Resources
 
 
@@ -140,3 +150,98 @@ def test_validation_id_rules():
     assert validate_id("Task", "..") is not None
     assert validate_id("Task", "a b") is not None
     assert validate_id("Task", "x" * 256) is not None
+
+
+def _executor(
+    executor_type: ExecutorType | None = ExecutorType.DEFAULT,
+    resources: str = "cpus:0.1;mem:32;disk:32",
+    **fields,
+) -> ExecutorInfo:
+    return ExecutorInfo(
+        executor_id=fields.pop("executor_id", "E"),
+        type=executor_type,
+        resources=tuple(Resources.parse(resources).to_list()),
+        **fields,
+    )
+
+
+def _group_check(tasks, executor=None, available="cpus:2;mem:256;disk:64", live=(), executors=None):
+    return validate_task_group(
+        executor or _executor(),
+        TaskGroupInfo(tasks=tuple(tasks)),
+        framework_id="F",
+        agent_id="A",
+        live_task_ids=set(live),
+        executors=executors or {},
+        available=Resources.parse(available),
+    )
+
+
+def test_validation_task_group_valid_consumes_tasks_and_a_new_executor():
+    verdict = _group_check([_task("a", "cpus:0.5;mem:64"), _task("b", "cpus:0.5;mem:64")])
+    assert verdict.error is None
+    assert verdict.consumed == Resources.parse("cpus:1.1;mem:160;disk:32")
+    assert verdict.new_executor is not None and verdict.new_executor.framework_id == "F"
+    # Each task carries the group's executor, as the master fills it in.
+    assert [task.executor for task, _ in verdict.tasks] == [verdict.new_executor] * 2
+
+
+def test_validation_task_group_on_a_running_executor_consumes_only_the_tasks():
+    running = _executor(framework_id="F")
+    verdict = _group_check([_task("a", "cpus:2;mem:256")], executors={"E": running})
+    assert verdict.error is None and verdict.new_executor is None
+    assert verdict.consumed == Resources.parse("cpus:2;mem:256")
+
+
+@pytest.mark.parametrize(
+    ("tasks", "executor", "expected"),
+    [
+        ([], None, "Task group has no tasks"),
+        ([_task("a"), _task("a")], None, "duplicate task ID: a"),
+        ([_task("a/b")], None, "Task 'a/b' is invalid: Task ID"),
+        ([_task("a", agent_id="B")], None, "does not match offer's agent ID"),
+        ([_task("a", command=None)], None, "needs a command"),
+        ([_task("a", "")], None, "Task uses no resources"),
+        (
+            [_task("a", executor=_executor(executor_id="other"))],
+            None,
+            "is different from executor 'E'",
+        ),
+        ([_task("a")], _executor(None), "'ExecutorInfo.type' must be set"),
+        (
+            [_task("a")],
+            _executor(command=CommandInfo(value="x")),
+            "'ExecutorInfo.command' must not be set for 'DEFAULT'",
+        ),
+        ([_task("a")], _executor(ExecutorType.CUSTOM), "CommandInfo has an empty value"),
+        ([_task("a")], _executor(resources="cpus:0.001;mem:32;disk:1"), "less CPUs"),
+        ([_task("a")], _executor(resources="cpus:0.1;mem:16;disk:1"), "less memory"),
+        ([_task("a")], _executor(resources="cpus:0.1;mem:32"), "uses no disk"),
+        ([_task("a", "cpus:2;mem:256")], None, "Total resources"),
+    ],
+)
+def test_validation_task_group_invalid(tasks, executor, expected):
+    verdict = _group_check(tasks, executor)
+    assert verdict.error is not None and expected in verdict.error
+    assert verdict.consumed == Resources() and verdict.new_executor is None
+
+
+def test_validation_task_group_refuses_a_live_task_id_and_a_changed_executor():
+    assert "duplicate ID: a" in (_group_check([_task("a")], live=["a"]).error or "")
+    running = _executor(resources="cpus:0.2;mem:32;disk:32", framework_id="F")
+    verdict = _group_check([_task("a")], executors={"E": running})
+    assert verdict.error is not None and "not compatible" in verdict.error
+
+
+def test_validation_launch_refuses_a_default_executor():
+    verdict = _check(_task(command=None, executor=_executor()))
+    assert verdict.error is not None and "must be 'CUSTOM'" in verdict.error
+
+
+def test_operation_launch_group_without_executor_or_group_does_not_decode():
+    body = msgspec.msgpack.encode({"type": "LAUNCH_GROUP"})
+    with pytest.raises(msgspec.ValidationError, match="LAUNCH_GROUP needs"):
+        msgspec.msgpack.decode(body, type=Operation)
+    group = {"tasks": [msgspec.to_builtins(_task(str(i))) for i in range(MAX_TASK_GROUP_SIZE + 1)]}
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert(group, TaskGroupInfo)

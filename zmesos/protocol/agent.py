@@ -14,6 +14,7 @@ from zmesos.protocol.common import (
     FrameworkInfo,
     OptionalPIDText,
     PIDText,
+    TaskGroupInfo,
     TaskInfo,
     TaskState,
 )
@@ -72,6 +73,17 @@ class RunTask(Message, frozen=True, kw_only=True):
     task: TaskInfo
 
 
+class RunTaskGroup(Message, frozen=True, kw_only=True):
+    """Master -> agent -> executor: start a task group on `executor`, all tasks or none
+    (Mesos's RunTaskGroupMessage; to a v1 executor, the LAUNCH_GROUP event). Each task
+    carries `executor` too, as the master fills it in."""
+
+    framework: FrameworkInfo
+    framework_pid: PIDText
+    executor: ExecutorInfo
+    task_group: TaskGroupInfo
+
+
 class ShutdownFramework(Message, frozen=True, kw_only=True):
     framework_id: ID
 
@@ -110,6 +122,7 @@ __all__ = [
     "ReportedTask",
     "ReregisterAgent",
     "RunTask",
+    "RunTaskGroup",
     "ShutdownAgent",
     "ShutdownFramework",
     "UnregisterAgent",

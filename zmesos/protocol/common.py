@@ -100,6 +100,8 @@ class Reason(enum.StrEnum):
     CONTAINER_LIMITATION_MEMORY = "REASON_CONTAINER_LIMITATION_MEMORY"
     CONTAINER_LIMITATION_DISK = "REASON_CONTAINER_LIMITATION_DISK"
     TASK_HEALTH_CHECK_STATUS_UPDATED = "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"
+    TASK_GROUP_INVALID = "REASON_TASK_GROUP_INVALID"
+    TASK_GROUP_UNAUTHORIZED = "REASON_TASK_GROUP_UNAUTHORIZED"
 
 
 # A span of time in seconds as tasks give them (health checks, kill policies): not
@@ -210,13 +212,30 @@ class HealthCheck(msgspec.Struct, frozen=True, gc=False, kw_only=True):
             raise ValueError("a TCP health check needs `tcp`")
 
 
+class ExecutorType(enum.StrEnum):
+    """Mesos's ExecutorInfo.Type. DEFAULT: the agent's default executor (zmesos's
+    frameworks.default_executor), which runs task groups; it has no command of its own.
+    CUSTOM: the framework's executor, run from `command`."""
+
+    DEFAULT = "DEFAULT"
+    CUSTOM = "CUSTOM"
+
+
 class ExecutorInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """An executor. `type` None is Mesos's unset type: a CUSTOM executor for LAUNCH;
+    LAUNCH_GROUP needs it set."""
+
     executor_id: str
     framework_id: str = ""
     command: CommandInfo = CommandInfo()
     resources: tuple[Resource, ...] = ()
     name: str = ""
     source: str = ""
+    type: ExecutorType | None = None
+
+    @property
+    def is_default(self) -> bool:
+        return self.type is ExecutorType.DEFAULT
 
 
 class TaskInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -232,6 +251,20 @@ class TaskInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     labels: dict[str, str] = {}
     kill_policy: KillPolicy | None = None
     health_check: HealthCheck | None = None
+
+
+# At most this many tasks in one task group (a bound on what one message may ask for).
+MAX_TASK_GROUP_SIZE = 1024
+
+
+class TaskGroupInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """Tasks delivered to one executor together, all or none (Mesos's TaskGroupInfo)."""
+
+    tasks: Annotated[tuple[TaskInfo, ...], msgspec.Meta(max_length=MAX_TASK_GROUP_SIZE)] = ()
+
+    @property
+    def task_ids(self) -> tuple[str, ...]:
+        return tuple(task.task_id for task in self.tasks)
 
 
 class TaskStatus(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -314,6 +347,7 @@ class Offer(msgspec.Struct, frozen=True, gc=False, kw_only=True):
 
 class OperationType(enum.StrEnum):
     LAUNCH = "LAUNCH"
+    LAUNCH_GROUP = "LAUNCH_GROUP"
     RESERVE = "RESERVE"
     UNRESERVE = "UNRESERVE"
     CREATE = "CREATE"
@@ -325,10 +359,11 @@ class OperationType(enum.StrEnum):
 class Operation(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """One step of an Accept (Mesos's Offer.Operation).
 
-    LAUNCH carries `tasks`; RESERVE, UNRESERVE, CREATE and DESTROY carry
-    `resources` (for CREATE and DESTROY: the volumes); GROW_VOLUME carries the
-    `volume` and the reserved disk `addition` it takes in; SHRINK_VOLUME the
-    `volume` and the MB to `subtract` from it.
+    LAUNCH carries `tasks`; LAUNCH_GROUP the `executor` and the `task_group` it
+    runs (both required: a LAUNCH_GROUP without them does not decode); RESERVE,
+    UNRESERVE, CREATE and DESTROY carry `resources` (for CREATE and DESTROY: the
+    volumes); GROW_VOLUME carries the `volume` and the reserved disk `addition`
+    it takes in; SHRINK_VOLUME the `volume` and the MB to `subtract` from it.
     """
 
     type: OperationType
@@ -337,6 +372,23 @@ class Operation(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     volume: Resource | None = None
     addition: Resource | None = None
     subtract: float = 0.0
+    executor: ExecutorInfo | None = None
+    task_group: TaskGroupInfo | None = None
+
+    def __post_init__(self) -> None:
+        if self.type is OperationType.LAUNCH_GROUP and (
+            self.executor is None or self.task_group is None
+        ):
+            raise ValueError("a LAUNCH_GROUP needs `executor` and `task_group`")
+
+    @property
+    def launched_tasks(self) -> tuple[TaskInfo, ...]:
+        """The tasks this operation launches: a LAUNCH's, or a LAUNCH_GROUP's group."""
+        if self.type is OperationType.LAUNCH:
+            return self.tasks
+        if self.type is OperationType.LAUNCH_GROUP and self.task_group is not None:
+            return self.task_group.tasks
+        return ()
 
 
 class StatusUpdate(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -386,12 +438,14 @@ def new_status_update(
 __all__ = [
     "ID",
     "MAX_ID_LENGTH",
+    "MAX_TASK_GROUP_SIZE",
     "MAX_TASK_SECONDS",
     "TERMINAL_STATES",
     "AgentInfo",
     "CommandInfo",
     "CommandURI",
     "ExecutorInfo",
+    "ExecutorType",
     "Filters",
     "FrameworkInfo",
     "HTTPCheckInfo",
@@ -413,6 +467,7 @@ __all__ = [
     "Source",
     "StatusUpdate",
     "TCPCheckInfo",
+    "TaskGroupInfo",
     "TaskInfo",
     "TaskState",
     "TaskStatus",
