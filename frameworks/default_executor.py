@@ -97,9 +97,14 @@ class DefaultExecutor(Executor):
                 driver.log.warning("dropping_task", task_id=task.task_id, reason="id in use")
         group = tuple(task.task_id for task in fresh)
         driver.log.info("launching_task_group", task_ids=list(group))
-        for task in fresh:
-            self.groups[task.task_id] = group
-            self._launch(driver, task)
+        # Every task of the group is known before any starts: one failing at once still
+        # ends the rest of its group.
+        processes = [self._process(driver, task) for task in fresh]
+        for process in processes:
+            self.groups[process.task_id] = group
+            self.tasks[process.task_id] = process
+        for process in processes:
+            self._launch(driver, process)
 
     def kill_task(self, driver: ExecutorDriver, task_id: str) -> None:
         process = self.tasks.get(task_id)
@@ -133,11 +138,10 @@ class DefaultExecutor(Executor):
 
     # -- tasks -----------------------------------------------------------------
 
-    def _launch(self, driver: ExecutorDriver, task: TaskInfo) -> None:
-        executor_sandbox = Path(driver.environment.sandbox or os.getcwd())
+    def _process(self, driver: ExecutorDriver, task: TaskInfo) -> TaskProcess:
         environment = dict(os.environ)
         environment.pop(env.VOLUME_MOUNTS, None)
-        process = TaskProcess(
+        return TaskProcess(
             driver,
             task,
             framework=self.framework_info,
@@ -145,11 +149,16 @@ class DefaultExecutor(Executor):
             environment=environment,
             on_terminal=lambda ended, state: self._terminal(driver, ended, state),
         )
-        self.tasks[task.task_id] = process
+
+    def _launch(self, driver: ExecutorDriver, process: TaskProcess) -> None:
+        """Make the task's sandbox and start it (unless its group ended meanwhile)."""
+        if process.done:
+            return
+        executor_sandbox = Path(driver.environment.sandbox or os.getcwd())
         try:
-            sandbox = task_sandbox(executor_sandbox, task.task_id)
+            sandbox = task_sandbox(executor_sandbox, process.task_id)
             sandbox.mkdir(parents=True, exist_ok=True)
-            _link_volumes(task, executor_sandbox, sandbox)
+            _link_volumes(process.task, executor_sandbox, sandbox)
             outputs: list[IO[Any]] = [
                 open(sandbox / name, "ab")  # noqa: SIM115 (closed when the task ends)
                 for name in ("stdout", "stderr")
@@ -157,7 +166,7 @@ class DefaultExecutor(Executor):
         except (OSError, ValueError) as error:
             process.fail(f"Failed to prepare the task's sandbox: {error}")
             return
-        self._outputs[task.task_id] = outputs
+        self._outputs[process.task_id] = outputs
         process.cwd = str(sandbox)
         process.stdout, process.stderr = outputs
         process.environment[env.MESOS_SANDBOX] = str(sandbox)

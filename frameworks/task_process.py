@@ -11,7 +11,8 @@ names the status or signal) or TASK_KILLED (a kill was asked), then calls
 grace period: the one given, else the last KillTask's, else the task's kill
 policy, else 3 s. A second kill whose grace ends before the running one's brings
 SIGKILL forward, as Mesos's executors do; a longer one changes nothing. A kill
-before the process exists takes effect once it does. Frameworks with the
+before the process exists takes effect once it does (before `start()`: the
+task ends TASK_KILLED without running). Frameworks with the
 TASK_KILLING_STATE capability hear TASK_KILLING first.
 
 A task with a health check (frameworks.health_checks) is checked once it runs.
@@ -108,6 +109,12 @@ class TaskProcess:
         return self.terminal_uuid is not None
 
     def start(self) -> None:
+        if self.kill_requested:  # killed before it could start: it never runs
+            message = "Task killed before it started"
+            self._terminal(
+                TaskState.KILLED, f"{message}; {self.kill_note}" if self.kill_note else message
+            )
+            return
         try:
             argv = command_argv(self.task.command or CommandInfo())
         except ValueError as error:

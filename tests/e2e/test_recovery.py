@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
+from tests.e2e.groups import GroupScheduler
 from tests.e2e.recovery import (
     Sleepers,
     alive,
@@ -142,3 +145,46 @@ async def test_recovery_framework_without_checkpoint_loses_its_tasks_with_the_ag
         for updates in scheduler.updates.values():
             final = updates[-1]
             assert (final.state, final.reason) == (TaskState.LOST, Reason.TASK_UNKNOWN)
+
+
+@pytest.mark.timeout(90)
+async def test_recovery_a_task_group_outlives_a_sigkilled_agent_and_its_policy_holds(tmp_path):
+    """The default executor and its tasks keep running while the agent is down; a task of
+    the group that fails meanwhile takes the rest of its group with it, and the scheduler
+    hears all of it, in order, once the agent is back."""
+    go = tmp_path / "go"
+    fail_on_go = f"while [ ! -f {go} ]; do sleep 0.05; done; exit 2"
+    scheduler = GroupScheduler({"fails": fail_on_go, "web": "sleep 60", "log": "sleep 60"})
+    async with recovery_cluster(tmp_path) as cluster, running_scheduler(cluster, scheduler):
+        await scheduler.until(lambda: scheduler.all_reached(TaskState.RUNNING), 30)
+        executor = cluster.executor_pid_of("pod")
+        await cluster.kill_agent(0)
+        go.touch()  # the task fails while its agent is away: the executor kills the rest
+        async with asyncio.timeout(20):
+            while _task_processes(tmp_path):
+                await asyncio.sleep(0.05)
+        assert alive(executor)  # it waits for its agent, with the updates
+        await cluster.start_agent_again()
+        await cluster.until_reregistered(1)
+        await scheduler.until(scheduler.all_ended, 30)
+        await cluster.until_nothing_unacknowledged(30)
+        await cluster.until_nothing_left(30)  # the executor exited, its tasks are done
+    assert scheduler.states["fails"] == [TaskState.STARTING, TaskState.RUNNING, TaskState.FAILED]
+    for sibling in ("web", "log"):
+        assert scheduler.states[sibling] == [
+            TaskState.STARTING,
+            TaskState.RUNNING,
+            TaskState.KILLED,
+        ]
+        assert "task 'fails' of its group ended TASK_FAILED" in scheduler.final(sibling).message
+    assert not alive(executor)
+
+
+def _task_processes(work_dir: Path) -> set[int]:
+    """The processes running in a task sandbox of a default executor under `work_dir`."""
+    found = set()
+    for pid in processes_under(work_dir):
+        with contextlib.suppress(OSError):  # it may be gone already
+            if "/tasks/" in os.readlink(f"/proc/{pid}/cwd"):
+                found.add(pid)
+    return found
