@@ -8,6 +8,7 @@ stream's events:
 
     ExecutorRegistered, ExecutorReregistered   SUBSCRIBED (then a HEARTBEAT)
     RunTask                                    LAUNCH
+    RunTaskGroup                               LAUNCH_GROUP
     KillTask                                   KILL
     StatusUpdateAcknowledgement                ACKNOWLEDGED
     FrameworkToExecutor                        MESSAGE
@@ -34,6 +35,7 @@ from zmesos.protocol import (
     RegisterExecutor,
     ReregisterExecutor,
     RunTask,
+    RunTaskGroup,
     ShutdownExecutor,
     StatusUpdate,
     StatusUpdateAcknowledgement,
@@ -46,6 +48,7 @@ from zmesos.v1.objects import (
     executor_to_v1,
     framework_info_to_v1,
     ident,
+    task_group_to_v1,
     task_info_to_v1,
 )
 
@@ -88,6 +91,7 @@ class HttpExecutor(Process):
         self.install(ExecutorRegistered, self._registered)
         self.install(ExecutorReregistered, self._reregistered)
         self.install(RunTask, self._launch)
+        self.install(RunTaskGroup, self._launch_group)
         self.install(KillTask, self._kill)
         self.install(StatusUpdateAcknowledgement, self._acknowledged)
         self.install(FrameworkToExecutor, self._message)
@@ -175,6 +179,15 @@ class HttpExecutor(Process):
     def _launch(self, sender: PID, message: RunTask) -> None:
         if self._from_agent(sender, message):
             self.stream.send({"type": "LAUNCH", "launch": {"task": task_info_to_v1(message.task)}})
+
+    def _launch_group(self, sender: PID, message: RunTaskGroup) -> None:
+        if self._from_agent(sender, message):
+            self.stream.send(
+                {
+                    "type": "LAUNCH_GROUP",
+                    "launch_group": {"task_group": task_group_to_v1(message.task_group)},
+                }
+            )
 
     def _kill(self, sender: PID, message: KillTask) -> None:
         if not self._from_agent(sender, message):

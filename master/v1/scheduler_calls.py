@@ -37,7 +37,12 @@ from zmesos.protocol import (
     TaskStatus,
     UnregisterFramework,
 )
-from zmesos.v1.objects import NANOSECONDS, task_info_from_v1
+from zmesos.v1.objects import (
+    NANOSECONDS,
+    executor_from_v1,
+    task_group_from_v1,
+    task_info_from_v1,
+)
 from zmesos.v1.operations import OPERATION_READERS
 from zmesos.v1.reader import MAX_ID_LENGTH, array, b64, id_value, number, obj, optional_obj
 
@@ -112,12 +117,18 @@ def _operation(value: Any, where: str) -> Operation:
             ),
         )
     if kind == "LAUNCH_GROUP":
-        raise ApiError(
-            f"{where}.type: LAUNCH_GROUP is not supported: zmesos has no task groups"
-            " (no default executor); launch the tasks with LAUNCH"
+        launch_group = _body(operation, "launch_group")
+        if launch_group.get("executor") is None or launch_group.get("task_group") is None:
+            raise ApiError(f"{where}.launch_group: 'executor' and 'task_group' are required")
+        return Operation(
+            type=OperationType.LAUNCH_GROUP,
+            executor=executor_from_v1(launch_group["executor"], f"{where}.launch_group.executor"),
+            task_group=task_group_from_v1(
+                launch_group["task_group"], f"{where}.launch_group.task_group"
+            ),
         )
     if kind not in OPERATION_READERS:
-        supported = ", ".join(["LAUNCH", *OPERATION_READERS])
+        supported = ", ".join(["LAUNCH", "LAUNCH_GROUP", *OPERATION_READERS])
         raise ApiError(f"{where}.type: {kind!r} is not supported ({supported})")
     key, read = OPERATION_READERS[kind]
     return read(_body(operation, key), f"{where}.{key}")

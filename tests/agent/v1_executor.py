@@ -2,9 +2,10 @@
 (`python -m tests.agent.v1_executor`), as a Mesos user would write one.
 
 It reads the environment Mesos gives executors, subscribes at
-MESOS_AGENT_ENDPOINT, runs each launched task's shell command, and reports
-TASK_RUNNING then TASK_FINISHED or TASK_FAILED by exit status (TASK_KILLED
-when killed). Every update carries a fresh uuid and is kept until the agent
+MESOS_AGENT_ENDPOINT, runs each launched task's shell command (its `data`,
+else its command: each task of a LAUNCH_GROUP too), and reports TASK_RUNNING
+(saying "in a group of N" for a group's) then TASK_FINISHED or TASK_FAILED by
+exit status (TASK_KILLED when killed). Every update carries a fresh uuid and is kept until the agent
 ACKNOWLEDGEs it; framework messages come back prefixed with `echo:`. When
 its framework checkpoints and the stream breaks (the agent restarted), it
 subscribes again every MESOS_SUBSCRIPTION_BACKOFF_MAX for up to
@@ -69,13 +70,16 @@ class V1Executor:
         self.unacknowledged[update_uuid] = status
         await self.call("UPDATE", {"status": status})
 
-    async def run(self, task: dict[str, Any]) -> None:
+    async def run(self, task: dict[str, Any], group_size: int = 0) -> None:
         task_id = task["task_id"]["value"]
         self.unacknowledged_tasks[task_id] = task
         command = task.get("data") and base64.b64decode(task["data"]).decode()
+        command = command or task.get("command", {}).get("value")
         process = await asyncio.create_subprocess_shell(command or "true")
         self.processes[task_id] = process
-        await self.update(task_id, "TASK_RUNNING")
+        await self.update(
+            task_id, "TASK_RUNNING", f"in a group of {group_size}" if group_size else ""
+        )
         status = await process.wait()
         if task_id in self.killed:
             await self.update(task_id, "TASK_KILLED")
@@ -119,10 +123,16 @@ class V1Executor:
             while line := await stream.content.readline():
                 event = json.loads(await stream.content.readexactly(int(line)))
                 kind = event["type"]
-                if kind == "LAUNCH":
-                    task = asyncio.ensure_future(self.run(event["launch"]["task"]))
-                    running.add(task)
-                    task.add_done_callback(running.discard)
+                if kind in ("LAUNCH", "LAUNCH_GROUP"):
+                    if kind == "LAUNCH":
+                        launched = [(event["launch"]["task"], 0)]
+                    else:
+                        tasks = event["launch_group"]["task_group"]["tasks"]
+                        launched = [(task, len(tasks)) for task in tasks]
+                    for task_info, group_size in launched:
+                        task = asyncio.ensure_future(self.run(task_info, group_size))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
                 elif kind == "KILL":
                     task_id = event["kill"]["task_id"]["value"]
                     self.killed.add(task_id)

@@ -18,7 +18,13 @@ from libprocess.testing import settle
 from master import MasterFlags, MasterHandle, run_master
 from master.v1.scheduler_calls import CALLS, read_acknowledge
 from tests.master.fakes import FakeAgent, command_task
-from tests.master.v1_client import V1Scheduler, launch, task_info
+from tests.master.v1_client import (
+    V1Scheduler,
+    default_executor,
+    launch,
+    launch_group,
+    task_info,
+)
 from zmesos.errors import ApiError
 from zmesos.protocol import FrameworkInfo, Offer, StatusUpdateAcknowledgement, TaskState
 from zmesos.resources import Resources
@@ -256,21 +262,44 @@ async def test_v1_scheduler_bad_calls_of_a_subscribed_framework_leave_it_working
         assert await scheduler.call("ACKNOWLEDGE", well_formed, **{"Mesos-Stream-Id": "no"}) == 400
         assert await scheduler.call("REVIVE", **{"Mesos-Stream-Id": "wrong"}) == 400
         assert await scheduler.call("RECONCILE_OPERATIONS") == 400
-        group = {
-            "offer_ids": [offer["id"]],
-            "operations": [{"type": "LAUNCH_GROUP", "launch_group": {}}],
-        }
-        async with session.post(
-            scheduler.url,
-            json={
-                "type": "ACCEPT",
-                "framework_id": {"value": scheduler.framework_id},
-                "accept": group,
-            },
-            headers={"Mesos-Stream-Id": scheduler.stream_id},
-        ) as response:
-            assert response.status == 400
-            assert "LAUNCH_GROUP is not supported" in await response.text()
+        bad_groups = [
+            ({}, "'executor' and 'task_group' are required"),
+            ({"executor": {"executor_id": {"value": "e"}}}, "are required"),
+            (
+                {
+                    "executor": {"executor_id": {"value": "e"}, "type": "DOCKER"},
+                    "task_group": {"tasks": []},
+                },
+                "is not DEFAULT or CUSTOM",
+            ),
+            (
+                {
+                    "executor": {"executor_id": {"value": "e"}, "type": "DEFAULT"},
+                    "task_group": {"tasks": [{"task_id": {"value": "t"}}] * 1025},
+                },
+                "more than 1024 tasks",
+            ),
+            (
+                {"executor": {"executor_id": {"value": "e"}}, "task_group": {"tasks": "x"}},
+                "task_group.tasks",
+            ),
+        ]
+        for body, reason in bad_groups:
+            group = {
+                "offer_ids": [offer["id"]],
+                "operations": [{"type": "LAUNCH_GROUP", "launch_group": body}],
+            }
+            async with session.post(
+                scheduler.url,
+                json={
+                    "type": "ACCEPT",
+                    "framework_id": {"value": scheduler.framework_id},
+                    "accept": group,
+                },
+                headers={"Mesos-Stream-Id": scheduler.stream_id},
+            ) as response:
+                assert response.status == 400
+                assert reason in await response.text()
         async with session.post(
             scheduler.url, json=_subscribe(name="x"), headers={"Mesos-Stream-Id": "s"}
         ) as response:
@@ -438,3 +467,31 @@ def test_v1_scheduler_acknowledge_fast_path_leaves_bad_ones_to_the_reader_that_n
 def test_v1_scheduler_acknowledge_fast_path_takes_no_other_call():
     for body in (b'{"type": "ACCEPT"}', b"{not json", b"[]", b'{"type": "ACKNOWLEDGE"}'):
         assert read_acknowledge(body) is None
+
+
+async def test_v1_scheduler_launch_group_goes_whole_to_the_agent_or_errs_whole():
+    async with v1_cluster() as (handle, [agent], session):
+        scheduler = V1Scheduler(handle.http.url, session)
+        await scheduler.subscribe(FRAMEWORK)
+        offer = (await scheduler.next_event())["offers"]["offers"][0]
+        # Invalid: a duplicate id refuses every task of the group (TASK_ERROR, no uuid).
+        twice = [task_info(offer, "a"), task_info(offer, "a"), task_info(offer, "b")]
+        assert await scheduler.call("ACCEPT", launch_group(offer, default_executor(), twice)) == 202
+        errors = [await scheduler.next_event("OFFERS") for _ in range(3)]
+        for event in errors:
+            status = event["update"]["status"]
+            assert status["state"] == "TASK_ERROR" and "uuid" not in status
+            assert status["reason"] == "REASON_TASK_GROUP_INVALID"
+            assert "duplicate task ID: a" in status["message"]
+        assert not agent.launched_groups
+        # Valid: the agent gets one RunTaskGroup, the executor's type DEFAULT.
+        offer = (await scheduler.next_event("UPDATE"))["offers"]["offers"][0]
+        tasks = [task_info(offer, "g1"), task_info(offer, "g2")]
+        assert await scheduler.call("ACCEPT", launch_group(offer, default_executor(), tasks)) == 202
+        await _until(lambda: agent.launched_groups)
+        [run] = agent.launched_groups
+        assert run.executor.is_default and run.task_group.task_ids == ("g1", "g2")
+        state = await _state(handle, session)
+        [executor] = state["frameworks"][0]["executors"]
+        assert (executor["executor_id"], executor["type"]) == ("pod", "DEFAULT")
+        await scheduler.close()

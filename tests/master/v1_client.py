@@ -120,3 +120,32 @@ def task_info(offer: dict[str, Any], task_id: str, command: str = "true", **amou
             for name, value in amounts.items()
         ],
     }
+
+
+def default_executor(executor_id: str = "pod", **amounts: float) -> dict[str, Any]:
+    """A DEFAULT executor (the agent's default executor runs the group)."""
+    amounts = amounts or {"cpus": 0.1, "mem": 32.0, "disk": 32.0}
+    return {
+        "type": "DEFAULT",
+        "executor_id": {"value": executor_id},
+        "resources": [
+            {"name": name, "type": "SCALAR", "scalar": {"value": value}, "role": "*"}
+            for name, value in amounts.items()
+        ],
+    }
+
+
+def launch_group(
+    offer: dict[str, Any], executor: dict[str, Any], tasks: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """An ACCEPT body launching `tasks` as one group on `executor`."""
+    return {
+        "offer_ids": [offer["id"]],
+        "operations": [
+            {
+                "type": "LAUNCH_GROUP",
+                "launch_group": {"executor": executor, "task_group": {"tasks": tasks}},
+            }
+        ],
+        "filters": {"refuse_seconds": 0.0},
+    }

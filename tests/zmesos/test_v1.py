@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import pytest
 from hypothesis import given
 
@@ -12,18 +13,25 @@ from zmesos.errors import ApiError
 from zmesos.protocol import (
     CommandInfo,
     CommandURI,
+    ExecutorInfo,
+    ExecutorType,
     HealthCheck,
     HealthCheckType,
     HTTPCheckInfo,
     KillPolicy,
+    TaskGroupInfo,
     TaskInfo,
     TaskState,
     TaskStatus,
 )
 from zmesos.resources import Resources
 from zmesos.v1.objects import (
+    executor_from_v1,
+    executor_to_v1,
     framework_info_from_v1,
     framework_info_to_v1,
+    task_group_from_v1,
+    task_group_to_v1,
     task_info_from_v1,
     task_info_to_v1,
     task_status_from_v1,
@@ -230,3 +238,47 @@ def test_v1_bad_health_checks_uris_and_kill_policies_name_the_field(fields, fiel
     task.setdefault("command", {"value": "true"})
     with pytest.raises(ApiError, match=field):
         task_info_from_v1({**task, **fields}, "task")
+
+
+def test_v1_executor_types_and_task_groups_round_trip():
+    executor = ExecutorInfo(
+        executor_id="pod",
+        framework_id="F",
+        type=ExecutorType.DEFAULT,
+        resources=tuple(Resources.parse("cpus:0.1;mem:32;disk:32").to_list()),
+    )
+    written = executor_to_v1(executor)
+    assert written["type"] == "DEFAULT" and "command" not in written
+    assert executor_from_v1(json.loads(json.dumps(written)), "e") == executor
+    unset = executor_from_v1({"executor_id": {"value": "x"}}, "e")
+    assert unset.type is None and executor_to_v1(unset)["type"] == "CUSTOM"
+    task = TaskInfo(name="t", task_id="t1", agent_id="S1", command=CommandInfo(value="true"))
+    group = TaskGroupInfo(tasks=(task, msgspec.structs.replace(task, task_id="t2")))
+    assert task_group_from_v1(json.loads(json.dumps(task_group_to_v1(group))), "g") == group
+
+
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [
+        ({"executor_id": {"value": "x"}, "type": "DOCKER"}, "e.type"),
+        ({"executor_id": {"value": "x"}, "type": 6}, "e.type"),
+        ({"type": "DEFAULT"}, "e.executor_id"),
+    ],
+)
+def test_v1_bad_executor_types_name_the_field(value, field):
+    with pytest.raises(ApiError, match=field):
+        executor_from_v1(value, "e")
+
+
+@pytest.mark.parametrize(
+    ("value", "field"),
+    [
+        ([], "g"),
+        ({"tasks": {}}, "g.tasks"),
+        ({"tasks": [{"name": "t"}]}, r"g.tasks\[0\]"),
+        ({"tasks": [{}] * 1025}, "more than 1024 tasks"),
+    ],
+)
+def test_v1_bad_task_groups_name_the_field(value, field):
+    with pytest.raises(ApiError, match=field):
+        task_group_from_v1(value, "g")

@@ -19,10 +19,12 @@ import msgspec
 
 from zmesos.errors import ApiError
 from zmesos.protocol import (
+    MAX_TASK_GROUP_SIZE,
     AgentInfo,
     CommandInfo,
     CommandURI,
     ExecutorInfo,
+    ExecutorType,
     FrameworkInfo,
     HealthCheck,
     KillPolicy,
@@ -32,6 +34,7 @@ from zmesos.protocol import (
     OfferFilters,
     Reason,
     Source,
+    TaskGroupInfo,
     TaskInfo,
     TaskState,
     TaskStatus,
@@ -51,6 +54,8 @@ __all__ = [
     "ident",
     "master_info_to_v1",
     "offer_to_v1",
+    "task_group_from_v1",
+    "task_group_to_v1",
     "task_info_from_v1",
     "task_info_to_v1",
     "task_status_from_v1",
@@ -245,10 +250,14 @@ def _health_check_to_v1(check: HealthCheck) -> dict[str, Any]:
 
 
 def executor_from_v1(value: Any, where: str) -> ExecutorInfo:
+    """An ExecutorInfo; `type` DEFAULT or CUSTOM (left unset when absent, as Mesos does):
+    the master decides which a LAUNCH or LAUNCH_GROUP may use."""
     executor = obj(value, where)
-    kind = string(executor, "type", where) or "CUSTOM"
-    if kind != "CUSTOM":
-        raise ApiError(f"{where}.type: {kind} executors are not supported (CUSTOM only)")
+    kind = string(executor, "type", where)
+    try:
+        executor_type = ExecutorType(kind) if kind else None
+    except ValueError:
+        raise ApiError(f"{where}.type: {kind[:64]!r} is not DEFAULT or CUSTOM") from None
     command = optional_obj(executor, "command", where)
     return ExecutorInfo(
         executor_id=id_value(executor, "executor_id", where, required=True),
@@ -257,16 +266,18 @@ def executor_from_v1(value: Any, where: str) -> ExecutorInfo:
         resources=tuple(resources_from_v1(executor.get("resources"), f"{where}.resources")),
         name=string(executor, "name", where),
         source=string(executor, "source", where),
+        type=executor_type,
     )
 
 
 def executor_to_v1(executor: ExecutorInfo) -> dict[str, Any]:
     result: dict[str, Any] = {
-        "type": "CUSTOM",
+        "type": str(executor.type or ExecutorType.CUSTOM),
         "executor_id": ident(executor.executor_id),
-        "command": command_to_v1(executor.command),
         "resources": resources_to_v1(executor.resources),
     }
+    if not executor.is_default:
+        result["command"] = command_to_v1(executor.command)
     if executor.framework_id:
         result["framework_id"] = ident(executor.framework_id)
     if executor.name:
@@ -274,6 +285,22 @@ def executor_to_v1(executor: ExecutorInfo) -> dict[str, Any]:
     if executor.source:
         result["source"] = executor.source
     return result
+
+
+def task_group_from_v1(value: Any, where: str) -> TaskGroupInfo:
+    """A TaskGroupInfo: `{"tasks": [TaskInfo, ...]}` (at most MAX_TASK_GROUP_SIZE)."""
+    tasks = array(obj(value, where), "tasks", where)
+    if len(tasks) > MAX_TASK_GROUP_SIZE:
+        raise ApiError(f"{where}.tasks: more than {MAX_TASK_GROUP_SIZE} tasks")
+    return TaskGroupInfo(
+        tasks=tuple(
+            task_info_from_v1(task, f"{where}.tasks[{index}]") for index, task in enumerate(tasks)
+        )
+    )
+
+
+def task_group_to_v1(group: TaskGroupInfo) -> dict[str, Any]:
+    return {"tasks": [task_info_to_v1(task) for task in group.tasks]}
 
 
 def task_info_from_v1(value: Any, where: str) -> TaskInfo:
