@@ -329,33 +329,26 @@ class OfferHandlers(MasterBase):
                 framework, agent, operation, Refusal("empty_group", "Task group has no tasks")
             )
             return available
-        principal = framework.info.principal or None
-        error: str | None = None
-        reason = Reason.TASK_GROUP_UNAUTHORIZED
-        for task in group.tasks:
-            user = task_user(task, framework.info)
-            if not self._authorized(
-                "run_tasks", principal, user, framework_id=framework.id, task_id=task.task_id
-            ):
-                error = f"Task {task.task_id!r} is not authorized to launch as user {user!r}"
-        if error is None:
-            reason = Reason.TASK_GROUP_INVALID
-            verdict = validate_task_group(
-                operation.executor,
-                group,
-                framework_id=framework.id,
-                agent_id=agent.id,
-                live_task_ids=framework.tasks.keys(),
-                executors=framework.executors.get(agent.id, {}),
-                available=available,
+        unauthorized = self._unauthorized_in_group(framework, group)
+        if unauthorized is not None:
+            self._refuse_group(
+                framework, agent, group, unauthorized, Reason.TASK_GROUP_UNAUTHORIZED
             )
+            return available
+        verdict = validate_task_group(
+            operation.executor,
+            group,
+            framework_id=framework.id,
+            agent_id=agent.id,
+            live_task_ids=framework.tasks.keys(),
+            executors=framework.executors.get(agent.id, {}),
+            available=available,
+        )
+        if verdict.error is not None:
             error = verdict.error
-        if error is not None:
             if refusals and error.startswith("Total resources"):
                 error = f"{error}; earlier in this Accept: {'; '.join(refusals)}"
-            self.metrics["task_groups_invalid"] += 1
-            for task in group.tasks:
-                self._task_invalid(framework, task, agent.id, error, reason)
+            self._refuse_group(framework, agent, group, error, Reason.TASK_GROUP_INVALID)
             return available
         executor = msgspec.structs.replace(operation.executor, framework_id=framework.id)
         if verdict.new_executor is not None:
@@ -381,6 +374,32 @@ class OfferHandlers(MasterBase):
             new_executor=verdict.new_executor is not None,
         )
         return available - verdict.consumed
+
+    def _unauthorized_in_group(
+        self, framework: MasterFramework, group: TaskGroupInfo
+    ) -> str | None:
+        """Why the framework may not launch this group under the ACLs, if it may not."""
+        principal = framework.info.principal or None
+        for task in group.tasks:
+            user = task_user(task, framework.info)
+            if not self._authorized(
+                "run_tasks", principal, user, framework_id=framework.id, task_id=task.task_id
+            ):
+                return f"Task {task.task_id!r} is not authorized to launch as user {user!r}"
+        return None
+
+    def _refuse_group(
+        self,
+        framework: MasterFramework,
+        agent: MasterAgent,
+        group: TaskGroupInfo,
+        error: str,
+        reason: Reason,
+    ) -> None:
+        """A group refused whole: every task of it gets TASK_ERROR with the one reason."""
+        self.metrics["task_groups_refused"] += 1
+        for task in group.tasks:
+            self._task_invalid(framework, task, agent.id, error, reason)
 
     def _offer_of(self, offer_id: str) -> Offer | None:
         outstanding = self.offers.get(offer_id)
