@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent import Agent, AgentFlags
+import msgspec
+
+from agent import Agent, AgentFlags, paths
 from libprocess import Node
 from tests.agent.fakes import (
     AGENT_RESOURCES,
@@ -16,7 +18,8 @@ from tests.agent.fakes import (
     master_address,
     sandboxes,
 )
-from zmesos.protocol import ExitedExecutor, Reason, Source, TaskState
+from zmesos.protocol import CheckpointResources, ExitedExecutor, Reason, Source, TaskState
+from zmesos.resources import Resources
 
 DONE = [TaskState.STARTING, TaskState.RUNNING]
 
@@ -145,3 +148,21 @@ async def test_agent_drops_a_task_group_without_tasks_or_with_duplicate_ids(tmp_
         await master.wait_for(lambda: agent.metrics["messages_run_task_group"] == 2)
         assert agent.metrics["dropped_messages"] == 2
         assert not agent.frameworks and not master.updates
+
+
+async def test_agent_task_group_task_sees_its_persistent_volume_in_its_own_sandbox(tmp_path):
+    volume_text = "disk(db DYNAMIC principal=p)[v1:data principal=p]:100"
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, _ = await start(node, tmp_path)
+        assert master.agent is not None
+        resources = tuple(Resources.parse(volume_text).to_list())
+        master.send(master.agent, CheckpointResources(resources=resources))
+        volume = paths.volume_dir(tmp_path, "db", "v1")
+        await master.wait_for(lambda: volume.is_dir())
+        executor = default_executor()
+        writer = group_task("writer", "echo kept > data/file", executor)
+        writer = msgspec.structs.replace(writer, resources=writer.resources + resources)
+        master.run_task_group(executor, [writer])
+        await master.wait_for(lambda: exited(master))
+        assert master.states("writer")[-1] is TaskState.FINISHED
+        assert (volume / "file").read_text() == "kept\n"
