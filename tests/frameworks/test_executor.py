@@ -7,6 +7,7 @@ import contextlib
 import itertools
 from typing import Any
 
+import msgspec
 import pytest
 
 from frameworks import DriverStatus, Executor, ExecutorDriver, ExecutorEnvironment, run_executor
@@ -26,10 +27,12 @@ from zmesos.protocol import (
     RegisterExecutor,
     ReregisterExecutor,
     RunTask,
+    RunTaskGroup,
     ShutdownExecutor,
     Source,
     StatusUpdateAcknowledgement,
     StatusUpdateMessage,
+    TaskGroupInfo,
     TaskInfo,
     TaskState,
     TaskStatus,
@@ -452,3 +455,29 @@ def test_executor_environment_errors_name_the_variable(environ, complaint):
 def test_executor_run_outside_an_agent_exits_with_an_error(capsys):
     assert run_executor(Recording(), environ={}) == 1
     assert env.AGENT_PID in capsys.readouterr().err
+
+
+async def test_executor_task_group_reaches_launch_task_for_each_task_by_default():
+    clock.pause()
+    async with Node(host="127.0.0.1", port=0) as node:
+        executor = Recording()
+        agent, driver = start(node, executor)
+        await settle()
+        tasks = tuple(msgspec.structs.replace(TASK, task_id=f"g{i}") for i in range(3))
+        intruder = FakeAgent(name="intruder")
+        node.spawn(intruder)
+        group = RunTaskGroup(
+            framework=FRAMEWORK,
+            framework_pid="scheduler@h:1",
+            executor=EXECUTOR,
+            task_group=TaskGroupInfo(tasks=tasks),
+        )
+        intruder.send(driver.pid, group)  # not its agent: dropped
+        agent.send(driver.pid, group)
+        await settle()
+        assert [call for call in executor.calls if call[0] == "launch_task"] == [
+            ("launch_task", "g0"),
+            ("launch_task", "g1"),
+            ("launch_task", "g2"),
+        ]
+        assert set(driver.tasks) == {"g0", "g1", "g2"}
