@@ -4,6 +4,8 @@ the executor's resources are taken on its first launch only."""
 
 from __future__ import annotations
 
+import msgpack
+import msgspec
 import pytest
 
 from libprocess import Node, clock
@@ -12,7 +14,9 @@ from master import MasterFlags
 from master.views import framework_json
 from tests.master.fakes import Cluster, command_task, framework_info, start_cluster
 from tests.master.test_master_authorization import acls_file, only_alice
+from tests.master.test_master_edge import _send_raw
 from zmesos.protocol import (
+    AcceptOffers,
     ExecutorInfo,
     ExecutorType,
     Filters,
@@ -172,3 +176,39 @@ async def test_master_launch_group_empty_is_refused_as_an_operation():
         await settle()
         assert not cluster.agent.launched_groups and not cluster.scheduler.statuses
         assert cluster.master.metrics["operations_refused/empty_group"] == 1
+
+
+async def test_master_launch_group_malformed_on_the_wire_is_refused_at_decoding():
+    """A LAUNCH_GROUP without its executor or group, with an executor type nobody knows, or
+    a group over the size bound never reaches the handler; the offer stays usable."""
+    async with Node() as node:
+        cluster = await start_cluster(node)
+        [offer] = cluster.scheduler.take_offers()
+        sender = str(cluster.driver.pid)
+        good = Operation(
+            type=OperationType.LAUNCH_GROUP,
+            executor=executor(),
+            task_group=TaskGroupInfo(tasks=tuple(tasks(offer, "a"))),
+        )
+        body = msgpack.unpackb(msgspec.msgpack.encode(good))
+        task = body["task_group"]["tasks"][0]
+        hostile = [
+            {**body, "executor": None},
+            {**body, "task_group": None},
+            {**body, "executor": {**body["executor"], "type": "DOCKER"}},
+            {**body, "task_group": {"tasks": [task] * 1025}},
+            {**body, "task_group": {"tasks": "a"}},
+        ]
+        accept = AcceptOffers(
+            framework_id=cluster.scheduler.framework_id, offer_ids=(offer.id,), operations=()
+        )
+        refused = node.metrics["invalid_messages"]
+        for operation in hostile:
+            await _send_raw(node, sender, accept, operations=[operation])
+        assert node.metrics["invalid_messages"] == refused + len(hostile)
+        assert node.metrics["handler_errors"] == 0
+        assert not cluster.agent.launched_groups
+        cluster.driver.launch_group([offer.id], executor(), tasks(offer, "a"))
+        await settle()
+        [run] = cluster.agent.launched_groups
+        assert run.task_group.task_ids == ("a",)
