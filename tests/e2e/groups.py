@@ -10,14 +10,13 @@ from pathlib import Path
 
 from agent import AgentFlags, run_agent
 from agent.runner import AgentHandle
-from frameworks import Scheduler, SchedulerDriver
+from frameworks import SchedulerDriver
+from frameworks.group import GroupScheduler as GroupLauncher
 from master import MasterFlags, MasterHandle, run_master
 from zmesos.protocol import (
     CommandInfo,
     ExecutorInfo,
     ExecutorType,
-    Filters,
-    Offer,
     TaskInfo,
     TaskState,
     TaskStatus,
@@ -31,48 +30,43 @@ POD = ExecutorInfo(
 )
 
 
-class GroupScheduler(Scheduler):
-    """Launches one group of `commands` (task id -> shell command) on `POD` with the first
-    offer (later ones are declined); records each task's states and every status."""
+class GroupScheduler(GroupLauncher):
+    """Launches one group of `commands` (task id -> shell command) on `POD`
+    (frameworks.group), and lets a test wait on what it hears."""
 
     def __init__(self, commands: dict[str, str]) -> None:
-        self.commands = commands
-        self.launched = False
-        self.states: dict[str, list[TaskState]] = {task_id: [] for task_id in commands}
-        self.statuses: list[TaskStatus] = []
+        tasks = [
+            TaskInfo(
+                name=task_id,
+                task_id=task_id,
+                agent_id="",  # the offer's, at launch
+                resources=tuple(Resources.parse("cpus:0.1;mem:32").to_list()),
+                command=CommandInfo(value=command),
+            )
+            for task_id, command in commands.items()
+        ]
+        super().__init__(POD, tasks, refuse_seconds=60)
         self.changed = asyncio.Event()
 
-    def resource_offers(self, driver: SchedulerDriver, offers: list[Offer]) -> None:
-        for offer in offers:
-            if self.launched:
-                driver.decline(offer.id, Filters(refuse_seconds=60))
-                continue
-            self.launched = True
-            tasks = [
-                TaskInfo(
-                    name=task_id,
-                    task_id=task_id,
-                    agent_id=offer.agent_id,
-                    resources=tuple(Resources.parse("cpus:0.1;mem:32").to_list()),
-                    command=CommandInfo(value=command),
-                )
-                for task_id, command in self.commands.items()
-            ]
-            driver.launch_group([offer.id], POD, tasks)
-
     def status_update(self, driver: SchedulerDriver, status: TaskStatus) -> None:
-        self.statuses.append(status)
-        self.states[status.task_id].append(status.state)
+        super().status_update(driver, status)
         self.changed.set()
 
-    def final(self, task_id: str) -> TaskStatus:
-        return [status for status in self.statuses if status.task_id == task_id][-1]
+    @property
+    def states(self) -> dict[str, list[TaskState]]:
+        return {
+            task_id: [status.state for status in updates]
+            for task_id, updates in self.statuses.items()
+        }
+
+    def last(self, task_id: str) -> TaskStatus:
+        return self.statuses[task_id][-1]
 
     def all_reached(self, state: TaskState) -> bool:
         return all(state in states for states in self.states.values())
 
     def all_ended(self) -> bool:
-        return all(states and states[-1].terminal for states in self.states.values())
+        return all(self.final(task_id) for task_id in self.statuses)
 
     async def until(self, predicate: Callable[[], bool], timeout: float) -> None:
         async with asyncio.timeout(timeout):

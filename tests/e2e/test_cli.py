@@ -56,12 +56,47 @@ def test_cli_execute_and_volumes_against_local(tmp_path):
         failed = _zmesos("execute", "--master", master, "--command", "exit 3", "--timeout", "60")
         assert failed.returncode == 3, failed.stderr
         assert "TASK_FAILED" in failed.stdout
+        _task_group_commands(master)
         _volume_commands(master)
     finally:
         os.killpg(local.pid, signal.SIGINT)
         assert local.wait(timeout=30) == 0
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
     assert leftovers.stdout == "", "processes left behind"
+
+
+def _group_json(*tasks: tuple[str, str]) -> str:
+    """A TaskGroupInfo as mesos-execute's --task_group takes it (no agent ids)."""
+    resources = [
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+        {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}},
+    ]
+    return json.dumps(
+        {
+            "tasks": [
+                {
+                    "name": task_id,
+                    "task_id": {"value": task_id},
+                    "command": {"value": command},
+                    "resources": resources,
+                }
+                for task_id, command in tasks
+            ]
+        }
+    )
+
+
+def _task_group_commands(master: str) -> None:
+    ok = _zmesos(
+        "execute", "--master", master, "--task-group", _group_json(("a", "true"), ("b", "true"))
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "a TASK_FINISHED" in ok.stdout and "b TASK_FINISHED" in ok.stdout
+    # The first task fails: its exit status is the command's; the other is killed with it.
+    group = _group_json(("fails", "exit 4"), ("sleeps", "sleep 30"))
+    failed = _zmesos("execute", "--master", master, "--task-group", group, "--timeout", "60")
+    assert failed.returncode == 4, failed.stdout + failed.stderr
+    assert "fails TASK_FAILED" in failed.stdout and "sleeps TASK_KILLED" in failed.stdout
 
 
 def _volume_commands(master: str) -> None:
@@ -140,6 +175,30 @@ def _volume_commands(master: str) -> None:
         (
             ["execute", "--master", "127.0.0.1:1", "--command", "true", "--timeout", "-1"],
             "--timeout",
+        ),
+        (["execute", "--master", "127.0.0.1:1"], "one of --command and --task-group"),
+        (
+            ["execute", "--master", "127.0.0.1:1", "--command", "x", "--task-group", "{}"],
+            "one of --command and --task-group",
+        ),
+        (["execute", "--master", "127.0.0.1:1", "--task-group", "{"], "--task-group: not JSON"),
+        (["execute", "--master", "127.0.0.1:1", "--task-group", "/no/such"], "cannot read"),
+        (["execute", "--master", "127.0.0.1:1", "--task-group", '{"tasks": []}'], "no tasks"),
+        (
+            ["execute", "--master", "127.0.0.1:1", "--task-group", '{"tasks": [{"name": 1}]}'],
+            "--task-group: task_group.tasks[0]",
+        ),
+        (
+            [
+                "execute",
+                "--master",
+                "127.0.0.1:1",
+                "--task-group",
+                '{"tasks": [{"name": "t", "task_id": {"value": "t"}}]}',
+                "--executor-resources",
+                "cpus:x",
+            ],
+            "--executor-resources",
         ),
         (
             ["execute", "--master", "127.0.0.1:1", "--command", "true", "--resources", "gpus:1.5"],

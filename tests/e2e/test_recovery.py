@@ -176,7 +176,7 @@ async def test_recovery_a_task_group_outlives_a_sigkilled_agent_and_its_policy_h
             TaskState.RUNNING,
             TaskState.KILLED,
         ]
-        assert "task 'fails' of its group ended TASK_FAILED" in scheduler.final(sibling).message
+        assert "task 'fails' of its group ended TASK_FAILED" in scheduler.last(sibling).message
     assert not alive(executor)
 
 
