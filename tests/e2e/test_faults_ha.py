@@ -95,6 +95,11 @@ async def test_faults_leader_killed_another_takes_over_and_the_task_keeps_runnin
             _kill_master(cluster, leader)
             new_leader = await _converged(cluster, driver.framework_id)
             assert new_leader != leader
+            # The master lists the framework connected before the driver hears it is back;
+            # a kill sent before then is dropped by the driver, as Mesos's drops it.
+            async with asyncio.timeout(30):
+                while not driver.connected:
+                    await asyncio.sleep(0.05)
             # Later updates of the running task reach the framework through the new leader.
             driver.kill_task("sleeper")
             final = await asyncio.wait_for(scheduler.final, 30)
