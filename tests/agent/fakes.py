@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agent import Agent, AgentFlags
 from libprocess import PID, Message, Node, Process
 from zmesos.protocol import (
     AgentRegistered,
@@ -240,3 +241,20 @@ def master_address(node: Node) -> str:
 def sandboxes(work_dir: Path, executor_id: str) -> list[Path]:
     pattern = f"agents/*/frameworks/*/executors/{executor_id}/runs/*"
     return sorted(path for path in work_dir.glob(pattern) if path.name != "latest")
+
+
+async def start_agent(node: Node, work_dir: Path, **overrides: Any) -> tuple[FakeMaster, Agent]:
+    """A FakeMaster and a real Agent (AGENT_RESOURCES, `overrides` as flags) on `node`,
+    returned once the agent has registered."""
+    master = FakeMaster()
+    node.spawn(master)
+    flags = AgentFlags(
+        master=master_address(node),
+        resources=AGENT_RESOURCES,
+        work_dir=str(work_dir),
+        **overrides,
+    )
+    agent = Agent(flags)
+    node.spawn(agent)
+    await master.wait_for(lambda: master.agent is not None)
+    return master, agent

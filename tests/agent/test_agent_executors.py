@@ -6,20 +6,18 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from pathlib import Path
 
 import msgspec
 
-from agent import Agent, AgentFlags
+from agent import Agent
 from agent.state import ExecutorState
 from libprocess import Node
 from tests.agent.fakes import (
-    AGENT_RESOURCES,
     FRAMEWORK,
     FakeMaster,
     command_task,
     executor_task,
-    master_address,
+    start_agent,
 )
 from zmesos.protocol import (
     CommandInfo,
@@ -40,24 +38,9 @@ ECHO_EXECUTOR = CommandInfo(
 SILENT_EXECUTOR = CommandInfo(value="exec sleep 30")  # never registers
 
 
-async def start(node: Node, work_dir: Path, **overrides: object) -> tuple[FakeMaster, Agent]:
-    master = FakeMaster()
-    node.spawn(master)
-    flags = AgentFlags(
-        master=master_address(node),
-        resources=AGENT_RESOURCES,
-        work_dir=str(work_dir),
-        **overrides,  # type: ignore[arg-type]
-    )
-    agent = Agent(flags)
-    node.spawn(agent)
-    await master.wait_for(lambda: master.agent is not None)
-    return master, agent
-
-
 async def test_agent_fails_tasks_of_an_executor_that_never_registers(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, _ = await start(node, tmp_path, executor_registration_timeout=0.3)
+        master, _ = await start_agent(node, tmp_path, executor_registration_timeout=0.3)
         master.run_task(executor_task("t1", "silent", SILENT_EXECUTOR))
 
         await master.wait_for(lambda: master.terminal("t1") and master.of_type(ExitedExecutor))
@@ -73,7 +56,7 @@ async def test_agent_fails_tasks_of_an_executor_that_never_registers(tmp_path):
 
 async def test_agent_kills_a_queued_task_itself_and_the_idle_executor(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, _ = await start(node, tmp_path)
+        master, _ = await start_agent(node, tmp_path)
         master.run_task(executor_task("t1", "silent", SILENT_EXECUTOR))
         master.kill_task("t1")
 
@@ -88,7 +71,7 @@ async def test_agent_kills_a_queued_task_itself_and_the_idle_executor(tmp_path):
 
 async def test_agent_relays_framework_messages_both_ways(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, _ = await start(node, tmp_path)
+        master, _ = await start_agent(node, tmp_path)
         master.run_task(executor_task("t1", "echo", ECHO_EXECUTOR))
         await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
 
@@ -110,7 +93,7 @@ async def test_agent_relays_framework_messages_both_ways(tmp_path):
 
 async def test_agent_sends_a_second_task_to_the_registered_executor(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(node, tmp_path)
+        master, agent = await start_agent(node, tmp_path)
         master.run_task(executor_task("t1", "echo", ECHO_EXECUTOR))
         await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
 
@@ -125,7 +108,7 @@ async def test_agent_sends_a_second_task_to_the_registered_executor(tmp_path):
 
 async def test_agent_loses_the_tasks_of_a_dead_custom_executor(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(node, tmp_path)
+        master, agent = await start_agent(node, tmp_path)
         master.run_task(executor_task("t1", "echo", ECHO_EXECUTOR))
         await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
         state = await node.dispatch(agent.pid, Agent.state)
@@ -143,7 +126,7 @@ async def test_agent_loses_the_tasks_of_a_dead_custom_executor(tmp_path):
 
 async def test_agent_refuses_a_task_naming_a_running_executor_with_other_info(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, _ = await start(node, tmp_path)
+        master, _ = await start_agent(node, tmp_path)
         master.run_task(executor_task("t1", "echo", ECHO_EXECUTOR))
         await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
 
@@ -160,7 +143,7 @@ async def test_agent_refuses_a_task_naming_a_running_executor_with_other_info(tm
 
 async def test_agent_drops_updates_not_sent_by_the_tasks_executor(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(node, tmp_path)
+        master, agent = await start_agent(node, tmp_path)
         master.run_task(executor_task("t1", "echo", ECHO_EXECUTOR))
         await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
         genuine = master.updates[-1]
@@ -178,7 +161,7 @@ async def test_agent_drops_updates_not_sent_by_the_tasks_executor(tmp_path):
 
 async def test_agent_fails_a_task_whose_id_cannot_be_a_directory(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(node, tmp_path)
+        master, agent = await start_agent(node, tmp_path)
         master.run_task(command_task("../escape", "true"))
         await master.wait_for(lambda: master.terminal("../escape"))
 
@@ -194,7 +177,7 @@ async def test_agent_holds_a_recovered_executors_update_until_it_has_reregistere
     # before re-registering with its older unacknowledged ones: taking it would let
     # it overtake them (RUNNING reaching the scheduler before STARTING).
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(node, tmp_path)
+        master, agent = await start_agent(node, tmp_path)
         master.run_task(executor_task("t1", "echo", ECHO_EXECUTOR))
         await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
         executor = agent.frameworks[FRAMEWORK.id].executors["echo"]

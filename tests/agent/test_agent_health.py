@@ -5,8 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from libprocess import Node
-from tests.agent.fakes import command_task, sandboxes
-from tests.agent.test_agent_tasks import start
+from tests.agent.fakes import command_task, sandboxes, start_agent
 from zmesos.protocol import CommandInfo, HealthCheck, HealthCheckType, Reason, TaskState
 
 
@@ -21,7 +20,7 @@ async def test_agent_forwards_health_updates_and_the_unhealthy_kill(tmp_path):
     )
     task = msgspec.structs.replace(command_task("t1", "sleep 60"), health_check=check)
     async with Node(host="127.0.0.1", port=0) as node:
-        master, _ = await start(node, tmp_path)
+        master, _ = await start_agent(node, tmp_path)
         await master.wait_for(lambda: master.agent is not None)
         master.run_task(task)
         await master.wait_for(lambda: any(u.status.healthy for u in master.updates))

@@ -8,15 +8,14 @@ from pathlib import Path
 
 import msgspec
 
-from agent import Agent, AgentFlags, paths
+from agent import Agent, paths
 from libprocess import Node
 from tests.agent.fakes import (
-    AGENT_RESOURCES,
     FakeMaster,
     default_executor,
     group_task,
-    master_address,
     sandboxes,
+    start_agent,
 )
 from zmesos.protocol import CheckpointResources, ExitedExecutor, Reason, Source, TaskState
 from zmesos.resources import Resources
@@ -25,18 +24,7 @@ DONE = [TaskState.STARTING, TaskState.RUNNING]
 
 
 async def start(node: Node, work_dir: Path) -> tuple[FakeMaster, Agent]:
-    master = FakeMaster()
-    node.spawn(master)
-    flags = AgentFlags(
-        master=master_address(node),
-        resources=AGENT_RESOURCES,
-        work_dir=str(work_dir),
-        executor_shutdown_grace_period=5.0,
-    )
-    agent = Agent(flags)
-    node.spawn(agent)
-    await master.wait_for(lambda: master.agent is not None)
-    return master, agent
+    return await start_agent(node, work_dir, executor_shutdown_grace_period=5.0)
 
 
 def exited(master: FakeMaster) -> list[ExitedExecutor]:

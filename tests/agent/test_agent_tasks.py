@@ -18,6 +18,7 @@ from tests.agent.fakes import (
     command_task,
     master_address,
     sandboxes,
+    start_agent,
 )
 from zmesos.protocol import (
     ExitedExecutor,
@@ -72,22 +73,13 @@ async def test_agent_reports_a_failing_command_with_its_exit_status(tmp_path):
         assert Reason.EXECUTOR_TERMINATED not in {u.status.reason for u in master.updates}
 
 
-async def start(node: Node, work_dir: Path, **overrides: object) -> tuple[FakeMaster, Agent]:
-    master = FakeMaster()
-    node.spawn(master)
-    agent = Agent(flags_for(node, work_dir, **overrides))
-    node.spawn(agent)
-    await master.wait_for(lambda: master.agent is not None)
-    return master, agent
-
-
 async def snapshot(node: Node, agent: Agent) -> dict:
     return await node.dispatch(agent.pid, Agent.state)
 
 
 async def test_agent_kill_task_ends_a_sleeping_command_as_killed(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, _ = await start(node, tmp_path)
+        master, _ = await start_agent(node, tmp_path)
         master.run_task(command_task("t1", "sleep 60"))
         await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
 
@@ -99,7 +91,7 @@ async def test_agent_kill_task_ends_a_sleeping_command_as_killed(tmp_path):
 
 async def test_agent_kill_escalates_to_sigkill_after_the_grace_period(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, _ = await start(node, tmp_path)
+        master, _ = await start_agent(node, tmp_path)
         # The shell ignores TERM; `exec` keeps it the only process, so only KILL ends it.
         master.run_task(
             command_task("t1", "trap '' TERM; echo ready; while :; do sleep 0.05; done")
@@ -118,7 +110,7 @@ async def test_agent_kill_escalates_to_sigkill_after_the_grace_period(tmp_path):
 
 async def test_agent_fails_tasks_of_an_executor_killed_by_sigkill(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(node, tmp_path)
+        master, agent = await start_agent(node, tmp_path)
         master.run_task(command_task("t1", "sleep 60"))
         await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
         state = await snapshot(node, agent)
@@ -140,7 +132,7 @@ async def test_agent_fails_tasks_of_an_executor_killed_by_sigkill(tmp_path):
 
 async def test_agent_shutdown_framework_kills_its_executors(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(node, tmp_path, executor_shutdown_grace_period=2.0)
+        master, agent = await start_agent(node, tmp_path, executor_shutdown_grace_period=2.0)
         master.run_task(command_task("t1", "sleep 60"))
         master.run_task(command_task("t2", "sleep 60"))
         await master.wait_for(
@@ -164,7 +156,7 @@ async def test_agent_shutdown_framework_kills_its_executors(tmp_path):
 
 async def test_agent_answers_ping_with_pong(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, _ = await start(node, tmp_path)
+        master, _ = await start_agent(node, tmp_path)
         master.ping()
         await master.wait_for(lambda: master.of_type(Pong))
 
@@ -180,7 +172,7 @@ def _alive(pid: int) -> bool:
 
 async def test_agent_shutdown_by_the_master_stops_executors_then_itself(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(node, tmp_path)
+        master, agent = await start_agent(node, tmp_path)
         master.run_task(command_task("t1", "sleep 60"))
         await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
         executors = (await snapshot(node, agent))["frameworks"]["framework-1"]["executors"]
@@ -196,7 +188,7 @@ async def test_agent_shutdown_by_the_master_stops_executors_then_itself(tmp_path
 
 async def test_agent_command_executor_sigterm_kills_the_task_and_exits_cleanly(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(node, tmp_path)
+        master, agent = await start_agent(node, tmp_path)
         master.run_task(command_task("t1", "sleep 60"))
         await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
         executors = (await snapshot(node, agent))["frameworks"]["framework-1"]["executors"]

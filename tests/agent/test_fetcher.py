@@ -23,8 +23,7 @@ from agent.archives import ArchiveError, extract
 from agent.errors import FetchError
 from agent.fetcher import Fetcher
 from libprocess import Node
-from tests.agent.fakes import sandboxes
-from tests.agent.test_agent_tasks import start
+from tests.agent.fakes import sandboxes, start_agent
 from zmesos.protocol import CommandInfo, CommandURI, Reason, TaskInfo, TaskState
 
 
@@ -339,7 +338,7 @@ async def test_agent_runs_a_task_from_a_fetched_tarball(tmp_path):
         serving({"/app.tar.gz": tarball.read_bytes()}) as server,
         Node(host="127.0.0.1", port=0) as node,
     ):
-        master, _ = await start(node, tmp_path / "work")
+        master, _ = await start_agent(node, tmp_path / "work")
         await master.wait_for(lambda: master.agent is not None)
         uri = CommandURI(value=f"{server.url}/app.tar.gz", cache=True)
         master.run_task(fetching_task("t1", "./app/run.sh", uri))
@@ -352,7 +351,7 @@ async def test_agent_runs_a_task_from_a_fetched_tarball(tmp_path):
 
 async def test_agent_fails_a_task_whose_fetch_failed(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, _ = await start(node, tmp_path / "work")
+        master, _ = await start_agent(node, tmp_path / "work")
         await master.wait_for(lambda: master.agent is not None)
         missing = f"file://{tmp_path}/missing.tgz"
         master.run_task(fetching_task("t1", "true", CommandURI(value=missing)))

@@ -24,11 +24,9 @@ from agent.errors import FlagsError
 from agent.isolation import Isolation, Limits, parse_isolation
 from libprocess import Node, clock
 from tests.agent.fakes import (
-    AGENT_RESOURCES,
     FRAMEWORK,
-    FakeMaster,
-    master_address,
     sandboxes,
+    start_agent,
 )
 from tests.agent.processes import alive, wait_until
 from zmesos.protocol import CommandInfo, ExecutorInfo, Reason, TaskInfo, TaskState
@@ -155,21 +153,6 @@ def task(task_id: str, command: str, resources: str) -> TaskInfo:
     )
 
 
-async def start(node: Node, work_dir: Path, **overrides: object) -> tuple[FakeMaster, Agent]:
-    master = FakeMaster()
-    node.spawn(master)
-    flags = AgentFlags(
-        master=master_address(node),
-        resources=AGENT_RESOURCES,
-        work_dir=str(work_dir),
-        **overrides,  # type: ignore[arg-type]
-    )
-    agent = Agent(flags)
-    node.spawn(agent)
-    await master.wait_for(lambda: master.agent is not None)
-    return master, agent
-
-
 async def container_of(node: Node, agent: Agent, executor_id: str) -> str:
     state = await node.dispatch(agent.pid, Agent.state)
     return state["frameworks"]["framework-1"]["executors"][executor_id]["container_id"]
@@ -186,7 +169,7 @@ def read_pid(path: Path) -> int | None:
 async def test_isolation_memory_hog_fails_with_the_memory_reason_and_its_neighbour_runs(tmp_path):
     hierarchies = needs_cgroups(tmp_path)
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(node, tmp_path, isolation="cgroups/cpu,cgroups/mem")
+        master, agent = await start_agent(node, tmp_path, isolation="cgroups/cpu,cgroups/mem")
         master.run_task(task("neighbour", "exec sleep 60", "cpus:0.1;mem:32"))
         master.run_task(task("hog", MEMORY_HOG, "cpus:0.1;mem:64"))
 
@@ -214,7 +197,7 @@ async def test_isolation_memory_hog_fails_with_the_memory_reason_and_its_neighbo
 async def test_isolation_cpu_hog_is_held_to_its_cfs_quota(tmp_path):
     hierarchies = needs_cgroups(tmp_path)
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(
+        master, agent = await start_agent(
             node, tmp_path, isolation="cgroups/cpu,cgroups/mem", cgroups_enable_cfs=True
         )
         master.run_task(task("hog", CPU_HOG, "cpus:0.5;mem:64"))
@@ -250,7 +233,7 @@ ESCAPE = "setsid sh -c 'echo $$ > escaped.pid; exec sleep 1000' < /dev/null > /d
 async def test_isolation_a_setsid_child_does_not_outlive_its_task(tmp_path, ending, fork_server):
     needs_cgroups(tmp_path)
     async with Node(host="127.0.0.1", port=0) as node:
-        master, _ = await start(
+        master, _ = await start_agent(
             node,
             tmp_path,
             isolation="cgroups/cpu,cgroups/mem",
@@ -275,7 +258,7 @@ async def test_isolation_disk_hog_over_its_quota_is_killed_when_enforced(tmp_pat
     needs_cgroups(tmp_path)
     clock.pause()
     async with Node(host="127.0.0.1", port=0) as node:
-        master, _ = await start(
+        master, _ = await start_agent(
             node,
             tmp_path,
             enforce_container_disk_quota=True,
@@ -311,7 +294,7 @@ async def test_isolation_recovery_reattaches_to_cgroups_and_destroys_orphans(tmp
     checkpointing = msgspec.structs.replace(FRAMEWORK, checkpoint=True)
     isolation = "cgroups/cpu,cgroups/mem"
     async with Node(host="127.0.0.1", port=0) as node:
-        master, _ = await start(node, tmp_path, isolation=isolation)
+        master, _ = await start_agent(node, tmp_path, isolation=isolation)
         command = f"{ESCAPE} exec sleep 1000"
         master.run_task(task("t1", command, "mem:32"), framework=checkpointing)
         await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
@@ -324,7 +307,7 @@ async def test_isolation_recovery_reattaches_to_cgroups_and_destroys_orphans(tmp
     try:
         join_cgroups(stray.pid, orphan.procs_files())
         async with Node(host="127.0.0.1", port=0) as node:
-            master, _ = await start(node, tmp_path, isolation=isolation)
+            master, _ = await start_agent(node, tmp_path, isolation=isolation)
 
             assert stray.wait(timeout=10) == -signal.SIGKILL
             await wait_until(lambda: not orphan.exists())
@@ -342,7 +325,7 @@ async def test_isolation_pids_limit_caps_the_processes_of_a_container(tmp_path):
     if "pids" not in hierarchies.available:
         pytest.skip("no pids controller here")
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(
+        master, agent = await start_agent(
             node, tmp_path, isolation="cgroups/mem,cgroups/pids", cgroups_max_pids=8
         )
         master.run_task(task("forker", FORKER, "mem:32"))
@@ -363,7 +346,7 @@ async def test_isolation_pids_limit_caps_the_processes_of_a_container(tmp_path):
 
 async def test_isolation_posix_measures_the_session_and_limits_nothing(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(node, tmp_path, isolation="posix/cpu,posix/mem")
+        master, agent = await start_agent(node, tmp_path, isolation="posix/cpu,posix/mem")
         master.run_task(task("t1", "sleep 30 & exec sleep 30", "cpus:0.5;mem:64"))
         await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
 

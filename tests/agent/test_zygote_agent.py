@@ -22,27 +22,13 @@ from tests.agent.fakes import (
     command_task,
     master_address,
     sandboxes,
+    start_agent,
 )
 from tests.agent.processes import alive, children_of, parent_of, wait_until
 from zmesos.cli.flags import add_flags, build
 from zmesos.protocol import ExitedExecutor, Pong, Reason, TaskState
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-async def start(node: Node, work_dir: Path, **overrides: object) -> tuple[FakeMaster, Agent]:
-    master = FakeMaster()
-    node.spawn(master)
-    flags = AgentFlags(
-        master=master_address(node),
-        resources=AGENT_RESOURCES,
-        work_dir=str(work_dir),
-        **overrides,  # type: ignore[arg-type]
-    )
-    agent = Agent(flags)
-    node.spawn(agent)
-    await master.wait_for(lambda: master.agent is not None)
-    return master, agent
 
 
 def zygote_of(agent: Agent) -> int | None:
@@ -62,7 +48,7 @@ async def running(master: FakeMaster, task_id: str, command: str, **options: obj
 
 async def test_zygote_command_task_finishes_with_its_stdout_and_environment(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(node, tmp_path)
+        master, agent = await start_agent(node, tmp_path)
         variables = "$ZMESOS_SANDBOX $ZMESOS_EXECUTOR_ID $ZMESOS_AGENT_ID $LIBPROCESS_IP"
         master.run_task(command_task("t1", f'echo "{variables}"; pwd'))
         await master.wait_for(lambda: master.terminal("t1"))
@@ -76,7 +62,7 @@ async def test_zygote_command_task_finishes_with_its_stdout_and_environment(tmp_
 
 async def test_zygote_command_executor_is_forked_by_the_fork_server(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(node, tmp_path)
+        master, agent = await start_agent(node, tmp_path)
         await running(master, "t1", "sleep 60")
         executor = await executor_pid(node, agent, "t1")
 
@@ -87,7 +73,7 @@ async def test_zygote_command_executor_is_forked_by_the_fork_server(tmp_path):
 
 async def test_zygote_exit_3_fails_the_task_with_its_status(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, _ = await start(node, tmp_path)
+        master, _ = await start_agent(node, tmp_path)
         master.run_task(command_task("t1", "exit 3"))
         await master.wait_for(lambda: master.terminal("t1") and master.of_type(ExitedExecutor))
 
@@ -100,7 +86,7 @@ async def test_zygote_exit_3_fails_the_task_with_its_status(tmp_path):
 
 async def test_zygote_kill_sends_sigterm_then_sigkill(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, _ = await start(node, tmp_path)
+        master, _ = await start_agent(node, tmp_path)
         command = "trap 'echo term' TERM; echo ready; while :; do sleep 0.05; done"
         await running(master, "t1", command)
         [sandbox] = sandboxes(tmp_path, "t1")
@@ -117,7 +103,7 @@ async def test_zygote_kill_sends_sigterm_then_sigkill(tmp_path):
 
 async def test_zygote_executor_session_is_its_own(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(node, tmp_path)
+        master, agent = await start_agent(node, tmp_path)
         await running(master, "t1", "sleep 60")
         executor = await executor_pid(node, agent, "t1")
         zygote = zygote_of(agent)
@@ -142,7 +128,7 @@ async def test_zygote_executor_session_is_its_own(tmp_path):
 
 async def test_zygote_killed_later_tasks_fall_back_to_exec_and_still_run(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(node, tmp_path)
+        master, agent = await start_agent(node, tmp_path)
         await running(master, "t1", "sleep 60")
         zygote = zygote_of(agent)
         assert zygote is not None
@@ -173,7 +159,7 @@ async def test_zygote_killed_later_tasks_fall_back_to_exec_and_still_run(tmp_pat
 
 async def test_zygote_stopping_the_agent_leaves_no_process_behind(tmp_path):
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(node, tmp_path)
+        master, agent = await start_agent(node, tmp_path)
         await running(master, "t1", "sleep 60")
         executor = await executor_pid(node, agent, "t1")
         [task] = await wait_until(lambda: children_of(executor))
@@ -189,7 +175,7 @@ async def test_zygote_agent_off_flag_execs_command_executors(tmp_path):
     assert build(AgentFlags, options, parser).executor_fork_server is False
     assert AgentFlags().executor_fork_server is True
     async with Node(host="127.0.0.1", port=0) as node:
-        master, agent = await start(node, tmp_path, executor_fork_server=False)
+        master, agent = await start_agent(node, tmp_path, executor_fork_server=False)
         await running(master, "t1", "sleep 60")
 
         assert parent_of(await executor_pid(node, agent, "t1")) == os.getpid()
