@@ -14,15 +14,18 @@ offer operation, 403 for HTTP (a `Forbidden` reason from a dispatched call).
   the framework's), the object of `run_tasks` and `view_tasks`.
 - `Viewer`: what one principal may see of the cluster (view_frameworks,
   view_tasks, view_executors, view_agents, view_roles, view_flags); it counts what it
-  hid.
+  hid. Resources are seen as Mesos shows them under view_roles: a resource only when
+  every role of its reservation stack is visible, and allocated or offered resources
+  only when the role they are allocated to is.
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from zmesos.protocol import FrameworkInfo, Operation, OperationType, TaskInfo
+from zmesos.resources import Resource, Resources
 
 __all__ = ["Forbidden", "Viewer", "operation_requests", "refusal_message", "task_user"]
 
@@ -73,6 +76,11 @@ class Viewer:
         self._allowed = allowed
         self.hidden: collections.Counter[str] = collections.Counter()
 
+    @property
+    def sees_all(self) -> bool:
+        """Whether no authorizer stands behind this viewer (everything is visible)."""
+        return self._allowed is None
+
     def sees(self, action: str, obj: str | None) -> bool:
         if self._allowed is None or self._allowed(action, obj):
             return True
@@ -94,6 +102,24 @@ class Viewer:
 
     def role(self, name: str) -> bool:
         return self.sees("view_roles", name)
+
+    def resource(self, resource: Resource) -> bool:
+        """view_roles of one resource: every role of its reservation stack (a refined
+        reservation is seen only with the roles it refines); unreserved ones always."""
+        return all(self.role(reservation.role) for reservation in resource.reservations)
+
+    def resources(self, resources: Resources, allocated_to: str | None = None) -> Resources:
+        """What of `resources` this principal may see: each by `resource`, and none when
+        they are allocated (or offered) to a role it may not see (`allocated_to`)."""
+        if self.sees_all:
+            return resources
+        if allocated_to is not None and not self.role(allocated_to):
+            return Resources()
+        return resources.filter(self.resource)
+
+    def allocations(self, by_role: Mapping[str | None, Resources]) -> Resources:
+        """The visible part of resources held per role (None: the role is not known)."""
+        return sum((self.resources(held, role) for role, held in by_role.items()), Resources())
 
     def flags(self) -> bool:
         return self.sees("view_flags", None)

@@ -77,7 +77,7 @@ class OperatorV1Handlers(MasterBase):
 
         def observe(event: str, record: MasterTask | MasterFramework | MasterAgent) -> None:
             if self._visible(viewer, record):
-                stream.send(self._operator_event(event, record))
+                stream.send(self._operator_event(event, record, viewer))
 
         self.operator_streams[stream] = observe
         self.cluster.observers.append(observe)
@@ -110,7 +110,7 @@ class OperatorV1Handlers(MasterBase):
         return viewer.agent(record.hostname)
 
     def _operator_event(
-        self, event: str, record: MasterTask | MasterFramework | MasterAgent
+        self, event: str, record: MasterTask | MasterFramework | MasterAgent, viewer: Viewer
     ) -> dict[str, Any]:
         key = event.lower()
         if isinstance(record, MasterTask):
@@ -130,7 +130,8 @@ class OperatorV1Handlers(MasterBase):
         if isinstance(record, MasterFramework):
             if event == "FRAMEWORK_REMOVED":
                 return {"type": event, key: {"framework_info": framework_info_to_v1(record.info)}}
-            return {"type": event, key: {"framework": views.framework_v1(self, record)}}  # type: ignore[arg-type]
+            framework = views.framework_v1(self, record, viewer=viewer)  # type: ignore[arg-type]
+            return {"type": event, key: {"framework": framework}}
         if event == "AGENT_REMOVED":
             return {"type": event, key: {"agent_id": ident(record.id)}}
-        return {"type": event, key: {"agent": views.agent_v1(self, record)}}  # type: ignore[arg-type]
+        return {"type": event, key: {"agent": views.agent_v1(self, record, viewer)}}  # type: ignore[arg-type]

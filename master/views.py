@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 __all__ = [
     "agent_http_address",
     "agent_json",
+    "allocated_by_role",
     "framework_json",
     "metrics_view",
+    "offered_by_role",
     "resources_json",
     "state_view",
     "task_json",
@@ -86,12 +88,48 @@ def agent_json(
         "reserved_resources": {role: resources_json(agent.total.reserved(role)) for role in roles},
         "unreserved_resources": resources_json(agent.total.unreserved()),
         "reserved_resources_full": {
-            role: resources_to_v1(agent.total.reserved(role)) for role in roles
+            role: resources_to_v1(seeing.resources(agent.total.reserved(role))) for role in roles
         },
         "attributes": dict(agent.info.attributes),
         "active": agent.active,
         "connected": agent.connected,
     }
+
+
+def allocated_by_role(master: Master, agent: MasterAgent) -> dict[str | None, Resources]:
+    """What `agent` has allocated, by the role it is allocated to (None: its framework is
+    not known): a task's by the role of the offer it was launched on, else its framework's
+    first role; an executor's by the role of a task it runs, else its framework's."""
+    frameworks = master.cluster.frameworks
+
+    def role_of(framework_id: str, role: str | None) -> str | None:
+        if role:
+            return role
+        framework = frameworks.get(framework_id)
+        return framework.roles[0] if framework is not None else None
+
+    by_role: dict[str | None, Resources] = {}
+    executor_roles: dict[tuple[str, str], str | None] = {}
+    for task in agent.tasks.values():
+        if task.released:
+            continue
+        role = role_of(task.framework_id, task.role)
+        executor_roles.setdefault((task.framework_id, task.executor_id), role)
+        by_role[role] = by_role.get(role, Resources()) + task.resources
+    for framework_id, executors in agent.executors.items():
+        for executor_id, executor in executors.items():
+            role = executor_roles.get((framework_id, executor_id)) or role_of(framework_id, None)
+            by_role[role] = by_role.get(role, Resources()) + Resources(executor.resources)
+    return by_role
+
+
+def offered_by_role(master: Master, agent_id: str) -> dict[str | None, Resources]:
+    """What is offered of agent `agent_id`, by the role each offer is made to."""
+    by_role: dict[str | None, Resources] = {}
+    for outstanding in master.offers.of_agent(agent_id):
+        role = outstanding.role
+        by_role[role] = by_role.get(role, Resources()) + outstanding.resources
+    return by_role
 
 
 def framework_json(

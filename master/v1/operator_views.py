@@ -4,16 +4,24 @@ Pure functions of the master's state, run inside the master's actor (by
 `dispatch`, or from a cluster observer at the moment of a change), so every
 answer is one consistent moment. Times are TimeInfo, `{"nanoseconds": n}`.
 A `viewer` (master.authorization) leaves out what the asking principal may
-not see under the ACLs (view_agents, view_frameworks, view_tasks, view_executors).
+not see under the ACLs (view_agents, view_frameworks, view_tasks, view_executors),
+and, as Mesos does, the resources of roles it may not see (view_roles) from what
+an agent declares, holds, has allocated and has offered. A framework's own roles
+and resources in GET_FRAMEWORKS and GET_STATE are not filtered by view_roles (Mesos
+hides a framework whole, by view_frameworks); the operator event stream filters a
+framework's allocated and offered resources, as Mesos's does.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from master.authorization import Viewer
 from master.listing_views import frameworks_and_allocations_by_role
 from master.state import MasterAgent, MasterFramework, MasterTask
+from master.views import allocated_by_role, offered_by_role
 from zmesos.protocol import FrameworkInfo
 from zmesos.resources import Resources
 from zmesos.v1.objects import (
@@ -74,10 +82,19 @@ def task_v1(task: MasterTask) -> dict[str, Any]:
     return result
 
 
-def agent_v1(master: Master, agent: MasterAgent) -> dict[str, Any]:
+def agent_v1(master: Master, agent: MasterAgent, viewer: Viewer | None = None) -> dict[str, Any]:
+    """An agent of GET_AGENTS; its resources only those of roles `viewer` may see."""
+    info, total, allocated = agent.info, agent.total, agent.used
     offered = master.offers.offered_on(agent.id)
+    if viewer is not None and not viewer.sees_all:
+        info = msgspec.structs.replace(
+            info, resources=tuple(viewer.resources(Resources(info.resources)))
+        )
+        total = viewer.resources(total)
+        allocated = viewer.allocations(allocated_by_role(master, agent))
+        offered = viewer.allocations(offered_by_role(master, agent.id))
     return {
-        "agent_info": agent_info_to_v1(agent.info),
+        "agent_info": agent_info_to_v1(info),
         "active": agent.active,
         "deactivated": not agent.active,
         "pid": str(agent.pid),
@@ -87,18 +104,35 @@ def agent_v1(master: Master, agent: MasterAgent) -> dict[str, Any]:
             if agent.reregistered_time
             else {}
         ),
-        "total_resources": resources_to_v1(agent.total),
-        "allocated_resources": resources_to_v1(agent.used),
+        "total_resources": resources_to_v1(total),
+        "allocated_resources": resources_to_v1(allocated),
         "offered_resources": resources_to_v1(offered),
         "version": MESOS_VERSION,
     }
 
 
 def framework_v1(
-    master: Master, framework: MasterFramework, completed: bool = False
+    master: Master,
+    framework: MasterFramework,
+    completed: bool = False,
+    viewer: Viewer | None = None,
 ) -> dict[str, Any]:
+    """A framework of GET_FRAMEWORKS; with a `viewer` (the operator event stream), its
+    allocated and offered resources only those of roles the viewer may see."""
     offers = [] if completed else master.offers.of_framework(framework.id)
     used = sum((task.resources for task in framework.tasks.values()), Resources())
+    offered = sum((outstanding.resources for outstanding in offers), Resources())
+    if viewer is not None and not viewer.sees_all:
+        held: dict[str | None, Resources] = {}
+        for task in framework.tasks.values():
+            role = task.role or framework.roles[0]
+            held[role] = held.get(role, Resources()) + task.resources
+        offered_to: dict[str | None, Resources] = {}
+        for outstanding in offers:
+            role = outstanding.role
+            offered_to[role] = offered_to.get(role, Resources()) + outstanding.resources
+        used = viewer.allocations(held)
+        offered = viewer.allocations(offered_to)
     result: dict[str, Any] = {
         "framework_info": framework_info_to_v1(framework.info),
         "active": framework.active,
@@ -107,9 +141,7 @@ def framework_v1(
         "registered_time": time_info(framework.registered_time),
         "offers": [offer_to_v1(outstanding.offer) for outstanding in offers],
         "allocated_resources": resources_to_v1(used),
-        "offered_resources": resources_to_v1(
-            sum((outstanding.resources for outstanding in offers), Resources())
-        ),
+        "offered_resources": resources_to_v1(offered),
     }
     if framework.reregistered_time:
         result["reregistered_time"] = time_info(framework.reregistered_time)
@@ -122,7 +154,7 @@ def get_agents(master: Master, viewer: Viewer | None = None) -> dict[str, Any]:
     viewer = viewer or Viewer()
     return {
         "agents": [
-            agent_v1(master, agent)
+            agent_v1(master, agent, viewer)
             for agent in master.cluster.agents.values()
             if viewer.agent(agent.hostname)
         ],

@@ -512,6 +512,93 @@ async def test_master_acl_view_roles_filters_roles_and_weights(tmp_path):
         assert cluster.master.metrics["authorization_denials/view_roles"] == 6
 
 
+class _Events:
+    """Stands in for an operator event stream: records what the master sends."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, object]] = []
+
+    def send(self, event: dict[str, object]) -> None:
+        self.events.append(event)
+
+
+def _names(resources: list[dict[str, object]]) -> list[tuple[object, object]]:
+    """(name, role) of each v1 resource; role `*` unless its last reservation names one."""
+    return sorted(
+        (r["name"], r["reservations"][-1]["role"] if r.get("reservations") else "*")  # type: ignore[index]
+        for r in resources
+    )
+
+
+async def test_master_acl_view_roles_filters_v1_agents_and_events(tmp_path):
+    """GET_AGENTS, GET_STATE's agents and the event stream show the resources of a role only
+    to whom view_roles lets see it: reserved to it, allocated to it or offered to it (Mesos);
+    a visible framework keeps its roles (Mesos hides frameworks by view_frameworks only)."""
+    clock.pause()
+    async with Node() as node:
+        info = framework_info(roles=("db",))
+        resources = "cpus:2;cpus(db):1;mem:1024"
+        cluster = await start_cluster(
+            node, flags(tmp_path, "view_roles"), framework=info, resources=resources
+        )
+        master = cluster.master
+        mallory_events, alice_events = _Events(), _Events()
+        master.subscribe_operator(mallory_events, "mallory")
+        master.subscribe_operator(alice_events, "alice")
+
+        def agent(principal: str) -> dict[str, object]:
+            [seen] = master.operator_view("GET_AGENTS", principal)["agents"]
+            state = master.operator_view("GET_STATE", principal)
+            assert state["get_agents"]["agents"] == [seen]
+            return seen
+
+        everything = [("cpus", "*"), ("cpus", "db"), ("mem", "*")]
+        unreserved = [("cpus", "*"), ("mem", "*")]
+        for principal, total in (("alice", everything), ("mallory", unreserved)):
+            seen = agent(principal)
+            assert _names(seen["total_resources"]) == total, principal
+            assert _names(seen["agent_info"]["resources"]) == total, principal
+        assert _names(agent("alice")["offered_resources"]) == everything
+        assert agent("mallory")["offered_resources"] == []  # all of it is offered to db
+
+        [offer] = cluster.scheduler.take_offers()
+        cluster.driver.launch_tasks([offer.id], [command_task(offer, "t1", "cpus:1;mem:128")])
+        await settle()
+        assert _names(agent("alice")["allocated_resources"]) == unreserved
+        assert agent("mallory")["allocated_resources"] == []
+        [framework] = master.operator_view("GET_STATE", "mallory")["get_frameworks"]["frameworks"]
+        assert framework["framework_info"]["roles"] == ["db"]
+        assert framework["allocated_resources"]  # GET_FRAMEWORKS is not filtered by role
+
+        def updated(events: _Events) -> dict[str, object]:
+            return [
+                e["framework_updated"]["framework"]  # type: ignore[index]
+                for e in events.events
+                if e["type"] == "FRAMEWORK_UPDATED"
+            ][-1]
+
+        cluster.driver.stop(failover=True)  # the framework disconnects: FRAMEWORK_UPDATED
+        await settle()
+        assert _names(updated(alice_events)["allocated_resources"]) == unreserved
+        assert updated(mallory_events)["allocated_resources"] == []
+        assert master.metrics["authorization_denials/view_roles"] > 0
+
+
+def test_master_viewer_sees_a_refined_reservation_only_with_its_ancestors():
+    from master.authorization import Viewer
+    from zmesos.resources import ReservationInfo
+
+    [cpus] = Resources.parse("cpus:1").to_list()
+    refined = cpus.with_reservations(
+        (ReservationInfo(type="DYNAMIC", role="db"), ReservationInfo(type="DYNAMIC", role="db/a"))
+    )
+    viewer = Viewer(lambda action, role: role != "db")
+    assert not viewer.resource(refined) and viewer.hidden["view_roles"] == 1
+    assert viewer.resources(Resources([refined, cpus])) == Resources([cpus])
+    assert viewer.resources(Resources([cpus]), allocated_to="db") == Resources()
+    assert Viewer().resources(Resources([refined])) == Resources([refined])
+
+
 async def test_master_acl_get_endpoints(tmp_path):
     async with http_cluster(tmp_path, only_alice("get_endpoints")) as cluster:
         async with cluster.session("mallory") as mallory, cluster.session("alice") as alice:

@@ -33,7 +33,8 @@ enforces and the object each names:
     view_agents           agents                seeing an agent (its hostname; zmesos's own)
     access_sandboxes      users                 reading a sandbox (its executor's user)
     mark_agents_gone      agents                marking an agent gone (its id)
-    view_roles            roles                 seeing a role (/roles, GET_ROLES, weights)
+    view_roles            roles                 seeing a role (/roles, GET_ROLES, weights,
+                                                its resources in agents and events)
     get_endpoints         paths                 GET of an endpoint (/metrics/snapshot, ...)
     view_flags            flags                 seeing the flags (implicit: ANY or NONE)
 
