@@ -153,6 +153,10 @@ class AgentHandlers(PartitionHandlers):
         if agent_id in self._admitting or agent_id in self._marking_unreachable:
             self._drop(message, sender, f"agent {agent_id} is being written to the registry")
             return
+        if sender in self._admitting:
+            # Admitted at once, the pid would be two agents' (a forged or confused sender).
+            self._drop(message, sender, "its pid's admission is being written to the registry")
+            return
         admitted, principal = self._agent_may_register(sender, message)
         if not admitted:
             return
@@ -192,7 +196,7 @@ class AgentHandlers(PartitionHandlers):
             self._recover_agent(sender, message, total)
             return
         # Unreachable (or forgotten by the registry): admitted again before anything else.
-        self._admitting.add(agent_id)
+        self._admitting.update((agent_id, sender))
         self._registry_apply(
             MarkAgentReachable(info=message.agent, principal=principal or ""),
             lambda error: self._agent_readmitted(sender, message, total, error),
@@ -205,7 +209,7 @@ class AgentHandlers(PartitionHandlers):
         total: Resources,
         error: BaseException | None,
     ) -> None:
-        self._admitting.discard(message.agent.id)
+        self._admitting.difference_update((message.agent.id, sender))
         if error is not None or self.abdicated or message.agent.id in self.cluster.agents:
             return
         self.log.info("agent_reachable", agent_id=message.agent.id)

@@ -136,3 +136,27 @@ async def test_master_keeps_weights_and_quota_across_a_restart_and_refuses_bad_o
         roles = node.processes[restarted.allocator.name].allocator.roles
         assert roles.weights["eng"] == 2.5
         assert roles.quotas["eng"].guarantee == {"cpus": 2.0}
+
+
+async def test_master_drops_a_reregistration_from_a_pid_whose_admission_is_in_flight():
+    """Two agents must never share a pid: the newcomer's admission waits on the registry
+    while another agent's re-registration arrives from the same pid (forged or confused)."""
+    store = GatedStore()
+    async with Node() as node:
+        master = Master(MasterFlags(master_id="M"), store=store)
+        master_pid = node.spawn(master)
+        first = FakeAgent(master_pid)
+        node.spawn(first)
+        await _eventually(lambda: bool(first.agent_id))
+        store.gate.clear()
+        newcomer = FakeAgent(master_pid, hostname="host2")
+        node.spawn(newcomer)
+        await settle()
+        newcomer.send(master_pid, ReregisterAgent(agent=first.info()))
+        await settle()
+        store.gate.set()
+        await _eventually(lambda: bool(newcomer.agent_id))
+        cluster = master.cluster
+        assert cluster.agents[first.agent_id].pid == first.pid
+        assert cluster.agents_by_pid[first.pid].id == first.agent_id
+        assert cluster.agents_by_pid[newcomer.pid].id == newcomer.agent_id
