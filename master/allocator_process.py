@@ -85,9 +85,9 @@ class AllocatorProcess(Process):
             self.request_allocation()
 
     def remove_framework(self, framework_id: str) -> None:
-        """Forget a framework and everything allocated to it."""
+        """Forget a framework and everything allocated to it; what it held is offered in the
+        next periodic run (see recover_resources)."""
         self.allocator.remove_framework(framework_id)
-        self.request_allocation()
 
     def activate_framework(self, framework_id: str) -> None:
         self.allocator.activate_framework(framework_id)
@@ -164,6 +164,9 @@ class AllocatorProcess(Process):
         """Resources of an offer or a task come back; `refuse_seconds` > 0 installs a filter.
 
         `role`: the offer's role, when known (else the allocator infers it).
+        They are offered again in the next periodic run, not at once, as in Mesos
+        (MESOS-3078): a run after each declined offer or finished task makes many
+        small offers, and each costs the framework a call to answer.
         """
         self.allocator.recover_resources(
             framework_id,
@@ -173,7 +176,6 @@ class AllocatorProcess(Process):
             now=clock.now(),
             role=role,
         )
-        self.request_allocation(agent_id)
 
     def update_allocation(
         self,

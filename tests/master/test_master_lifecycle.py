@@ -279,7 +279,9 @@ async def test_master_failed_over_scheduler_supersedes_the_connected_one():
         assert cluster.scheduler.errors == ["Framework failed over"]
         assert await cluster.driver.join() == DriverStatus.ABORTED
         assert scheduler.events[0] == ("registered", framework_id)
-        assert len(scheduler.offers) == 1  # the old scheduler's offer went back and came here
+        clock.advance(1)  # the old scheduler's offer went back, for the next periodic run
+        await settle()
+        assert len(scheduler.offers) == 1
         framework = cluster.master.cluster.frameworks[framework_id]
         assert framework.pid == driver.pid and framework.connected
 

@@ -71,6 +71,7 @@ async def test_master_launch_group_sends_the_group_whole_and_takes_the_executor_
         framework = cluster.master.cluster.frameworks[framework_id]
         assert {t.executor_id for t in framework.tasks.values()} == {"pod"}
         assert all(t.state is TaskState.RUNNING for t in framework.tasks.values())
+        await cluster.next_allocation()
         [offer] = cluster.scheduler.take_offers()
         left = Resources.parse("cpus:0.5;mem:3648;disk:9900;ports:[31000-32000]")
         assert Resources.from_list(offer.resources) == left
@@ -114,6 +115,7 @@ async def test_master_launch_group_invalid_refuses_every_task(group, group_execu
             assert expected in message
         framework = cluster.master.cluster.frameworks[cluster.scheduler.framework_id]
         assert not framework.tasks and not framework.executors
+        await cluster.next_allocation()
         assert offered(cluster) == Resources.from_list(offer.resources)  # all of it back
 
 

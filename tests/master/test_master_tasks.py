@@ -46,6 +46,7 @@ async def test_master_task_launch_records_task_and_recovers_unused_with_filter()
         framework = cluster.master.cluster.frameworks[cluster.scheduler.framework_id]
         assert framework.tasks["t1"].state == TaskState.RUNNING
         # What the task did not use is offered again (no filter was asked for).
+        await cluster.next_allocation()
         [again] = cluster.scheduler.take_offers()
         assert Resources.from_list(again.resources) == Resources.parse(
             "cpus:3;mem:3968;disk:10000;ports:[31000-32000]"
@@ -166,6 +167,7 @@ async def test_master_accept_of_offers_of_two_agents_drops_tasks_and_recovers_of
         [status] = cluster.scheduler.statuses
         assert status.state == TaskState.DROPPED
         assert "one single agent" in status.message
+        await cluster.next_allocation()
         assert len(cluster.master.offers) == 2  # both recovered without a filter, offered again
 
 
@@ -271,6 +273,7 @@ async def test_master_custom_executor_resources_are_held_until_it_exits():
         cluster.agent.executor_exited(cluster.scheduler.framework_id, "exec", 0)
         await settle()
         assert not agent.used
+        await cluster.next_allocation()
         offered = sum(
             (Resources.from_list(o.resources) for o in cluster.scheduler.take_offers()),
             Resources(),
@@ -306,7 +309,8 @@ async def test_master_terminal_task_releases_its_resources_and_stays_listed_unti
         assert not cluster.scheduler.take_offers()
         cluster.agent.update(cluster.scheduler.framework_id, "t1", TaskState.FINISHED)
         await settle()
-        # Offered again at once, though the FINISHED update is not acknowledged yet.
+        # Offered again in the next run, though the FINISHED update is not acknowledged yet.
+        await cluster.next_allocation()
         [again] = cluster.scheduler.take_offers()
         assert Resources.from_list(again.resources).contains(everything)
         framework = cluster.master.cluster.frameworks[cluster.scheduler.framework_id]
@@ -326,9 +330,9 @@ async def test_master_terminal_task_releases_its_resources_and_stays_listed_unti
         assert not cluster.scheduler.take_offers()
 
 
-async def test_master_burst_of_terminal_updates_is_one_allocation_run():
-    """Each terminal update gives resources back; a burst of them joins one allocation run
-    (a run requested while one is pending joins it, as in Mesos's allocator)."""
+async def test_master_burst_of_terminal_updates_is_offered_whole_in_the_next_run():
+    """Each terminal update gives resources back; none runs the allocator (Mesos,
+    MESOS-3078): the next periodic run offers all of them in one offer."""
     clock.pause()
     async with Node() as node:
         task_ids = ("t1", "t2", "t3", "t4")
@@ -339,6 +343,8 @@ async def test_master_burst_of_terminal_updates_is_one_allocation_run():
         for task_id in task_ids:
             cluster.agent.update(cluster.scheduler.framework_id, task_id, TaskState.FINISHED)
         await settle()
+        assert allocator.runs == runs
+        await cluster.next_allocation()
         assert allocator.runs == runs + 1
         [offer] = cluster.scheduler.take_offers()
         assert Resources.from_list(offer.resources).contains(
