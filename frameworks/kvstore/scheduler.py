@@ -86,7 +86,10 @@ class KeyValueScheduler(Scheduler):
         self._relaunch_after = 0.0
 
     def framework_info(self, user: str, name: str = "kvstore") -> FrameworkInfo:
-        return FrameworkInfo(user=user, name=name, roles=(self.role,), principal=self.principal)
+        # Checkpointing: the service outlives a restart of its agent, not only its data.
+        return FrameworkInfo(
+            user=user, name=name, roles=(self.role,), principal=self.principal, checkpoint=True
+        )
 
     def _event(self, text: str) -> None:
         self.events.append(text)

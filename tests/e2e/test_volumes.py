@@ -1,8 +1,9 @@
 """Persistent volumes with real processes: a key-value service keeps its data through failures.
 
 One cluster (a master and one agent) serves the whole story, to keep it fast:
-write keys, then kill the task, SIGKILL its executor and restart the agent,
-each time reading every key back from the relaunched service.
+write keys, then kill the task and SIGKILL its executor, each time reading every
+key back from the relaunched service; then restart the agent, which recovers the
+service (its framework checkpoints) still serving every key.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 from frameworks.kvstore import KeyValueClient, KeyValueScheduler
 from frameworks.scheduler import Scheduler, SchedulerDriver
 from libprocess import Node
-from tests.e2e.cluster import free_port
+from tests.e2e.cluster import eventually_json, free_port
 from zmesos.cli.local import LocalCluster
 from zmesos.protocol import (
     CommandInfo,
@@ -97,11 +98,19 @@ async def test_volumes_key_value_service_keeps_its_keys_through_every_failure(tm
             task_id, client, port = await _next_running(scheduler)
             await _assert_all_keys(client)
 
-            await _restart_agent(cluster)  # 3. the agent restarts
-            task_id, client, port = await _next_running(scheduler)
+            service = _service_pid(port)
+            await _restart_agent(cluster)  # 3. the agent restarts: the service goes on
+            await eventually_json(  # it re-registered with the service recovered
+                f"{cluster.master_url(0)}/metrics/snapshot",
+                lambda metrics: metrics["master/slave_reregistrations"] >= 1,
+            )
             await _assert_all_keys(client)
+            assert _service_pid(port) == service
+            assert scheduler.running.empty() and not any(
+                event.startswith(f"{task_id} TASK_") for event in scheduler.events
+            )
             driver.stop()
-        assert scheduler.launches == 4
+        assert scheduler.launches == 3
         assert (tmp_path / "agent-0/meta/resources/resources.info").is_file()
     finally:
         await cluster.stop()
