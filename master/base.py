@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from libprocess import PID, Message, Process, Timer, clock
+from libprocess import PID, Message, Process, ProcessTerminated, Timer, clock
 from master import leadership
 from master.allocator_process import AllocatorProcess
 from master.authenticator import Authenticator, FailureLimiter
@@ -273,9 +273,12 @@ class MasterBase(Process):
         future.add_done_callback(self._allocator_call_done)
 
     def _allocator_call_done(self, future: Any) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            self.metrics["allocator_call_failures"] += 1
-            self.log.error("allocator_call_failed", error=repr(future.exception()))
+        if future.cancelled() or future.exception() is None:
+            return
+        if self.terminated and isinstance(future.exception(), ProcessTerminated):
+            return  # the master stopped, and its allocator with it: nothing was lost
+        self.metrics["allocator_call_failures"] += 1
+        self.log.error("allocator_call_failed", error=repr(future.exception()))
 
     def _allocator_weight(self, role: str, weight: float) -> None:
         self._allocator_call(AllocatorProcess.set_weight, role, weight)

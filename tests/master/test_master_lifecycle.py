@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 
+from structlog.testing import capture_logs
+
 from frameworks import DriverStatus, SchedulerDriver
 from libprocess import Node, clock
 from libprocess.testing import settle
@@ -350,3 +352,16 @@ def test_master_process_tunes_the_collector_for_a_large_heap():
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+async def test_master_stopped_with_allocator_calls_pending_counts_no_failure():
+    clock.pause()
+    async with Node() as node:
+        cluster = await start_cluster(node)
+        for number in range(20):
+            cluster.master._allocator_weight(f"role{number}", 2.0)
+        with capture_logs() as logs:
+            node.terminate(cluster.master_pid)
+            await settle()
+        assert cluster.master.metrics["allocator_call_failures"] == 0
+        assert not [entry for entry in logs if entry["event"] == "allocator_call_failed"]
