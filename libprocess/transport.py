@@ -7,6 +7,17 @@ after each wake-up avoids one await per message. Peer liveness comes from ZMTP
 heartbeats and the socket monitor: a disconnect, or no connection within the
 heartbeat timeout, loses the peer and fires `exited` for links to it.
 
+A heartbeat proves the peer's node alive (its ZeroMQ I/O thread), not that its
+application keeps up. ZeroMQ stops reading a connection whose receive queue is
+full (below), so our own pings wait unread behind our frames while a busy peer
+works through them; a peer that timed out on that alone would lose everything
+queued for it (the messages of thousands of agents re-registering with a new
+leader, say). So each node also pings, every heartbeat interval, down every
+connection it accepts, from its I/O thread: the sender's heartbeat timeout
+counts any traffic, and these pings arrive whatever the receiver's application
+does. A stopped or dead peer sends none and is lost after the timeout; the TTL
+our pings carry lets the receiver close our connection if we go silent.
+
 Transport deadlines run on real time, not the runtime clock: they guard real
 sockets, which a paused test clock does not stop.
 
@@ -201,6 +212,11 @@ class Transport:
         # oversized frames are counted and logged here (see _handle_frame).
         socket.setsockopt(zmq.MAXMSGSIZE, 2 * self.node.max_frame_bytes)
         socket.setsockopt(zmq.RCVHWM, _RECV_HWM)
+        # Heartbeats from this end of every connection it accepts, answered by nobody: they
+        # tell the sender this node's I/O thread is alive while its application is busy
+        # (see "Peer liveness" above); a timeout here would judge the sender by our reading.
+        socket.setsockopt(zmq.HEARTBEAT_IVL, int(self.node.heartbeat_interval * 1000))
+        socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, 0)
         bracketed = f"[{host}]" if ":" in host else host
         if ":" in host:
             socket.setsockopt(zmq.IPV6, 1)

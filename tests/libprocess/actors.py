@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from libprocess import PID, Message, Process
 
@@ -49,3 +50,10 @@ class Echo(Process):
 
     def initialize(self) -> None:
         self.install(Note, lambda sender, note: self.send(sender, note))
+
+
+class Stall(Process):
+    """Blocks its whole node for `note.number` milliseconds on every Note: a busy application."""
+
+    def initialize(self) -> None:
+        self.install(Note, lambda sender, note: time.sleep(note.number / 1000))

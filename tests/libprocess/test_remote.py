@@ -102,10 +102,11 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _start_echo_node() -> tuple[subprocess.Popen[str], PID]:
+def _start_echo_node(*arguments: str) -> tuple[subprocess.Popen[str], PID]:
+    """The echo node in its own OS process (arguments: see tests.libprocess.echo_node)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.libprocess.echo_node"],
+        [sys.executable, "-m", "tests.libprocess.echo_node", *arguments],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -156,6 +157,32 @@ async def test_remote_sigstopped_peer_is_lost_by_heartbeat_timeout():
             os.kill(child.pid, signal.SIGSTOP)  # alive but silent: only heartbeats can tell
             await recorder.wait_for(lambda: recorder.exits, timeout=10)
             assert recorder.exits == [echo]
+    finally:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.timeout(30)
+async def test_remote_busy_peer_that_stopped_reading_keeps_its_connection_and_loses_nothing():
+    """A peer whose application is busy past our heartbeat timeout, with ZeroMQ's queue from us
+    full so that it stopped reading our connection, is alive: its node's I/O thread says so
+    by heartbeats of its own, and every message arrives once it reads again."""
+    child, echo = _start_echo_node("0.2", "2")  # heartbeats every 0.2 s; 2 frames queued
+    try:
+        async with Node(heartbeat_interval=0.2, heartbeat_timeout=0.6) as node:
+            recorder = Recorder()
+            node.spawn(recorder)
+            recorder.link(echo)
+            recorder.send(echo, Note(text="hello"))
+            await recorder.wait_for(lambda: recorder.notes)
+            recorder.send(PID("stall", echo.host, echo.port), Note(text="busy", number=2000))
+            for number in range(1, 41):  # a frame each: the peer's queue fills at once
+                recorder.send(echo, Note(text="x" * 1000, number=number))
+                await asyncio.sleep(0.01)
+            await recorder.wait_for(lambda: len(recorder.notes) == 41, timeout=15)
+            assert [note.number for _, note in recorder.notes] == list(range(41))
+            assert recorder.exits == []
+            assert node.metrics["peers_lost"] == 0
     finally:
         child.kill()
         child.wait()
