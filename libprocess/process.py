@@ -105,6 +105,17 @@ class Process:
         self._timers.add(timer)
         return timer
 
+    def later(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Run `callback(*args)` in this process once the event loop has turned.
+
+        It waits behind whatever is ready now: other processes' turns, the messages
+        queued for other nodes (they leave first), frames that arrived. Long work
+        done a chunk per `later` keeps the node answering; a chunk run as an event
+        of its own (dispatch to self) would run in the same turn. Dropped if the
+        process terminates first.
+        """
+        self._loop.call_soon(self._enqueue, _call_with_args, callback, args)
+
     def defer(
         self,
         awaitable: Awaitable[Any],
@@ -285,6 +296,10 @@ class Process:
 
 def _call_with(fn: Callable[[Any], None], argument: Any) -> None:
     fn(argument)
+
+
+def _call_with_args(fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+    fn(*args)
 
 
 def _fire_timer(timer: Timer, _unused: None) -> None:

@@ -161,6 +161,9 @@ class AgentHandlers(PartitionHandlers):
         if not admitted:
             return
         known = self.cluster.agents.get(agent_id)
+        if known is not None and _repeated(known, sender, message):
+            self._answer_repeated_reregistration(known)
+            return
         # The principal it proved: this master saw it, or the registry kept it (a master
         # failover, or an agent back from unreachable).
         owner = known.principal if known is not None else registry.principals.get(agent_id)
@@ -189,6 +192,7 @@ class AgentHandlers(PartitionHandlers):
             if differ:
                 self._checkpoint_resources(agent)
             self._reconcile_reported(agent, message)
+            agent.reregistration = message
             return
         if agent_id in registry.agents:
             # Admitted before this master recovered the registry: nothing to write.
@@ -201,6 +205,33 @@ class AgentHandlers(PartitionHandlers):
             MarkAgentReachable(info=message.agent, principal=principal or ""),
             lambda error: self._agent_readmitted(sender, message, total, error),
         )
+
+    def _answer_repeated_reregistration(self, agent: MasterAgent) -> None:
+        """The agent sent again the re-registration this master took last, on the same
+        link: its retry crossed our answer (agents retry within 2, 4, ... s, and a new
+        leader may take longer than that to reach thousands of them). It says nothing
+        new, so it is answered again and not taken twice (reconciling it again could
+        even lose a task launched since). After a failover of 10,000 agents each sent
+        one to two such repeats (benchmarks.failover)."""
+        agent.reregistered_time = clock.now()
+        agent.pings_missed = 0
+        agent.pong_received = True
+        self.metrics["agent_reregistrations_repeated"] += 1
+        self._answer_agent_reregistration(agent)
+
+    def _answer_agent_reregistration(self, agent: MasterAgent) -> None:
+        """AgentReregistered, and where each of its frameworks' schedulers is now."""
+        self.send(
+            agent.pid,
+            AgentReregistered(agent_id=agent.id, ping_interval=self.flags.agent_ping_timeout),
+        )
+        for framework_id in agent.framework_ids():
+            framework = self.cluster.frameworks.get(framework_id)
+            if framework is not None and framework.connected and framework.pid is not None:
+                self.send(
+                    agent.pid,
+                    UpdateFramework(framework_id=framework_id, framework_pid=str(framework.pid)),
+                )
 
     def _agent_readmitted(
         self,
@@ -312,17 +343,7 @@ class AgentHandlers(PartitionHandlers):
             agent.connected = True
             agent.active = True
             self._allocator_call(AllocatorProcess.activate_agent, agent.id)
-        self.send(
-            sender,
-            AgentReregistered(agent_id=agent.id, ping_interval=self.flags.agent_ping_timeout),
-        )
-        for framework_id in agent.framework_ids():
-            framework = self.cluster.frameworks.get(framework_id)
-            if framework is not None and framework.connected and framework.pid is not None:
-                self.send(
-                    sender,
-                    UpdateFramework(framework_id=framework_id, framework_pid=str(framework.pid)),
-                )
+        self._answer_agent_reregistration(agent)
         self.metrics["agent_reregistrations"] += 1
         self.log.info("agent_reregistered", agent_id=agent.id, agent=str(sender))
 
@@ -353,7 +374,7 @@ class AgentHandlers(PartitionHandlers):
         # What each framework's tasks hold, summed from their parsed (shared) resources,
         # and charged once a framework, not once a task: 100,000 tasks re-register
         # after a failover.
-        charges: dict[str, Resources] = {}
+        charges: dict[str, list[Resources]] = {}
         for framework_id, task_info, state in kept:
             resources = self._task_resources(task_info)
             executor_id = (
@@ -365,11 +386,11 @@ class AgentHandlers(PartitionHandlers):
             if not state.terminal:
                 self.cluster.add_task(task, charge=False)
                 if resources:
-                    held = charges.get(framework_id)
-                    charges[framework_id] = resources if held is None else held + resources
-        for framework_id, charged in charges.items():
-            agent.charge(framework_id, charged)
+                    charges.setdefault(framework_id, []).append(resources)
+        for framework_id, held in charges.items():
+            agent.charge(framework_id, Resources.summed(held))
         self.link(sender)
+        agent.reregistration = message
         self.send(
             sender,
             AgentReregistered(agent_id=agent.id, ping_interval=self.flags.agent_ping_timeout),
@@ -466,6 +487,18 @@ class AgentHandlers(PartitionHandlers):
             self._removed_agents.popitem(last=False)
         self.send(pid, ShutdownAgent(message=f"Agent removed: {why}"))
         self.metrics["agent_removals"] += 1
+
+
+def _repeated(agent: MasterAgent, sender: PID, message: ReregisterAgent) -> bool:
+    """Whether `message` is, on the same live link, the re-registration last taken from
+    `agent` (the same content: an equal struct, compared field by field in C)."""
+    last = agent.reregistration
+    return (
+        last is not None
+        and agent.connected
+        and agent.pid == sender
+        and (last is message or last == message)
+    )
 
 
 def _reregistration_problem(

@@ -206,7 +206,7 @@ class MasterBase(Process):
                 del self._held_registrations[(sender, type(message))]
             handler(sender, message)
         if held:
-            self.node.dispatch(self.pid, MasterBase._replay_held)
+            self.later(self._replay_held)  # after this chunk's answers have left
         else:
             self.recovered = True
             self.log.info("held_messages_replayed")

@@ -28,6 +28,7 @@ from zmesos.protocol import (
     AgentInfo,
     ExecutorInfo,
     FrameworkInfo,
+    ReregisterAgent,
     TaskInfo,
     TaskState,
     TaskStatus,
@@ -132,6 +133,9 @@ class MasterAgent:
     pings_missed: int = 0
     pong_received: bool = True
     ping_timer: Timer | None = None
+    # The re-registration last taken from it (master.agent_handlers: a retry of the very
+    # same one is answered again, not taken twice).
+    reregistration: ReregisterAgent | None = None
 
     @property
     def hostname(self) -> str:

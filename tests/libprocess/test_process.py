@@ -219,6 +219,55 @@ async def test_process_defer_keeps_the_mailbox_free_while_awaiting():
         assert deferrer.events == ["start", "note:meanwhile", "woke:slept"]
 
 
+class Chunker(Process):
+    """Works in chunks, one per `later`; tells `peer` of each chunk as it goes."""
+
+    def __init__(self, peer: Process, order: list[str]) -> None:
+        super().__init__()
+        self.peer, self.order = peer, order
+
+    def chunk(self, number: int, last: int) -> None:
+        self.order.append(f"chunk:{number}")
+        self.send(self.peer.pid, Note(text=str(number)))
+        if number < last:
+            self.later(self.chunk, number + 1, last)
+
+
+class OrderedRecorder(Recorder):
+    def __init__(self, order: list[str]) -> None:
+        super().__init__()
+        self.order = order
+
+    def on_note(self, sender, note: Note) -> None:
+        self.order.append(f"note:{note.text}")
+
+
+async def test_process_later_runs_after_what_is_ready_now():
+    async with Node() as node:
+        order: list[str] = []
+        recorder = OrderedRecorder(order)
+        node.spawn(recorder)
+        chunker = Chunker(recorder, order)
+        pid = node.spawn(chunker)
+        await node.dispatch(pid, Chunker.chunk, 1, 3)
+        await settle()
+        # Each chunk's note is handled before the next chunk: the loop turned between.
+        assert order == ["chunk:1", "note:1", "chunk:2", "note:2", "chunk:3", "note:3"]
+
+
+async def test_process_later_is_dropped_when_the_process_ends_first():
+    async with Node() as node:
+        order: list[str] = []
+        recorder = OrderedRecorder(order)
+        node.spawn(recorder)
+        chunker = Chunker(recorder, order)
+        pid = node.spawn(chunker)
+        chunker.later(chunker.chunk, 1, 1)
+        node.terminate(pid)
+        await settle()
+        assert order == []
+
+
 async def test_process_unhandled_message_is_counted_and_dropped():
     async with Node() as node:
         pid = node.spawn(Process())

@@ -73,10 +73,11 @@ class FakeAgent(Process):
         self.shutdowns: list[str] = []
         self.pending_acks: dict[bytes, StatusUpdate] = {}
         self.checkpoints: list[Resources] = []
+        self.reregistered = 0  # AgentReregistered heard
 
     def initialize(self) -> None:
         self.install(AgentRegistered, self._registered)
-        self.install(AgentReregistered, self._registered)
+        self.install(AgentReregistered, self._reregistered)
         self.install(Ping, self._ping)
         self.install(RunTask, self._run_task)
         self.install(RunTaskGroup, self._run_task_group)
@@ -102,6 +103,10 @@ class FakeAgent(Process):
 
     def _registered(self, sender: PID, message: AgentRegistered | AgentReregistered) -> None:
         self.agent_id = message.agent_id
+
+    def _reregistered(self, sender: PID, message: AgentReregistered) -> None:
+        self.reregistered += 1
+        self._registered(sender, message)
 
     def _ping(self, sender: PID, message: Ping) -> None:
         self.pings += 1

@@ -321,6 +321,35 @@ async def test_master_known_agent_reregistering_without_a_task_loses_it():
         assert set(framework.tasks) == {"kept"}
 
 
+async def test_master_repeated_reregistration_is_answered_again_and_not_taken_twice():
+    clock.pause()
+    async with Node() as node:
+        cluster = await start_cluster(node)
+        await _launch(cluster, "t1")
+        [run] = cluster.agent.launched
+        reported = ReportedTask(
+            framework_id=run.framework.id, task=run.task, state=TaskState.RUNNING
+        )
+        cluster.agent.reregister(tasks=(reported,), frameworks=(run.framework,))
+        await settle()
+        assert cluster.agent.reregistered == 1
+        await _advance(6)  # past the refusal of what t1 left (5 s)
+        await _launch(cluster, "t2")
+        # The agent's retry of that very re-registration crosses its answer, and the task
+        # launched since: it is answered again, and t2 is not lost for its absence.
+        cluster.agent.reregister(tasks=(reported,), frameworks=(run.framework,))
+        await settle()
+        assert cluster.agent.reregistered == 2
+        assert cluster.master.metrics["agent_reregistrations_repeated"] == 1
+        assert cluster.scheduler.states("t2")[-1] == TaskState.RUNNING
+        # Anything else it says is taken in full: a task it no longer reports is lost.
+        cluster.agent.reregister(frameworks=(run.framework,))
+        await settle()
+        assert cluster.agent.reregistered == 3
+        assert cluster.scheduler.states("t1")[-1] == TaskState.LOST
+        assert cluster.master.metrics["agent_reregistrations_repeated"] == 1
+
+
 async def test_master_agent_reporting_a_removed_framework_is_told_to_shut_it_down():
     clock.pause()
     async with Node() as node:

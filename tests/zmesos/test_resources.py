@@ -96,6 +96,25 @@ def test_resources_scalar_add_then_subtract_gives_back(left: list[int], right: l
 
 
 @PROPERTY
+@given(st.lists(some_resources(), max_size=6), st.lists(st.integers(0, 5), max_size=8))
+def test_resources_summed_is_the_sum_by_addition(
+    collections: list[Resources], repeats: list[int]
+) -> None:
+    # Some collections met again, the very same objects (as a parse cache shares them).
+    collections = collections + [collections[i] for i in repeats if i < len(collections)]
+    by_addition = Resources()
+    for collection in collections:
+        by_addition = by_addition + collection
+    assert Resources.summed(collections) == by_addition
+
+
+def test_resources_summed_rounds_to_the_fixed_point_once() -> None:
+    tenth = Resources.parse("cpus:0.1;mem:32")
+    assert Resources.summed([tenth] * 10) == Resources.parse("cpus:1;mem:320")
+    assert Resources.summed([]) == Resources()
+
+
+@PROPERTY
 @given(some_resources(), some_resources())
 def test_resources_subtraction_never_goes_negative(a: Resources, b: Resources) -> None:
     left = a - b

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from zmesos.errors import ResourcesError
 from zmesos.resources._values import (
@@ -127,6 +128,45 @@ class Resources:
             for resource, count in that._shared.items():
                 shared[resource] = shared.get(resource, 0) + count
         return Resources._make(by_key, shared)
+
+    @classmethod
+    def summed(cls, collections: Iterable[Resources]) -> Resources:
+        """The sum of many collections, as `+` would make it, in one pass.
+
+        Scalars are added up first and rounded to Mesos's fixed point once, not at
+        every step; no intermediate collection is built; the very same collection
+        met again (parsed once and shared, as a master's cache hands them out) is
+        counted, not walked again: ranges and sets add as sets, so only scalars
+        and shared copies multiply. A re-registering agent's ten tasks cost one
+        walk (`+` nine times was a sixth of a new leader's work in a failover).
+        """
+        times: dict[int, list[Any]] = {}  # id -> [collection, how many times]
+        for collection in collections:
+            seen = times.get(id(collection))
+            if seen is None:
+                times[id(collection)] = [collection, 1]
+            else:
+                seen[1] += 1
+        by_key: dict[_Key, Resource] = {}
+        shared: dict[Resource, int] = {}
+        scalars: dict[_Key, float] = {}
+        for collection, count in times.values():
+            for key, resource in collection._by_key.items():
+                mine = by_key.get(key)
+                if resource.type == SCALAR:
+                    start = 0.0 if mine is None else scalars.get(key, mine.scalar)
+                    scalars[key] = start + resource.scalar * count
+                    if mine is None:
+                        by_key[key] = resource
+                elif mine is None:
+                    by_key[key] = resource
+                else:
+                    by_key[key] = _merged(mine, resource)
+            for resource, copies in collection._shared.items():
+                shared[resource] = shared.get(resource, 0) + copies * count
+        for key, value in scalars.items():
+            by_key[key] = _replace(by_key[key], scalar=round(value, 3))
+        return cls._make(by_key, shared)
 
     def __radd__(self, other: object) -> Resources:
         """Lets `sum(collections)` start from 0."""
