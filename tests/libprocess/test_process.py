@@ -290,14 +290,14 @@ async def test_process_finalize_runs_once_on_node_stop():
 
 
 class Promiser(Process):
-    def later(self) -> asyncio.Future:
+    def wait_forever(self) -> asyncio.Future:
         return self.defer(asyncio.sleep(3600), lambda done: None)
 
 
 async def test_process_dispatch_waiting_on_deferred_io_fails_when_the_process_ends():
     async with Node() as node:
         pid = node.spawn(Promiser())
-        pending = node.dispatch(pid, Promiser.later)
+        pending = node.dispatch(pid, Promiser.wait_forever)
         await settle()
         node.terminate(pid)
         with pytest.raises(ProcessTerminated):
