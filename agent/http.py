@@ -31,19 +31,18 @@ from agent.files import FilesError, SandboxFiles
 from agent.flags import AgentFlags
 from agent.monitor import usage_request
 from agent.v1 import AgentOperatorApi, ExecutorApi
-from agent.views import collect, flags_view, metrics_view, state_json
+from agent.views import collect, flags_view, state_json
 from libprocess import PID, Node, ProcessTerminated
 from zmesos.http import (
     HttpSecurity,
     HttpServer,
-    guard_snapshot,
     http_principal,
     json_response,
     serve_app,
 )
 from zmesos.http.endpoints import endpoint_authorization
 from zmesos.http.query import allow_any_origin, query_int, refusing_bad_queries
-from zmesos.v1.http import api_endpoint
+from zmesos.v1.http import Refused, api_endpoint
 from zmesos.version import version_json
 
 __all__ = ["AUTHORIZABLE_ENDPOINTS", "make_app", "serve_http"]
@@ -86,9 +85,10 @@ def make_app(agent_pid: PID, node: Node, flags: AgentFlags | None = None) -> web
         return json_response(await ask(flags_view))
 
     async def metrics(request: web.Request) -> web.Response:
-        snapshot = await ask(metrics_view)
-        snapshot.update(guard_snapshot(request.app, "slave"))
-        return json_response(dict(sorted(snapshot.items())))
+        try:
+            return json_response(await operator_api.metrics_snapshot(request.app))
+        except Refused:  # the agent is not running
+            raise web.HTTPServiceUnavailable(text="agent is not running\n") from None
 
     async def monitor(request: web.Request) -> web.Response:
         request_usage = await ask(usage_request)

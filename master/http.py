@@ -69,13 +69,9 @@ def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
 
     async def metrics(request: web.Request) -> web.Response:
         try:
-            snapshot = await node.dispatch(master_pid, "metrics_snapshot")
-            allocator = await node.dispatch(master_pid, "allocator_pid")
-            snapshot.update(await node.dispatch(allocator, "metrics"))
+            return json_response(await operator_api.metrics_snapshot(request.app))
         except ProcessTerminated:
             return web.Response(status=503, text="master is not running")
-        snapshot.update(guard_snapshot(request.app, "master"))
-        return json_response(dict(sorted(snapshot.items())))
 
     async def prometheus(request: web.Request) -> web.Response:
         try:

@@ -1,12 +1,13 @@
 """`POST /api/v1` on the agent: Mesos's v1 operator API, the agent's calls (agent.proto).
 
-GET_HEALTH, GET_VERSION, GET_FLAGS, GET_STATE, GET_FRAMEWORKS, GET_EXECUTORS,
-GET_TASKS, GET_CONTAINERS, LIST_FILES and READ_FILE. The state calls render
-the same snapshot as `/state` (agent.views). Files are those of the agent's
-sandboxes and volumes, confined as `/files` confines them (agent.files: a
-path is resolved, symlinks included, and refused when it leads elsewhere), so
-LIST_FILES and READ_FILE never show the rest of the machine. READ_FILE
-returns at most `MAX_READ` bytes per call.
+GET_HEALTH, GET_VERSION, GET_FLAGS, GET_METRICS, GET_STATE, GET_FRAMEWORKS,
+GET_EXECUTORS, GET_TASKS, GET_CONTAINERS, LIST_FILES and READ_FILE. The state
+calls render the same snapshot as `/state` (agent.views); GET_METRICS answers
+what `/metrics/snapshot` does, to whom get_endpoints lets GET that path.
+Files are those of the agent's sandboxes and volumes, confined as `/files`
+confines them (agent.files: a path is resolved, symlinks included, and refused
+when it leads elsewhere), so LIST_FILES and READ_FILE never show the rest of
+the machine. READ_FILE returns at most `MAX_READ` bytes per call.
 """
 
 from __future__ import annotations
@@ -19,17 +20,26 @@ from typing import Any
 from aiohttp import web
 
 from agent.files import FilesError, SandboxFiles
-from agent.views import collect, flags_view, get_executors, get_frameworks, get_state, get_tasks
+from agent.views import (
+    collect,
+    flags_view,
+    get_executors,
+    get_frameworks,
+    get_state,
+    get_tasks,
+    metrics_view,
+)
 from libprocess import PID, Node, ProcessTerminated
-from zmesos.http import http_principal, json_response
+from zmesos.http import guard_snapshot, http_principal, json_response
 from zmesos.v1.http import Refused, read_call
-from zmesos.v1.objects import b64_text
+from zmesos.v1.objects import b64_text, metrics_to_v1, read_get_metrics
 from zmesos.v1.reader import number, obj, string
 from zmesos.version import version_json
 
 __all__ = ["AgentOperatorApi"]
 
 MAX_READ = 16 * 1024 * 1024
+METRICS_ENDPOINT = "/metrics/snapshot"  # whose ACL (get_endpoints) GET_METRICS answers to
 
 
 # The state calls: the answer's key and how it renders the snapshot.
@@ -55,6 +65,13 @@ class AgentOperatorApi:
         except ProcessTerminated:
             raise Refused(503, "the agent is not running") from None
 
+    async def metrics_snapshot(self, app: web.Application) -> dict[str, float]:
+        """What `/metrics/snapshot` and GET_METRICS answer, by name: the agent's metrics and
+        the refusals of the HTTP guard `app` is served behind."""
+        snapshot = await self._ask(metrics_view)
+        snapshot.update(guard_snapshot(app, "slave"))
+        return dict(sorted(snapshot.items()))
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         call = await read_call(request)
         kind = call["type"]
@@ -68,6 +85,14 @@ class AgentOperatorApi:
                 raise Refused(403, "Not authorized to view the flags")
             flags = (await self._ask(flags_view))["flags"]
             answer = {"flags": [{"name": name, "value": value} for name, value in flags.items()]}
+        elif kind == "GET_METRICS":
+            read_get_metrics(call)
+            principal = http_principal(request)
+            if not await self._ask(
+                lambda agent: agent.may_get_endpoint(principal, METRICS_ENDPOINT)
+            ):
+                raise Refused(403, f"Not authorized to GET {METRICS_ENDPOINT}")
+            answer = metrics_to_v1(await self.metrics_snapshot(request.app))
         elif kind in STATE_CALLS:
             answer = STATE_CALLS[kind](await self._ask(collect))
         elif kind == "GET_CONTAINERS":

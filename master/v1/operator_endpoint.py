@@ -11,7 +11,9 @@ naming the field (zmesos.v1.http has the rest: 415, 406, 413). The resource
 operations (RESERVE_RESOURCES, UNRESERVE_RESOURCES, CREATE_VOLUMES,
 DESTROY_VOLUMES, GROW_VOLUME, SHRINK_VOLUME) answer 202 once applied, 409
 when the resources are not available on the agent, 400 for a broken rule,
-each refusal with its reason, as Mesos answers them.
+each refusal with its reason, as Mesos answers them. GET_METRICS answers what
+`/metrics/snapshot` does and, like it, only to whom get_endpoints allows that
+path (Mesos leaves GET_METRICS unguarded; the numbers are the same).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from aiohttp import web
 from libprocess import PID, Node, ProcessTerminated
 from master.authorization import Forbidden
 from master.operator_operations import ACCEPTED
-from zmesos.http import http_principal, json_response
+from zmesos.http import guard_snapshot, http_principal, json_response
 from zmesos.v1.http import EventStream, Refused, read_call
+from zmesos.v1.objects import metrics_to_v1, read_get_metrics
 from zmesos.v1.operations import OPERATION_READERS
 from zmesos.v1.reader import array, id_value, number, obj, string
 from zmesos.version import version_json
@@ -33,6 +36,8 @@ from zmesos.version import version_json
 __all__ = ["OperatorApi"]
 
 Answer = dict[str, Any] | web.Response | None
+
+METRICS_ENDPOINT = "/metrics/snapshot"  # whose ACL (get_endpoints) GET_METRICS answers to
 
 # Operator call -> the offer operation it applies on one agent (master.operator_operations)
 OPERATOR_OPERATIONS = {
@@ -84,6 +89,7 @@ class OperatorApi:
             raise Refused(400, f"Unsupported call type {kind[:64]!r}")
         call["__type"] = kind
         call["__principal"] = http_principal(request)
+        call["__app"] = request.app
         try:
             answer = await handler(call)
         except ProcessTerminated:
@@ -112,11 +118,22 @@ class OperatorApi:
     async def _version(self, call: dict[str, Any]) -> Answer:
         return {"version_info": version_json()}
 
-    async def _metrics(self, call: dict[str, Any]) -> Answer:
+    async def metrics_snapshot(self, app: web.Application) -> dict[str, float]:
+        """What `/metrics/snapshot` and GET_METRICS answer, by name: the master's metrics,
+        its allocator's, and the refusals of the HTTP guard `app` is served behind."""
         snapshot = await self._ask("metrics_snapshot")
         allocator = await self._ask("allocator_pid")
         snapshot.update(await self.node.dispatch(allocator, "metrics"))
-        return {"metrics": [{"name": k, "value": v} for k, v in sorted(snapshot.items())]}
+        snapshot.update(guard_snapshot(app, "master"))
+        return dict(sorted(snapshot.items()))
+
+    async def _metrics(self, call: dict[str, Any]) -> Answer:
+        """The numbers of /metrics/snapshot, so guarded as it is (get_endpoints)."""
+        read_get_metrics(call)
+        allowed = await self._ask("may_get_endpoint", call["__principal"], METRICS_ENDPOINT)
+        if not allowed:
+            raise Refused(403, f"Not authorized to GET {METRICS_ENDPOINT}")
+        return metrics_to_v1(await self.metrics_snapshot(call["__app"]))
 
     async def _logging_level(self, call: dict[str, Any]) -> Answer:
         return {"level": 0}  # glog's verbosity in Mesos; zmesos has no verbose levels

@@ -1,6 +1,7 @@
 """ACLs at the agent. access_sandboxes: /files and the v1 LIST_FILES / READ_FILE of a
 sandbox are answered only when the ACLs let the request see the sandbox's user (403
-otherwise). get_endpoints: /metrics/snapshot and /monitor/statistics likewise. view_flags:
+otherwise). get_endpoints: /metrics/snapshot (and GET_METRICS) and /monitor/statistics
+likewise. view_flags:
 /flags and GET_FLAGS (403), and the flags in /state (left out)."""
 
 from __future__ import annotations
@@ -107,6 +108,32 @@ async def test_agent_acl_get_endpoints(tmp_path):
             assert response.status == 200
             metrics = await response.json()
         assert metrics["slave/authorization_denials/get_endpoints"] == 2.0
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+async def test_agent_acl_get_metrics(tmp_path, allowed):
+    """GET_METRICS answers the numbers of /metrics/snapshot, to whom get_endpoints lets GET it."""
+    paths = ["/metrics/snapshot"] if allowed else ["/monitor/statistics"]
+    document = {
+        "permissive": False,
+        "get_endpoints": [{"principals": ANY, "paths": {"values": paths}}],
+    }
+    async with running_agent(tmp_path, document) as (_, handle), aiohttp.ClientSession() as session:
+        url = f"{handle.http.url}/api/v1"
+        async with session.post(url, json={"type": "GET_METRICS"}) as response:
+            assert response.status == (200 if allowed else 403)
+            if allowed:
+                metrics = (await response.json())["get_metrics"]["metrics"]
+                assert {"slave/uptime_secs", "slave/http_requests_refused/unauthenticated"} <= {
+                    metric["name"] for metric in metrics
+                }
+            else:
+                assert "Not authorized to GET /metrics/snapshot" in await response.text()
+        bad = {"type": "GET_METRICS", "get_metrics": {"timeout": []}}
+        async with session.post(url, json=bad) as response:
+            assert response.status == 400
+            assert "get_metrics.timeout" in await response.text()
+        assert handle.agent.metrics["authorization_denials/get_endpoints"] == (0 if allowed else 1)
 
 
 async def test_agent_acl_view_flags(tmp_path):

@@ -256,6 +256,14 @@ async def test_agent_http_guard_refusals_show_in_metrics_snapshot(tmp_path):
                 assert response.status == 401
             async with session.get(f"{url}/metrics/snapshot", headers=_basic("ops", "pw")) as r:
                 metrics = await r.json()
+            call = {"type": "GET_METRICS"}
+            async with session.post(f"{url}/api/v1", json=call, headers=_basic("ops", "pw")) as r:
+                v1 = {m["name"]: m["value"] for m in (await r.json())["get_metrics"]["metrics"]}
+    # The agent's GET_METRICS answers what its /metrics/snapshot does, guard counters included.
+    assert {name: v1[f"slave/{name}"] for name in SNAPSHOT_NAMES} == {
+        name: metrics[f"slave/{name}"] for name in SNAPSHOT_NAMES
+    }
+    assert set(v1) == set(metrics)
     assert {name: metrics[f"slave/{name}"] for name in SNAPSHOT_NAMES} == {
         "http_requests_refused/unauthenticated": 1.0,
         "http_requests_refused/too_large": 0.0,

@@ -606,7 +606,13 @@ async def test_master_acl_get_endpoints(tmp_path):
                 assert await _status(alice, "GET", f"{cluster.url}{path}") == 200, path
                 assert await _status(mallory, "GET", f"{cluster.url}{path}") == 403, path
             assert await _status(mallory, "GET", f"{cluster.url}/state") == 200  # not guarded
-        assert cluster.master.metrics["authorization_denials/get_endpoints"] == 2
+            # GET_METRICS answers the numbers of /metrics/snapshot: guarded as it is.
+            call, api = {"type": "GET_METRICS"}, f"{cluster.url}/api/v1"
+            assert await _status(alice, "POST", api, json=call) == 200
+            async with mallory.post(api, json=call) as response:
+                assert response.status == 403
+                assert "Not authorized to GET /metrics/snapshot" in await response.text()
+        assert cluster.master.metrics["authorization_denials/get_endpoints"] == 3
 
 
 async def test_master_acl_view_flags(tmp_path):

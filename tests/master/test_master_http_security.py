@@ -60,7 +60,7 @@ async def test_master_http_security_tls_and_basic_authentication(tmp_path):
 
 async def test_master_http_guard_refusals_show_in_metrics_snapshot_and_prometheus(tmp_path):
     """Each of the HTTP door's refusals is counted where operators look: /metrics/snapshot
-    (`master/http_...`) and Prometheus's /metrics (`zmesos_master_http_...`)."""
+    and v1 GET_METRICS (`master/http_...`), Prometheus's /metrics (`zmesos_master_http_...`)."""
     credentials = tmp_path / "http.json"
     credentials.write_text(json.dumps({"credentials": [{"principal": "ops", "secret": "pw"}]}))
     credentials.chmod(0o600)
@@ -93,6 +93,11 @@ async def test_master_http_guard_refusals_show_in_metrics_snapshot_and_prometheu
                 after = await response.json()
             async with session.get(f"{url}/metrics") as response:
                 prometheus = await response.text()
+            async with session.post(f"{url}/api/v1", json={"type": "GET_METRICS"}) as response:
+                v1 = (await response.json())["get_metrics"]["metrics"]
+        # GET_METRICS tells the same: the guard's counters, each as /metrics/snapshot has it.
+        guard = {name: value for name, value in after.items() if "/http_" in name}
+        assert {m["name"]: m["value"] for m in v1 if "/http_" in m["name"]} == guard
         assert after["master/http_requests_refused/unauthenticated"] == 1.0
         assert after["master/http_requests_refused/too_large"] == 1.0
         assert after["master/http_requests_timed_out"] == 2.0

@@ -177,6 +177,11 @@ async def test_v1_operator_weights_and_quota_update_and_read_back():
             },
             "exceeds its limit",
         ),
+        ({"type": "GET_METRICS", "get_metrics": "now"}, "call.get_metrics: expected a JSON"),
+        (
+            {"type": "GET_METRICS", "get_metrics": {"timeout": {"nanoseconds": "soon"}}},
+            "get_metrics.timeout.nanoseconds",
+        ),
     ],
 )
 async def test_v1_operator_bad_calls_get_400_with_the_reason(call, reason):

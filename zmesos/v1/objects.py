@@ -53,7 +53,9 @@ __all__ = [
     "framework_info_to_v1",
     "ident",
     "master_info_to_v1",
+    "metrics_to_v1",
     "offer_to_v1",
+    "read_get_metrics",
     "task_group_from_v1",
     "task_group_to_v1",
     "task_info_from_v1",
@@ -459,3 +461,18 @@ def master_info_to_v1(info: MasterInfo, ip: str) -> dict[str, Any]:
         "version": info.version,
         "address": {"hostname": info.hostname, "ip": ip, "port": info.port},
     }
+
+
+def read_get_metrics(call: dict[str, Any]) -> None:
+    """Check a GET_METRICS call's optional `get_metrics` (its `timeout`, a DurationInfo).
+    The timeout bounds how long Mesos waits for slow metrics; every zmesos metric is
+    read at once, so it is checked and not otherwise used."""
+    body = optional_obj(call, "get_metrics", "call")
+    timeout = optional_obj(body, "timeout", "get_metrics") if body is not None else None
+    if timeout is not None:
+        number(timeout, "nanoseconds", "get_metrics.timeout")
+
+
+def metrics_to_v1(snapshot: dict[str, float]) -> dict[str, Any]:
+    """Response.GetMetrics: every metric as `{name, value}`, by name."""
+    return {"metrics": [{"name": k, "value": v} for k, v in sorted(snapshot.items())]}
