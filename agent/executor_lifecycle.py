@@ -6,9 +6,10 @@ into it (a command task's own URIs go to its command executor; agent.fetcher),
 and starts the executor program (the command executor for command tasks)
 through the containerizer, with the environment of zmesos.protocol.environment.
 A failed fetch fails the tasks with REASON_CONTAINER_LAUNCH_FAILED and its reason.
-The process's exit comes back as an event (`defer`): its live tasks become FAILED
-(command executor) or LOST, reason EXECUTOR_TERMINATED unless the agent ended it
-for another reason, and the master hears ExitedExecutor. Shutdown sends
+The process's exit comes back as an event (`defer`): its live tasks become
+TASK_FAILED, reason EXECUTOR_TERMINATED, whatever the executor (command, default
+or custom, as current Mesos does), unless the agent ended it for another reason
+that names its own state and reason; and the master hears ExitedExecutor. Shutdown sends
 ShutdownExecutor and kills the container after `executor_shutdown_grace_period`;
 an executor that never registers is killed `executor_registration_timeout` after
 its launch (its fetch does not count).
@@ -293,13 +294,12 @@ class ExecutorLifecycle(ContainerMonitor):
                 reason=Reason.EXECUTOR_TERMINATED,
                 message=f"Executor terminated: {describe_exit(status)}",
             )
-            default = TaskState.FAILED if executor.command_executor else TaskState.LOST
             for task in executor.live_tasks():
                 self._agent_update(
                     framework.id,
                     task.id,
                     executor.id,
-                    termination.state or default,
+                    termination.state or TaskState.FAILED,
                     termination.reason,
                     termination.message,
                 )

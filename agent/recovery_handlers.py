@@ -10,8 +10,8 @@
    is its latest checkpointed update) and their status update streams.
 3. Reattach to each executor's container if its leader still runs (and the
    machine did not reboot). One that died meanwhile is terminated at once: its
-   live tasks become TASK_FAILED (command executors) or TASK_LOST, reason
-   EXECUTOR_TERMINATED, and the master hears ExitedExecutor once connected.
+   live tasks become TASK_FAILED, reason EXECUTOR_TERMINATED (any executor, as
+   Mesos), and the master hears ExitedExecutor once connected.
 4. `--recover=reconnect`: send ReconnectExecutor to each live executor that had
    registered; it answers ReregisterExecutor (agent.executor_handlers). Those silent after
    `--executor-reregistration-timeout` are killed: their tasks become TASK_LOST,

@@ -72,7 +72,7 @@ class Termination:
 
     reason: Reason
     message: str
-    state: TaskState | None = None  # None: FAILED for command executors, else LOST
+    state: TaskState | None = None  # None: TASK_FAILED (Mesos's default, any executor)
 
 
 @dataclasses.dataclass

@@ -4,7 +4,9 @@ its tasks fails or is killed, takes later groups, and exits when it has no task 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from signal import SIGKILL
 
 import msgspec
 
@@ -107,6 +109,29 @@ async def test_agent_task_group_kill_of_one_task_ends_its_group_not_another(tmp_
         await master.wait_for(lambda: exited(master))
         update = master.terminal("b1")
         assert update is not None and update.status.state is TaskState.KILLED
+
+
+async def test_agent_task_group_tasks_fail_when_their_default_executor_dies(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, agent = await start(node, tmp_path)
+        executor = default_executor()
+        master.run_task_group(executor, [group_task(i, "sleep 60", executor) for i in ("a", "b")])
+        await master.wait_for(
+            lambda: all(TaskState.RUNNING in master.states(i) for i in ("a", "b"))
+        )
+        state = await node.dispatch(agent.pid, Agent.state)
+
+        os.kill(state["frameworks"]["framework-1"]["executors"]["default"]["os_pid"], SIGKILL)
+        await master.wait_for(lambda: exited(master) and master.terminal("b") is not None)
+
+        for task_id in ("a", "b"):
+            update = master.terminal(task_id)
+            assert update is not None and update.status.source is Source.AGENT
+            assert (update.status.state, update.status.reason) == (
+                TaskState.FAILED,
+                Reason.EXECUTOR_TERMINATED,
+            )
+        await master.wait_for(lambda: not agent.frameworks)  # acknowledged, all forgotten
 
 
 async def test_agent_kill_of_a_queued_group_task_kills_the_whole_group(tmp_path):
