@@ -40,6 +40,8 @@ from zmesos.http import (
     serve_app,
 )
 from zmesos.http.endpoints import endpoint_authorization
+from zmesos.http.fast_path import FastAnswer, FastRequest, FastRoute
+from zmesos.http.server import FAST_ROUTES
 from zmesos.v1.http import api_endpoint
 from zmesos.version import version_json
 
@@ -114,6 +116,10 @@ def make_app(master_pid: PID, node: Node, ip: str = "") -> web.Application:
             f"{prefix}/api/v1/scheduler", api_endpoint("scheduler", scheduler_api.handle)
         )
         app.router.add_post(f"{prefix}/api/v1", api_endpoint("operator", operator_api.handle))
+    app[FAST_ROUTES] = {
+        f"{prefix}/api/v1/scheduler": _while_leading(master_pid, scheduler_api.answer_fast)
+        for prefix in ("", "/master")
+    }
     app.router.add_get("/metrics/snapshot", metrics)
     app.router.add_get("/metrics", prometheus)
     add_listing_routes(app, master_pid, node)
@@ -167,6 +173,17 @@ def _follow_the_leader(master_pid: PID) -> Any:
         raise web.HTTPTemporaryRedirect(f"{request.scheme}://{known.leader}{request.path_qs}")
 
     return follow_the_leader
+
+
+def _while_leading(master_pid: PID, route: FastRoute) -> FastRoute:
+    """`route` while this master leads; a master that does not leaves the request to
+    aiohttp, where `_follow_the_leader` answers it."""
+
+    def leading_route(request: FastRequest) -> FastAnswer | None:
+        known = leadership.current(master_pid)
+        return route(request) if known is not None and known.leading else None
+
+    return leading_route
 
 
 async def serve_http(

@@ -12,11 +12,17 @@ Answers: 400 for a malformed or invalid call, a missing or wrong stream id;
 403 for a framework with no open subscription; 415/406/413 as in
 zmesos.v1.http. A master that does not lead answers 307 to the leader
 (master.http's middleware, for every path).
+
+Calls answered at once mostly arrive by the HTTP server's fast path
+(zmesos.http.fast_path), which asks `answer_fast`; the rest, and all of them
+on a connection the fast path handed over, come through aiohttp to `handle`.
+Both answer alike: one `_answer_at_once` decides.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -26,7 +32,15 @@ from master.v1.http_scheduler import HttpScheduler
 from master.v1.scheduler_calls import CALLS, UNSUPPORTED_CALLS, read_acknowledge
 from zmesos.errors import ApiError
 from zmesos.http import http_principal
-from zmesos.v1.http import EventStream, Refused, decode_call, read_call_body
+from zmesos.http.fast_path import FastAnswer, FastRequest
+from zmesos.v1.http import (
+    EventStream,
+    Refused,
+    check_call_headers,
+    decode_call,
+    read_call_body,
+    refusal,
+)
 from zmesos.v1.objects import framework_info_from_v1
 from zmesos.v1.reader import array, id_value, obj
 
@@ -50,20 +64,39 @@ class SchedulerApi:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await read_call_body(request)
+        outcome = self._answer_at_once(request.headers, body)
+        if isinstance(outcome, int):
+            return web.Response(status=outcome)
+        if outcome["type"] == "SUBSCRIBE":
+            return await self._subscribe(request, outcome)
+        return await self._update_framework(outcome, _stream_id(request.headers))
+
+    def answer_fast(self, request: FastRequest) -> FastAnswer | None:
+        """A call that came by the fast path (zmesos.http.fast_path), answered as `handle`
+        would; None for SUBSCRIBE and UPDATE_FRAMEWORK, which `handle` serves."""
+        try:
+            check_call_headers(request.headers)
+            outcome = self._answer_at_once(request.headers, request.body)
+        except (ApiError, Refused) as error:
+            status, reason = refusal("scheduler", error)
+            return FastAnswer(status=status, text=reason)
+        return FastAnswer(status=outcome) if isinstance(outcome, int) else None
+
+    def _answer_at_once(self, headers: Mapping[str, str], body: bytes) -> int | dict[str, Any]:
+        """Forward a call answered at once and its status (202); the decoded call for
+        SUBSCRIBE and UPDATE_FRAMEWORK, left to the caller untouched; Refused or ApiError."""
         acknowledgement = read_acknowledge(body)
         if acknowledgement is not None:  # most calls: their own fast path
             framework_id, acknowledge = acknowledgement
-            self._subscription(framework_id, _stream_id(request)).forward(acknowledge)
-            return web.Response(status=202)
+            self._subscription(framework_id, _stream_id(headers)).forward(acknowledge)
+            return 202
         call = decode_call(body)
         kind = call["type"]
-        if kind == "SUBSCRIBE":
-            return await self._subscribe(request, call)
-        stream_id = _stream_id(request)
+        if kind in ("SUBSCRIBE", "UPDATE_FRAMEWORK"):
+            return call
+        stream_id = _stream_id(headers)
         if kind in UNSUPPORTED_CALLS:
             raise Refused(400, f"{kind} is not supported by zmesos")
-        if kind == "UPDATE_FRAMEWORK":
-            return await self._update_framework(call, stream_id)
         reader = CALLS.get(kind)
         if reader is None:
             raise Refused(400, f"Unknown call type {kind[:64]!r}")
@@ -74,7 +107,7 @@ class SchedulerApi:
             subscription.forward(message)
         if kind == "TEARDOWN":
             subscription.stream.close("the framework tore itself down")
-        return web.Response(status=202)
+        return 202
 
     def _subscription(self, framework_id: str, stream_id: str) -> HttpScheduler:
         """The framework's open subscription, if `stream_id` is its stream; Refused else."""
@@ -152,8 +185,8 @@ class SchedulerApi:
             del self.subscriptions[scheduler.framework_id]
 
 
-def _stream_id(request: web.Request) -> str:
-    stream_id = request.headers.get(STREAM_ID)
+def _stream_id(headers: Mapping[str, str]) -> str:
+    stream_id = headers.get("mesos-stream-id")
     if not stream_id:
         raise Refused(400, f"All non-subscribe calls should include the '{STREAM_ID}' header")
     return stream_id

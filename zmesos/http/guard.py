@@ -216,6 +216,22 @@ class HttpGuard:
             connection.receiving = True
             self._arm(connection)
 
+    def request_answered(self, transport: asyncio.BaseTransport, *, next_begun: bool) -> None:
+        """Requests were answered outside aiohttp (zmesos.http.fast_path): the connection
+        idles until the next one, or, with the next one begun, that one must arrive whole
+        within `request_timeout`."""
+        connection = self._connections.get(transport)
+        if connection is None:
+            return
+        connection.busy = False
+        connection.receiving = next_begun
+        self._arm(connection, None if next_begun else KEEPALIVE_SECONDS)
+
+    def close_connections(self) -> None:
+        """Close every connection still open (those aiohttp never saw: the fast path's)."""
+        for transport in list(self._connections):
+            transport.close()
+
     def _disarm(self, connection: _Connection) -> None:
         if connection.deadline is not None:
             connection.deadline.cancel()
@@ -271,19 +287,30 @@ class HttpGuard:
         if length is not None and length > security.max_body_bytes:
             limit = security.max_body_bytes
             return self._refuse(request, 413, f"Request body is over the limit of {limit} bytes")
-        if request.path in OPEN_PATHS:
-            return None
-        reading = request.method in _READ_METHODS
-        if not (security.authenticate_readonly if reading else security.authenticate_readwrite):
-            return None
-        principal = self._principal(request.headers.get("Authorization", ""))
-        if principal is None:
+        authenticated, principal = self.authenticate(
+            request.method, request.path, request.headers.get("Authorization", "")
+        )
+        if not authenticated:
+            reading = request.method in _READ_METHODS
             realm = f"{security.role}-{'readonly' if reading else 'readwrite'}"
             response = self._refuse(request, 401, "authentication required")
             response.headers["WWW-Authenticate"] = f'Basic realm="{realm}"'
             return response
-        request[PRINCIPAL_KEY] = principal
+        if principal is not None:
+            request[PRINCIPAL_KEY] = principal
         return None
+
+    def authenticate(self, method: str, path: str, authorization: str) -> tuple[bool, str | None]:
+        """Whether a `method` request of `path` with this Authorization header passes basic
+        authentication, and the principal it proved (None where none is asked)."""
+        if path in OPEN_PATHS:
+            return True, None
+        security = self.security
+        reading = method in _READ_METHODS
+        if not (security.authenticate_readonly if reading else security.authenticate_readwrite):
+            return True, None
+        principal = self._principal(authorization)
+        return principal is not None, principal
 
     def _principal(self, header: str) -> str | None:
         scheme, _, encoded = header.partition(" ")

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from collections.abc import Callable
 
 import msgspec
 from aiohttp import web
 
+from zmesos.http.fast_path import FastPathProtocol, FastRoute
 from zmesos.http.guard import HttpGuard, HttpSecurity
 
-__all__ = ["HttpServer", "guard_snapshot", "json_response", "serve_app"]
+__all__ = ["FAST_ROUTES", "HttpServer", "guard_snapshot", "json_response", "serve_app"]
 
 SHUTDOWN_GRACE = 1.0  # seconds
 GUARD_KEY = web.AppKey("http_guard", HttpGuard)
+# Paths whose simple POSTs a function answers on the connection (zmesos.http.fast_path).
+FAST_ROUTES: web.AppKey[dict[str, FastRoute]] = web.AppKey("fast_routes")
 
 
 def guard_snapshot(app: web.Application, prefix: str) -> dict[str, float]:
@@ -43,6 +47,8 @@ class HttpServer:
         if self.listener is not None:
             self.listener.close()
         await self.runner.cleanup()
+        if self.guard is not None:
+            self.guard.close_connections()  # the fast path's, which aiohttp never saw
 
 
 def json_response(payload: object, status: int = 200) -> web.Response:
@@ -62,7 +68,9 @@ async def serve_app(
     """Start serving `app` on `host:port` (0: an ephemeral port) on the running loop.
 
     Every connection passes the guard of `security` (zmesos.http.guard: limits,
-    basic authentication, TLS; the defaults when None). A client that goes away
+    basic authentication, TLS; the defaults when None). The POSTs of the paths
+    `app[FAST_ROUTES]` names are answered without aiohttp's web stack where
+    they can be (zmesos.http.fast_path). A client that goes away
     cancels its handler (`handler_cancellation`): that is how a long event stream
     learns its reader left. Closing waits at most `SHUTDOWN_GRACE` for requests
     in flight (event streams never end by themselves).
@@ -82,10 +90,15 @@ async def serve_app(
     )
     await runner.setup()
     assert runner.server is not None
+    connection: Callable[[], asyncio.Protocol] = runner.server
+    routes = app.get(FAST_ROUTES)
+    if routes:
+        server = runner.server
+        connection = lambda: FastPathProtocol(server(), routes, guard)  # noqa: E731
     loop = asyncio.get_running_loop()
     try:
         listener = await loop.create_server(
-            guard.protocol_factory(runner.server),
+            guard.protocol_factory(connection),
             host,
             port,
             ssl=security.ssl,

@@ -19,7 +19,7 @@ import asyncio
 import collections
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -34,9 +34,11 @@ __all__ = [
     "EventStream",
     "Refused",
     "api_endpoint",
+    "check_call_headers",
     "decode_call",
     "read_call",
     "read_call_body",
+    "refusal",
 ]
 
 MAX_CALL_BYTES = 16 * 1024 * 1024  # an ACCEPT of thousands of tasks fits
@@ -65,14 +67,21 @@ def api_endpoint(name: str, handler: Handler) -> Handler:
     async def endpoint(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
-        except ApiError as error:
-            status, reason = 400, str(error)
-        except Refused as refusal:
-            status, reason = refusal.status, refusal.reason
-        log.info("api_call_refused", endpoint=name, status=status, reason=reason)
+        except (ApiError, Refused) as error:
+            status, reason = refusal(name, error)
         return web.Response(status=status, text=reason)
 
     return endpoint
+
+
+def refusal(endpoint: str, error: ApiError | Refused) -> tuple[int, str]:
+    """The status and plain-text reason `error` is answered with (logged here)."""
+    if isinstance(error, Refused):
+        status, reason = error.status, error.reason
+    else:
+        status, reason = 400, str(error)
+    log.info("api_call_refused", endpoint=endpoint, status=status, reason=reason)
+    return status, reason
 
 
 async def read_call(request: web.Request, max_bytes: int = MAX_CALL_BYTES) -> dict[str, Any]:
@@ -82,15 +91,7 @@ async def read_call(request: web.Request, max_bytes: int = MAX_CALL_BYTES) -> di
 
 async def read_call_body(request: web.Request, max_bytes: int = MAX_CALL_BYTES) -> bytes:
     """The call's body, its content type, accepted types and size checked; Refused otherwise."""
-    content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if content_type == PROTOBUF:
-        raise Refused(415, "Protobuf requests are not supported; send JSON (application/json)")
-    if content_type != JSON:
-        raise Refused(415, f"Expecting 'Content-Type' of {JSON}, got {content_type!r}")
-    accepts = request.headers.get("Accept", "")
-    message_accepts = request.headers.get("Message-Accept", "")
-    if _only_protobuf(accepts) or _only_protobuf(message_accepts):
-        raise Refused(406, "Protobuf responses are not supported; accept application/json")
+    check_call_headers(request.headers)
     length = request.content_length
     if length is not None and length > max_bytes:
         raise Refused(413, f"Request body is over the limit of {max_bytes} bytes")
@@ -116,6 +117,25 @@ async def read_call_body(request: web.Request, max_bytes: int = MAX_CALL_BYTES) 
             chunks.append(chunk)
         body = b"".join(chunks)
     return body
+
+
+def check_call_headers(headers: Mapping[str, str]) -> None:
+    """Refused unless the call is JSON and its answer may be (`headers` looked up by
+    lower-case names: aiohttp's are case-insensitive, the fast path's lower case)."""
+    content_type = _media_type(headers.get("content-type", ""))
+    if content_type == PROTOBUF:
+        raise Refused(415, "Protobuf requests are not supported; send JSON (application/json)")
+    if content_type != JSON:
+        raise Refused(415, f"Expecting 'Content-Type' of {JSON}, got {content_type!r}")
+    accepts = headers.get("accept", "")
+    message_accepts = headers.get("message-accept", "")
+    if _only_protobuf(accepts) or _only_protobuf(message_accepts):
+        raise Refused(406, "Protobuf responses are not supported; accept application/json")
+
+
+@functools.lru_cache(maxsize=64)  # clients send the same few headers on every call
+def _media_type(content_type: str) -> str:
+    return content_type.split(";")[0].strip().lower()
 
 
 def decode_call(body: bytes) -> dict[str, Any]:
