@@ -97,6 +97,7 @@ class MasterBase(Process):
         # are held, then replayed in order.
         self._leading = not self.flags.zk
         self.recovered = False
+        self._standing_by = False  # keeping the registry's copy current (a standby)
         self.abdicated = False
         self.id_prefix = self.id  # `<master id>-<registry generation>` once recovered
         # Held messages as [handler, sender, message]; registrations by (sender, type).

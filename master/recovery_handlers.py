@@ -55,6 +55,10 @@ class RecoveryHandlers(PartitionHandlers):
         if self.leading:
             self._abdicate("another master leads now")
             return
+        if not self._standing_by:
+            # Keep the registry's copy current meanwhile: if elected, recover from it.
+            self._standing_by = True
+            self.defer(self.registrar.store.keep_warm(), self._stood_by)
         self.leader = (
             None
             if info is None
@@ -67,6 +71,11 @@ class RecoveryHandlers(PartitionHandlers):
             )
         )
         self.log.info("leader_detected", leader=info.pid if info else None)
+
+    def _stood_by(self, done: asyncio.Future[None]) -> None:
+        error = None if done.cancelled() else done.exception()
+        if error is not None:
+            self.log.warning("registry_copy_failed", error=repr(error))
 
     def zookeeper_lost(self, why: str) -> None:
         """The Contender: the ZooKeeper session is gone (or may be): stop leading."""

@@ -315,6 +315,7 @@ def metrics_view(master: Master) -> dict[str, float]:
             "registrar/writes": float(master.registrar.writes),
             "registrar/failed_writes": float(master.registrar.failed_writes),
             "registrar/state_fetch_ms": master.registrar.state_fetch_ms,
+            "registrar/state_fetches_from_standby_copy": float(master.registrar.store.warm_reads),
             "master/frameworks_active": float(sum(f.active for f in frameworks)),
             "master/frameworks_inactive": float(sum(not f.active for f in frameworks)),
             "master/frameworks_connected": float(sum(f.connected for f in frameworks)),

@@ -29,6 +29,7 @@ class RegistryStore(abc.ABC):
     """Reads and persists a registry. `kind` names it in /state and logs."""
 
     kind: str = ""
+    warm_reads = 0  # recoveries served from a copy kept while standing by (keep_warm)
 
     @abc.abstractmethod
     async def read(self) -> Registry:
@@ -43,6 +44,11 @@ class RegistryStore(abc.ABC):
         Durable on return; RegistryStorageError (RegistryFenced: this master
         may no longer write) when not.
         """
+
+    async def keep_warm(self) -> None:  # noqa: B027 (most stores have nothing to prefetch)
+        """While the master stands by, keep what makes a later `read` quick (the ZooKeeper
+        store keeps a current copy of the registry); returns once `read` is called, at
+        once for a store with nothing to prefetch."""
 
     async def close(self) -> None:  # noqa: B027 (a store that holds nothing needs no close)
         """Release what the store holds (connections); the default holds nothing."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from kazoo.client import KazooClient
 
@@ -77,6 +79,68 @@ async def test_registry_zookeeper_refuses_writes_once_the_fence_is_gone(client, 
     with pytest.raises(RegistryFenced):
         await registrar.apply(UpdateWeights(weights={"eng": 3.0}))
     assert registrar.registry.weights == {}
+
+
+async def _warm_copy(store: ZooKeeperStore) -> asyncio.Future[None]:
+    """Start keeping `store`'s copy; return once it holds one."""
+    warming = asyncio.ensure_future(store.keep_warm())
+    for _ in range(200):
+        if store._warm is not None:
+            return warming
+        await asyncio.sleep(0.05)
+    raise AssertionError("the standby never made a copy")
+
+
+async def test_registry_zookeeper_standby_recovers_from_its_current_copy(client, zk_url):
+    path = parse_zk_url(zk_url).path
+    fence = client.create(f"{path}/fence", ephemeral=True, makepath=True)
+    leader = Registrar(ZooKeeperStore(client, path, lambda: fence))
+    await leader.recover()
+    for i in range(50):
+        await leader.apply(AdmitAgent(info=AgentInfo(hostname=f"h{i}", id=f"a{i}"), principal="p"))
+    standby = ZooKeeperStore(client, path, lambda: fence)
+    warming = await _warm_copy(standby)
+    await leader.apply(UpdateWeights(weights={"eng": 2.0}))  # the copy follows the change
+    for _ in range(100):
+        assert standby._warm is not None
+        if standby._warm[1].weights:
+            break
+        await asyncio.sleep(0.05)
+    recovered = await Registrar(standby).recover()
+    await asyncio.wait_for(warming, 5)  # reading ends the standing by
+    assert standby.warm_reads == 1
+    assert len(recovered.agents) == 50 and recovered.weights == {"eng": 2.0}
+    assert recovered.generation == 2
+
+
+async def test_registry_zookeeper_standby_reads_again_when_its_copy_is_stale(client, zk_url):
+    path = parse_zk_url(zk_url).path
+    fence = client.create(f"{path}/fence", ephemeral=True, makepath=True)
+    leader = Registrar(ZooKeeperStore(client, path, lambda: fence))
+    await leader.recover()
+    standby = ZooKeeperStore(client, path, lambda: fence)
+    warming = await _warm_copy(standby)
+    warming.cancel()  # the copy no longer follows: the next write makes it stale
+    await leader.apply(AdmitAgent(info=AgentInfo(hostname="late", id="late"), principal="p"))
+    recovered = await Registrar(standby).recover()
+    assert standby.warm_reads == 0
+    assert "late" in recovered.agents
+
+
+async def test_registry_zookeeper_standby_drops_a_copy_a_write_landed_in(client, zk_url):
+    path = parse_zk_url(zk_url).path
+    fence = client.create(f"{path}/fence", ephemeral=True, makepath=True)
+    await Registrar(ZooKeeperStore(client, path, lambda: fence)).recover()
+    standby = ZooKeeperStore(client, path, lambda: fence)
+    read = standby._read
+
+    def read_while_the_leader_writes(**options: bool):
+        registry = read(**options)
+        client.set(f"{path}/registry/version", b"")  # a transaction landed meanwhile
+        return registry
+
+    standby._read = read_while_the_leader_writes
+    assert standby._read_version(standby._version()) is None
 
 
 def _bucket(agent_id: str) -> str:
