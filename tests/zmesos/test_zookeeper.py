@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 
 import msgspec
 import pytest
 from kazoo.client import KazooClient
 
 from libprocess import PID
+from tests.conftest import _no_zookeeper
 from zmesos.detector import MasterNotFound, master_detector
 from zmesos.errors import FlagsError
 from zmesos.zookeeper import (
     ELECTION_PREFIX,
     LeaderInfo,
+    ZooKeeperServer,
+    ZooKeeperUnavailable,
     decode_leader_info,
     encode_leader_info,
     leader_of,
@@ -119,3 +123,21 @@ async def test_zookeeper_detector_watch_tells_of_each_new_leader(zookeeper, zk_u
         detector.close()
         client.stop()
         client.close()
+
+
+def test_zookeeper_server_that_cannot_start_says_why(tmp_path):
+    """A server whose port is taken exits; the error carries the reason from its log."""
+    problem = ZooKeeperServer.available()
+    if problem is not None:
+        _no_zookeeper(problem)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = ZooKeeperServer(tmp_path / "zookeeper", port=taken.getsockname()[1])
+        with pytest.raises(ZooKeeperUnavailable) as refused:
+            server.start()
+    message = str(refused.value)
+    assert message.startswith("ZooKeeper exited (1); the end of its log")
+    assert "java.net.BindException: Address already in use" in message
+    assert "\tat " not in message  # stack frames left out
+    assert "Address already in use" in server.log_path.read_text()
