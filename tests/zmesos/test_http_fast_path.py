@@ -34,6 +34,8 @@ SLOW = b"slow"
 
 
 def _decide(body: bytes) -> FastAnswer | None:
+    if body == b"bug":
+        raise KeyError("a bug")
     if body == FAST:
         return FastAnswer(status=202)
     if body == SLOW:
@@ -122,6 +124,19 @@ async def test_http_fast_path_answers_pipelined_calls_in_order_then_hands_over()
         assert [status for status, _, _ in await _answers(reader, 1)] == [202]
         assert len(seen) == 3
         writer.close()
+
+
+async def test_http_fast_path_answers_a_failing_route_500_and_closes_as_aiohttp_does():
+    for fast in (True, False):
+        async with _server(fast=fast) as server:
+            reader, writer = await _connect(server)
+            writer.write(_post(FAST) + _post(b"bug") + _post(FAST))
+            answer = await asyncio.wait_for(reader.read(), 5)  # until the server closes
+            assert _STATUS_LINE.findall(answer) == [b"HTTP/1.1 202 ", b"HTTP/1.1 500 "]
+            assert answer.endswith(
+                b"\r\n\r\n500 Internal Server Error\n\nServer got itself in trouble"
+            )
+            writer.close()
 
 
 async def test_http_fast_path_takes_a_request_arriving_a_byte_at_a_time():

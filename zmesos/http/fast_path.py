@@ -42,11 +42,14 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
+import structlog
 from aiohttp.http import SERVER_SOFTWARE
 
 from zmesos.http.guard import HttpGuard
 
 __all__ = ["MAX_BODY_BYTES", "FastAnswer", "FastPathProtocol", "FastRequest", "FastRoute"]
+
+log = structlog.get_logger()
 
 MAX_BODY_BYTES = 1 << 20  # larger bodies (an ACCEPT of thousands of tasks) stream via aiohttp
 MAX_FIELDS = 100  # aiohttp refuses more than 128
@@ -78,6 +81,7 @@ class FastAnswer:
 
 # A route's function: the answer, or None to leave the request (untouched) to aiohttp.
 FastRoute = Callable[[FastRequest], FastAnswer | None]
+_FAILED = FastAnswer(status=500, text="500 Internal Server Error\n\nServer got itself in trouble")
 
 
 class _Incomplete(Exception):
@@ -159,7 +163,11 @@ class FastPathProtocol(asyncio.Protocol):
             except _NotOurs:
                 hand_over = True
                 break
-            answer = self.routes[request.path](request)
+            try:
+                answer = self.routes[request.path](request)
+            except Exception:  # a bug of ours: answered and closed, as aiohttp does
+                log.exception("http_fast_path_route_failed", path=request.path)
+                answer, keep_alive = _FAILED, False
             if answer is None:  # the route's function left it to aiohttp, untouched
                 keep_alive = hand_over = True
                 break
