@@ -27,6 +27,11 @@ One `HttpGuard` per server, set from the same flags on both:
 - TLS: with a certificate and key, the server speaks HTTPS only (TLS 1.2 at
   least).
 
+The fast path (zmesos.http.fast_path), which answers simple POSTs outside
+aiohttp, is wrapped by the same protocol, asks `authenticate` and reports
+`request_answered` here, and leaves every refusal to the middleware (it hands
+such requests to aiohttp), so refusals are counted and logged in one place.
+
 Every refusal is logged (`dropping_http_request` / `dropping_http_connection`,
 rate-limited like every `dropping_*` line) and counted in `metrics`; the
 server's `/metrics/snapshot` shows them (`snapshot`: `<prefix>/http_...`, zeros
