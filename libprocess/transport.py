@@ -355,7 +355,9 @@ class Transport:
         node = self.node
         # The hot loop of every remote message: locals and cached lookups on purpose.
         senders = self._senders
-        decoders = self.codec.decoders
+        codec = self.codec
+        decoders = codec.decoders
+        resent_names = codec.resent_names
         processes = node.processes
         delivered = 0
         for run in runs:
@@ -375,7 +377,12 @@ class Transport:
                 self._refuse("unknown_message", message=name[:200], sender=sender_text)
                 continue
             try:
-                messages = decoder.decode(bodies)
+                if name in resent_names:
+                    messages, again = codec.decode_resent(sender_text, name, decoder, bodies)
+                    if again:
+                        node.metrics["messages_resent_not_decoded"] += len(messages)
+                else:
+                    messages = decoder.decode(bodies)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 messages, errors = self.codec.decode_one_by_one(name, bodies)
                 for detail in errors:

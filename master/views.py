@@ -341,6 +341,7 @@ def metrics_view(master: Master) -> dict[str, float]:
             "peers_lost",
             "inbound_pauses",
             "peers_backlogged",
+            "messages_resent_not_decoded",
         ):
             metrics[f"master/transport_{name}"] = float(value)
     for name, value in counters.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import ClassVar
 
 from libprocess import PID, Message, Process
 
@@ -11,6 +12,13 @@ from libprocess import PID, Message, Process
 class Note(Message, frozen=True, kw_only=True):
     text: str
     number: int = 0
+
+
+class Knock(Message, frozen=True, kw_only=True):
+    """A message its senders resend unchanged until answered (`resent`)."""
+
+    resent: ClassVar[bool] = True
+    text: str
 
 
 class Recorder(Process):

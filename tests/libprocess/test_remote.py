@@ -10,10 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from libprocess import PID, Node
-from tests.libprocess.actors import Note, Recorder
+from libprocess import PID, Node, Process
+from libprocess import message as message_module
+from libprocess.message import Codec
+from tests.libprocess.actors import Knock, Note, Recorder
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -210,3 +213,46 @@ async def test_remote_unreachable_peer_is_logged_with_its_address_within_the_con
     unreachable = [line for line in lines if line["event"] == "peer_unreachable"]
     assert unreachable and unreachable[0]["level"] == "warning"
     assert unreachable[0]["peer"] == f"127.0.0.1:{nowhere.port}"
+
+
+class KnockRecorder(Process):
+    def __init__(self) -> None:
+        super().__init__("knocks")
+        self.knocks: list[tuple[PID, Knock]] = []
+
+    def initialize(self) -> None:
+        self.install(Knock, lambda sender, knock: self.knocks.append((sender, knock)))
+
+
+async def test_remote_unchanged_resend_is_delivered_again_without_decoding():
+    async with Node() as sender_node, Node() as receiver_node:
+        recorder = KnockRecorder()
+        target = receiver_node.spawn(recorder)
+        first, second = sender_node.spawn(Process()), sender_node.spawn(Process())
+        sends = [(first, "a"), (first, "a"), (first, "b"), (second, "b")]
+        for count, (sender, text) in enumerate(sends, 1):
+            sender_node.send(sender, target, Knock(text=text))
+            deadline = time.monotonic() + 5  # each arrives alone: a run of its own
+            while len(recorder.knocks) < count and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+        [(_, a1), (_, a2), (_, b1), (from_second, b2)] = recorder.knocks
+        assert a1 is a2  # the resend: the same frozen value, not decoded again
+        assert b1.text == "b" and b1 is not a1
+        assert from_second == second and b2 == b1 and b2 is not b1  # another sender's own
+        assert receiver_node.metrics["messages_resent_not_decoded"] == 1
+
+
+def test_remote_resends_remembered_stay_within_their_byte_bound(monkeypatch):
+    monkeypatch.setattr(message_module, "RESENT_BYTES_MAX", 10_000)
+    codec = Codec()
+    decoder = codec.decoder_for("Knock")
+    assert decoder is not None and "Knock" in codec.resent_names
+    body = msgspec.msgpack.encode([Knock(text="x" * 1000)])
+    for sender in range(50):
+        codec.decode_resent(f"s{sender}@127.0.0.1:1", "Knock", decoder, msgspec.Raw(body))
+    assert codec._resent_bytes <= 10_000
+    assert len(codec._resent) == 10_000 // len(body)
+    # The oldest went first; the latest is still recognized.
+    _, again = codec.decode_resent("s49@127.0.0.1:1", "Knock", decoder, msgspec.Raw(body))
+    _, forgotten = codec.decode_resent("s0@127.0.0.1:1", "Knock", decoder, msgspec.Raw(body))
+    assert again and not forgotten

@@ -4,6 +4,8 @@ scheduler conversation (zmesos.protocol.scheduler), as in Mesos."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import msgspec
 
 from libprocess import Message
@@ -35,6 +37,8 @@ class ReportedTask(msgspec.Struct, frozen=True, gc=False, kw_only=True):
 
 
 class ReregisterAgent(Message, frozen=True, kw_only=True):
+    # An agent resends it unchanged until answered: thousands after a master failover.
+    resent: ClassVar[bool] = True
     agent: AgentInfo  # with its id set
     tasks: tuple[ReportedTask, ...] = ()
     frameworks: tuple[FrameworkInfo, ...] = ()
