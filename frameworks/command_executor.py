@@ -2,8 +2,8 @@
 
 The agent starts it for a task that has a command and no executor. The task
 runs as a frameworks.task_process.TaskProcess in the sandbox: STARTING,
-RUNNING, then FINISHED, FAILED or KILLED, with kills, kill policies and health
-checks as that module says. Volumes the agent could not symlink are
+RUNNING, then FINISHED, FAILED or KILLED, with kills, kill policies, checks and
+health checks as that module says. Volumes the agent could not symlink are
 bind-mounted in the task's own mount namespace (ZMESOS_VOLUME_MOUNTS). Once the
 agent acknowledges the terminal update (or after `TERMINAL_ACK_TIMEOUT`
 connected to it), the executor exits. While the agent of a checkpointing
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 
+from frameworks.checks import Checker
 from frameworks.executor import Executor, ExecutorDriver, run_executor
 from frameworks.health_checks import HealthChecker
 from frameworks.task_process import (
@@ -56,6 +57,10 @@ class CommandExecutor(Executor):
     @property
     def health_checker(self) -> HealthChecker | None:
         return None if self.task is None else self.task.health_checker
+
+    @property
+    def checker(self) -> Checker | None:
+        return None if self.task is None else self.task.checker
 
     # -- callbacks -------------------------------------------------------------
 

@@ -3,8 +3,8 @@
 The agent starts it for an executor of type DEFAULT (Mesos's default executor),
 which a framework launches with LAUNCH_GROUP. Each task of a group runs as its
 own child process (frameworks.task_process.TaskProcess: STARTING, RUNNING, then
-FINISHED, FAILED or KILLED; kill policies and health checks as that module
-says) in its own sandbox, `tasks/<task_id>` under the executor's, with its
+FINISHED, FAILED or KILLED; kill policies, checks and health checks as that
+module says) in its own sandbox, `tasks/<task_id>` under the executor's, with its
 `stdout` and `stderr` there and MESOS_SANDBOX naming it. A persistent volume
 of a task, which the agent puts in the executor's sandbox, appears in the
 task's sandbox at its container path too (a symbolic link).

@@ -1,40 +1,40 @@
 """A task's health check, run as Mesos's health checker runs it (src/checks/health_checker.cpp).
 
-`HealthChecker` is the timing and counting: the first check `delay_seconds`
-after `start()`, then one every `interval_seconds`, each failed when it takes
-longer than `timeout_seconds`. Failures within `grace_period_seconds` of the
-start are ignored until the first success. The owner hears, through
-`on_health`: healthy on the first success and on the first success after
-failures; unhealthy on every counted failure, with `kill_task` set once
-`consecutive_failures` have come in a row. It keeps checking until `stop()`:
-killing the task is the owner's business.
+`HealthChecker` is the counting on top of frameworks.probing's schedule: the
+first check `delay_seconds` after `start()`, then one every `interval_seconds`,
+each failed when it takes longer than `timeout_seconds`. Failures within
+`grace_period_seconds` of the start are ignored until the first success. The
+owner hears, through `on_health`: healthy on the first success and on the first
+success after failures; unhealthy on every counted failure, with `kill_task` set
+once `consecutive_failures` have come in a row. It keeps checking until
+`stop()`: killing the task is the owner's business.
 
-Timers and the probe run through the owner's actor context (`delay`, `defer`
-of the executor driver), so the whole schedule runs on libprocess's clock and
-a test can pause it. The probe is a coroutine function returning None when
-healthy and the reason otherwise; `probe_for` makes the real ones: a command
-(`/bin/sh -c` or an argv, in the sandbox, its process group killed when it
-times out), an HTTP GET to 127.0.0.1 (certificates not verified, as Mesos's
-curl -k), a TCP connect to 127.0.0.1.
+The probe is a coroutine function returning None when healthy and the reason
+otherwise; `probe_for` makes the real ones from frameworks.probing's: a command
+(`/bin/sh -c` or an argv, in the sandbox) healthy when it exits 0, an HTTP GET
+to 127.0.0.1 healthy on one of the check's statuses (200-399 when it names
+none), a TCP connect to 127.0.0.1 healthy when it opens.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
-import os
-import signal
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from frameworks.probing import (
+    CHECK_HOST,
+    Defer,
+    ProbeSchedule,
+    http_get_status,
+    run_command,
+    tcp_connect,
+)
 from libprocess import Timer, clock
 from zmesos.protocol import CommandInfo, HealthCheck, HealthCheckType
 from zmesos.protocol.commands import command_argv
 
 __all__ = ["HealthChecker", "HealthStatus", "Probe", "probe_for"]
-
-CHECK_HOST = "127.0.0.1"  # Mesos checks the task on the loopback of its network namespace
 
 Probe = Callable[[], Awaitable[str | None]]
 
@@ -58,30 +58,35 @@ class HealthChecker:
         probe: Probe,
         *,
         delay: Callable[..., Timer],
-        defer: Callable[[Awaitable[Any], Callable[[asyncio.Future[Any]], None]], Any],
+        defer: Defer,
         on_health: Callable[[HealthStatus], None],
         log: Any,
     ) -> None:
         self.check = check
-        self.probe = probe
-        self._delay = delay
-        self._defer = defer
         self.on_health = on_health
         self.log = log
         self.consecutive_failures = 0
         self.initializing = True  # no success yet: the grace period applies
-        self.checks = 0
         self._started_at = 0.0
-        self._stopped = True
-        self._attempt = 0  # the check in flight; a stale result is ignored
-        self._timer: Timer | None = None
-        self._timeout: Timer | None = None
-        self._pending: asyncio.Future[Any] | None = None
+        self._schedule = ProbeSchedule(
+            probe,
+            delay_seconds=check.delay_seconds,
+            interval_seconds=check.interval_seconds,
+            timeout_seconds=check.timeout_seconds,
+            delay=delay,
+            defer=defer,
+            on_result=self._probed,
+            on_error=self._failed,
+        )
+
+    @property
+    def checks(self) -> int:
+        """How many checks have started."""
+        return self._schedule.runs
 
     def start(self) -> None:
         """The task has started: the first check runs after `delay_seconds`."""
         self._started_at = clock.now()
-        self._stopped = False
         self.log.info(
             "health_check_starting",
             type=self.check.type.value,
@@ -89,74 +94,22 @@ class HealthChecker:
             interval=self.check.interval_seconds,
             grace_period=self.check.grace_period_seconds,
         )
-        self._schedule(self.check.delay_seconds)
+        self._schedule.start()
 
     def stop(self) -> None:
         """No more checks or reports (the task is being killed or has ended)."""
-        self._stopped = True
-        self._attempt += 1
-        for timer in (self._timer, self._timeout):
-            if timer is not None:
-                timer.cancel()
-        self._timer = self._timeout = None
-        if self._pending is not None:
-            self._pending.cancel()
-            self._pending = None
+        self._schedule.stop()
 
-    # -- one check -------------------------------------------------------------
-
-    def _schedule(self, seconds: float) -> None:
-        if not self._stopped:
-            self._timer = self._delay(seconds, self._run)
-
-    def _run(self) -> None:
-        self._timer = None
-        if self._stopped:
-            return
-        self._attempt += 1
-        self.checks += 1
-        attempt = self._attempt
-        self._timeout = self._delay(self.check.timeout_seconds, self._timed_out, attempt)
-        self._pending = self._defer(self.probe(), lambda done: self._probed(attempt, done))
-
-    def _probed(self, attempt: int, done: asyncio.Future[Any]) -> None:
-        if attempt != self._attempt or self._stopped:
-            return  # timed out or stopped meanwhile
-        self._attempt += 1
-        self._pending = None
-        if self._timeout is not None:
-            self._timeout.cancel()
-            self._timeout = None
-        if done.cancelled():
-            self._failed("the check was cancelled")
-            return
-        error = done.exception()
-        if error is not None:
-            self._failed(f"{type(error).__name__}: {error}")
-            return
-        reason = done.result()
+    def _probed(self, reason: str | None) -> None:
         if reason is None:
             self._succeeded()
         else:
             self._failed(reason)
 
-    def _timed_out(self, attempt: int) -> None:
-        if attempt != self._attempt or self._stopped:
-            return
-        self._attempt += 1
-        self._timeout = None
-        if self._pending is not None:
-            self._pending.cancel()  # the probe cleans up after itself (kills its command)
-            self._pending = None
-        self._failed(f"the check timed out after {self.check.timeout_seconds:g}s")
-
-    # -- outcomes --------------------------------------------------------------
-
     def _failed(self, reason: str) -> None:
         grace = self.check.grace_period_seconds
         if self.initializing and grace > 0 and clock.now() - self._started_at <= grace:
             self.log.info("health_check_failure_ignored", reason=reason, within_grace_period=grace)
-            self._schedule(self.check.interval_seconds)
             return
         self.consecutive_failures += 1
         kill = self.consecutive_failures >= self.check.consecutive_failures
@@ -175,7 +128,6 @@ class HealthChecker:
                 reason=reason,
             )
         )
-        self._schedule(self.check.interval_seconds)
 
     def _succeeded(self) -> None:
         if self.initializing or self.consecutive_failures > 0:
@@ -183,7 +135,6 @@ class HealthChecker:
             self.initializing = False
             self.consecutive_failures = 0
             self.on_health(HealthStatus(healthy=True))
-        self._schedule(self.check.interval_seconds)
 
 
 # -- the real probes -------------------------------------------------------------
@@ -208,25 +159,9 @@ def probe_for(check: HealthCheck, *, cwd: str | None, environment: Mapping[str, 
 
 async def _command_probe(argv: list[str], cwd: str | None, env: Mapping[str, str]) -> str | None:
     try:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=cwd,
-            env=dict(env),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-            start_new_session=True,  # its own group: a timeout kills all it started
-        )
+        returncode = await run_command(argv, cwd, env)
     except OSError as error:
         return f"the check command could not start: {error}"
-    try:
-        returncode = await process.wait()
-    except asyncio.CancelledError:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        with contextlib.suppress(Exception):
-            await asyncio.shield(process.wait())
-        raise
     if returncode == 0:
         return None
     if returncode < 0:
@@ -238,11 +173,7 @@ async def _http_probe(url: str, statuses: tuple[int, ...]) -> str | None:
     import aiohttp  # only executors with HTTP checks pay for the import
 
     try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(url, ssl=False, allow_redirects=False) as response,
-        ):
-            status = response.status
+        status = await http_get_status(url, follow_redirects=False)
     except (aiohttp.ClientError, OSError) as error:
         return f"GET {url} failed: {error or type(error).__name__}"
     healthy = status in statuses if statuses else 200 <= status < 400
@@ -251,10 +182,7 @@ async def _http_probe(url: str, statuses: tuple[int, ...]) -> str | None:
 
 async def _tcp_probe(port: int) -> str | None:
     try:
-        _, writer = await asyncio.open_connection(CHECK_HOST, port)
+        await tcp_connect(port)
     except OSError as error:
         return f"connecting to {CHECK_HOST}:{port} failed: {error.strerror or error}"
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
     return None

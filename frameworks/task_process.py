@@ -20,6 +20,16 @@ Each change goes out as TASK_RUNNING with `healthy` set and reason
 REASON_TASK_HEALTH_CHECK_STATUS_UPDATED; after `consecutive_failures` failed
 checks in a row the task is killed (its kill policy's grace) and ends
 TASK_KILLED with healthy=false. A kill stops the checks.
+
+A task with a check (frameworks.checks) is checked once it runs too. Each
+change of the check's result goes out as TASK_RUNNING with the new
+`check_status` and reason REASON_TASK_CHECK_STATUS_UPDATED. As Mesos's
+executors, an update for one kind of check keeps what the other kind last said
+(a check update carries the last `healthy`, a health update the last
+`check_status`); every other update of such a task carries the empty
+`check_status` of its type (TASK_STARTING, the first TASK_RUNNING, the terminal
+update), as Mesos's command executor does. A check never kills its task; a kill
+stops it.
 """
 
 from __future__ import annotations
@@ -31,10 +41,20 @@ import signal
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
+from frameworks import checks
 from frameworks.executor import ExecutorDriver
 from frameworks.health_checks import HealthChecker, HealthStatus, probe_for
 from libprocess import Timer, clock
-from zmesos.protocol import CommandInfo, FrameworkInfo, Reason, TaskInfo, TaskState, TaskStatus
+from zmesos.protocol import (
+    CheckStatusInfo,
+    CommandInfo,
+    FrameworkInfo,
+    Reason,
+    TaskInfo,
+    TaskState,
+    TaskStatus,
+    check_info_error,
+)
 from zmesos.protocol.commands import command_argv
 
 __all__ = [
@@ -97,6 +117,16 @@ class TaskProcess:
         self.terminal_uuid: bytes | None = None
         self.health_checker: HealthChecker | None = None
         self.unhealthy: HealthStatus | None = None  # the failure that got the task killed
+        self.healthy: bool | None = None  # what the health check said last
+        self.checker: checks.Checker | None = None
+        # The check's status before any result: None for a task without a (valid) check.
+        self.empty_check_status: CheckStatusInfo | None = None
+        if (
+            task.check is not None
+            and task.check.type is not None
+            and check_info_error(task.check) is None
+        ):
+            self.empty_check_status = CheckStatusInfo.empty(task.check.type)
         self._escalation: Timer | None = None
 
     @property
@@ -178,11 +208,13 @@ class TaskProcess:
             self._kill(self.grace_period())
         else:
             self._start_health_checks()
+            self._start_checks()
 
     def _exited(self, done: asyncio.Future[Any]) -> None:
         if self._escalation is not None:
             self._escalation.cancel()
         self._stop_health_checks()
+        self._stop_checks()
         returncode: int = done.result()
         message = describe_exit(returncode)
         self.driver.log.info("task_exited", task_id=self.task_id, returncode=returncode)
@@ -211,6 +243,7 @@ class TaskProcess:
             return
         self.killing = True
         self._stop_health_checks()
+        self._stop_checks()
         if self.framework and KILLING_CAPABILITY in self.framework.capabilities:
             self.update(TaskState.KILLING)
         self.driver.log.info(
@@ -264,11 +297,13 @@ class TaskProcess:
     def _health_changed(self, status: HealthStatus) -> None:
         if self.killing or self.kill_requested or self.done:
             return  # no TASK_RUNNING after a kill began (Mesos neither)
+        self.healthy = status.healthy
         self.update(
             TaskState.RUNNING,
             status.reason,
             healthy=status.healthy,
             reason=Reason.TASK_HEALTH_CHECK_STATUS_UPDATED,
+            check_status=None if self.checker is None else self.checker.status,
         )
         if status.kill_task:
             self.driver.log.warning(
@@ -280,6 +315,41 @@ class TaskProcess:
             self.kill_requested = True
             self._kill(self.grace_period())
 
+    # -- checks --------------------------------------------------------------------
+
+    def _start_checks(self) -> None:
+        check = self.task.check
+        if check is None:
+            return
+        try:
+            probe = checks.probe_for(check, cwd=self.cwd, environment=self.environment)
+        except ValueError as error:
+            self.driver.log.error("check_invalid", task_id=self.task_id, error=str(error))
+            return
+        self.checker = checks.Checker(
+            check,
+            probe,
+            delay=self.driver.delay,
+            defer=self.driver.defer,
+            on_check=self._check_changed,
+            log=self.driver.log.bind(task_id=self.task_id),
+        )
+        self.checker.start()
+
+    def _stop_checks(self) -> None:
+        if self.checker is not None:
+            self.checker.stop()
+
+    def _check_changed(self, status: CheckStatusInfo) -> None:
+        if self.killing or self.kill_requested or self.done:
+            return  # no TASK_RUNNING after a kill began (Mesos neither)
+        self.update(
+            TaskState.RUNNING,
+            healthy=self.healthy,
+            reason=Reason.TASK_CHECK_STATUS_UPDATED,
+            check_status=status,
+        )
+
     # -- updates -------------------------------------------------------------------
 
     def update(
@@ -289,7 +359,9 @@ class TaskProcess:
         *,
         healthy: bool | None = None,
         reason: Reason | None = None,
+        check_status: CheckStatusInfo | None = None,
     ) -> bytes:
+        """Send an update; `check_status` None: the empty one, for a task with a check."""
         if self.unhealthy is not None and state.terminal:
             healthy = False  # Mesos marks a task killed for its health unhealthy
         return self.driver.send_status_update(
@@ -299,6 +371,7 @@ class TaskProcess:
                 message=message,
                 healthy=healthy,
                 reason=reason,
+                check_status=check_status or self.empty_check_status,
             )
         )
 

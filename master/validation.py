@@ -15,7 +15,15 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 import msgspec
 
 from zmesos.errors import ResourcesError
-from zmesos.protocol import CommandInfo, ExecutorInfo, ExecutorType, Offer, TaskGroupInfo, TaskInfo
+from zmesos.protocol import (
+    CommandInfo,
+    ExecutorInfo,
+    ExecutorType,
+    Offer,
+    TaskGroupInfo,
+    TaskInfo,
+    check_info_error,
+)
 from zmesos.resources import Resources
 
 __all__ = [
@@ -149,6 +157,10 @@ def _check_task(
             f" {agent_id!r}",
             Resources(),
         )
+    if task.check is not None:
+        error = check_info_error(task.check)
+        if error is not None:
+            return f"Task uses invalid check: {error}", Resources()
     try:
         task_resources = Resources.from_list(task.resources)
     except ResourcesError as problem:

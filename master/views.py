@@ -18,6 +18,7 @@ from master.state import MasterAgent, MasterFramework, MasterTask
 from zmesos.http.shapes import format_flags, resources_json
 from zmesos.protocol import TaskState
 from zmesos.resources import Resources
+from zmesos.v1.objects import check_status_to_v1
 from zmesos.v1.resources import resources_to_v1
 
 if TYPE_CHECKING:
@@ -43,6 +44,11 @@ def task_json(task: MasterTask) -> dict[str, Any]:
             "timestamp": s.timestamp,
             "message": s.message,
             **({} if s.healthy is None else {"healthy": s.healthy}),
+            **(
+                {}
+                if s.check_status is None
+                else {"check_status": check_status_to_v1(s.check_status)}
+            ),
         }
         for s in task.statuses
     ]

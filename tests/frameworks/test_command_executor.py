@@ -11,6 +11,10 @@ from frameworks.command_executor import CommandExecutor
 from libprocess import Node
 from tests.frameworks.test_executor import FRAMEWORK, FakeAgent, environment
 from zmesos.protocol import (
+    CheckInfo,
+    CheckStatusInfo,
+    CheckType,
+    CommandCheckStatus,
     CommandInfo,
     FrameworkInfo,
     HealthCheck,
@@ -242,3 +246,86 @@ async def test_command_executor_shorter_kill_grace_hastens_sigkill(tmp_path):
         )
         await asyncio.wait_for(driver.join(), 10)  # not the policy's 30 s
         assert last_message(agent) == "Command terminated by signal SIGKILL"
+
+
+# -- checks ----------------------------------------------------------------------
+
+# Exits 0 the first time, 1 every time after (it leaves a file behind in the sandbox).
+ZERO_THEN_ONE = "if [ -f checked ]; then exit 1; fi; touch checked"
+
+
+def check_info(value: str, **fields: float) -> CheckInfo:
+    timing = {"delay_seconds": 0.0, "interval_seconds": 0.1}
+    return CheckInfo(
+        type=CheckType.COMMAND,
+        command=CommandInfo(value=value),
+        **{**timing, **fields},  # type: ignore[arg-type]
+    )
+
+
+def exit_codes(agent: FakeAgent) -> list[int | None]:
+    return [
+        s.check_status.command.exit_code
+        for s in statuses(agent)
+        if s.reason is Reason.TASK_CHECK_STATUS_UPDATED
+        and s.check_status is not None
+        and s.check_status.command is not None
+    ]
+
+
+async def test_command_executor_check_reports_each_change_and_never_kills(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        info = task(CommandInfo(value="sleep 60"), check=check_info(ZERO_THEN_ONE))
+        agent, driver, executor = await launch(node, tmp_path, info)
+        await agent.wait_for(lambda: exit_codes(agent) == [0, 1])
+        checker = executor.checker
+        assert checker is not None
+        await agent.wait_for(lambda: checker.checks >= 5)
+        assert exit_codes(agent) == [0, 1]  # reported on change only
+        empty = CheckStatusInfo.empty(CheckType.COMMAND)
+        seen = [(s.state, s.reason, s.check_status) for s in statuses(agent)]
+        assert seen == [
+            (TaskState.STARTING, None, empty),
+            (TaskState.RUNNING, None, empty),  # the first TASK_RUNNING: no result yet
+            (
+                TaskState.RUNNING,
+                Reason.TASK_CHECK_STATUS_UPDATED,
+                CheckStatusInfo(type=CheckType.COMMAND, command=CommandCheckStatus(exit_code=0)),
+            ),
+            (
+                TaskState.RUNNING,
+                Reason.TASK_CHECK_STATUS_UPDATED,
+                CheckStatusInfo(type=CheckType.COMMAND, command=CommandCheckStatus(exit_code=1)),
+            ),
+        ]
+        assert all(s.healthy is None for s in statuses(agent))  # no health check
+        agent.send(driver.pid, KillTask(framework_id="f1", task_id="t1", agent_id="a1"))
+        await asyncio.wait_for(driver.join(), 20)
+        assert statuses(agent)[-1].state is TaskState.KILLED  # by its framework, not its check
+        assert exit_codes(agent) == [0, 1]
+
+
+async def test_command_executor_check_and_health_updates_keep_each_others_news(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        # The second health check leaves `seen2`: by then the task was reported healthy.
+        health = command_check("if [ -f seen ]; then touch seen2; fi; touch seen")
+        info = task(
+            CommandInfo(value="sleep 60"),
+            health_check=health,
+            check=check_info("test -f seen2"),
+        )
+        agent, driver, _ = await launch(node, tmp_path, info)
+        await agent.wait_for(lambda: 0 in exit_codes(agent))
+        passed = next(
+            s
+            for s in statuses(agent)
+            if s.reason is Reason.TASK_CHECK_STATUS_UPDATED
+            and s.check_status is not None
+            and s.check_status.command == CommandCheckStatus(exit_code=0)
+        )
+        assert passed.healthy is True  # the check's update carries the last health
+        healthy = next(s for s in statuses(agent) if s.healthy is True)
+        assert healthy.reason is Reason.TASK_HEALTH_CHECK_STATUS_UPDATED
+        assert healthy.check_status is not None  # and a health update the last check status
+        agent.send(driver.pid, KillTask(framework_id="f1", task_id="t1", agent_id="a1"))
+        await asyncio.wait_for(driver.join(), 20)

@@ -10,10 +10,18 @@ from pathlib import Path
 from frameworks import DriverStatus, ExecutorDriver
 from frameworks.default_executor import DefaultExecutor
 from libprocess import Node
-from tests.frameworks.test_command_executor import command_check, statuses
+from tests.frameworks.test_command_executor import (
+    ZERO_THEN_ONE,
+    check_info,
+    command_check,
+    statuses,
+)
 from tests.frameworks.test_executor import FRAMEWORK, FakeAgent, environment
 from zmesos.protocol import (
+    CheckStatusInfo,
+    CheckType,
     CommandInfo,
+    Reason,
     RunTaskGroup,
     ShutdownExecutor,
     TaskGroupInfo,
@@ -102,3 +110,28 @@ async def test_default_executor_a_task_killed_for_its_health_takes_its_group(tmp
         buddy = of(agent, "buddy")[-1]
         assert buddy.state is TaskState.KILLED
         assert "task 'sick' of its group ended TASK_KILLED" in buddy.message
+
+
+async def test_default_executor_runs_the_check_of_a_task_in_a_group(tmp_path):
+    async with Node(host="127.0.0.1", port=0) as node:
+        agent, driver = await start(node, tmp_path)
+        checked = task("checked", "sleep 60", check=check_info(ZERO_THEN_ONE))
+        launch(agent, driver, checked, task("plain", "sleep 60"))
+
+        def exit_codes() -> list[int | None]:
+            return [
+                s.check_status.command.exit_code
+                for s in of(agent, "checked")
+                if s.reason is Reason.TASK_CHECK_STATUS_UPDATED
+                and s.check_status is not None
+                and s.check_status.command is not None
+            ]
+
+        await agent.wait_for(lambda: exit_codes() == [0, 1])
+        running = [s for s in of(agent, "checked") if s.state is TaskState.RUNNING]
+        assert running[0].check_status == CheckStatusInfo.empty(CheckType.COMMAND)
+        assert (tmp_path / "tasks" / "checked" / "checked").exists()  # run in its sandbox
+        assert all(s.check_status is None for s in of(agent, "plain"))
+        assert TaskState.KILLED not in [s.state for s in of(agent, "checked")]
+        agent.send(driver.pid, ShutdownExecutor())
+        assert await asyncio.wait_for(driver.join(), 20) is DriverStatus.STOPPED

@@ -15,6 +15,7 @@ from zmesos.protocol import (
     AgentRegistered,
     AgentReregistered,
     CheckpointResources,
+    CheckStatusInfo,
     CommandInfo,
     ExecutorToFramework,
     ExitedExecutor,
@@ -25,6 +26,7 @@ from zmesos.protocol import (
     Offer,
     Ping,
     Pong,
+    Reason,
     RegisterAgent,
     ReportedTask,
     ReregisterAgent,
@@ -146,10 +148,22 @@ class FakeAgent(Process):
 
     # Called by tests (through dispatch or directly between settles).
 
-    def update(self, framework_id: str, task_id: str, state: TaskState, message: str = "") -> bytes:
+    def update(
+        self,
+        framework_id: str,
+        task_id: str,
+        state: TaskState,
+        message: str = "",
+        *,
+        reason: Reason | None = None,
+        check_status: CheckStatusInfo | None = None,
+    ) -> bytes:
+        status = TaskStatus(
+            task_id=task_id, state=state, message=message, reason=reason, check_status=check_status
+        )
         update = new_status_update(
             framework_id,
-            TaskStatus(task_id=task_id, state=state, message=message),
+            status,
             source=Source.EXECUTOR,
             agent_id=self.agent_id,
             executor_id=task_id,

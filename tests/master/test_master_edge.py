@@ -12,13 +12,19 @@ from libprocess.testing import settle
 from master import Master, MasterFlags
 from tests.master.fakes import command_task, framework_info, start_cluster
 from zmesos.protocol import (
+    AcceptOffers,
+    CheckInfo,
+    CheckType,
     FrameworkInfo,
     KillTask,
+    Operation,
+    OperationType,
     ReportedTask,
     ReregisterAgent,
     ReregisterFramework,
     RunTask,
     TaskState,
+    TCPCheckInfo,
 )
 
 
@@ -169,3 +175,35 @@ async def test_master_scheduler_of_one_framework_cannot_reregister_as_another():
         assert list(master.frameworks) == [framework.id]
         assert master.frameworks_by_pid == {framework.pid: framework}
         assert cluster.master.metrics["invalid_messages"] == 1
+
+
+async def test_master_drops_an_accept_whose_check_does_not_decode_and_a_valid_retry_launches():
+    async with Node() as node:
+        cluster = await start_cluster(node)
+        framework_id = cluster.scheduler.framework_id
+        [offer] = cluster.scheduler.take_offers()
+        check = CheckInfo(type=CheckType.TCP, tcp=TCPCheckInfo(port=8080))
+        task = msgspec.structs.replace(command_task(offer, "t"), check=check)
+        accept = AcceptOffers(
+            framework_id=framework_id,
+            offer_ids=(offer.id,),
+            operations=(Operation(type=OperationType.LAUNCH, tasks=(task,)),),
+        )
+        operation = msgpack.unpackb(msgspec.msgpack.encode(accept.operations[0]))
+        refused = node.metrics["invalid_messages"]
+        for bad_check in (
+            {"type": "GRPC", "tcp": {"port": 8080}},
+            {"type": "TCP", "tcp": {"port": 0}},
+            {"type": "TCP", "tcp": {"port": 8080}, "delay_seconds": "soon"},
+            {"type": "HTTP", "http": {"port": 80, "path": 7}},
+            "TCP",
+        ):
+            operation["tasks"][0]["check"] = bad_check
+            await _send_raw(node, str(cluster.driver.pid), accept, operations=[operation])
+        assert node.metrics["invalid_messages"] == refused + 5
+        assert node.metrics["handler_errors"] == 0
+        assert cluster.agent.launched == [] and cluster.scheduler.statuses == []
+        cluster.driver.send(cluster.master_pid, accept)
+        await settle()
+        [run] = cluster.agent.launched
+        assert run.task.check == check

@@ -9,6 +9,8 @@ from libprocess import Node, clock
 from libprocess.testing import settle
 from tests.master.fakes import Recorder, command_task, framework_info, start_cluster
 from zmesos.protocol import (
+    CheckInfo,
+    CheckType,
     CommandInfo,
     ExecutorInfo,
     Filters,
@@ -103,6 +105,27 @@ async def test_master_invalid_task_gets_task_error_and_valid_ones_still_launch()
         # The first "good" launched; its duplicate got the error.
         assert sorted(cluster.scheduler.states("good")) == [TaskState.ERROR, TaskState.RUNNING]
         assert cluster.master.metrics["tasks_error"] == 5
+
+
+async def test_master_task_with_an_invalid_check_gets_task_error_with_mesos_message():
+    clock.pause()
+    async with Node() as node:
+        cluster = await start_cluster(node)
+        [offer] = cluster.scheduler.take_offers()
+        no_command = CheckInfo(type=CheckType.COMMAND, delay_seconds=0)
+        bad = msgspec.structs.replace(command_task(offer, "bad"), check=no_command)
+        cluster.driver.launch_tasks([offer.id], [bad])
+        await settle()
+        [error] = cluster.scheduler.statuses
+        assert (error.task_id, error.state, error.reason) == (
+            "bad",
+            TaskState.ERROR,
+            Reason.TASK_INVALID,
+        )
+        assert error.message == (
+            "Task uses invalid check: Expecting 'command' to be set for COMMAND check"
+        )
+        assert cluster.agent.launched == []
 
 
 async def test_master_task_ids_clash_with_live_tasks_of_the_framework():

@@ -26,7 +26,18 @@ from tests.master.v1_client import (
     task_info,
 )
 from zmesos.errors import ApiError
-from zmesos.protocol import FrameworkInfo, Offer, StatusUpdateAcknowledgement, TaskState
+from zmesos.protocol import (
+    CheckInfo,
+    CheckStatusInfo,
+    CheckType,
+    FrameworkInfo,
+    HTTPCheckStatus,
+    Offer,
+    Reason,
+    StatusUpdateAcknowledgement,
+    TaskState,
+    TCPCheckInfo,
+)
 from zmesos.resources import Resources
 
 FRAMEWORK = {"user": "u", "name": "v1", "failover_timeout": 60}
@@ -494,4 +505,65 @@ async def test_v1_scheduler_launch_group_goes_whole_to_the_agent_or_errs_whole()
         state = await _state(handle, session)
         [executor] = state["frameworks"][0]["executors"]
         assert (executor["executor_id"], executor["type"]) == ("pod", "DEFAULT")
+        await scheduler.close()
+
+
+async def test_v1_scheduler_task_checks_go_to_the_agent_and_check_statuses_come_back():
+    async with v1_cluster() as (handle, [agent], session):
+        scheduler = V1Scheduler(handle.http.url, session)
+        await scheduler.subscribe(FRAMEWORK)
+        offer = (await scheduler.next_event())["offers"]["offers"][0]
+        # Malformed: refused whole at the door (400), nothing launched.
+        malformed = launch(offer, "m")
+        malformed["operations"][0]["launch"]["task_infos"][0]["check"] = {
+            "type": "TCP",
+            "tcp": {"port": 0},
+        }
+        assert await scheduler.call("ACCEPT", malformed) == 400
+        # Well formed but invalid: TASK_ERROR with Mesos's message; the valid task launches.
+        bad = task_info(offer, "bad") | {"check": {"type": "TCP", "interval_seconds": -1}}
+        good = task_info(offer, "good") | {
+            "check": {"type": "HTTP", "http": {"port": 8080, "path": "/ready"}}
+        }
+        body = launch(offer, "x")
+        body["operations"][0]["launch"]["task_infos"] = [bad, good]
+        assert await scheduler.call("ACCEPT", body) == 202
+        error = (await scheduler.next_event("OFFERS"))["update"]["status"]
+        assert (error["task_id"]["value"], error["state"]) == ("bad", "TASK_ERROR")
+        assert error["message"] == (
+            "Task uses invalid check: Expecting 'tcp' to be set for TCP check"
+        )
+        await _until(lambda: agent.launched)
+        [run] = agent.launched
+        assert run.task.check is not None and run.task.check.type is CheckType.HTTP
+        assert run.task.check.http is not None and run.task.check.http.path == "/ready"
+        await scheduler.next_event("OFFERS")  # the fake agent's TASK_RUNNING
+        # The executor's check update reaches the scheduler and /state in Mesos's shape.
+        framework_id = scheduler.framework_id
+        answered = CheckStatusInfo(type=CheckType.HTTP, http=HTTPCheckStatus(status_code=503))
+        agent.update(
+            framework_id,
+            "good",
+            TaskState.RUNNING,
+            reason=Reason.TASK_CHECK_STATUS_UPDATED,
+            check_status=answered,
+        )
+        status = (await scheduler.next_event("OFFERS"))["update"]["status"]
+        assert status["reason"] == "REASON_TASK_CHECK_STATUS_UPDATED"
+        assert status["check_status"] == {"type": "HTTP", "http": {"status_code": 503}}
+        state = await _state(handle, session)
+        [task] = state["frameworks"][0]["tasks"]
+        assert task["statuses"][-1]["check_status"] == status["check_status"]
+        # A task group's tasks carry their checks too.
+        offer = (await scheduler.next_event("UPDATE"))["offers"]["offers"][0]
+        grouped = task_info(offer, "g1") | {"check": {"type": "TCP", "tcp": {"port": 9000}}}
+        assert (
+            await scheduler.call("ACCEPT", launch_group(offer, default_executor(), [grouped]))
+            == 202
+        )
+        await _until(lambda: agent.launched_groups)
+        [group] = agent.launched_groups
+        assert group.task_group.tasks[0].check == CheckInfo(
+            type=CheckType.TCP, tcp=TCPCheckInfo(port=9000)
+        )
         await scheduler.close()

@@ -8,6 +8,9 @@ import pytest
 from master.validation import validate_id, validate_offers, validate_task, validate_task_group
 from zmesos.protocol import (
     MAX_TASK_GROUP_SIZE,
+    CheckHTTPInfo,
+    CheckInfo,
+    CheckType,
     CommandInfo,
     ExecutorInfo,
     ExecutorType,
@@ -15,6 +18,7 @@ from zmesos.protocol import (
     Operation,
     TaskGroupInfo,
     TaskInfo,
+    TCPCheckInfo,
 )
 from zmesos.resources import Resource, Resources
 
@@ -102,6 +106,76 @@ def test_validation_task_valid_consumes_its_resources():
 def test_validation_task_refused_with_a_reason(task, expected):
     verdict = _check(task)
     assert verdict.error is not None and expected in verdict.error
+
+
+TCP = TCPCheckInfo(port=8080)
+
+
+@pytest.mark.parametrize(
+    ("check", "expected"),
+    [
+        (CheckInfo(tcp=TCP), "CheckInfo must specify 'type'"),
+        (CheckInfo(type=CheckType.UNKNOWN, tcp=TCP), "'UNKNOWN' is not a valid check type"),
+        (CheckInfo(type=CheckType.COMMAND), "Expecting 'command' to be set for COMMAND check"),
+        (
+            CheckInfo(type=CheckType.COMMAND, command=CommandInfo()),
+            "Command check must contain 'shell command'",
+        ),
+        (
+            CheckInfo(type=CheckType.COMMAND, command=CommandInfo(shell=False)),
+            "Command check must contain 'executable path'",
+        ),
+        (CheckInfo(type=CheckType.HTTP), "Expecting 'http' to be set for HTTP check"),
+        (
+            CheckInfo(type=CheckType.HTTP, http=CheckHTTPInfo(port=80, path="ready")),
+            "The path 'ready' of HTTP check must start with '/'",
+        ),
+        (CheckInfo(type=CheckType.TCP), "Expecting 'tcp' to be set for TCP check"),
+        (
+            CheckInfo(type=CheckType.TCP, tcp=TCP, delay_seconds=-1),
+            "Expecting 'delay_seconds' to be non-negative",
+        ),
+        (
+            CheckInfo(type=CheckType.TCP, tcp=TCP, interval_seconds=-0.5),
+            "Expecting 'interval_seconds' to be non-negative",
+        ),
+        (
+            CheckInfo(type=CheckType.TCP, tcp=TCP, timeout_seconds=-3),
+            "Expecting 'timeout_seconds' to be non-negative",
+        ),
+        (
+            CheckInfo(type=CheckType.TCP, tcp=TCP, delay_seconds=float("nan")),
+            "Expecting 'delay_seconds' to be non-negative",
+        ),
+        (
+            CheckInfo(type=CheckType.TCP, tcp=TCP, interval_seconds=float("inf")),
+            "Expecting 'interval_seconds' to be at most 31536000 seconds",
+        ),
+        (
+            CheckInfo(type=CheckType.TCP, tcp=TCP, timeout_seconds=1e9),
+            "Expecting 'timeout_seconds' to be at most 31536000 seconds",
+        ),
+    ],
+)
+def test_validation_task_with_an_invalid_check_refused_with_mesos_message(check, expected):
+    assert _check(_task(check=check)).error == f"Task uses invalid check: {expected}"
+    verdict = _group_check([_task("a", check=check)], None)
+    assert verdict.error == f"Task 'a' is invalid: Task uses invalid check: {expected}"
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        CheckInfo(type=CheckType.COMMAND, command=CommandInfo(value="test -f ready")),
+        CheckInfo(type=CheckType.HTTP, http=CheckHTTPInfo(port=80)),
+        CheckInfo(type=CheckType.HTTP, http=CheckHTTPInfo(port=80, path="/ready")),
+        CheckInfo(
+            type=CheckType.TCP, tcp=TCP, delay_seconds=0, interval_seconds=0, timeout_seconds=0
+        ),
+    ],
+)
+def test_validation_task_with_a_valid_check_launches(check):
+    assert _check(_task(check=check)).error is None
 
 
 def test_validation_task_duplicate_id_refused():

@@ -2,6 +2,7 @@
 
 from zmesos.protocol.agent import *  # noqa: F403
 from zmesos.protocol.authentication import *  # noqa: F403
+from zmesos.protocol.checks import *  # noqa: F403
 from zmesos.protocol.common import *  # noqa: F403
 from zmesos.protocol.executor import *  # noqa: F403
 from zmesos.protocol.scheduler import *  # noqa: F403

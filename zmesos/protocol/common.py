@@ -99,6 +99,7 @@ class Reason(enum.StrEnum):
     CONTAINER_LAUNCH_FAILED = "REASON_CONTAINER_LAUNCH_FAILED"
     CONTAINER_LIMITATION_MEMORY = "REASON_CONTAINER_LIMITATION_MEMORY"
     CONTAINER_LIMITATION_DISK = "REASON_CONTAINER_LIMITATION_DISK"
+    TASK_CHECK_STATUS_UPDATED = "REASON_TASK_CHECK_STATUS_UPDATED"
     TASK_HEALTH_CHECK_STATUS_UPDATED = "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"
     TASK_GROUP_INVALID = "REASON_TASK_GROUP_INVALID"
     TASK_GROUP_UNAUTHORIZED = "REASON_TASK_GROUP_UNAUTHORIZED"
@@ -177,7 +178,7 @@ class HTTPCheckInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True):
 
 
 class TCPCheckInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True):
-    """Healthy when a TCP connection to 127.0.0.1:port opens."""
+    """A TCP connection to 127.0.0.1:port: healthy (for a check: succeeded) when it opens."""
 
     port: Port
 
@@ -210,6 +211,77 @@ class HealthCheck(msgspec.Struct, frozen=True, gc=False, kw_only=True):
             raise ValueError("an HTTP health check needs `http`")
         if self.type is HealthCheckType.TCP and self.tcp is None:
             raise ValueError("a TCP health check needs `tcp`")
+
+
+class CheckType(enum.StrEnum):
+    """Mesos's CheckInfo.Type. UNKNOWN decodes (a framework may send it) and is refused
+    by the master, as Mesos refuses it."""
+
+    UNKNOWN = "UNKNOWN"
+    COMMAND = "COMMAND"
+    HTTP = "HTTP"
+    TCP = "TCP"
+
+
+class CheckHTTPInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """GET `http://127.0.0.1:port/path`, redirects followed; the result is the status code.
+    An empty path asks for `/`."""
+
+    port: Port
+    path: Annotated[str, msgspec.Meta(max_length=MAX_URI_LENGTH)] = ""
+
+
+class CheckInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """A task's check (Mesos's CheckInfo): like a health check, run by the task's executor
+    `delay_seconds` after the task starts and then every `interval_seconds`, each bounded
+    by `timeout_seconds`, but its result is reported to the framework, never interpreted:
+    a check never kills its task.
+
+    The fields decode loosely (a missing type or command, a negative time) so that the
+    master refuses such a check with Mesos's own messages (zmesos.protocol.checks).
+    """
+
+    type: CheckType | None = None
+    command: CommandInfo | None = None
+    http: CheckHTTPInfo | None = None
+    tcp: TCPCheckInfo | None = None
+    delay_seconds: float = 15.0
+    interval_seconds: float = 10.0
+    timeout_seconds: float = 20.0
+
+
+class CommandCheckStatus(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    exit_code: int | None = None
+
+
+class HTTPCheckStatus(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    status_code: int | None = None
+
+
+class TCPCheckStatus(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    succeeded: bool | None = None
+
+
+class CheckStatusInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """The last result of a task's check (Mesos's CheckStatusInfo): `type` names the check,
+    and the part of that type is present; its value is None while no result is known
+    (the check has not run yet, timed out, or could not be performed)."""
+
+    type: CheckType
+    command: CommandCheckStatus | None = None
+    http: HTTPCheckStatus | None = None
+    tcp: TCPCheckStatus | None = None
+
+    @classmethod
+    def empty(cls, check_type: CheckType) -> CheckStatusInfo:
+        """The status of a `check_type` check whose result is not known."""
+        if check_type is CheckType.COMMAND:
+            return cls(type=check_type, command=CommandCheckStatus())
+        if check_type is CheckType.HTTP:
+            return cls(type=check_type, http=HTTPCheckStatus())
+        if check_type is CheckType.TCP:
+            return cls(type=check_type, tcp=TCPCheckStatus())
+        return cls(type=check_type)
 
 
 class ExecutorType(enum.StrEnum):
@@ -251,6 +323,7 @@ class TaskInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     labels: dict[str, str] = {}
     kill_policy: KillPolicy | None = None
     health_check: HealthCheck | None = None
+    check: CheckInfo | None = None
 
 
 # At most this many tasks in one task group (a bound on what one message may ask for).
@@ -279,6 +352,7 @@ class TaskStatus(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     uuid: bytes | None = None  # set for updates that need an acknowledgement
     data: bytes = b""
     healthy: bool | None = None  # the task's health, where it has a health check
+    check_status: CheckStatusInfo | None = None  # its check's last result, where it has one
 
 
 class MinAllocatableResources(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -442,6 +516,11 @@ __all__ = [
     "MAX_TASK_SECONDS",
     "TERMINAL_STATES",
     "AgentInfo",
+    "CheckHTTPInfo",
+    "CheckInfo",
+    "CheckStatusInfo",
+    "CheckType",
+    "CommandCheckStatus",
     "CommandInfo",
     "CommandURI",
     "ExecutorInfo",
@@ -449,6 +528,7 @@ __all__ = [
     "Filters",
     "FrameworkInfo",
     "HTTPCheckInfo",
+    "HTTPCheckStatus",
     "HealthCheck",
     "HealthCheckType",
     "KillPolicy",
@@ -467,6 +547,7 @@ __all__ = [
     "Source",
     "StatusUpdate",
     "TCPCheckInfo",
+    "TCPCheckStatus",
     "TaskGroupInfo",
     "TaskInfo",
     "TaskState",

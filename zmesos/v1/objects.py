@@ -5,6 +5,9 @@ writing (`*_to_v1`) gives what Mesos's JSON mapping of its protobufs gives:
 ids as `{"value": ...}`, bytes as Base64, enums as their names, fields at
 their defaults left out.
 
+A task's `check` and a status's `check_status` are Mesos's CheckInfo and
+CheckStatusInfo (a command check's CommandInfo wrapped as `command.command`).
+
 Not carried (accepted and ignored, as zmesos has no such feature yet):
 ContainerInfo, discovery info, a health check's `protocol` (IPv4 only).
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import math
 from typing import Any, TypeVar
 
 import msgspec
@@ -21,6 +25,10 @@ from zmesos.errors import ApiError
 from zmesos.protocol import (
     MAX_TASK_GROUP_SIZE,
     AgentInfo,
+    CheckHTTPInfo,
+    CheckInfo,
+    CheckStatusInfo,
+    CheckType,
     CommandInfo,
     CommandURI,
     ExecutorInfo,
@@ -38,6 +46,7 @@ from zmesos.protocol import (
     TaskInfo,
     TaskState,
     TaskStatus,
+    TCPCheckInfo,
 )
 from zmesos.resources import Resources
 from zmesos.v1.reader import array, b64, boolean, id_value, number, obj, optional_obj, string
@@ -46,6 +55,7 @@ from zmesos.v1.resources import resources_from_v1, resources_to_v1
 __all__ = [
     "agent_info_to_v1",
     "b64_text",
+    "check_status_to_v1",
     "command_from_v1",
     "executor_from_v1",
     "executor_to_v1",
@@ -251,6 +261,68 @@ def _health_check_to_v1(check: HealthCheck) -> dict[str, Any]:
     return {key: value for key, value in result.items() if value is not None}
 
 
+def _check_from_v1(task: dict[str, Any], where: str) -> CheckInfo | None:
+    """A task's `check`. Only its shape is checked here: the master refuses a check that
+    makes no sense (no command, a negative time) with Mesos's messages."""
+    check = optional_obj(task, "check", where)
+    if check is None:
+        return None
+    here = f"{where}.check"
+    kind = string(check, "type", here)
+    try:
+        check_type = CheckType(kind) if kind else None
+    except ValueError:
+        raise ApiError(f"{here}.type: {kind[:64]!r} is not a check type") from None
+    command = None
+    holder = optional_obj(check, "command", here)
+    if holder is not None:
+        inner = optional_obj(holder, "command", f"{here}.command")
+        if inner is None:
+            raise ApiError(f"{here}.command.command is required")
+        command = command_from_v1(inner, f"{here}.command.command")
+    http = optional_obj(check, "http", here)
+    tcp = optional_obj(check, "tcp", here)
+    return CheckInfo(
+        type=check_type,
+        command=command,
+        http=None if http is None else _checked(http, CheckHTTPInfo, f"{here}.http"),
+        tcp=None if tcp is None else _checked(tcp, TCPCheckInfo, f"{here}.tcp"),
+        delay_seconds=number(check, "delay_seconds", here, 15.0, minimum=-math.inf),
+        interval_seconds=number(check, "interval_seconds", here, 10.0, minimum=-math.inf),
+        timeout_seconds=number(check, "timeout_seconds", here, 20.0, minimum=-math.inf),
+    )
+
+
+def _check_to_v1(check: CheckInfo) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "delay_seconds": check.delay_seconds,
+        "interval_seconds": check.interval_seconds,
+        "timeout_seconds": check.timeout_seconds,
+    }
+    if check.type is not None:
+        result["type"] = str(check.type)
+    if check.command is not None:
+        result["command"] = {"command": command_to_v1(check.command)}
+    if check.http is not None:
+        result["http"] = {"port": check.http.port}
+        if check.http.path:
+            result["http"]["path"] = check.http.path
+    if check.tcp is not None:
+        result["tcp"] = {"port": check.tcp.port}
+    return result
+
+
+def check_status_to_v1(status: CheckStatusInfo) -> dict[str, Any]:
+    """Present parts as objects, even empty (an unknown result), as Mesos writes them."""
+    result: dict[str, Any] = {"type": str(status.type)}
+    for part in ("command", "http", "tcp"):
+        value = getattr(status, part)
+        if value is not None:
+            fields = msgspec.to_builtins(value)
+            result[part] = {key: item for key, item in fields.items() if item is not None}
+    return result
+
+
 def executor_from_v1(value: Any, where: str) -> ExecutorInfo:
     """An ExecutorInfo; `type` DEFAULT or CUSTOM (left unset when absent, as Mesos does):
     the master decides which a LAUNCH or LAUNCH_GROUP may use."""
@@ -328,6 +400,7 @@ def task_info_from_v1(value: Any, where: str) -> TaskInfo:
         labels=_labels_from_v1(task, where),
         kill_policy=kill_policy,
         health_check=_health_check_from_v1(task, where),
+        check=_check_from_v1(task, where),
     )
 
 
@@ -351,6 +424,8 @@ def task_info_to_v1(task: TaskInfo) -> dict[str, Any]:
         result["kill_policy"] = {"grace_period": {"nanoseconds": nanoseconds}}
     if task.health_check is not None:
         result["health_check"] = _health_check_to_v1(task.health_check)
+    if task.check is not None:
+        result["check"] = _check_to_v1(task.check)
     return result
 
 
@@ -373,6 +448,7 @@ def task_status_from_v1(value: Any, where: str) -> TaskStatus:
     healthy = status.get("healthy")
     if healthy is not None and not isinstance(healthy, bool):
         raise ApiError(f"{where}.healthy: expected true or false")
+    check_status = optional_obj(status, "check_status", where)
     return TaskStatus(
         task_id=id_value(status, "task_id", where, required=True),
         state=task_state,
@@ -384,6 +460,11 @@ def task_status_from_v1(value: Any, where: str) -> TaskStatus:
         uuid=uuid,
         data=b64(status, "data", where),
         healthy=healthy,
+        check_status=(
+            None
+            if check_status is None
+            else _checked(check_status, CheckStatusInfo, f"{where}.check_status")
+        ),
     )
 
 
@@ -408,6 +489,8 @@ def task_status_to_v1(status: TaskStatus) -> dict[str, Any]:
         result["data"] = b64_text(status.data)
     if status.healthy is not None:
         result["healthy"] = status.healthy
+    if status.check_status is not None:
+        result["check_status"] = check_status_to_v1(status.check_status)
     return result
 
 
