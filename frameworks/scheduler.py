@@ -278,7 +278,8 @@ class SchedulerDriver(Process):
             return
         error = done.exception()
         if isinstance(error, AuthenticationRefused):
-            self.log.error("authentication_refused", master=str(master), error=str(error))
+            # A warning: the scheduler's error callback is told, and reports it its way.
+            self.log.warning("authentication_refused", master=str(master), error=str(error))
             self._abort_with_error(f"Master refused authentication: {error}")
             return
         if error is not None:
@@ -386,7 +387,8 @@ class SchedulerDriver(Process):
     def _error(self, sender: PID, message: FrameworkError) -> None:
         if not self._from_master(sender, message):
             return
-        self.log.error("framework_error", message=message.message)
+        # A warning: the scheduler's error callback is told, and reports it its way.
+        self.log.warning("framework_error", message=message.message)
         self._abort_with_error(message.message)
 
     def _abort_with_error(self, message: str) -> None:

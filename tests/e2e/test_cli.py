@@ -56,6 +56,7 @@ def test_cli_execute_and_volumes_against_local(tmp_path):
         failed = _zmesos("execute", "--master", master, "--command", "exit 3", "--timeout", "60")
         assert failed.returncode == 3, failed.stderr
         assert "TASK_FAILED" in failed.stdout
+        _refused_execute(master)
         _task_group_commands(master)
         _volume_commands(master)
     finally:
@@ -224,6 +225,23 @@ def test_cli_bad_flag_stops_with_one_line(arguments, reason):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert reason in lines[0]
+
+
+def _refused_execute(master: str) -> None:
+    """A framework the master refuses: one line saying why, exit status 1 (not the driver's
+    log line besides)."""
+    refused = subprocess.run(
+        [*ZMESOS, "execute", "--master", master, "--command", "true", "--role", "bad role"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={name: value for name, value in ENV.items() if name != "ZMESOS_LOG_LEVEL"},
+    )
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stdout == ""
+    [line] = refused.stderr.splitlines()
+    assert line.startswith("zmesos execute: error: framework error: Invalid role 'bad role'")
 
 
 @pytest.mark.timeout(30)

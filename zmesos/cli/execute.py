@@ -9,7 +9,9 @@ If no master accepts the framework within a few seconds, it says which master it
 is waiting for; after `--registration-timeout` it gives up (exit status 1).
 With `--credential FILE` (Mesos's JSON `{"principal": .., "secret": ..}`) it
 authenticates with the master first; a refusal ends it with the master's
-reason (exit status 1).
+reason (exit status 1). Each of these is one line of its own: the log of the
+runtime and scheduler driver beneath shows errors only, unless `--log-level`
+(or ZMESOS_LOG_LEVEL) asks for more.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import re
 import sys
 import uuid
@@ -27,7 +30,7 @@ import uvloop
 from frameworks.batch import BatchScheduler, Command, TaskRecord
 from frameworks.group import GroupScheduler
 from frameworks.scheduler import SchedulerDriver
-from libprocess import Node, curve
+from libprocess import Node, configure_logging, curve
 from zmesos.authentication import Credential, load_credential
 from zmesos.cli.flags import Parser, positive_duration
 from zmesos.detector import master_detector
@@ -120,6 +123,9 @@ def run(options: argparse.Namespace, parser: Parser) -> int:
         parser.error(f"--credential: {error}")
     except curve.CurveKeyError as error:
         parser.error(f"--curve-keys: {error}")
+    if getattr(options, "log_level", None) is None and "ZMESOS_LOG_LEVEL" not in os.environ:
+        # Its own lines say what happens; the driver's warnings would say it again.
+        configure_logging(json=getattr(options, "log_json", False) or None, level="error")
     if group is not None:
         executor = ExecutorInfo(
             executor_id=f"{options.name}-{uuid.uuid4().hex[:8]}",
