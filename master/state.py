@@ -146,9 +146,8 @@ class MasterAgent:
 
     def charge(self, framework_id: str, resources: Resources) -> None:
         self.used = self.used + resources
-        self.used_by_framework[framework_id] = (
-            self.used_by_framework.get(framework_id, Resources()) + resources
-        )
+        held = self.used_by_framework.get(framework_id)
+        self.used_by_framework[framework_id] = resources if held is None else held + resources
 
     def release(self, framework_id: str, resources: Resources) -> None:
         self.used = self.used - resources
