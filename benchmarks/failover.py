@@ -13,10 +13,19 @@ itself); told of the new leader, each agent re-registers on the real agent's
 schedule, which is Mesos's: after a random delay within the backoff factor
 (1 s), retrying within 2, 4, ... s. The figure includes the ZooKeeper session
 timeout (the dead leader's znode lives until it expires), the election, the
-new leader's registry read, that random delay, and the re-registration of
-every agent with its tasks. Mesos 1.5 reported about
+new leader's registry read (from the copy it kept current while standing by,
+when it is: the kill comes 3 s after the last registration, a steady state),
+that random delay, and the re-registration of every agent with its tasks,
+retries included. Mesos 1.5 reported about
 19 s for 40,000 agents and 400,000 tasks (other hardware); target: 10,000
 agents and 100,000 tasks in under 5 s.
+
+The simulated agents' processes run on the same cores as the masters (real
+agents would not): their CPU is printed beside the new leader's, with the
+machine's load average, so a figure can be read against both. Thousands of
+agents share each process's connection to the new leader, where real agents
+have one each: the 8 MiB a connection may hold backlogged drops part of a
+40,000-agent burst (counted), which real agents would not see.
 """
 
 from __future__ import annotations
