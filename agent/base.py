@@ -339,6 +339,15 @@ class AgentBase(Process):
         if status.state.terminal:
             self.metrics[f"tasks_{status.state.removeprefix('TASK_').lower()}"] += 1
 
+    def _never_launched(self, framework_id: str) -> TaskState:
+        """What a task this agent never launched becomes: TASK_DROPPED for a partition-aware
+        framework, TASK_LOST for the others (Mesos: for backward compatibility), and for
+        a framework the agent does not know."""
+        framework = self.frameworks.get(framework_id)
+        if framework is not None and framework.info.partition_aware:
+            return TaskState.DROPPED
+        return TaskState.LOST
+
     def _agent_update(
         self,
         framework_id: str,

@@ -71,8 +71,8 @@ class ExecutorHandlers(ExecutorLifecycle):
 
         A recovered executor hands back its unacknowledged updates (duplicates of
         what the agent checkpointed are dropped) and the tasks it knows; a task
-        still STAGING that it does not know never reached it: TASK_LOST, reason
-        AGENT_RESTARTED, as in Mesos.
+        still STAGING that it does not know never reached it: TASK_LOST (TASK_DROPPED
+        for a partition-aware framework), reason AGENT_RESTARTED, as in Mesos.
         """
         self.metrics["messages_reregister_executor"] += 1
         framework = self.frameworks.get(message.framework_id)
@@ -113,7 +113,7 @@ class ExecutorHandlers(ExecutorLifecycle):
                     framework.id,
                     task.id,
                     executor.id,
-                    TaskState.LOST,
+                    self._never_launched(framework.id),
                     Reason.AGENT_RESTARTED,
                     "Task launched during agent restart",
                 )

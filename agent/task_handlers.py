@@ -116,7 +116,7 @@ class AgentTaskHandlers(ExecutorLifecycle):
         if unknown:
             refuse(
                 executor_info.executor_id,
-                TaskState.LOST,
+                self._never_launched(framework_id),
                 Reason.RESOURCES_UNKNOWN,
                 f"Task uses persistent volumes the agent does not have: {Resources(unknown)}",
             )
@@ -139,13 +139,18 @@ class AgentTaskHandlers(ExecutorLifecycle):
         elif not _same_executor(executor.info, executor_info):
             refuse(
                 executor.id,
-                TaskState.LOST,
+                self._never_launched(framework_id),
                 Reason.TASK_INVALID,
                 "ExecutorInfo differs from that of the running executor with this id",
             )
             return
         if executor.state in (ExecutorState.TERMINATING, ExecutorState.TERMINATED):
-            refuse(executor.id, TaskState.LOST, Reason.EXECUTOR_TERMINATED, "Executor terminating")
+            refuse(
+                executor.id,
+                self._never_launched(framework_id),
+                Reason.EXECUTOR_TERMINATED,
+                "Executor terminating",
+            )
             return
         if running_executor and self._link_volumes(executor.sandbox, volumes, bind=False) is None:
             refuse(
@@ -189,7 +194,7 @@ class AgentTaskHandlers(ExecutorLifecycle):
                 framework.id,
                 message.task_id,
                 "",
-                TaskState.LOST,
+                self._never_launched(framework.id),
                 Reason.EXECUTOR_TERMINATED,
                 "Cannot find executor",
             )
@@ -257,8 +262,9 @@ class AgentTaskHandlers(ExecutorLifecycle):
         """The master asks about tasks it launched here that this agent did not report.
 
         One this agent has goes on as it is (its updates follow). One it never
-        received (its RunTask was lost, say while the agent restarted) is TASK_LOST,
-        reason RECONCILIATION, sent reliably like any agent update (Mesos too).
+        received (its RunTask was lost, say while the agent restarted) is TASK_LOST
+        (TASK_DROPPED for a partition-aware framework the agent knows), reason
+        RECONCILIATION, sent reliably like any agent update (Mesos too).
         """
         self.metrics["messages_reconcile_tasks"] += 1
         if not self._from_master(sender, message):
@@ -271,7 +277,7 @@ class AgentTaskHandlers(ExecutorLifecycle):
                 message.framework_id,
                 status.task_id,
                 "",
-                TaskState.LOST,
+                self._never_launched(message.framework_id),
                 Reason.RECONCILIATION,
                 "Reconciliation: task unknown to the agent",
             )

@@ -36,7 +36,6 @@ from zmesos.protocol import (
 from zmesos.resources import Resources
 
 __all__ = [
-    "PARTITION_AWARE",
     "Cluster",
     "ClusterObserver",
     "MasterAgent",
@@ -44,7 +43,6 @@ __all__ = [
     "MasterTask",
 ]
 
-PARTITION_AWARE = "PARTITION_AWARE"  # FrameworkInfo capability (Mesos's name)
 
 ClusterObserver = Callable[[str, "MasterTask | MasterFramework | MasterAgent"], None]
 
@@ -106,7 +104,7 @@ class MasterFramework:
 
     @property
     def partition_aware(self) -> bool:
-        return PARTITION_AWARE in self.info.capabilities
+        return self.info.partition_aware
 
     def has_executor(self, agent_id: str, executor_id: str) -> bool:
         return executor_id in self.executors.get(agent_id, {})

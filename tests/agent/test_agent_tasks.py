@@ -7,6 +7,9 @@ import os
 import signal
 from pathlib import Path
 
+import msgspec
+import pytest
+
 from agent import Agent, AgentFlags
 from libprocess import PID, Node
 from tests.agent.fakes import (
@@ -21,13 +24,16 @@ from tests.agent.fakes import (
     start_agent,
 )
 from zmesos.protocol import (
+    PARTITION_AWARE,
     ExitedExecutor,
     Pong,
     Reason,
+    ReconcileTasks,
     RunTask,
     ShutdownAgent,
     Source,
     TaskState,
+    TaskStatus,
 )
 
 
@@ -87,6 +93,37 @@ async def test_agent_kill_task_ends_a_sleeping_command_as_killed(tmp_path):
         await master.wait_for(lambda: master.terminal("t1"))
 
         assert master.states("t1")[-1] is TaskState.KILLED
+
+
+@pytest.mark.parametrize("aware", [True, False])
+async def test_agent_tasks_it_never_launched_are_dropped_for_a_partition_aware_framework(
+    tmp_path, aware
+):
+    """A kill or a reconciliation of a task this agent never received: TASK_DROPPED for a
+    partition-aware framework, TASK_LOST for another (as Mesos's agent answers)."""
+    capabilities = (PARTITION_AWARE,) if aware else ()
+    framework = msgspec.structs.replace(FRAMEWORK, capabilities=capabilities)
+    async with Node(host="127.0.0.1", port=0) as node:
+        master, _ = await start_agent(node, tmp_path)
+        master.run_task(command_task("t1", "sleep 60"), framework)
+        await master.wait_for(lambda: TaskState.RUNNING in master.states("t1"))
+
+        master.kill_task("ghost")
+        asked = (TaskStatus(task_id="phantom", state=TaskState.STAGING),)
+        assert master.agent is not None
+        master.send(master.agent, ReconcileTasks(framework_id=FRAMEWORK.id, statuses=asked))
+        await master.wait_for(lambda: master.terminal("ghost") and master.terminal("phantom"))
+
+        expected = TaskState.DROPPED if aware else TaskState.LOST
+        for task_id, reason in (
+            ("ghost", Reason.EXECUTOR_TERMINATED),
+            ("phantom", Reason.RECONCILIATION),
+        ):
+            update = master.terminal(task_id)
+            assert update is not None
+            assert (update.status.state, update.status.reason) == (expected, reason), task_id
+        master.kill_task("t1")
+        await master.wait_for(lambda: master.terminal("t1"))
 
 
 async def test_agent_kill_escalates_to_sigkill_after_the_grace_period(tmp_path):

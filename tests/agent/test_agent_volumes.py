@@ -12,9 +12,15 @@ from agent import Agent, paths
 from agent.volume_handlers import load_checkpointed_resources
 from agent.volume_links import SYMLINK, can_bind_mount, prepare_volume_links
 from libprocess import Node, clock
-from tests.agent.fakes import FakeMaster, command_task
+from tests.agent.fakes import FRAMEWORK, FakeMaster, command_task
 from tests.agent.test_agent_tasks import flags_for
-from zmesos.protocol import CheckpointResources, Reason, ReregisterAgent, TaskState
+from zmesos.protocol import (
+    PARTITION_AWARE,
+    CheckpointResources,
+    Reason,
+    ReregisterAgent,
+    TaskState,
+)
 from zmesos.resources import Resources
 
 DB = "(db DYNAMIC principal=p)"
@@ -195,13 +201,18 @@ async def test_agent_volumes_checkpoint_not_from_the_master_is_dropped(tmp_path)
         assert not paths.resources_info_path(tmp_path).exists()
 
 
-async def test_agent_volumes_task_with_unknown_volume_is_lost(tmp_path):
+@pytest.mark.parametrize("aware", [True, False])
+async def test_agent_volumes_task_with_unknown_volume_is_dropped_or_lost(tmp_path, aware):
+    """Never launched: TASK_DROPPED for a partition-aware framework, else TASK_LOST (Mesos)."""
+    capabilities = (PARTITION_AWARE,) if aware else ()
+    framework = msgspec.structs.replace(FRAMEWORK, capabilities=capabilities)
     async with Node(host="127.0.0.1", port=0) as node:
         master, _ = await _agent(node, tmp_path)
-        master.run_task(_volume_task("t1", "true", RW))
+        master.run_task(_volume_task("t1", "true", RW), framework)
         await master.wait_for(lambda: master.terminal("t1"))
         status = master.terminal("t1").status
-        assert (status.state, status.reason) == (TaskState.LOST, Reason.RESOURCES_UNKNOWN)
+        expected = TaskState.DROPPED if aware else TaskState.LOST
+        assert (status.state, status.reason) == (expected, Reason.RESOURCES_UNKNOWN)
 
 
 def test_agent_volumes_symlink_when_no_bind_mount_and_dotdot_refused(tmp_path):

@@ -372,6 +372,9 @@ class OfferFilters(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     min_allocatable_resources: MinAllocatableResources | None = None
 
 
+PARTITION_AWARE = "PARTITION_AWARE"  # FrameworkInfo capability (Mesos's name)
+
+
 class FrameworkInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     user: str
     name: str
@@ -385,6 +388,12 @@ class FrameworkInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     webui_url: str = ""
     # role -> offer filters in that role
     offer_filters: dict[str, OfferFilters] = {}
+
+    @property
+    def partition_aware(self) -> bool:
+        """Whether it takes the states that say more than TASK_LOST (TASK_UNREACHABLE,
+        TASK_DROPPED, TASK_GONE, ...): Mesos's PARTITION_AWARE capability."""
+        return PARTITION_AWARE in self.capabilities
 
 
 class AgentInfo(msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -514,6 +523,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_TASK_GROUP_SIZE",
     "MAX_TASK_SECONDS",
+    "PARTITION_AWARE",
     "TERMINAL_STATES",
     "AgentInfo",
     "CheckHTTPInfo",
