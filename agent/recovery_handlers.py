@@ -14,8 +14,9 @@
    Mesos), and the master hears ExitedExecutor once connected.
 4. `--recover=reconnect`: send ReconnectExecutor to each live executor that had
    registered; it answers ReregisterExecutor (agent.executor_handlers). Those silent after
-   `--executor-reregistration-timeout` are killed: their tasks become TASK_LOST,
-   reason EXECUTOR_REREGISTRATION_TIMEOUT. `--recover=cleanup`: kill them all at
+   `--executor-reregistration-timeout` are killed: their tasks become TASK_GONE for a
+   partition-aware framework, TASK_LOST for others (Mesos), reason
+   EXECUTOR_REREGISTRATION_TIMEOUT. `--recover=cleanup`: kill them all at
    once; their tasks become TASK_KILLED, reason AGENT_RESTARTED.
 5. Then, and only then, re-register with the master (ReregisterAgent carries
    every task, with its latest state) and resend the unacknowledged updates.
@@ -258,7 +259,7 @@ class RecoveryHandlers(RegistrationHandlers, ExecutorHandlers):
                     executor.termination = Termination(
                         reason=Reason.EXECUTOR_REREGISTRATION_TIMEOUT,
                         message=f"Executor did not re-register within {timeout}s",
-                        state=TaskState.LOST,
+                        state=TaskState.GONE if framework.info.partition_aware else TaskState.LOST,
                     )
                     self._destroy_executor(executor)
         self._end_recovery()

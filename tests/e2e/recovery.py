@@ -162,18 +162,23 @@ class RestartableCluster(LocalCluster):
                 await asyncio.sleep(0.1)
 
 
-def framework_info(checkpoint: bool) -> FrameworkInfo:
-    return FrameworkInfo(user=getpass.getuser(), name="recovery", checkpoint=checkpoint)
+def framework_info(checkpoint: bool, capabilities: tuple[str, ...] = ()) -> FrameworkInfo:
+    return FrameworkInfo(
+        user=getpass.getuser(), name="recovery", checkpoint=checkpoint, capabilities=capabilities
+    )
 
 
 @contextlib.asynccontextmanager
 async def running_scheduler(
-    cluster: LocalCluster, scheduler: Scheduler, checkpoint: bool = True
+    cluster: LocalCluster,
+    scheduler: Scheduler,
+    checkpoint: bool = True,
+    capabilities: tuple[str, ...] = (),
 ) -> AsyncIterator[SchedulerDriver]:
     async with Node() as node:
         driver = SchedulerDriver(
             scheduler,
-            framework_info(checkpoint),
+            framework_info(checkpoint, capabilities),
             cluster.master,
             registration_backoff=(0.2, 1.0),
         )

@@ -18,7 +18,7 @@ from tests.e2e.recovery import (
     recovery_cluster,
     running_scheduler,
 )
-from zmesos.protocol import Reason, Source, TaskState
+from zmesos.protocol import PARTITION_AWARE, Reason, Source, TaskState
 
 
 @pytest.mark.timeout(60)
@@ -84,6 +84,30 @@ async def test_recovery_executor_killed_while_the_agent_is_down_fails_its_task(t
         assert (final.state, final.reason) == (TaskState.FAILED, Reason.EXECUTOR_TERMINATED)
         assert final.source == Source.AGENT
         assert latest["task-000"] == latest["task-002"] == TaskState.RUNNING
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("aware", [True, False])
+async def test_recovery_executor_silent_past_the_reregistration_timeout_is_killed(tmp_path, aware):
+    """Its task is TASK_GONE for a partition-aware framework, TASK_LOST for another (Mesos);
+    the executor that came back in time keeps its task running."""
+    capabilities = (PARTITION_AWARE,) if aware else ()
+    async with recovery_cluster(tmp_path) as cluster:
+        scheduler = Sleepers(2, "sleep 60")
+        async with running_scheduler(cluster, scheduler, capabilities=capabilities):
+            await scheduler.until(lambda: scheduler.in_state(TaskState.RUNNING) == 2, 30)
+            silent = cluster.executor_pid_of("task-001")
+            await cluster.kill_agent(0)
+            os.kill(silent, signal.SIGSTOP)  # alive, but it cannot answer the new agent
+            await cluster.start_agent_again()
+            await scheduler.until(lambda: scheduler.terminal() == 1, 30)
+            latest = scheduler.latest()
+        final = scheduler.updates["task-001"][-1]
+        expected = TaskState.GONE if aware else TaskState.LOST
+        assert (final.state, final.reason) == (expected, Reason.EXECUTOR_REREGISTRATION_TIMEOUT)
+        assert final.source == Source.AGENT
+        assert latest["task-000"] == TaskState.RUNNING
+        assert not alive(silent)
 
 
 @pytest.mark.timeout(60)
