@@ -126,8 +126,14 @@ class MasterTaskHandlers(MasterBase):
             task.agent_id,
             task.executor_id,
         )
-        if task.status is not None:
-            status = msgspec.structs.replace(status, data=task.status.data)
+        latest = task.status
+        if latest is not None:  # what the task last said of itself, as Mesos answers
+            status = msgspec.structs.replace(
+                status,
+                data=latest.data,
+                healthy=latest.healthy,
+                check_status=latest.check_status,
+            )
         return status
 
     def _state_of_unknown_task(self, partition_aware: bool, agent_id: str) -> TaskState | None:

@@ -10,6 +10,7 @@ from libprocess.testing import settle
 from tests.master.fakes import Recorder, command_task, framework_info, start_cluster
 from zmesos.protocol import (
     CheckInfo,
+    CheckStatusInfo,
     CheckType,
     CommandInfo,
     ExecutorInfo,
@@ -20,6 +21,7 @@ from zmesos.protocol import (
     Source,
     TaskState,
     TaskStatus,
+    TCPCheckStatus,
 )
 from zmesos.resources import Resources
 
@@ -248,6 +250,27 @@ async def test_master_reconcile_explicit_and_implicit():
         acks_before = len(cluster.agent.acks)
         await settle()
         assert len(cluster.agent.acks) == acks_before  # reconciliation answers are not acked
+
+
+async def test_master_reconcile_answers_the_latest_health_and_check_status():
+    clock.pause()
+    async with Node() as node:
+        cluster = await _launched(node, ("a",))
+        framework_id = cluster.scheduler.framework_id
+        ready = CheckStatusInfo(type=CheckType.TCP, tcp=TCPCheckStatus(succeeded=True))
+        cluster.agent.update(
+            framework_id,
+            "a",
+            TaskState.RUNNING,
+            reason=Reason.TASK_CHECK_STATUS_UPDATED,
+            check_status=ready,
+        )
+        await settle()
+        cluster.scheduler.statuses.clear()
+        cluster.driver.reconcile_tasks()
+        await settle()
+        [answer] = cluster.scheduler.statuses
+        assert (answer.reason, answer.check_status) == (Reason.RECONCILIATION, ready)
 
 
 async def test_master_framework_messages_flow_both_ways():
