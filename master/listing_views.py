@@ -233,13 +233,16 @@ def tasks_view(master: Master, query: TaskQuery, viewer: Viewer | None = None) -
 def frameworks_and_allocations_by_role(
     master: Master,
 ) -> tuple[dict[str, list[str]], dict[str, Resources]]:
-    """Per role: the ids of its frameworks, and what its tasks hold ("*" for no role)."""
+    """Per role: the ids of its frameworks, and what its tasks hold ("*" for no role); a
+    task that ended holds nothing, though it is listed until its update is acknowledged."""
     frameworks: dict[str, list[str]] = {}
     for framework in master.cluster.frameworks.values():
         for role in framework.roles:
             frameworks.setdefault(role, []).append(framework.id)
     allocated: dict[str, Resources] = {}
     for task in master.cluster.tasks():
+        if task.released:
+            continue
         role = task.role or "*"
         allocated[role] = allocated.get(role, Resources()) + task.resources
     return frameworks, allocated

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from libprocess import Node, clock
 from libprocess.testing import settle
 from master import MasterFlags, serve_http
-from tests.master.fakes import command_task, start_cluster
+from tests.master.fakes import command_task, framework_info, start_cluster
 from zmesos.http.shapes import format_duration, format_flags
 from zmesos.protocol import TaskState
 
@@ -293,3 +293,32 @@ def test_master_flags_format_as_mesos_prints_them():
     assert flags["registry_gc_interval"] == "15mins"
     assert flags["max_agent_ping_timeouts"] == "5"
     assert all(isinstance(value, str) for value in flags.values())
+
+
+async def test_master_roles_allocation_leaves_out_a_terminal_task_awaiting_acknowledgement():
+    """A task that ended gives its resources back at once (Mesos too), though it stays listed
+    until its framework acknowledges the update: /roles and GET_ROLES no longer count it."""
+    from master.authorization import Viewer
+    from master.listing_views import roles_view
+    from master.v1.operator_views import get_roles
+
+    clock.pause()
+    async with Node() as node:
+        info = framework_info(roles=("web",))
+        cluster = await start_cluster(node, framework=info, implicit_acknowledgements=False)
+        [offer] = cluster.scheduler.take_offers()
+        cluster.driver.launch_tasks([offer.id], [command_task(offer, "t1", "cpus:1;mem:128")])
+        await settle()
+        master = cluster.master
+
+        def allocated() -> tuple[object, object]:
+            [role] = roles_view(master)["roles"]
+            [v1] = get_roles(master, {}, Viewer())["roles"]
+            return role["allocated"].get("cpus", 0.0), v1["allocated"]
+
+        assert allocated()[0] == 1.0
+        cluster.agent.update(cluster.scheduler.framework_id, "t1", TaskState.FINISHED)
+        await settle()
+        [task] = master.cluster.tasks()  # listed until acknowledged
+        assert task.state is TaskState.FINISHED
+        assert allocated() == (0.0, [])
