@@ -53,7 +53,7 @@ import asyncio
 import contextlib
 import resource
 import time
-from collections import deque
+from collections import Counter, deque
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
@@ -195,6 +195,8 @@ class Transport:
         self.origins = Origins(self)
         # Frames of a connection just proven, waiting their turn: (key, origin, runs).
         self._ready: deque[tuple[str, tuple[str, int], list[Run]]] = deque()
+        # Frames each connection has waiting in `_ready`: its later frames queue behind them.
+        self._ready_counts: Counter[str] = Counter()
         self._channels: list[zmq.Socket[bytes]] = []
         # Connections of their own for the proof questions this node asks, by address:
         # a question must not wait behind the batches this node queued to that node.
@@ -289,7 +291,9 @@ class Transport:
             if frame is not None:
                 self._handle_frame(frame)
             else:
-                self.deliver_runs(*ready.popleft())
+                key, origin, runs = ready.popleft()
+                self._ready_done(key)
+                self.deliver_runs(key, origin, runs)
             if self._pausers:
                 return
         self.node.loop.call_soon(self._on_readable)  # more may wait; let actors run first
@@ -342,13 +346,25 @@ class Transport:
                 claimed = None
             self.origins.unproven(key, claimed, runs, size)
             return
-        self.deliver_runs(key, origin, runs)  # type: ignore[arg-type]  # key is set here
+        assert key is not None  # proven connections have one
+        if self._ready_counts.get(key):  # its frames held for the proof go first
+            self.deliver_later(key, origin, runs)
+        else:
+            self.deliver_runs(key, origin, runs)
 
     def deliver_later(self, key: str, origin: tuple[str, int], runs: list[Run]) -> None:
         """Deliver a proven connection's runs after those already waiting (one frame's worth)."""
         self._ready.append((key, origin, runs))
+        self._ready_counts[key] += 1
         if len(self._ready) == 1 and not self._pausers and self._inbound is not None:
             self.node.loop.call_soon(self._on_readable)
+
+    def _ready_done(self, key: str) -> None:
+        left = self._ready_counts[key] - 1
+        if left:
+            self._ready_counts[key] = left
+        else:
+            del self._ready_counts[key]
 
     def deliver_runs(self, key: str, origin: tuple[str, int], runs: list[Run]) -> None:
         """Decode and deliver the runs of a connection proven to speak for `origin`."""

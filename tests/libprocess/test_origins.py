@@ -9,7 +9,7 @@ import zmq
 from structlog.testing import capture_logs
 
 from libprocess import PID, Node
-from libprocess.origins import RawPeer
+from libprocess.origins import TOKEN_PROPERTY, RawPeer
 from tests.libprocess.actors import Note, Recorder
 
 
@@ -184,3 +184,38 @@ async def test_origins_question_does_not_wait_behind_the_askers_own_traffic():
             assert token not in batches  # and the question on another
         finally:
             peer.close()
+
+
+class _ReceivedFrame:
+    """A frame as the transport reads it off its socket: bytes and its connection's token."""
+
+    def __init__(self, buffer: bytes, token: str) -> None:
+        self.buffer = memoryview(buffer)
+        self.token = token
+
+    def get(self, name: str) -> str:
+        if name != TOKEN_PROPERTY:
+            raise zmq.ZMQError()
+        return self.token
+
+
+async def test_origins_frames_held_for_a_proof_arrive_before_the_connections_later_frames():
+    """A connection just proven has frames waiting their turn; one it sends meanwhile
+    queues behind them (it used to be delivered at once: 4096 before 1024, under load)."""
+    async with Node() as node:
+        recorder = Recorder("target")
+        node.spawn(recorder)
+        transport = node.transport
+        assert transport is not None
+        origin = ("127.0.0.1", 1)
+        sender = str(PID("far", *origin))
+
+        def frame(numbers: range) -> bytes:
+            notes = [{"text": "n", "number": number} for number in numbers]
+            return msgpack.packb([[sender, "target", "Note", notes]])
+
+        transport.origins.proven["token"] = origin
+        transport.deliver_later("token", origin, transport.codec.decode_frame(frame(range(3))))
+        transport._handle_frame(_ReceivedFrame(frame(range(3, 6)), "token"))
+        await _wait_for(lambda: len(recorder.notes) == 6)
+        assert [note.number for _, note in recorder.notes] == list(range(6))
